@@ -1,0 +1,66 @@
+"""The command line: ``main`` runs the typer app and is the one place that turns errors into exit codes.
+
+Exit codes (contract): 0 success (with --require: it fits), 1 the required model does not fit, 2 bad usage or bad
+input (one line on stderr, no traceback unless --debug), 3 an internal error (a bug: please report it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+EXIT_OK = 0
+EXIT_DOES_NOT_FIT = 1
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+
+
+def _one_line(message: str) -> str:
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default: sys.argv[1:]) and return the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or bool(os.environ.get("VRAM_ADVISOR_DEBUG"))
+    from vram_advisor.errors import VramAdvisorError
+
+    try:
+        from vram_advisor.cli import check, models_cmd, probe_cmd  # noqa: F401  (registers the commands)
+        from vram_advisor.cli.app import app
+
+        result = app(args=args, prog_name="vram-advisor", standalone_mode=False)
+        return result if isinstance(result, int) else EXIT_OK
+    except VramAdvisorError as exc:
+        if debug:
+            traceback.print_exc()
+        sys.stderr.write(f"vram-advisor: error: {_one_line(exc.message)}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("vram-advisor: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        # the reader went away (| head): nothing more to say
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return EXIT_OK
+    except Exception as exc:
+        # typer reports usage errors (unknown option, missing value) as exceptions that carry their own message
+        # and exit code; they are the user's to fix, so they get one line too.
+        format_message = getattr(exc, "format_message", None)
+        exit_code = getattr(exc, "exit_code", None)
+        if callable(format_message) and isinstance(exit_code, int):
+            if debug:
+                traceback.print_exc()
+            sys.stderr.write(f"vram-advisor: error: {_one_line(str(format_message()))}\n")
+            return EXIT_BAD_INPUT if exit_code == 2 else exit_code
+        if debug:
+            raise
+        sys.stderr.write(
+            f"vram-advisor: internal error: {exc.__class__.__name__}: {_one_line(str(exc))} "
+            "(run with --debug for a traceback, and please report it)\n"
+        )
+        return EXIT_INTERNAL

@@ -1,0 +1,303 @@
+"""The human views (rich): the machine in a few lines, the verdict, the fit grid, stretch, tier and fallback.
+
+Text that comes from inventories (hostnames, GPU names, paths) is untrusted and always passed as ``Text`` or
+escaped, never as markup: a hostname such as ``[red]x`` prints as written.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from vram_advisor import __version__, units
+from vram_advisor.inventory import Disk, Gpu, Inventory, all_notes
+from vram_advisor.plan import COMFORTABLE, MINIMUM, NONE, OFFLOAD, Option, Plan
+from vram_advisor.profiles import Catalog
+
+FIT_STYLE = {COMFORTABLE: "bold green", MINIMUM: "yellow", OFFLOAD: "magenta", NONE: "dim red"}
+FIT_SYMBOL = {COMFORTABLE: "●", MINIMUM: "◐", OFFLOAD: "◌", NONE: "·"}
+KIND_WORDS = {
+    "local": "runs from GPU memory",
+    "offload": "runs with weights offloaded to system RAM (slow)",
+    "api": "nothing fits: use the DeepSeek API or a smaller local model",
+}
+
+
+def _label(option: Option) -> str:
+    return f"{option.model.short_name} {option.quant.id.upper()}"
+
+
+def gpu_groups(gpus: Iterable[Gpu]) -> list[tuple[int, Gpu]]:
+    """GPUs grouped by name and memory, in order of first appearance: [(count, first GPU)]."""
+    counts: Counter[tuple[str, int, int]] = Counter()
+    first: dict[tuple[str, int, int], Gpu] = {}
+    for gpu in gpus:
+        key = (gpu.name, gpu.memory_total_bytes, gpu.memory_reserved_bytes or 0)
+        counts[key] += 1
+        first.setdefault(key, gpu)
+    return [(counts[key], first[key]) for key in first]
+
+
+def _gpu_line(count: int, gpu: Gpu) -> Text:
+    line = Text(f"{count} × " if count > 1 else "")
+    line.append(gpu.name, style="bold")
+    detail = f"  {units.format_gib(gpu.memory_total_bytes)}"
+    if count > 1:
+        detail += " each"
+    if gpu.memory_reserved_bytes:
+        detail += f", {units.format_gib(gpu.memory_reserved_bytes)} reserved"
+    if gpu.unified:
+        detail += ", unified memory"
+    line.append(detail)
+    return line
+
+
+def _disk_line(disk: Disk) -> Text:
+    line = Text(disk.path, style="bold")
+    if disk.free_bytes is not None:
+        line.append(f"  {units.format_file_gb(disk.free_bytes)} free")
+        if disk.total_bytes:
+            line.append(f" of {units.format_file_gb(disk.total_bytes)}")
+    else:
+        line.append("  free space unknown")
+    if disk.kind and disk.kind != "unknown":
+        line.append(f" ({disk.kind})")
+    return line
+
+
+def machine_table(
+    inventory: Inventory, usable_vram_bytes: int | None = None, spare_ram_bytes: int | None = None
+) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="cyan", no_wrap=True)
+    grid.add_column()
+    visible = [g for g in inventory.gpus if g.visible is not False]
+    hidden = len(inventory.gpus) - len(visible)
+    if visible:
+        for position, (count, gpu) in enumerate(gpu_groups(visible)):
+            grid.add_row("GPUs" if position == 0 else "", _gpu_line(count, gpu))
+    else:
+        grid.add_row("GPUs", Text("none usable" + (f" ({hidden} hidden by CUDA_VISIBLE_DEVICES)" if hidden else "")))
+    if visible and hidden:
+        grid.add_row("", Text(f"{hidden} more GPU(s) hidden by CUDA_VISIBLE_DEVICES", style="dim"))
+    if usable_vram_bytes is not None:
+        grid.add_row("VRAM", Text(f"{units.format_gib(usable_vram_bytes)} usable (total less reserved)"))
+    ram = inventory.ram
+    ram_text = f"{units.format_gib(ram.total_bytes)}"
+    if ram.available_bytes is not None:
+        ram_text += f" ({units.format_gib(ram.available_bytes)} available)"
+    if ram.limit_bytes is not None:
+        ram_text += f", container limit {units.format_gib(ram.limit_bytes)}"
+    if spare_ram_bytes is not None:
+        ram_text += f"; {units.format_gib(spare_ram_bytes)} to spare for offload"
+    grid.add_row("RAM", Text(ram_text))
+    for position, disk in enumerate(inventory.disks):
+        grid.add_row("Disk" if position == 0 else "", _disk_line(disk))
+    return grid
+
+
+def _verdict(plan: Plan) -> Text:
+    rec = plan.recommendation
+    text = Text()
+    if rec.option is None:
+        text.append("Use the DeepSeek API", style="bold red")
+        text.append(" or a smaller local model: ")
+    else:
+        style = FIT_STYLE[rec.option.fit]
+        text.append(f"{rec.option.model.name} {rec.option.quant.id.upper()}", style=f"bold {style}")
+        if rec.option.experimental:
+            text.append(" (experimental)", style="yellow")
+        text.append(f" {KIND_WORDS[rec.kind]}: ")
+    text.append(rec.reason + ".")
+    return text
+
+
+def _compact_gb(gb: float) -> str:
+    """A table figure for a grid cell: 96 -> "96G", 1228.8 -> "1.2T"."""
+    return f"{gb / 1024:g}T" if gb >= 1024 else f"{gb:g}G"
+
+
+def fit_grid(plan: Plan) -> Table:
+    """Models as rows, quantizations as columns, each cell coloured by fit (the recommendation marked ►)."""
+    table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 1), header_style="bold")
+    table.add_column("Model", no_wrap=True, min_width=8)
+    quant_ids = [row.id for row in plan.options[0].model.quants] if plan.options else []
+    for quant_id in quant_ids:
+        experimental = any(o.quant.id == quant_id and o.experimental for o in plan.options)
+        table.add_column(quant_id.upper() + ("*" if experimental else ""), no_wrap=True, min_width=13)
+    recommended = plan.recommendation.option.key if plan.recommendation.option else None
+    models = []
+    for option in plan.options:
+        if option.model not in models:
+            models.append(option.model)
+    for model in models:
+        cells: list[Text] = []
+        for quant_id in quant_ids:
+            found = next((o for o in plan.options if o.model is model and o.quant.id == quant_id), None)
+            if found is None:
+                cells.append(Text(""))
+                continue
+            option = found
+            mark = "►" if option.key == recommended else FIT_SYMBOL[option.fit]
+            cell = Text(f"{mark} {option.fit}", style=FIT_STYLE[option.fit])
+            cell.append(
+                f"\n  {_compact_gb(option.quant.min_vram_gb)}/{_compact_gb(option.quant.safer_vram_gb)}",
+                style="dim",
+            )
+            cells.append(cell)
+        table.add_row(Text(model.short_name, style="bold"), *cells)
+    return table
+
+
+def check_view(plan: Plan, inventory: Inventory) -> Group:
+    parts: list[object] = []
+    title = Text(f"vram-advisor {__version__}", style="bold")
+    if inventory.hostname:
+        title.append(f" · {inventory.hostname}")
+    parts.append(title)
+    parts.append(machine_table(inventory, plan.machine.usable_vram_bytes, plan.machine.spare_ram_bytes))
+    parts.append(Text())
+    verdict = Text("Verdict  ", style="bold")
+    verdict.append_text(_verdict(plan))
+    parts.append(verdict)
+    parts.append(Text())
+    parts.append(fit_grid(plan))
+    parts.append(
+        Text(
+            "● comfortable  ◐ minimum  ◌ offload (needs system RAM)  · none  ► recommended  * experimental",
+            style="dim",
+        )
+    )
+    parts.append(
+        Text(
+            "cells: minimum/safer VRAM of the article's table (G = GiB of card capacity, T = 1024G)",
+            style="dim",
+        )
+    )
+    parts.append(Text())
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="cyan", no_wrap=True)
+    facts.add_column()
+    if plan.stretch is not None:
+        stretch = plan.stretch
+        word = "at its minimum" if stretch.fit == MINIMUM else "comfortably"
+        facts.add_row(
+            "Stretch",
+            Text(
+                f"{_label(stretch)} also loads, {word} ({units.format_gb(stretch.quant.min_vram_gb)} minimum, "
+                f"{units.format_gb(stretch.quant.safer_vram_gb)} safer)"
+                + (", experimental" if stretch.experimental else "")
+            ),
+        )
+    if plan.next_up is not None:
+        short = max(0, plan.next_up.quant.min_vram_bytes - plan.machine.usable_vram_bytes)
+        facts.add_row(
+            "Out of reach",
+            Text(
+                f"{_label(plan.next_up)} needs {units.format_gb(plan.next_up.quant.min_vram_gb)} of VRAM: "
+                f"{units.format_gib(short)} more than this machine has"
+            ),
+        )
+    if plan.tier is not None:
+        facts.add_row(
+            "Tier",
+            Text(f"{plan.tier.vram}: {plan.tier.realistic}. Do not expect: {plan.tier.do_not_expect}."),
+        )
+    else:
+        facts.add_row("Tier", Text("below the article's smallest row (24GB)"))
+    if plan.advice:
+        facts.add_row("Advice", Text(" ".join(plan.advice)))
+    if plan.recommendation.kind != "local" or (plan.recommendation.option and plan.recommendation.option.experimental):
+        alternatives = Text()
+        if plan.api is not None:
+            alternatives.append(f"{plan.api.name} ({plan.api.url})")
+        fits = [f"{m.model.name} {m.model.quant} {m.model.size_gb:.1f} GB ({m.runs_on})" for m in plan.small_models[:8]]
+        if fits:
+            alternatives.append("; smaller local models that fit, largest first: " + ", ".join(fits))
+        elif plan.recommendation.kind != "local":
+            alternatives.append("; no smaller local model in the catalogue fits either")
+        facts.add_row("Instead", alternatives)
+    if plan.required is not None:
+        req = plan.required
+        facts.add_row(
+            "Required",
+            Text(
+                ("fits: " if req.fits else "does not fit: ") + req.reason,
+                style="green" if req.fits else "red",
+            ),
+        )
+    parts.append(facts)
+    notes = all_notes(inventory)
+    if notes:
+        parts.append(Text())
+        for note in notes:
+            parts.append(Text(f"note: {note}", style="dim"))
+    return Group(*parts)  # type: ignore[arg-type]
+
+
+def probe_view(inventory: Inventory) -> Group:
+    parts: list[object] = []
+    title = Text("Inventory", style="bold")
+    if inventory.hostname:
+        title.append(f" · {inventory.hostname}")
+    parts.append(title)
+    table = Table(box=None, padding=(0, 1), header_style="bold")
+    for column in ("#", "GPU", "total", "reserved", "free", "UUID", "visible"):
+        table.add_column(column, no_wrap=column != "GPU")
+    for position, gpu in enumerate(inventory.gpus):
+        table.add_row(
+            str(gpu.index if gpu.index is not None else position),
+            Text(gpu.name),
+            units.format_gib(gpu.memory_total_bytes),
+            units.format_gib(gpu.memory_reserved_bytes),
+            units.format_gib(gpu.memory_free_bytes),
+            Text(gpu.uuid or "-"),
+            "yes" if gpu.visible is not False else "no",
+        )
+    if inventory.gpus:
+        parts.append(table)
+    else:
+        parts.append(Text("no GPUs found"))
+    parts.append(machine_table(inventory.replace(gpus=()), None, None))
+    for note in all_notes(inventory):
+        parts.append(Text(f"note: {note}", style="dim"))
+    return Group(*parts)  # type: ignore[arg-type]
+
+
+def models_view(catalog: Catalog) -> Group:
+    parts: list[object] = []
+    for model in catalog.models:
+        header = Text(model.name, style="bold")
+        header.append(
+            f"  ({model.id}; {model.params_total} total"
+            + (f" / {model.params_active} active" if model.params_active else "")
+            + f"; official weights {model.official_weights})"
+        )
+        parts.append(header)
+        table = Table(box=None, padding=(0, 1), header_style="bold")
+        for column in ("quant", "weights", "minimum VRAM", "safer VRAM", "best for"):
+            table.add_column(column)
+        for row in model.quants:
+            table.add_row(
+                row.id + (" *" if row.experimental else ""),
+                row.weights,
+                row.min_vram,
+                row.safer_vram,
+                Text(row.best_for),
+            )
+        parts.append(table)
+        parts.append(Text())
+    parts.append(
+        Text("* experimental. VRAM figures: N GB = N GiB of nominal card capacity; 1TB = 1024 GB.", style="dim")
+    )
+    parts.append(Text(f"profiles: {', '.join(escape(f) for f in catalog.files)}", style="dim"))
+    return Group(*parts)  # type: ignore[arg-type]
+
+
+def print_view(view: Group, console: Console) -> None:
+    console.print(view, highlight=False, markup=False, soft_wrap=False)

@@ -1,0 +1,181 @@
+"""Units: the one place where sizes are parsed, converted and formatted.
+
+Everything inside the program is an integer number of bytes (or tokens). Three readings of "GB" exist and each has
+its own function here, so no other module multiplies by 1000 or 1024:
+
+* **Memory sizes typed by a user** (``--ram 512GB``, ``--gpus 2x96GB``, ``81559MiB``): ``parse_size``. Memory is
+  sold in binary units (an "80GB" card or a "512GB" server holds GiB), so ``GB``/``TB``/``MB`` are read as JEDEC
+  binary units, exactly like ``GiB``/``TiB``/``MiB``.
+* **VRAM figures of the article's tables** ("96GB", "1TB", "1.2TB+"): ``table_vram_bytes``. Contract rule 1: "N GB"
+  is N GiB of nominal card capacity and "1TB" is 1024 GB.
+* **File sizes** (weights on disk, GGUF downloads: "159.61GB"): ``file_size_bytes``. Files are measured in decimal
+  gigabytes (the official V4-Flash checkpoint of 159.61 GB is logged by vLLM as 148.66 GiB).
+
+A machine *meets* a table figure when it has at least 98% of it (``meets``), because NVML reports a nominal 80 GB
+card as 79.6 GiB, less its reserved memory.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from decimal import Decimal, InvalidOperation
+
+KIB = 1024
+MIB = 1024**2
+GIB = 1024**3
+TIB = 1024**4
+GB_DECIMAL = 10**9
+
+#: Contract rule 1: a machine meets a table figure at 98% of it (numerator / denominator, integer arithmetic).
+MEETS_NUMERATOR = 98
+MEETS_DENOMINATOR = 100
+
+_BINARY_UNITS: dict[str, int] = {
+    "": 1,
+    "b": 1,
+    "k": KIB,
+    "kb": KIB,
+    "kib": KIB,
+    "m": MIB,
+    "mb": MIB,
+    "mib": MIB,
+    "g": GIB,
+    "gb": GIB,
+    "gib": GIB,
+    "t": TIB,
+    "tb": TIB,
+    "tib": TIB,
+}
+
+_TOKEN_UNITS: dict[str, int] = {"": 1, "k": 1024, "m": 1024**2}
+
+_NUMBER_UNIT = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Z]*)\s*(\+?)\s*$")
+
+#: Largest size the parser accepts (1 EiB): anything larger is a typo, not a machine.
+MAX_SIZE_BYTES = 1024**6
+#: Largest context the parser accepts.
+MAX_TOKENS = 1024**3
+
+
+class SizeError(ValueError):
+    """A size or token count could not be read. The message says what was expected."""
+
+
+def _split(text: str, what: str) -> tuple[Decimal, str, bool]:
+    if not isinstance(text, str):
+        raise SizeError(f"expected {what} as text, got {type(text).__name__}")
+    match = _NUMBER_UNIT.match(text)
+    if match is None:
+        raise SizeError(f"{text!r} is not {what}")
+    try:
+        number = Decimal(match.group(1))
+    except InvalidOperation as exc:  # pragma: no cover - the regex only lets decimals through
+        raise SizeError(f"{text!r} is not {what}") from exc
+    return number, match.group(2).lower(), bool(match.group(3))
+
+
+def parse_size(text: str) -> int:
+    """Read a memory size typed by a user ("96GB", "1.5TiB", "81559MiB", "512g", "1024") as integer bytes.
+
+    GB/TB/MB are binary (JEDEC), like GiB/TiB/MiB: see the module docstring. A bare number is bytes.
+    """
+    number, unit, plus = _split(text, 'a size such as "96GB", "1.5TiB" or "81559MiB"')
+    if plus:
+        raise SizeError(f"{text!r} is not a size: drop the '+'")
+    if unit not in _BINARY_UNITS:
+        raise SizeError(f"{text!r} has an unknown unit {unit!r} (use B, MiB/MB, GiB/GB or TiB/TB)")
+    value = number * _BINARY_UNITS[unit]
+    if value > MAX_SIZE_BYTES:
+        raise SizeError(f"{text!r} is larger than any machine (limit 1 EiB)")
+    return int(value.to_integral_value())
+
+
+def parse_tokens(text: str) -> int:
+    """Read a context length ("32768", "128k", "1M") as a token count; k = 1024 and M = 1024² as models count them."""
+    number, unit, plus = _split(text, 'a token count such as "32768", "128k" or "1M"')
+    if plus or unit not in _TOKEN_UNITS:
+        raise SizeError(f"{text!r} is not a token count (use a number, or k / M such as 128k or 1M)")
+    value = number * _TOKEN_UNITS[unit]
+    if value != value.to_integral_value():
+        raise SizeError(f"{text!r} is not a whole number of tokens")
+    tokens = int(value)
+    if tokens <= 0:
+        raise SizeError(f"{text!r}: the context must be at least one token")
+    if tokens > MAX_TOKENS:
+        raise SizeError(f"{text!r} is longer than any model's context")
+    return tokens
+
+
+def table_gb(text: str) -> float:
+    """The article's VRAM figure ("96GB", "1TB", "1.2TB+") as a number of table GB ("1TB" is 1024 GB)."""
+    number, unit, _plus = _split(text, 'a table figure such as "96GB" or "1.2TB+"')
+    if unit == "gb":
+        return float(number)
+    if unit == "tb":
+        return float(number * 1024)
+    raise SizeError(f"{text!r} is not a table figure (GB or TB)")
+
+
+def table_vram_bytes(text: str) -> int:
+    """The article's VRAM figure in bytes: N GB of the table is N GiB of nominal capacity (contract rule 1)."""
+    number, unit, _plus = _split(text, 'a table figure such as "96GB" or "1.2TB+"')
+    if unit == "gb":
+        return int((number * GIB).to_integral_value())
+    if unit == "tb":
+        return int((number * 1024 * GIB).to_integral_value())
+    raise SizeError(f"{text!r} is not a table figure (GB or TB)")
+
+
+def table_weights_gb(text: str) -> float:
+    """The article's weight size ("159.61GB", "1205GB") as decimal GB."""
+    number, unit, _plus = _split(text, 'a weight size such as "159.61GB"')
+    if unit == "gb":
+        return float(number)
+    if unit == "tb":
+        return float(number * 1000)
+    raise SizeError(f"{text!r} is not a weight size (GB or TB)")
+
+
+def file_size_bytes(gb: float) -> int:
+    """A file size given in decimal GB (the table's weights, published GGUF sizes) as bytes."""
+    return int(Decimal(str(gb)) * GB_DECIMAL)
+
+
+def vram_gb_bytes(gb: float) -> int:
+    """A table VRAM figure already read as a number of GB (e.g. 1228.8 for "1.2TB+") as bytes (GiB)."""
+    return int((Decimal(str(gb)) * GIB).to_integral_value())
+
+
+def meets(available_bytes: int, required_bytes: int) -> bool:
+    """Contract rule 1: ``available`` meets a figure when it is at least 98% of it."""
+    return available_bytes * MEETS_DENOMINATOR >= required_bytes * MEETS_NUMERATOR
+
+
+def gib(value_bytes: int) -> float:
+    """Bytes as GiB (for display only)."""
+    return value_bytes / GIB
+
+
+def format_gib(value_bytes: int | None, digits: int = 1) -> str:
+    """Bytes as "79.2 GiB" (or "unknown")."""
+    if value_bytes is None:
+        return "unknown"
+    if value_bytes >= 10 * TIB:
+        return f"{value_bytes / TIB:.{digits}f} TiB"
+    return f"{value_bytes / GIB:.{digits}f} GiB"
+
+
+def format_gb(gb: float) -> str:
+    """A table figure in GB as the article writes it: 96 -> "96 GB", 1024 -> "1 TB", 1228.8 -> "1.2 TB"."""
+    if gb >= 1024:
+        tb = gb / 1024
+        return f"{tb:g} TB" if math.isclose(tb, round(tb, 1)) else f"{gb:g} GB"
+    return f"{gb:g} GB"
+
+
+def format_file_gb(value_bytes: int | None) -> str:
+    """Bytes as decimal GB, for file sizes ("159.6 GB")."""
+    if value_bytes is None:
+        return "unknown"
+    return f"{value_bytes / GB_DECIMAL:.1f} GB"
