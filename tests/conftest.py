@@ -1,0 +1,101 @@
+"""Shared test helpers: run the real CLI in-process, and build inventories from plain dicts."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vram_advisor.cli import main
+
+FIXTURES = Path(__file__).parent / "fixtures"
+GIB = 1024**3
+MIB = 1024**2
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test sees the developer's GPUs selection, tokens or profile dirs; human output is 100 columns wide."""
+    for key in (
+        "CUDA_VISIBLE_DEVICES",
+        "CUDA_DEVICE_ORDER",
+        "HF_TOKEN",
+        "HUGGING_FACE_HUB_TOKEN",
+        "VRAM_ADVISOR_DEBUG",
+    ):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("VRAM_ADVISOR_PROFILES", str(tmp_path / "no-user-profiles"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    yield
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """``cli(args, stdin=None, env=None)`` runs ``vram_advisor.cli.main`` and returns code, stdout, stderr."""
+
+    def run(args: list[str], stdin: str | None = None, env: Mapping[str, str | None] | None = None) -> Result:
+        for key, value in (env or {}).items():
+            if value is None:
+                monkeypatch.delenv(key, raising=False)
+            else:
+                monkeypatch.setenv(key, value)
+        out, err = io.StringIO(), io.StringIO()
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(args)
+        return Result(code, out.getvalue(), err.getvalue())
+
+    return run
+
+
+def gpu(name: str, total_mib: int, reserved_mib: int | None = None, index: int = 0, **extra: Any) -> dict[str, Any]:
+    entry: dict[str, Any] = {"index": index, "vendor": "nvidia", "name": name, "memory_total_bytes": total_mib * MIB}
+    if reserved_mib is not None:
+        entry["memory_reserved_bytes"] = reserved_mib * MIB
+    entry.update(extra)
+    return entry
+
+
+def inventory_dict(gpus: list[dict[str, Any]] | None = None, ram_gib: float = 64, **extra: Any) -> dict[str, Any]:
+    """A schema-v1 inventory with ``gpus`` and ``ram_gib`` of RAM (indices renumbered in order)."""
+    gpus = [dict(g, index=i) for i, g in enumerate(gpus or [])]
+    data: dict[str, Any] = {
+        "schema": "vram-advisor/inventory/v1",
+        "hostname": "test-node",
+        "gpus": gpus,
+        "ram": {"total_bytes": int(ram_gib * GIB), "available_bytes": int(ram_gib * GIB * 0.9), "limit_bytes": None},
+        "disks": [],
+    }
+    data.update(extra)
+    return data
+
+
+@pytest.fixture
+def write_inventory(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """``write_inventory(dict) -> path`` saves an inventory JSON under tmp."""
+    counter = iter(range(10**6))
+
+    def write(data: dict[str, Any]) -> str:
+        path = tmp_path / f"inventory-{next(counter)}.json"
+        path.write_text(json.dumps(data), encoding="utf-8")
+        return str(path)
+
+    return write
