@@ -1,0 +1,78 @@
+"""Start-up benchmark: ``vram-advisor check --json`` on a saved inventory against the floor of importing its own
+dependencies (typer, rich, psutil, pynvml), interleaved, median of several runs.
+
+    python bench/startup.py [--runs 15]
+
+Target (issue 2): the ratio check/floor at most 1.4. Also reported: ``probe --json`` (the real probe on this machine)
+and ``check --json`` with probing. Prints a small table; exits 0 whatever the figures (machines are noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+INVENTORY = {
+    "schema": "vram-advisor/inventory/v1",
+    "hostname": "bench-node",
+    "gpus": [
+        {"index": i, "vendor": "nvidia", "name": "NVIDIA H100 80GB HBM3", "memory_total_bytes": 81559 * 2**20,
+         "memory_reserved_bytes": 480 * 2**20}
+        for i in range(8)
+    ],
+    "ram": {"total_bytes": 2 * 2**40, "available_bytes": 2 * 2**40, "limit_bytes": None},
+    "disks": [{"path": "/models", "kind": "nvme", "total_bytes": 3840 * 10**9, "free_bytes": 2900 * 10**9}],
+}
+
+
+def timed(command: list[str], env: dict[str, str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    src = Path(__file__).resolve().parents[1] / "src"
+    env = dict(os.environ)
+    if (src / "vram_advisor").is_dir() and not os.environ.get("BENCH_INSTALLED"):
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(src), env.get("PYTHONPATH", "")]))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "node.json"
+        path.write_text(json.dumps(INVENTORY))
+        python = sys.executable
+        commands = {
+            "floor: import typer, rich, psutil, pynvml": [python, "-c", "import typer, rich, psutil, pynvml"],
+            "check --json --inventory FILE": [python, "-m", "vram_advisor", "check", "--json", "--inventory", str(path)],
+            "check --inventory FILE (human view)": [python, "-m", "vram_advisor", "check", "--inventory", str(path)],
+            "probe --json (real probe)": [python, "-m", "vram_advisor", "probe", "--json"],
+            "check --json (real probe)": [python, "-m", "vram_advisor", "check", "--json"],
+            "python -c pass": [python, "-c", "pass"],
+        }
+        samples: dict[str, list[float]] = {name: [] for name in commands}
+        for name, command in commands.items():  # warm the file cache once
+            timed(command, env)
+        for _ in range(args.runs):
+            for name, command in commands.items():  # interleaved, so drift hits every command alike
+                samples[name].append(timed(command, env))
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    floor = medians["floor: import typer, rich, psutil, pynvml"]
+    print(f"{'command':45} {'median ms':>10} {'x floor':>8}")
+    for name, value in medians.items():
+        print(f"{name:45} {value * 1000:10.1f} {value / floor:8.2f}")
+    ratio = medians["check --json --inventory FILE"] / floor
+    print(f"\ncheck --json / floor = {ratio:.2f} (target <= 1.40); {args.runs} interleaved runs each")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
