@@ -46,7 +46,6 @@ def _describe(token: str, spec: str) -> Gpu:
             memory_total_bytes=card.total_bytes,
             memory_reserved_bytes=card.reserved_bytes,
             unified=card.unified,
-            notes=(f"what-if: {card.key} as NVML reports it ({card.total_mib} MiB; {cards.SOURCE})",),
         )
     choices = cards.ambiguity(token)
     if choices:
@@ -59,21 +58,37 @@ def _describe(token: str, spec: str) -> Gpu:
         ) from None
     if size <= 0:
         raise UsageError(f"--gpus {spec!r}: a GPU needs more than 0 bytes of memory")
-    return Gpu(
-        name=f"GPU with {token.strip()}",
-        memory_total_bytes=size,
-        notes=(f"what-if: {token.strip()} taken at its value",),
-    )
+    return Gpu(name=f"GPU with {token.strip()}", memory_total_bytes=size)
+
+
+def describe(spec: str) -> str:
+    """One note saying what a ``--gpus`` spec was read as (card readings and their source)."""
+    read: list[str] = []
+    for item in spec.split(","):
+        match = _ITEM.match(item)
+        token = match.group(2) if match else item.strip()
+        card = cards.lookup(token)
+        if card is not None:
+            reserved = f", {card.reserved_mib} MiB reserved" if card.reserved_mib is not None else ", reserved unknown"
+            read.append(f"{card.key} as NVML reports it ({card.total_mib} MiB{reserved})")
+        else:
+            read.append(f"{token} taken at its value")
+    return f"what-if --gpus {spec}: {'; '.join(read)} [{cards.SOURCE}]"
 
 
 def apply(inventory: Inventory, gpus: str | None = None, ram: str | None = None) -> Inventory:
     """The inventory with ``--gpus`` and ``--ram`` applied (each replaces what was probed or loaded)."""
     if gpus is not None:
-        inventory = inventory.replace(gpus=parse_gpus(gpus))
+        # the probe's notes about GPUs (e.g. "no NVIDIA driver") no longer describe the GPUs being judged
+        kept = tuple(note for note in inventory.notes if not note.startswith("NVML"))
+        inventory = inventory.replace(gpus=parse_gpus(gpus), notes=(*kept, describe(gpus)))
     if ram is not None:
         try:
             ram_bytes = units.parse_size(ram)
         except units.SizeError as exc:
             raise UsageError(f"--ram: {exc}") from None
-        inventory = inventory.replace(ram=Ram(total_bytes=ram_bytes, available_bytes=None, limit_bytes=None))
+        inventory = inventory.replace(
+            ram=Ram(total_bytes=ram_bytes, available_bytes=None, limit_bytes=None),
+            notes=(*inventory.notes, f"what-if --ram {ram}: {units.format_gib(ram_bytes)} of system RAM"),
+        )
     return inventory

@@ -1,0 +1,89 @@
+"""The packaged profiles: every file validates, every figure has a source, and the tables are the article's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vram_advisor import profiles
+from vram_advisor.errors import ProfileError
+
+SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "deepseek-v4-vram-tables.md"
+
+
+def test_packaged_profiles_validate():
+    catalog = profiles.load_catalog()
+    assert {m.id for m in catalog.models} >= {
+        "deepseek-v4-pro",
+        "deepseek-v4-flash",
+        "deepseek-v4-pro-base",
+        "deepseek-v4-flash-base",
+    }
+    for model in catalog.models:
+        assert [row.id for row in model.quants][:6] == ["fp8", "q6", "q5", "q4", "q3", "q2"]
+    assert len(catalog.quick_summary) == 9
+    assert len(catalog.local_models) >= 15
+
+
+def test_every_figure_names_a_defined_source():
+    for path in sorted(profiles.packaged_dir().glob("*.json")):
+        data = json.loads(path.read_text())
+        defined = set(data["sources"])
+
+        def walk(node):
+            if isinstance(node, dict):
+                if "source" in node:
+                    assert node["source"] in defined, (path.name, node)
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+
+        walk(data["models"])
+
+
+@pytest.mark.skipif(not SEED.exists(), reason="the seed article is not beside this checkout")
+def test_tables_match_the_seed_article():
+    """Every quantization row of the profile appears verbatim as a row of the article's tables."""
+    seed = SEED.read_text()
+    catalog = profiles.load_catalog()
+    for model in catalog.models[:4]:
+        for row in model.quants:
+            line = f"| {row.label} | {row.weights} | {row.min_vram} | {row.safer_vram} | {row.best_for} |"
+            assert line in seed, line
+    for tier in catalog.quick_summary:
+        assert f"| {tier.vram} | {tier.realistic} | {tier.do_not_expect} |" in seed
+
+
+@pytest.mark.parametrize(
+    ("mutate", "where"),
+    [
+        (lambda d: d["models"][0]["quants"][0].update(min_vram="lots"), "models[0].quants[0].min_vram"),
+        (lambda d: d["models"][0]["quants"][0].update(source="nowhere"), "models[0].quants[0].source"),
+        (lambda d: d["models"][0]["quants"][0].update(id="q7"), "models[0].quants[0].id"),
+        (lambda d: d["models"][0]["quants"][1].update(safer_vram="1GB"), "models[0].quants[1].safer_vram"),
+        (lambda d: d["models"][0].pop("params"), "models[0].params"),
+        (lambda d: d["models"][0]["quants"].append(dict(d["models"][0]["quants"][0])), "models[0].quants[6].id"),
+        (lambda d: d.update(schema="v0"), "schema"),
+    ],
+)
+def test_broken_profile_names_file_and_field(tmp_path, mutate, where):
+    data = json.loads((profiles.packaged_dir() / "deepseek-v4.json").read_text())
+    mutate(data)
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "deepseek-v4.json").write_text(json.dumps(data))
+    with pytest.raises(ProfileError) as caught:
+        profiles.load_catalog(folder)
+    assert str(caught.value).startswith(f"profiles/deepseek-v4.json: {where}")
+
+
+def test_not_json_profile(tmp_path):
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "broken.json").write_text("{")
+    with pytest.raises(ProfileError, match="profiles/broken.json: not valid JSON"):
+        profiles.load_catalog(folder)
