@@ -27,22 +27,23 @@ def test_packaged_profiles_validate():
     assert len(catalog.local_models) >= 15
 
 
+def _source_refs(node):
+    if isinstance(node, dict):
+        if "source" in node:
+            yield node["source"]
+        for value in node.values():
+            yield from _source_refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _source_refs(value)
+
+
 def test_every_figure_names_a_defined_source():
     for path in sorted(profiles.packaged_dir().glob("*.json")):
         data = json.loads(path.read_text())
-        defined = set(data["sources"])
-
-        def walk(node):
-            if isinstance(node, dict):
-                if "source" in node:
-                    assert node["source"] in defined, (path.name, node)
-                for value in node.values():
-                    walk(value)
-            elif isinstance(node, list):
-                for value in node:
-                    walk(value)
-
-        walk(data["models"])
+        refs = list(_source_refs(data["models"]))
+        assert refs, path.name
+        assert set(refs) <= set(data["sources"]), path.name
 
 
 @pytest.mark.skipif(not SEED.exists(), reason="the seed article is not beside this checkout")
@@ -85,5 +86,5 @@ def test_not_json_profile(tmp_path):
     folder = tmp_path / "profiles"
     folder.mkdir()
     (folder / "broken.json").write_text("{")
-    with pytest.raises(ProfileError, match="profiles/broken.json: not valid JSON"):
+    with pytest.raises(ProfileError, match=r"profiles/broken\.json: not valid JSON"):
         profiles.load_catalog(folder)
