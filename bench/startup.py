@@ -23,8 +23,13 @@ INVENTORY = {
     "schema": "vram-advisor/inventory/v1",
     "hostname": "bench-node",
     "gpus": [
-        {"index": i, "vendor": "nvidia", "name": "NVIDIA H100 80GB HBM3", "memory_total_bytes": 81559 * 2**20,
-         "memory_reserved_bytes": 480 * 2**20}
+        {
+            "index": i,
+            "vendor": "nvidia",
+            "name": "NVIDIA H100 80GB HBM3",
+            "memory_total_bytes": 81559 * 2**20,
+            "memory_reserved_bytes": 480 * 2**20,
+        }
         for i in range(8)
     ],
     "ram": {"total_bytes": 2 * 2**40, "available_bytes": 2 * 2**40, "limit_bytes": None},
@@ -52,14 +57,22 @@ def main() -> int:
         python = sys.executable
         commands = {
             "floor: import typer, rich, psutil, pynvml": [python, "-c", "import typer, rich, psutil, pynvml"],
-            "check --json --inventory FILE": [python, "-m", "vram_advisor", "check", "--json", "--inventory", str(path)],
+            "check --json --inventory FILE": [
+                python,
+                "-m",
+                "vram_advisor",
+                "check",
+                "--json",
+                "--inventory",
+                str(path),
+            ],
             "check --inventory FILE (human view)": [python, "-m", "vram_advisor", "check", "--inventory", str(path)],
             "probe --json (real probe)": [python, "-m", "vram_advisor", "probe", "--json"],
             "check --json (real probe)": [python, "-m", "vram_advisor", "check", "--json"],
             "python -c pass": [python, "-c", "pass"],
         }
         samples: dict[str, list[float]] = {name: [] for name in commands}
-        for name, command in commands.items():  # warm the file cache once
+        for command in commands.values():  # warm the file cache once
             timed(command, env)
         for _ in range(args.runs):
             for name, command in commands.items():  # interleaved, so drift hits every command alike
