@@ -33,6 +33,7 @@ class MigDevice:
     uuid: str | None = None
     memory_total_bytes: int | None = None
     memory_free_bytes: int | None = None
+    memory_reserved_bytes: int | None = None
     gpu_instance_id: int | None = None
     compute_instance_id: int | None = None
 
@@ -170,6 +171,7 @@ def _mig(r: FieldReader, value: Any, where: str) -> MigDevice:
         uuid=r.optional(data, "uuid", p, r.text),
         memory_total_bytes=r.optional(data, "memory_total_bytes", p, r.bytes_),
         memory_free_bytes=r.optional(data, "memory_free_bytes", p, r.bytes_),
+        memory_reserved_bytes=r.optional(data, "memory_reserved_bytes", p, r.bytes_),
         gpu_instance_id=r.optional(data, "gpu_instance_id", p, r.int_),
         compute_instance_id=r.optional(data, "compute_instance_id", p, r.int_),
     )

@@ -113,12 +113,19 @@ class Plan:
 # ------------------------------------------------------------------------------------------------ machine
 
 
-def usable_vram_bytes(inventory: Inventory) -> int:
+def usable_vram_bytes(inventory: Inventory, free: bool = False) -> int:
     """Contract rule 2: the sum over the GPUs this process may use of total less reserved memory.
 
-    GPUs marked ``visible: false`` (hidden by CUDA_VISIBLE_DEVICES) do not count.
+    GPUs marked ``visible: false`` (hidden by CUDA_VISIBLE_DEVICES) do not count. With ``free`` (``check --free``)
+    each GPU counts its free memory instead, or its capacity where free memory is unknown.
     """
-    return sum(gpu.capacity_bytes for gpu in inventory.gpus if gpu.visible is not False)
+    visible = [gpu for gpu in inventory.gpus if gpu.visible is not False]
+    if free:
+        return sum(
+            gpu.capacity_bytes if gpu.memory_free_bytes is None else min(gpu.capacity_bytes, gpu.memory_free_bytes)
+            for gpu in visible
+        )
+    return sum(gpu.capacity_bytes for gpu in visible)
 
 
 def os_reserve_bytes(ram_bytes: int) -> int:
@@ -139,10 +146,10 @@ def spare_ram_bytes(inventory: Inventory) -> int:
     return max(0, effective - os_reserve_bytes(effective))
 
 
-def machine_of(inventory: Inventory) -> Machine:
+def machine_of(inventory: Inventory, free: bool = False) -> Machine:
     visible = [gpu for gpu in inventory.gpus if gpu.visible is not False]
     return Machine(
-        usable_vram_bytes=usable_vram_bytes(inventory),
+        usable_vram_bytes=usable_vram_bytes(inventory, free),
         spare_ram_bytes=spare_ram_bytes(inventory),
         gpu_count=len(visible),
         unified=any(gpu.unified for gpu in visible),
@@ -177,11 +184,25 @@ def fit_of(quant: QuantRow, machine: Machine) -> str:
     return NONE
 
 
-def evaluate(catalog: Catalog, machine: Machine, base: bool = False) -> tuple[Option, ...]:
-    large, small = candidates(catalog, base)
+def ranking_of(models: Sequence[ModelProfile]) -> list[tuple[ModelProfile, QuantRow]]:
+    """Rule 4 for any models (``check --model``): each model's non-experimental rows in table order, model by
+    model, then the experimental rows quantization by quantization. For (pro, flash) it is ``ranking``."""
+    order = {q: i for i, q in enumerate(NON_EXPERIMENTAL_ORDER + EXPERIMENTAL_ORDER)}
+    rows = [(m, r) for m in models for r in sorted(m.quants, key=lambda r: order.get(r.id, len(order)))]
+    ranked = [(m, r) for m, r in rows if not r.experimental]
+    ranked += sorted(((m, r) for m, r in rows if r.experimental), key=lambda pair: order.get(pair[1].id, len(order)))
+    return ranked
+
+
+def evaluate(catalog: Catalog, machine: Machine, base: bool = False, models: Sequence[str] = ()) -> tuple[Option, ...]:
+    """Every option of the candidates (rule 4), or of ``models`` when given, with its fit."""
+    if models:
+        ranked = ranking_of(list({m.id: m for m in (catalog.model(model_id) for model_id in models)}.values()))
+    else:
+        ranked = ranking(*candidates(catalog, base))
     return tuple(
         Option(model=model, quant=quant, fit=fit_of(quant, machine), rank=rank)
-        for rank, (model, quant) in enumerate(ranking(large, small))
+        for rank, (model, quant) in enumerate(ranked)
     )
 
 
@@ -310,20 +331,32 @@ def select_disk(inventory: Inventory, model_dir: str | None) -> Disk | None:
 
 
 def requirement(
-    option: Option, machine: Machine, disk: Disk | None, allow_offload: bool, weights_bytes: int | None = None
+    option: Option,
+    machine: Machine,
+    disk: Disk | None,
+    allow_offload: bool,
+    weights_bytes: int | None = None,
+    *,
+    disk_what: str = "weights",
+    disk_detail: str | None = None,
+    vram_word: str = "usable",
 ) -> Requirement:
-    """Contract rule 8: VRAM (or RAM with --allow-offload) and room on the disk for the weights."""
+    """Contract rule 8: VRAM (or RAM with --allow-offload) and room on the disk for the weights.
+
+    Each check carries its figures. ``disk_what``/``disk_detail`` describe a disk need other than the table's
+    weights (``check --repo``: the files to download); ``vram_word`` names the VRAM figure (usable, or free).
+    """
     accepted = (COMFORTABLE, MINIMUM, OFFLOAD) if allow_offload else (COMFORTABLE, MINIMUM)
     need_weights = weights_bytes if weights_bytes is not None else option.quant.weights_bytes
     label = _label(option)
     vram_ok = option.fit in (COMFORTABLE, MINIMUM)
     usable = units.format_gib(machine.usable_vram_bytes)
+    need = units.format_gb(option.quant.min_vram_gb)
     checks: list[tuple[str, bool | None, str]] = [
         (
             "vram",
             vram_ok,
-            f"needs {units.format_gb(option.quant.min_vram_gb)} (safer {units.format_gb(option.quant.safer_vram_gb)}),"
-            f" {usable} usable",
+            f"needs {need} (safer {units.format_gb(option.quant.safer_vram_gb)}); {usable} {vram_word}",
         )
     ]
     if allow_offload:
@@ -331,7 +364,8 @@ def requirement(
             (
                 "ram",
                 option.fit in accepted,
-                f"VRAM plus spare RAM: {units.format_gib(machine.usable_vram_bytes + machine.spare_ram_bytes)}",
+                f"needs {need}; {usable} {vram_word} VRAM + {units.format_gib(machine.spare_ram_bytes)} spare RAM = "
+                f"{units.format_gib(machine.usable_vram_bytes + machine.spare_ram_bytes)}",
             )
         )
     disk_ok: bool | None = None
@@ -341,8 +375,8 @@ def requirement(
             (
                 "disk",
                 disk_ok,
-                f"{units.format_file_gb(need_weights)} of weights, {units.format_file_gb(disk.free_bytes)} free "
-                f"under {disk.path}",
+                f"{disk_detail or units.format_file_gb(need_weights) + ' of ' + disk_what}; "
+                f"{units.format_file_gb(disk.free_bytes)} free under {disk.path}",
             )
         )
     else:
@@ -351,30 +385,28 @@ def requirement(
     fits = memory_ok and disk_ok is not False
     if not memory_ok:
         have = (
-            f"{usable} usable VRAM plus {units.format_gib(machine.spare_ram_bytes)} spare RAM"
+            f"{usable} {vram_word} VRAM plus {units.format_gib(machine.spare_ram_bytes)} spare RAM"
             if allow_offload
-            else f"{usable} usable"
+            else f"{usable} {vram_word}"
         )
-        reason = f"{label} needs {units.format_gb(option.quant.min_vram_gb)}, this machine has {have}"
+        reason = f"{label} needs {need}, this machine has {have}"
     elif disk_ok is False:
         assert disk is not None and disk.free_bytes is not None
         reason = (
-            f"{label} fits in memory but its {units.format_file_gb(need_weights)} of weights do not fit in the "
+            f"{label} needs {units.format_file_gb(need_weights)} of disk for its {disk_what}, "
             f"{units.format_file_gb(disk.free_bytes)} free under {disk.path}"
         )
     elif option.fit == COMFORTABLE:
-        reason = (
-            f"{label} fits comfortably: {usable} usable, safer figure {units.format_gb(option.quant.safer_vram_gb)}"
-        )
+        reason = f"{label} fits comfortably: {usable} {vram_word}, safer figure {units.format_gb(option.quant.safer_vram_gb)}"
     elif option.fit == MINIMUM:
         reason = (
-            f"{label} fits at the minimum: {usable} usable, minimum {units.format_gb(option.quant.min_vram_gb)}, "
+            f"{label} fits at the minimum: {usable} {vram_word}, minimum {need}, "
             f"safer {units.format_gb(option.quant.safer_vram_gb)}"
         )
     else:
         reason = (
-            f"{label} fits with offload: {usable} usable VRAM plus {units.format_gib(machine.spare_ram_bytes)} "
-            f"spare RAM cover its minimum of {units.format_gb(option.quant.min_vram_gb)}"
+            f"{label} fits with offload: {usable} {vram_word} VRAM plus {units.format_gib(machine.spare_ram_bytes)} "
+            f"spare RAM cover its minimum of {need}"
         )
     return Requirement(option=option, fits=fits, reason=reason, disk=disk, checks=tuple(checks))
 
@@ -394,16 +426,24 @@ def plan(
     require: tuple[str, str] | None = None,
     allow_offload: bool = False,
     model_dir: str | None = None,
+    models: Sequence[str] = (),
+    free: bool = False,
 ) -> Plan:
-    """Apply rules 1-8 to one machine."""
-    machine = machine_of(inventory)
-    options = evaluate(catalog, machine, base)
+    """Apply rules 1-8 to one machine (to ``models`` instead of the rule-4 candidates when given).
+
+    ``free`` grades on the GPUs' free memory instead of their capacity (``check --free``).
+    """
+    machine = machine_of(inventory, free)
+    options = evaluate(catalog, machine, base, models)
     recommendation = recommend(options, machine)
     stretch = stretch_of(options, recommendation)
     required = None
     if require is not None:
-        option = option_for(catalog, machine, *require)
-        required = requirement(option, machine, select_disk(inventory, model_dir), allow_offload)
+        wanted = (catalog.model(require[0]).id, require[1])
+        option = next((o for o in options if o.key == wanted), None) or option_for(catalog, machine, *require)
+        required = requirement(
+            option, machine, select_disk(inventory, model_dir), allow_offload, vram_word="free" if free else "usable"
+        )
     advice = next((a.lines for a in catalog.advice if a.applies(machine.usable_vram_bytes)), ())
     return Plan(
         machine=machine,

@@ -15,13 +15,21 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
 from vram_advisor import units
+from vram_advisor.architecture import (
+    Architecture,
+    PublishedFile,
+    QuantBits,
+    read_architecture,
+    read_bits,
+    read_published,
+)
 from vram_advisor.errors import ProfileError, UsageError
 from vram_advisor.jsonread import FieldReader
 
@@ -52,6 +60,9 @@ class QuantRow:
     best_for: str
     experimental: bool
     source: str
+    bits: QuantBits | None = None
+    published: tuple[PublishedFile, ...] = ()
+    derived: bool = False
 
     @property
     def weights_gb(self) -> float:
@@ -62,19 +73,20 @@ class QuantRow:
         """The weights as a file size (decimal GB)."""
         return units.file_size_bytes(self.weights_gb)
 
-    @property
+    # cached: the planner compares against these for every option of every machine (cluster plans thousands)
+    @cached_property
     def min_vram_gb(self) -> float:
         return units.table_gb(self.min_vram)
 
-    @property
+    @cached_property
     def min_vram_bytes(self) -> int:
         return units.table_vram_bytes(self.min_vram)
 
-    @property
+    @cached_property
     def safer_vram_gb(self) -> float:
         return units.table_gb(self.safer_vram)
 
-    @property
+    @cached_property
     def safer_vram_bytes(self) -> int:
         return units.table_vram_bytes(self.safer_vram)
 
@@ -94,6 +106,7 @@ class ModelProfile:
     source: str
     origin: str
     hf_repo: str | None = None
+    architecture: Architecture | None = None
 
     def quant(self, quant_id: str) -> QuantRow:
         for row in self.quants:
@@ -244,6 +257,11 @@ def _source_ref(r: FieldReader, sources: Mapping[str, Source], value: Any, where
     return ref
 
 
+def _source_checker(sources: Mapping[str, Source]) -> Callable[[FieldReader, Any, str], str]:
+    """A ``_source_ref`` bound to ``sources``, for the readers in ``architecture``."""
+    return lambda r, value, where: _source_ref(r, sources, value, where)
+
+
 def _sources(r: FieldReader, data: Mapping[str, Any]) -> dict[str, Source]:
     raw = r.required(data, "sources", "", r.obj)
     out: dict[str, Source] = {}
@@ -262,6 +280,7 @@ def _sources(r: FieldReader, data: Mapping[str, Any]) -> dict[str, Source]:
 def _quant(r: FieldReader, sources: Mapping[str, Source], value: Any, where: str) -> QuantRow:
     data = r.obj(value, where)
     p = f"{where}."
+    check_source = _source_checker(sources)
     row = QuantRow(
         id=r.required(data, "id", p, r.choice(QUANT_IDS)),
         label=r.required(data, "label", p, r.text),
@@ -271,6 +290,9 @@ def _quant(r: FieldReader, sources: Mapping[str, Source], value: Any, where: str
         best_for=r.required(data, "best_for", p, r.text),
         experimental=r.required(data, "experimental", p, r.flag),
         source=r.required(data, "source", p, lambda v, w: _source_ref(r, sources, v, w)),
+        bits=r.optional(data, "bits", p, lambda v, w: read_bits(r, check_source, v, w)),
+        published=r.optional(data, "published", p, lambda v, w: read_published(r, check_source, v, w)) or (),
+        derived=bool(r.optional(data, "derived", p, r.flag)),
     )
     if row.safer_vram_bytes < row.min_vram_bytes:
         raise r.fail(f"{p}safer_vram", f"{row.safer_vram} is below min_vram {row.min_vram}")
@@ -305,6 +327,9 @@ def _model(r: FieldReader, sources: Mapping[str, Source], value: Any, where: str
         source=r.required(params, "source", f"{p}params.", lambda v, w: _source_ref(r, sources, v, w)),
         origin=origin,
         hf_repo=r.optional(data, "hf_repo", p, r.text),
+        architecture=r.optional(
+            data, "architecture", p, lambda v, w: read_architecture(r, _source_checker(sources), v, w)
+        ),
     )
 
 
@@ -442,6 +467,22 @@ def load_catalog(directory: Path | None = None) -> Catalog:
 
 
 @cache
-def default_catalog() -> Catalog:
+def packaged_catalog() -> Catalog:
     """The packaged profiles, read once per process."""
     return load_catalog()
+
+
+class _DefaultCatalog:
+    """``default_catalog()``: the packaged profiles with the user's merged in by model id (``userprofiles``);
+    ``default_catalog.cache_clear()`` forgets the packaged ones, as ``functools.cache`` would."""
+
+    def __call__(self) -> Catalog:
+        from vram_advisor.userprofiles import merge_user_profiles
+
+        return merge_user_profiles(packaged_catalog())
+
+    def cache_clear(self) -> None:
+        packaged_catalog.cache_clear()
+
+
+default_catalog = _DefaultCatalog()

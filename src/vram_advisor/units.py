@@ -179,3 +179,132 @@ def format_file_gb(value_bytes: int | None) -> str:
     if value_bytes is None:
         return "unknown"
     return f"{value_bytes / GB_DECIMAL:.1f} GB"
+
+
+def table_text(value_bytes: int) -> str:
+    """Bytes as a table VRAM figure ("97.3GB" = GiB of card capacity), rounded up to 0.1: ``table_vram_bytes``'
+    inverse, for rows derived from a size (derive.py)."""
+    tenths = -(-value_bytes * 10 // GIB)
+    return f"{Decimal(tenths) / 10}GB"
+
+
+def weights_text(value_bytes: int) -> str:
+    """A file size as a table weight figure in decimal GB ("159.61GB"), rounded up to 0.01."""
+    hundredths = -(-value_bytes * 100 // GB_DECIMAL)
+    return f"{Decimal(hundredths) / 100}GB"
+
+
+# ------------------------------------------------------------------------------------------- bandwidths
+
+#: Bandwidth units: rates are quoted in decimal units (NVIDIA's "3352 GB/s" is 3.352e12 B/s), GiB/s in binary.
+_RATE_UNITS: dict[str, int] = {
+    "mb/s": 10**6,
+    "gb/s": 10**9,
+    "tb/s": 10**12,
+    "mib/s": MIB,
+    "gib/s": GIB,
+    "tib/s": TIB,
+}
+_RATE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Z]+?)\s*(?:/\s*s|ps)\s*$", re.IGNORECASE)
+#: ``12xDDR5-4800``: channels x DDR generation - transfer rate in MT/s (each channel 64 bits = 8 bytes wide).
+_DDR = re.compile(r"^\s*(?:(\d+)\s*[x×*]\s*)?(?:LP)?DDR([345]X?)[- ]?(\d{3,5})\s*$", re.IGNORECASE)
+#: Bytes a DDR channel moves per transfer (a 64-bit channel; JEDEC DDR4/DDR5 DIMM data width without ECC bits).
+DDR_CHANNEL_BYTES = 8
+#: Largest rate the parser accepts (1 PB/s): anything larger is a typo.
+MAX_RATE_BYTES_PER_S = 10**15
+
+
+def parse_bandwidth(text: str) -> int:
+    """Read a bandwidth as bytes per second: "460GB/s", "7 GB/s", "900MB/s", "1.8TB/s", "50GiB/s", or a memory
+    configuration "12xDDR5-4800" (channels x 8 bytes x MT/s: 460.8 GB/s). GB/s is decimal, as bandwidths are quoted."""
+    if not isinstance(text, str):
+        raise SizeError(f"expected a bandwidth as text, got {type(text).__name__}")
+    ddr = _DDR.match(text)
+    if ddr is not None:
+        channels = int(ddr.group(1)) if ddr.group(1) else 1
+        rate = channels * DDR_CHANNEL_BYTES * int(ddr.group(3)) * 10**6
+        if channels < 1 or rate <= 0:
+            raise SizeError(f"{text!r}: the channel count and transfer rate must be positive")
+        return rate
+    match = _RATE.match(text)
+    if match is None:
+        raise SizeError(
+            f'{text!r} is not a bandwidth (use e.g. "460GB/s", "7GB/s", "900MB/s" or a memory setup such as "12xDDR5-4800")'
+        )
+    unit = match.group(2).lower() + "/s"
+    if unit not in _RATE_UNITS:
+        raise SizeError(f"{text!r} has an unknown unit {match.group(2)!r} (use MB/s, GB/s, TB/s, MiB/s or GiB/s)")
+    value = Decimal(match.group(1)) * _RATE_UNITS[unit]
+    if value <= 0:
+        raise SizeError(f"{text!r}: a bandwidth must be larger than zero")
+    if value > MAX_RATE_BYTES_PER_S:
+        raise SizeError(f"{text!r} is faster than any memory (limit 1 PB/s)")
+    return int(value.to_integral_value())
+
+
+def format_bandwidth(bytes_per_s: int | None) -> str:
+    """Bytes per second as "460.8 GB/s" (decimal, as bandwidths are quoted), or "unknown"."""
+    if bytes_per_s is None:
+        return "unknown"
+    if bytes_per_s >= 10**12:
+        return f"{bytes_per_s / 10**12:.2f} TB/s"
+    if bytes_per_s >= 10**9:
+        return f"{bytes_per_s / 10**9:.1f} GB/s"
+    return f"{bytes_per_s / 10**6:.0f} MB/s"
+
+
+def format_tokens(tokens: int) -> str:
+    """A token count as people write it: 1048576 -> "1M", 131072 -> "128k", 32768 -> "32k", 1000 -> "1,000"."""
+    if tokens >= 1024**2 and tokens % 1024**2 == 0:
+        return f"{tokens // 1024**2}M"
+    if tokens >= 1024 and tokens % 1024 == 0:
+        return f"{tokens // 1024}k"
+    return f"{tokens:,}"
+
+
+# ------------------------------------------------------------------------------------ Kubernetes quantities
+
+#: Kubernetes resource quantity suffixes (k8s.io/apimachinery ``resource.Quantity``): binary ones are powers of
+#: 1024, decimal ones powers of 1000 ("k" is lower case; "m" is milli, not mega).
+_K8S_SUFFIXES: dict[str, Decimal] = {
+    "": Decimal(1),
+    "Ki": Decimal(KIB),
+    "Mi": Decimal(MIB),
+    "Gi": Decimal(GIB),
+    "Ti": Decimal(TIB),
+    "Pi": Decimal(1024**5),
+    "Ei": Decimal(1024**6),
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": Decimal(10**3),
+    "M": Decimal(10**6),
+    "G": Decimal(10**9),
+    "T": Decimal(10**12),
+    "P": Decimal(10**15),
+    "E": Decimal(10**18),
+}
+_K8S_QUANTITY = re.compile(
+    r"^\+?([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]{1,3})|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]))?$"
+)
+
+
+def parse_k8s_quantity(text: str) -> int:
+    """A Kubernetes memory quantity ("2113459340Ki", "1Ti", "900Gi", "16G", "129e6") as integer bytes.
+
+    Binary suffixes (Ki, Mi, Gi, ...) are powers of 1024 and decimal ones (k, M, G, ...) powers of 1000, as
+    Kubernetes defines them; a fraction of a byte rounds up, as Kubernetes rounds quantities.
+    """
+    if not isinstance(text, str):
+        raise SizeError(f"expected a Kubernetes quantity as text, got {type(text).__name__}")
+    match = _K8S_QUANTITY.match(text.strip())
+    if match is None:
+        raise SizeError(f"{text!r} is not a Kubernetes quantity (such as 2113459340Ki, 512Gi or 16G)")
+    number = Decimal(match.group(1))
+    if match.group(2) is not None:
+        number = number.scaleb(int(match.group(2)))
+    else:
+        number *= _K8S_SUFFIXES[match.group(3) or ""]
+    if number > MAX_SIZE_BYTES:
+        raise SizeError(f"{text!r} is larger than any machine (limit 1 EiB)")
+    return int(number.to_integral_value(rounding="ROUND_CEILING"))

@@ -1,125 +1,314 @@
-"""Which GPUs this process may use: CUDA_VISIBLE_DEVICES read the way CUDA reads it.
+"""Which GPUs this process may use: CUDA_VISIBLE_DEVICES (and ROCm's variables) read the way the runtimes read them.
 
-NVML ignores CUDA_VISIBLE_DEVICES, so the probe lists every GPU and ``check`` applies the variable itself
-(contract rule 2). CUDA semantics (CUDA Programming Guide, "CUDA Environment Variables"; hardware-probing.md §3):
+NVML ignores CUDA_VISIBLE_DEVICES (gpuopenanalytics/pynvml#28), so the probe lists every GPU and this module marks
+each one ``visible`` or not; ``check`` plans on the visible ones (contract rule 2) and says what was applied.
 
-* unset: every GPU; empty string: none;
-* comma-separated entries, each an ordinal, a ``GPU-`` UUID or a unique prefix of one, or a ``MIG-`` UUID;
-* the first invalid entry ends the list (``0,2,-1,1`` is devices 0 and 2); a repeated device makes the list
-  invalid, so no device is visible (PyTorch's reading);
+CUDA's reading (CUDA Programming Guide, "CUDA Environment Variables"; hardware-probing.md §3):
+
+* unset: every GPU; empty (Ray sets it for tasks without GPUs): none;
+* comma-separated entries, each an ordinal, a ``GPU-`` UUID or a unique prefix of one, or a ``MIG-`` UUID (also the
+  legacy ``MIG-GPU-<uuid>/<gi>/<ci>``); the first invalid entry (not a number, no match, an ordinal past the end)
+  ends the list: ``0,2,-1,1`` is devices 0 and 2; an ordinal is read like ``strtoul`` (``1gpu2`` is 1);
+* a device named twice makes the whole list invalid: no device (PyTorch's ``_parse_visible_devices``);
 * ordinals count in CUDA's order: ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` is NVML's (PCI) order; the default
-  ``FASTEST_FIRST`` puts higher compute capability first, then PCI order;
-* a process sees at most one MIG device.
+  ``FASTEST_FIRST`` puts the fastest GPU first and leaves the rest unspecified; we read it as highest compute
+  capability first, then PCI order, and say so where the GPUs differ.
 
-The result is the inventory with ``visible`` set on every GPU, and a note saying what was applied.
+MIG (the decision for planning; DataDog's agent ``pkg/gpu/cuda/env.go`` and nvitop model CUDA the same way):
+
+* a GPU in MIG mode is never used whole: CUDA enumerates non-MIG GPUs first, then the first MIG instance of each
+  MIG-enabled GPU; a MIG-enabled GPU without instances is not a CUDA device;
+* a CUDA process sees at most one MIG device: once any MIG device is visible (named by its UUID, by its parent's
+  UUID or ordinal, or because the variable is unset) it is the only device; the others are hidden;
+* so the usable VRAM of a MIG machine is the memory of that one MIG instance: the chosen GPU's memory fields are
+  replaced by its instance's (total, reserved, free), with a note naming the instance and the GPU's own total.
+  ``--all-gpus`` ignores CUDA_VISIBLE_DEVICES but not MIG, which no setting of the variable can undo.
+
+AMD GPUs follow ROCR_VISIBLE_DEVICES, then HIP_VISIBLE_DEVICES (CUDA_VISIBLE_DEVICES when HIP's is unset and
+there is no NVIDIA GPU, as HIP does), as indices or UUIDs. Apple and Intel GPUs are always visible.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from vram_advisor.inventory import Gpu, Inventory
+from vram_advisor import units
+from vram_advisor.inventory import Gpu, Inventory, MigDevice
 
-_ORDINAL = re.compile(r"^\d+")
+_ORDINAL = re.compile(r"^\+?(\d+)")
+_LEGACY_MIG = re.compile(r"^MIG-(GPU-[0-9a-fA-F-]+)/(\d+)/(\d+)$")
+
+
+@dataclass(frozen=True)
+class Device:
+    """One CUDA device: a GPU (its position in ``inventory.gpus``) or one MIG instance of it."""
+
+    position: int
+    mig: MigDevice | None = None
 
 
 @dataclass(frozen=True)
 class Selection:
-    """GPUs picked from an inventory: their positions in ``inventory.gpus`` and an optional MIG instance."""
+    """The CUDA devices this process sees, in CUDA's order, and what to tell the user about them."""
 
-    positions: tuple[int, ...]
-    mig_uuid: str | None
-    note: str | None
+    devices: tuple[Device, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def positions(self) -> tuple[int, ...]:
+        return tuple(device.position for device in self.devices)
 
 
-def _cuda_order(gpus: tuple[Gpu, ...], device_order: str | None) -> tuple[list[int], str | None]:
-    def pci_position(i: int) -> int:
-        index = gpus[i].index
-        return i if index is None else index
+def is_nvidia(gpu: Gpu) -> bool:
+    """NVIDIA, or an inventory GPU without a vendor (the contract's minimal inventories, what-if sizes)."""
+    return gpu.vendor in (None, "nvidia")
 
-    pci_order = sorted(range(len(gpus)), key=pci_position)
-    if (device_order or "").strip().upper() == "PCI_BUS_ID":
-        return pci_order, None
-    names = {gpus[i].name for i in pci_order}
-    if len(names) <= 1:
-        return pci_order, None
-    capabilities = [gpus[i].compute_capability for i in pci_order]
+
+def _label(gpus: Sequence[Gpu], position: int) -> str:
+    index = gpus[position].index
+    return f"GPU {index if index is not None else position}"
+
+
+def _pci_order(gpus: Sequence[Gpu], positions: Sequence[int]) -> list[int]:
+    return sorted(positions, key=lambda p: (gpus[p].index if gpus[p].index is not None else p, p))
+
+
+def _capability(gpu: Gpu) -> tuple[int, int] | None:
+    major, _, minor = (gpu.compute_capability or "").partition(".")
+    if not major.isdigit():
+        return None
+    return int(major), int(minor) if minor.isdigit() else 0
+
+
+def cuda_order(gpus: Sequence[Gpu], positions: Sequence[int], device_order: str | None) -> tuple[list[int], str | None]:
+    """``positions`` in CUDA's order, and a note when that order is a guess."""
+    pci = _pci_order(gpus, positions)
+    if (device_order or "").strip().upper() == "PCI_BUS_ID" or len({gpus[p].name for p in pci}) <= 1:
+        return pci, None
+    capabilities = [_capability(gpus[p]) for p in pci]
     if any(cc is None for cc in capabilities):
-        return pci_order, (
-            "CUDA_DEVICE_ORDER is not PCI_BUS_ID and the GPUs differ: ordinals were read in PCI order, "
-            "which may not be CUDA's; set CUDA_DEVICE_ORDER=PCI_BUS_ID or use GPU UUIDs"
+        return pci, (
+            "CUDA_DEVICE_ORDER is not PCI_BUS_ID and the GPUs differ: ordinals were read in PCI order, which may not "
+            "be CUDA's; set CUDA_DEVICE_ORDER=PCI_BUS_ID or name GPUs by UUID"
         )
+    fastest = sorted(pci, key=lambda p: tuple(-part for part in (_capability(gpus[p]) or (0, 0))))
+    return fastest, (
+        "CUDA_DEVICE_ORDER is not PCI_BUS_ID and the GPUs differ: CUDA numbers the fastest GPU 0 and leaves the "
+        "rest unspecified; ordinals were read as highest compute capability first ("
+        + ", ".join(f"{i}={_label(gpus, p)}" for i, p in enumerate(fastest))
+        + "); set CUDA_DEVICE_ORDER=PCI_BUS_ID or name GPUs by UUID to be sure"
+    )
 
-    def speed(i: int) -> tuple[int, ...]:
-        major, _, minor = (gpus[i].compute_capability or "0.0").partition(".")
-        return (-int(major or 0), -int(minor or 0))
 
-    return sorted(pci_order, key=speed), None
+def enumeration(
+    gpus: Sequence[Gpu], positions: Sequence[int], device_order: str | None
+) -> tuple[list[Device], list[str], str | None]:
+    """CUDA's devices: non-MIG GPUs in CUDA order, then the first MIG instance of each MIG-enabled GPU."""
+    ordered, order_note = cuda_order(gpus, positions, device_order)
+    whole = [Device(p) for p in ordered if gpus[p].mig_enabled is not True]
+    migs: list[Device] = []
+    notes: list[str] = []
+    for position in ordered:
+        gpu = gpus[position]
+        if gpu.mig_enabled is not True:
+            continue
+        if gpu.mig_devices:
+            migs.append(Device(position, gpu.mig_devices[0]))
+        else:
+            notes.append(f"{_label(gpus, position)} is in MIG mode without MIG instances: CUDA cannot use it")
+    return whole + migs, notes, order_note
 
 
-def select(gpus: tuple[Gpu, ...], value: str | None, device_order: str | None = None) -> Selection:
-    """Parse CUDA_VISIBLE_DEVICES (``value``) against ``gpus``."""
+def _strtoul(entry: str) -> int | None:
+    match = _ORDINAL.match(entry)
+    return int(match.group(1)) if match else None
+
+
+def _match_gpu(gpus: Sequence[Gpu], positions: Sequence[int], entry: str) -> tuple[Device | None, str | None]:
+    wanted = entry.lower()
+    matches = [p for p in positions if (gpus[p].uuid or "").lower().startswith(wanted)]
+    if len(matches) != 1:
+        return None, f"{entry!r} matches {'no' if not matches else 'more than one'} GPU"
+    position = matches[0]
+    gpu = gpus[position]
+    if gpu.mig_enabled is True:
+        if not gpu.mig_devices:
+            return None, f"{entry!r} is a GPU in MIG mode without MIG instances"
+        return Device(position, gpu.mig_devices[0]), None
+    return Device(position), None
+
+
+def _match_mig(gpus: Sequence[Gpu], positions: Sequence[int], entry: str) -> tuple[Device | None, str | None]:
+    legacy = _LEGACY_MIG.match(entry)
+    found: list[Device] = []
+    for position in positions:
+        gpu = gpus[position]
+        for mig in gpu.mig_devices:
+            if legacy:
+                parent = (gpu.uuid or "").lower().startswith(legacy.group(1).lower())
+                if parent and (mig.gpu_instance_id, mig.compute_instance_id) == (
+                    int(legacy.group(2)),
+                    int(legacy.group(3)),
+                ):
+                    found.append(Device(position, mig))
+            elif (mig.uuid or "").lower().startswith(entry.lower()):
+                found.append(Device(position, mig))
+    if len(found) != 1:
+        return None, f"{entry!r} matches {'no' if not found else 'more than one'} MIG instance"
+    return found[0], None
+
+
+def select(gpus: Sequence[Gpu], value: str | None, device_order: str | None = None) -> Selection:
+    """The CUDA devices CUDA_VISIBLE_DEVICES (``value``) leaves visible among the NVIDIA GPUs of ``gpus``."""
+    positions = [p for p, gpu in enumerate(gpus) if is_nvidia(gpu)]
+    devices, notes, order_note = enumeration(gpus, positions, device_order)
     if value is None:
-        return Selection(tuple(range(len(gpus))), None, None)
+        return _one_mig(gpus, devices, notes, None)
     if not value.strip():
-        return Selection((), None, "CUDA_VISIBLE_DEVICES is empty: no GPU is visible to CUDA")
-    order, order_note = _cuda_order(gpus, device_order)
-    chosen: list[int] = []
-    stop_note: str | None = None
+        return Selection((), ("CUDA_VISIBLE_DEVICES is set but empty: CUDA sees no GPU",))
+    chosen: list[Device] = []
+    stop: str | None = None
+    used_ordinals = False
     for raw in value.split(","):
         entry = raw.strip()
-        position: int | None = None
+        device: Device | None
         if entry.upper().startswith("MIG-"):
-            for i, gpu in enumerate(gpus):
-                if any(m.uuid == entry for m in gpu.mig_devices):
-                    return Selection((i,), entry, f"CUDA_VISIBLE_DEVICES={value}: MIG instance {entry}")
-            stop_note = f"{entry!r} matches no MIG instance"
-            break
-        if entry.upper().startswith("GPU-"):
-            matches = [i for i, gpu in enumerate(gpus) if gpu.uuid and gpu.uuid.lower().startswith(entry.lower())]
-            if len(matches) == 1:
-                position = matches[0]
-            else:
-                stop_note = f"{entry!r} matches {'no' if not matches else 'more than one'} GPU"
-                break
+            device, stop = _match_mig(gpus, positions, entry)
+        elif entry.upper().startswith("GPU-"):
+            device, stop = _match_gpu(gpus, positions, entry)
         else:
-            digits = _ORDINAL.match(entry)
-            if digits is None or int(digits.group()) >= len(order):
-                stop_note = f"{entry!r} is not a visible device ordinal"
-                break
-            position = order[int(digits.group())]
-        if position in chosen:
-            return Selection((), None, f"CUDA_VISIBLE_DEVICES={value} names a device twice: CUDA sees no device")
-        chosen.append(position)
-    notes = [f"CUDA_VISIBLE_DEVICES={value}: planning on {len(chosen)} of {len(gpus)} GPUs"]
-    if stop_note:
-        notes.append(f"the list ends at the first invalid entry ({stop_note})")
-    if order_note:
+            number = _strtoul(entry)
+            used_ordinals = True
+            if number is None:
+                device, stop = None, f"{entry!r} is not a device ordinal"
+            elif number >= len(devices):
+                device, stop = None, f"ordinal {number} is past the last CUDA device ({len(devices) - 1})"
+            else:
+                device = devices[number]
+        if device is None:
+            break
+        if any(d.position == device.position and d.mig == device.mig for d in chosen):
+            return Selection((), (f"CUDA_VISIBLE_DEVICES={value} names a device twice: CUDA sees no GPU",))
+        chosen.append(device)
+    head = f"CUDA_VISIBLE_DEVICES={value}"
+    if stop:
+        notes.append(f"{head}: the list ends at the first invalid entry ({stop})")
+    if used_ordinals and order_note:
         notes.append(order_note)
-    return Selection(tuple(chosen), None, "; ".join(notes))
+    return _one_mig(gpus, chosen, notes, head)
+
+
+def _one_mig(gpus: Sequence[Gpu], devices: Sequence[Device], notes: list[str], head: str | None) -> Selection:
+    """CUDA shows at most one MIG device, and then nothing else."""
+    first_mig = next((d for d in devices if d.mig is not None), None)
+    if first_mig is not None and first_mig.mig is not None:
+        others = [d for d in devices if d is not first_mig]
+        mig = first_mig.mig
+        size = units.format_gib(mig.memory_total_bytes) if mig.memory_total_bytes is not None else "unknown memory"
+        text = (
+            f"{_label(gpus, first_mig.position)} is in MIG mode: a CUDA process sees one MIG device, so planning "
+            f"on MIG instance {mig.uuid or '?'} ({size}) alone"
+        )
+        if others:
+            hidden = sorted({_label(gpus, d.position) for d in others})
+            text += f"; {', '.join(hidden)} {'is' if len(hidden) == 1 else 'are'} not visible beside it"
+        if head is None:
+            text += "; name another instance with CUDA_VISIBLE_DEVICES=MIG-..."
+        notes.append(text)
+        devices = [first_mig]
+    elif head is not None:
+        total = sum(1 for gpu in gpus if is_nvidia(gpu))
+        labels = ", ".join(_label(gpus, d.position) for d in devices) or "none"
+        notes.insert(0, f"{head}: planning on {len(devices)} of {total} NVIDIA GPUs ({labels})")
+    return Selection(tuple(devices), tuple(notes))
+
+
+def _select_amd(gpus: Sequence[Gpu], environ: Mapping[str, str], has_nvidia: bool) -> tuple[set[int], list[str]]:
+    positions = [p for p, gpu in enumerate(gpus) if gpu.vendor == "amd"]
+    notes = []
+    for name in ("ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES"):
+        value = environ.get(name)
+        if value is None and name == "HIP_VISIBLE_DEVICES" and not has_nvidia:
+            name, value = "CUDA_VISIBLE_DEVICES", environ.get("CUDA_VISIBLE_DEVICES")
+        if value is None or not positions:
+            continue
+        kept: list[int] = []
+        for raw in value.split(",") if value.strip() else []:
+            entry = raw.strip()
+            number = _strtoul(entry)
+            if number is not None and number < len(positions):
+                position = positions[number]
+            else:
+                matches = [p for p in positions if entry and (gpus[p].uuid or "").lower().startswith(entry.lower())]
+                if len(matches) != 1:
+                    break
+                position = matches[0]
+            if position in kept:
+                kept = []
+                break
+            kept.append(position)
+        notes.append(f"{name}={value}: planning on {len(kept)} of {len(positions)} AMD GPUs")
+        positions = kept
+    return set(positions), notes
+
+
+_MIG_NOTE = "planning on MIG instance "
+_VISIBILITY_NOTE = re.compile(
+    r"^(CUDA_VISIBLE_DEVICES|ROCR_VISIBLE_DEVICES|HIP_VISIBLE_DEVICES|CUDA_DEVICE_ORDER|--all-gpus:|"
+    r"GPU \d+ is in MIG mode)"
+)
+
+
+def _plan_on_mig(gpu: Gpu, mig: MigDevice) -> Gpu:
+    """``gpu`` carrying its MIG instance's memory (applying it again, even with another instance, is safe)."""
+    previous = next((n for n in gpu.notes if n.startswith(_MIG_NOTE)), None)
+    own_total = gpu.memory_total_bytes
+    if previous is not None:  # already planned on an instance: the GPU's own total is in that note
+        found = re.search(r"own total: ([0-9]+) bytes", previous)
+        own_total = int(found.group(1)) if found else own_total
+    note = (
+        f"{_MIG_NOTE}{mig.uuid or '?'} (a CUDA process uses one MIG device); this GPU's own total: "
+        f"{own_total} bytes ({units.format_gib(own_total)})"
+    )
+    if mig.memory_total_bytes is None:
+        note += "; the instance's memory is unknown, so nothing is counted"
+    return replace(
+        gpu,
+        memory_total_bytes=mig.memory_total_bytes or 0,
+        memory_reserved_bytes=mig.memory_reserved_bytes or 0,
+        memory_free_bytes=mig.memory_free_bytes,
+        notes=(*(n for n in gpu.notes if not n.startswith(_MIG_NOTE)), note),
+    )
 
 
 def apply(inventory: Inventory, environ: Mapping[str, str], ignore: bool = False) -> Inventory:
-    """The inventory with ``visible`` set on each GPU from ``environ`` (``ignore``: every GPU is visible)."""
-    if ignore:
-        selection = Selection(tuple(range(len(inventory.gpus))), None, None)
-    else:
-        selection = select(inventory.gpus, environ.get("CUDA_VISIBLE_DEVICES"), environ.get("CUDA_DEVICE_ORDER"))
-    gpus = []
-    for i, gpu in enumerate(inventory.gpus):
-        visible = i in selection.positions
-        if visible and selection.mig_uuid is not None:
-            mig = next(m for m in gpu.mig_devices if m.uuid == selection.mig_uuid)
-            total = mig.memory_total_bytes if mig.memory_total_bytes is not None else gpu.memory_total_bytes
-            gpu = replace(
-                gpu,
-                memory_total_bytes=total,
-                memory_reserved_bytes=0,
-                memory_free_bytes=mig.memory_free_bytes,
-                notes=(*gpu.notes, f"planning on MIG instance {mig.uuid} only"),
-            )
-        gpus.append(replace(gpu, visible=visible))
-    notes = inventory.notes if selection.note is None else (*inventory.notes, selection.note)
-    return inventory.replace(gpus=tuple(gpus), notes=notes)
+    """The inventory with ``visible`` set on every GPU (``ignore``: CUDA_VISIBLE_DEVICES is not applied).
+
+    A MIG-enabled GPU that CUDA would use carries its MIG instance's memory instead of its own (module docstring).
+    """
+    gpus = inventory.gpus
+    cuda = None if ignore else environ.get("CUDA_VISIBLE_DEVICES")
+    selection = select(gpus, cuda, environ.get("CUDA_DEVICE_ORDER"))
+    chosen = {device.position: device for device in selection.devices}
+    notes = list(selection.notes)
+    has_nvidia = any(is_nvidia(gpu) for gpu in gpus)
+    amd_visible, amd_notes = _select_amd(gpus, {} if ignore else environ, has_nvidia)
+    notes.extend(amd_notes)
+    if ignore and "CUDA_VISIBLE_DEVICES" in environ:
+        notes.append(f"--all-gpus: CUDA_VISIBLE_DEVICES={environ['CUDA_VISIBLE_DEVICES']} is ignored")
+    marked = []
+    for position, gpu in enumerate(gpus):
+        if is_nvidia(gpu):
+            device = chosen.get(position)
+            visible = device is not None
+            if device is not None and device.mig is not None:
+                gpu = _plan_on_mig(gpu, device.mig)
+        elif gpu.vendor == "amd":
+            visible = position in amd_visible
+        else:
+            visible = True
+        marked.append(replace(gpu, visible=visible))
+    kept = [note for note in inventory.notes if not _VISIBILITY_NOTE.match(note)]  # from an earlier apply
+    return inventory.replace(gpus=tuple(marked), notes=(*kept, *notes))

@@ -29,7 +29,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from vram_advisor.errors import VramAdvisorError
 
     try:
-        from vram_advisor.cli import check, models_cmd, probe_cmd  # noqa: F401  (registers the commands)
+        from vram_advisor.cli import (  # noqa: F401  (registers the commands)
+            check,
+            cluster_cmd,
+            doctor_cmd,
+            estimate_cmd,
+            mcp_cmd,
+            models_cmd,
+            probe_cmd,
+            serve_cmd,
+        )
         from vram_advisor.cli.app import app
 
         result = app(args=args, prog_name="vram-advisor", standalone_mode=False)

@@ -18,6 +18,8 @@ from vram_advisor.cli.app import (
     app,
 )
 from vram_advisor.cli.common import console
+from vram_advisor.cli.estimate_options import DiskBwOpt, KvDtypeOpt, RamBwOpt, SizesOpt
+from vram_advisor.cli.hubopts import IncludeOpt, ModelOpt, RepoOpt, RevisionOpt, hub_spinner
 from vram_advisor.render import warn, write_json, write_line
 from vram_advisor.service import CheckRequest, run_check
 
@@ -39,13 +41,25 @@ def check(
         str | None,
         typer.Option("--context", metavar="TOKENS", help="Planned context length: 32768, 128k, 1M."),
     ] = None,
+    kv_dtype: KvDtypeOpt = "bf16",
+    sizes: SizesOpt = "table",
+    ram_bw: RamBwOpt = None,
+    disk_bw: DiskBwOpt = None,
     model_dir: ModelDirOpt = None,
     gpus: GpusOpt = None,
     ram: RamOpt = None,
     all_gpus: AllGpusOpt = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="With --require: print one line, ok: ... or no: ...")
+    free: Annotated[
+        bool,
+        typer.Option("--free", help="Grade on the GPUs' free memory now instead of their capacity (shared nodes)."),
     ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="With --require or --repo: print one line, ok: ... or no: ...")
+    ] = False,
+    model: ModelOpt = None,
+    repo: RepoOpt = None,
+    revision: RevisionOpt = None,
+    include: IncludeOpt = None,
 ) -> None:
     """Say which DeepSeek V4 model and quantization this machine can run, and how comfortably."""
     outcome = run_check(
@@ -59,7 +73,17 @@ def check(
             require=require,
             allow_offload=allow_offload,
             context=context,
-        )
+            kv_dtype=kv_dtype,
+            sizes=sizes,
+            ram_bw=ram_bw,
+            disk_bw=disk_bw,
+            free=free,
+            models=tuple(model or ()),
+            repo=repo,
+            revision=revision,
+            include=tuple(include or ()),
+        ),
+        hub_status=hub_spinner(not json_output and not quiet),
     )
     result = outcome.plan
     if json_output:
@@ -71,6 +95,14 @@ def check(
             warn("--quiet only applies with --require; printing the full view")
         from vram_advisor.render.human import check_view, print_view
 
-        print_view(check_view(result, outcome.inventory), console())
+        document = outcome.document
+        view = check_view(
+            result,
+            outcome.inventory,
+            outcome.estimates,
+            warnings=document.get("warnings", ()),
+            remarks=document.get("free_memory_notes", ()),
+        )
+        print_view(view, console())
     if result.required is not None and not result.required.fits:
         raise typer.Exit(1)

@@ -1,47 +1,68 @@
-"""``vram-advisor models``: the model profiles with the article's figures."""
+"""``vram-advisor models``: the model profiles with the article's figures; ``models import ORG/NAME`` adds one.
+
+``models`` is a command group whose callback lists the profiles when no subcommand is given, so ``models`` and
+``models --json`` answer as they always did. ``models import`` reads a repo's config.json and weights' size from the
+Hub (``hub``), builds a user profile with derived rows (``importer``) and writes it to the user profile folder
+(``userprofiles``), where ``models`` lists it and ``check --model ID`` plans it.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
+
+import typer
 
 from vram_advisor.cli.app import JsonOpt, app
 from vram_advisor.cli.common import console
-from vram_advisor.profiles import Catalog, default_catalog
-from vram_advisor.render import write_json
+from vram_advisor.profiles import Catalog, ModelProfile, default_catalog
+from vram_advisor.render import write_json, write_line
+
+IMPORT_SCHEMA = "vram-advisor/import/v1"
+
+models_app = typer.Typer(
+    name="models",
+    help="List the model profiles (packaged and imported); models import ORG/NAME adds one from the Hub.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(models_app, name="models")
 
 
-def models_dict(catalog: Catalog) -> dict[str, Any]:
+def _model_dict(model: ModelProfile) -> dict[str, Any]:
     from vram_advisor.report import _number
 
     return {
-        "schema": "vram-advisor/models/v1",
-        "models": [
+        "id": model.id,
+        "name": model.name,
+        "base": model.base,
+        "params_total": model.params_total,
+        "params_active": model.params_active,
+        "official_weights": model.official_weights,
+        "profile": model.origin,
+        "quants": [
             {
-                "id": model.id,
-                "name": model.name,
-                "base": model.base,
-                "params_total": model.params_total,
-                "params_active": model.params_active,
-                "official_weights": model.official_weights,
-                "profile": model.origin,
-                "quants": [
-                    {
-                        "quant": row.id,
-                        "weights_gb": _number(row.weights_gb),
-                        "min_vram_gb": _number(row.min_vram_gb),
-                        "safer_vram_gb": _number(row.safer_vram_gb),
-                        "experimental": row.experimental,
-                        "best_for": row.best_for,
-                        "source": row.source,
-                    }
-                    for row in model.quants
-                ],
+                "quant": row.id,
+                "weights_gb": _number(row.weights_gb),
+                "min_vram_gb": _number(row.min_vram_gb),
+                "safer_vram_gb": _number(row.safer_vram_gb),
+                "experimental": row.experimental,
+                "best_for": row.best_for,
+                "source": row.source,
+                "derived": row.derived,
             }
-            for model in catalog.models
+            for row in model.quants
         ],
+    }
+
+
+def models_dict(catalog: Catalog) -> dict[str, Any]:
+    return {
+        "schema": "vram-advisor/models/v1",
+        "models": [_model_dict(model) for model in catalog.models],
         "quick_summary": [
             {
-                "vram_gb": _number(row.vram_gb),
+                "vram_gb": _number_of(row.vram_gb),
                 "label": row.vram,
                 "realistic": row.realistic,
                 "do_not_expect": row.do_not_expect,
@@ -61,9 +82,17 @@ def models_dict(catalog: Catalog) -> dict[str, Any]:
     }
 
 
-@app.command()
-def models(json_output: JsonOpt = False) -> None:
+def _number_of(value: float) -> float | int:
+    from vram_advisor.report import _number
+
+    return _number(value)
+
+
+@models_app.callback(invoke_without_command=True)
+def models(ctx: typer.Context, json_output: JsonOpt = False) -> None:
     """List the model profiles: variants, quantizations and the table's figures."""
+    if ctx.invoked_subcommand is not None:
+        return
     catalog = default_catalog()
     if json_output:
         write_json(models_dict(catalog))
@@ -71,3 +100,54 @@ def models(json_output: JsonOpt = False) -> None:
     from vram_advisor.render.human import models_view, print_view
 
     print_view(models_view(catalog), console())
+
+
+@models_app.command("import")
+def import_model(
+    repo: Annotated[str, typer.Argument(metavar="ORG/NAME", help="The Hub repo of a transformers checkpoint.")],
+    revision: Annotated[
+        str | None, typer.Option("--revision", metavar="REV", help="A branch, tag or commit (default: main).")
+    ] = None,
+    model_id: Annotated[
+        str | None,
+        typer.Option("--id", metavar="ID", help="The profile's model id (default: org-name, lower case)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Allow an id that replaces a packaged profile.")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Build a user profile from a Hub repo's config.json and safetensors index, with derived rows."""
+    from contextlib import nullcontext
+
+    from vram_advisor import hub, importer, userprofiles
+    from vram_advisor.cli.hubopts import hub_spinner
+    from vram_advisor.profiles import packaged_catalog
+
+    chosen_id = importer.check_model_id(model_id) if model_id else importer.default_model_id(hub.check_repo_id(repo))
+    settings = hub.HubSettings.from_environ()
+    where = "the local cache" if settings.offline else settings.endpoint
+    status = hub_spinner(not json_output) or (lambda _message: nullcontext())
+    with status(f"asking {where} about {repo}"):
+        files = hub.fetch_model_files(repo, revision, settings)
+    packaged = packaged_catalog()
+    profile = importer.build_profile(files, packaged, userprofiles.packaged_raw_models(), chosen_id)
+    path, replaced = userprofiles.write_user_profile(profile, chosen_id, packaged, force=force)
+    model = default_catalog().model(chosen_id)
+    if json_output:
+        write_json(
+            {
+                "schema": IMPORT_SCHEMA,
+                "id": chosen_id,
+                "path": str(path),
+                "replaced": replaced,
+                "imported": profile["imported"],
+                "model": _model_dict(model),
+            }
+        )
+        return
+    from vram_advisor.render.human import models_view, print_view
+
+    verb = "replaced" if replaced else "wrote"
+    write_line(f"imported {files.repo_id}@{(files.commit or files.revision)[:12]} as {chosen_id}: {verb} {path}")
+    single = Catalog(models=(model,), quick_summary=(), advice=(), api=None, local_models=(), files=(str(path),))
+    print_view(models_view(single), console())
+    write_line(f"plan it with: vram-advisor check --model {chosen_id}")

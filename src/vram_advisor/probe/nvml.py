@@ -1,149 +1,515 @@
-"""NVIDIA GPUs through NVML (the ``pynvml`` module of nvidia-ml-py).
+"""NVIDIA GPUs through NVML (the ``pynvml`` module of nvidia-ml-py): the NVIDIA accelerator backend.
 
-One ``nvmlInit`` per run, always shut down. A start failure (no library, no driver, a library/driver mismatch,
-no permission) gives no GPUs and a note saying what happened and what to do; a failure on one device or one
-field is recorded on that device (``None`` plus a note) and the other devices still report.
+One ``nvmlInit`` per run, always followed by ``nvmlShutdown``. Per GPU: index, name, UUID, PCI bus id, memory
+total / reserved / free (``nvmlDeviceGetMemoryInfo_v2``, falling back to v1 on drivers before R510 that lack it),
+compute capability, memory bandwidth (bus width x max memory clock x 2), max PCIe generation and width, NVLink
+(any link active), MIG mode and, when enabled, each MIG instance with its own memory.
+
+Failures are facts, not crashes (hardware-probing.md §1.4):
+
+* a start failure (no library, no kernel driver, library/driver mismatch, no permission, unknown) gives no GPUs,
+  a status word and a note saying what happened and what to do;
+* an optional field that answers ``NotSupported``, ``FunctionNotFound`` (old driver) or ``NoPermission`` is
+  recorded as unknown (None) with a note on that GPU;
+* ``GPU is lost`` on one device marks that device (memory 0, not counted, a note) and the others still report;
+* memory ``NotSupported`` on both calls (GB10, Jetson) means unified memory: the GPU's budget comes from host RAM
+  (``unified.shared_ram_budget``) and it is marked ``unified``.
+
+On Linux the library is opened with ``dlopen`` before ``pynvml`` is imported, so a machine without the NVIDIA
+driver does not pay for importing the bindings.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
 
-from vram_advisor.inventory import Gpu
+from vram_advisor import units
+from vram_advisor.inventory import Gpu, MigDevice
+from vram_advisor.probe import unified
+from vram_advisor.probe.backend import ABSENT, OK, AcceleratorReading
+from vram_advisor.probe.context import ProbeContext
+from vram_advisor.probe.trace import Trace, describe_error
 
-T = TypeVar("T")
+LIBRARY = "libnvidia-ml.so.1"
+SOURCE = "nvml"
 
-#: What to tell the user for each NVML start failure (error class name -> advice).
-START_FAILURES: dict[str, str] = {
-    "NVMLError_LibraryNotFound": "no NVIDIA driver library (libnvidia-ml) was found: no NVIDIA GPUs are counted",
-    "NVMLError_DriverNotLoaded": "the NVIDIA kernel driver is not loaded: load it (modprobe nvidia) or reinstall "
-    "the driver for this kernel",
-    "NVMLError_LibRmVersionMismatch": "the NVIDIA library and kernel driver versions differ (driver upgraded "
-    "without a reboot): reboot, or reload the nvidia kernel modules",
-    "NVMLError_NoPermission": "no permission to query the NVIDIA driver: check access to /dev/nvidia*",
-    "NVMLError_Unknown": "NVML failed to start with an unknown error",
+#: NVML start failures: error class -> (status word, what happened and what to do).
+START_FAILURES: dict[str, tuple[str, str]] = {
+    "NVMLError_LibraryNotFound": (
+        "library_not_found",
+        f"no NVIDIA driver library ({LIBRARY}) was found, so no NVIDIA GPU is counted; if this machine has one, "
+        "install the NVIDIA driver",
+    ),
+    "NVMLError_DriverNotLoaded": (
+        "driver_not_loaded",
+        "the NVIDIA kernel driver is not loaded, so no NVIDIA GPU is counted: load it (sudo modprobe nvidia) or "
+        "reinstall the driver for the running kernel (DKMS may not have built it after a kernel upgrade)",
+    ),
+    "NVMLError_LibRmVersionMismatch": (
+        "rm_version_mismatch",
+        "the NVIDIA library and the loaded kernel driver are different versions (the driver was upgraded "
+        "without a reboot), so no NVIDIA GPU is counted: reboot, or reload the nvidia kernel modules",
+    ),
+    "NVMLError_NoPermission": (
+        "no_permission",
+        "no permission to talk to the NVIDIA driver, so no NVIDIA GPU is counted: check access to /dev/nvidia* "
+        "(group membership, or the container's device list)",
+    ),
+    "NVMLError_Unknown": (
+        "unknown_error",
+        "NVML failed to start with an unknown error, so no NVIDIA GPU is counted: run nvidia-smi to see whether "
+        "the driver works, and check dmesg for Xid errors",
+    ),
 }
 
+_REASONS = {
+    "NVMLError_NotSupported": "not supported by this GPU or driver",
+    "NVMLError_FunctionNotFound": "this driver is too old for the call",
+    "NVMLError_NoPermission": "no permission",
+    "NVMLError_GpuIsLost": "GPU is lost",
+    "NVMLError_Uninitialized": "NVML is not initialised",
+}
 
-@dataclass(frozen=True)
-class NvmlReading:
-    """What NVML said: the GPUs, the driver versions, a status word and notes."""
+LOST_NOTE = (
+    "GPU is lost (it fell off the bus or needs a reset): its memory is not counted; check nvidia-smi and dmesg "
+    "for Xid errors"
+)
 
-    gpus: tuple[Gpu, ...]
-    status: str
-    driver_version: str | None = None
-    cuda_driver_version: str | None = None
-    notes: tuple[str, ...] = ()
+
+class NvidiaBackend:
+    """NVIDIA GPUs through NVML."""
+
+    name = "nvidia"
+
+    def read(self, context: ProbeContext) -> AcceleratorReading:
+        return read(context)
 
 
 def _error_name(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-def read() -> NvmlReading:
+def _reason(exc: BaseException) -> str:
+    return _REASONS.get(_error_name(exc), describe_error(exc))
+
+
+def _dlopen_error() -> OSError | None:
+    """Why the NVML library cannot be opened, or None when it can (Linux and other dlopen systems)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(LIBRARY)
+    except OSError as exc:
+        return exc
+    return None
+
+
+def read(context: ProbeContext | None = None) -> AcceleratorReading:
     """Read every NVIDIA GPU NVML can see; never raises."""
+    context = context or ProbeContext()
+    trace = context.trace
+    if context.platform == "darwin":
+        return AcceleratorReading("nvidia", ABSENT)
+    if "pynvml" not in sys.modules and not context.platform.startswith("win"):
+        error = _dlopen_error()
+        if error is not None:
+            trace.record(SOURCE, f'dlopen("{LIBRARY}")', error=error)
+            return _start_failure("NVMLError_LibraryNotFound", context)
+        trace.record(SOURCE, f'dlopen("{LIBRARY}")', "ok")
     try:
         import pynvml
-    except Exception as exc:  # a broken or shadowed install (old pynvml package) must not sink the probe
-        return NvmlReading((), "unavailable", notes=(f"NVML bindings could not be imported ({exc})",))
+    except Exception as exc:  # a broken install must not sink the probe
+        trace.record(SOURCE, "import pynvml", error=exc)
+        return AcceleratorReading(
+            "nvidia",
+            "bindings_broken",
+            notes=(
+                f"NVML: the nvidia-ml-py bindings could not be imported ({describe_error(exc)}), so no NVIDIA GPU "
+                "is counted: reinstall vram-advisor (pip install --force-reinstall nvidia-ml-py)",
+            ),
+        )
+    notes: list[str] = []
+    if not hasattr(pynvml, "_nvmlGetFunctionPointer") or Path(getattr(pynvml, "__file__", "")).name != "pynvml.py":
+        notes.append(
+            "NVML: an old 'pynvml' package shadows nvidia-ml-py's bindings; readings may be incomplete "
+            "(pip uninstall pynvml; pip install --force-reinstall nvidia-ml-py)"
+        )
+    calls = _Calls(pynvml, trace)
     try:
-        pynvml.nvmlInit()
+        calls("nvmlInit()", pynvml.nvmlInit)
     except pynvml.NVMLError as exc:
-        name = _error_name(exc)
-        advice = START_FAILURES.get(name, f"NVML failed to start ({exc})")
-        status = {
-            "NVMLError_LibraryNotFound": "library_not_found",
-            "NVMLError_DriverNotLoaded": "driver_not_loaded",
-            "NVMLError_LibRmVersionMismatch": "rm_version_mismatch",
-            "NVMLError_NoPermission": "no_permission",
-        }.get(name, "error")
-        return NvmlReading((), status, notes=(f"NVML: {advice}",))
+        return _start_failure(_error_name(exc), context, exc, notes)
     except Exception as exc:
-        return NvmlReading((), "error", notes=(f"NVML: failed to start ({exc.__class__.__name__}: {exc})",))
+        return AcceleratorReading(
+            "nvidia", "error", notes=(*notes, f"NVML failed to start ({describe_error(exc)}): no NVIDIA GPU is counted")
+        )
     try:
-        return _read_devices(pynvml)
+        return _read_devices(pynvml, calls, context, notes)
     finally:
         with contextlib.suppress(Exception):  # shutting down cannot make the reading wrong
-            pynvml.nvmlShutdown()
+            calls("nvmlShutdown()", pynvml.nvmlShutdown)
 
 
-def _read_devices(pynvml: Any) -> NvmlReading:
-    notes: list[str] = []
+def _start_failure(
+    name: str, context: ProbeContext, exc: BaseException | None = None, notes: list[str] | None = None
+) -> AcceleratorReading:
+    status, advice = START_FAILURES.get(
+        name,
+        ("error", f"NVML failed to start ({describe_error(exc) if exc else name}), so no NVIDIA GPU is counted"),
+    )
+    if status == "library_not_found":
+        advice = _library_not_found_advice(context) or advice
+    return AcceleratorReading("nvidia", status, notes=(*(notes or []), f"NVML: {advice}"))
 
-    def query(call: Callable[[], T], what: str, owner: list[str]) -> T | None:
+
+def _library_not_found_advice(context: ProbeContext) -> str | None:
+    """A sharper hint when this looks like a container started without the NVIDIA runtime."""
+    requested = context.environ.get("NVIDIA_VISIBLE_DEVICES", "").strip()
+    device_node = context.path("/dev/nvidia0").exists() or context.path("/dev/nvidiactl").exists()
+    if (requested and requested not in ("void", "none")) or device_node:
+        return (
+            f"no NVIDIA driver library ({LIBRARY}) was found although "
+            + ("NVIDIA_VISIBLE_DEVICES is set" if requested else "/dev/nvidia* exists")
+            + ", so no NVIDIA GPU is counted: start the container with the NVIDIA runtime (docker run --gpus all, "
+            "or runtimeClassName: nvidia) or install the driver's user-space libraries"
+        )
+    return None
+
+
+class _Calls:
+    """Runs NVML calls and records each call with its answer or error in the trace."""
+
+    def __init__(self, pynvml: Any, trace: Trace) -> None:
+        self.pynvml = pynvml
+        self.trace = trace
+
+    def __call__(self, label: str, function: Callable[..., Any], *args: Any) -> Any:
         try:
-            return call()
-        except pynvml.NVMLError as exc:
-            if _error_name(exc) not in ("NVMLError_NotSupported",):
-                owner.append(f"{what}: {exc}")
+            value = function(*args)
+        except UnicodeDecodeError as exc:  # a driver answering bytes that are not UTF-8 (nvitop maps this too)
+            self.trace.record(SOURCE, label, error=exc)
+            raise self.pynvml.NVMLError(self.pynvml.NVML_ERROR_UNKNOWN) from exc
+        except Exception as exc:
+            self.trace.record(SOURCE, label, error=exc)
+            raise
+        self.trace.record(SOURCE, label, value)
+        return value
+
+
+def _read_devices(pynvml: Any, calls: _Calls, context: ProbeContext, notes: list[str]) -> AcceleratorReading:
+    def system(label: str, function: Callable[[], Any]) -> Any:
+        try:
+            return calls(label, function)
+        except Exception as exc:
+            notes.append(f"NVML: {label.removesuffix('()')} unknown ({_reason(exc)})")
             return None
 
-    driver = query(pynvml.nvmlSystemGetDriverVersion, "driver version", notes)
-    cuda = query(pynvml.nvmlSystemGetCudaDriverVersion, "CUDA driver version", notes)
-    cuda_text = f"{cuda // 1000}.{(cuda % 1000) // 10}" if isinstance(cuda, int) else None
-    count = query(pynvml.nvmlDeviceGetCount, "device count", notes)
-    if count is None:
-        return NvmlReading((), "error", _str(driver), cuda_text, (*notes, "NVML: could not count the GPUs"))
-    gpus = []
-    for index in range(count):
-        gpu = _read_device(pynvml, index)
-        if gpu is not None:
-            gpus.append(gpu)
-        else:
-            notes.append(f"GPU {index}: not readable, skipped")
-    return NvmlReading(tuple(gpus), "ok", _str(driver), cuda_text, tuple(notes))
+    driver = system("nvmlSystemGetDriverVersion()", pynvml.nvmlSystemGetDriverVersion)
+    cuda = system("nvmlSystemGetCudaDriverVersion()", pynvml.nvmlSystemGetCudaDriverVersion)
+    cuda_text = f"{cuda // 1000}.{(cuda % 1000) // 10}" if isinstance(cuda, int) and cuda > 0 else None
+    driver_text = _text(driver)
+    count = system("nvmlDeviceGetCount()", pynvml.nvmlDeviceGetCount)
+    if not isinstance(count, int):
+        notes.append("NVML: the GPUs could not be counted, so no NVIDIA GPU is counted")
+        return AcceleratorReading("nvidia", "error", (), tuple(notes), driver_text, cuda_text)
+    gpus = [_DeviceReader(pynvml, calls, context, index).read() for index in range(count)]
+    notes.extend(_environment_notes(context.environ, count))
+    return AcceleratorReading("nvidia", OK, tuple(gpus), tuple(notes), driver_text, cuda_text)
 
 
-def _str(value: Any) -> str | None:
+def _text(value: Any) -> str | None:
     if value is None:
         return None
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _read_device(pynvml: Any, index: int) -> Gpu | None:
-    notes: list[str] = []
-    try:
-        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-    except pynvml.NVMLError as exc:
-        notes.append(f"handle: {exc}")
-        return Gpu(name="unreadable GPU", memory_total_bytes=0, index=index, vendor="nvidia", notes=tuple(notes))
+class _DeviceReader:
+    """Reads one GPU; every failure becomes None plus a note on this GPU, and a lost GPU stops being asked."""
 
-    def query(call: Callable[..., T], *args: Any, what: str) -> T | None:
+    def __init__(self, pynvml: Any, calls: _Calls, context: ProbeContext, index: int) -> None:
+        self.nvml = pynvml
+        self.calls = calls
+        self.context = context
+        self.index = index
+        self.notes: list[str] = []
+        self.lost = False
+        self.last_error: str | None = None
+        self.handle: Any = None
+
+    # -------------------------------------------------------------------------------------------- helpers
+
+    def ask(
+        self,
+        what: str,
+        name: str,
+        *args: Any,
+        quiet: tuple[str, ...] = (),
+        handle: Any = None,
+        who: str = "",
+        shown: str | None = None,
+    ) -> Any:
+        """``pynvml.<name>(handle, *args)``; None and a note (unless its error is in ``quiet``) on failure."""
+        self.last_error = None
+        if self.lost:
+            return None
+        target = self.handle if handle is None else handle
+        label = f"{shown or name}(gpu {self.index}{who}{'' if shown else ''.join(f', {a}' for a in args)})"
+        function = getattr(self.nvml, name, None)
+        if function is None:
+            self.last_error = "NVMLError_FunctionNotFound"
+            self.notes.append(f"{what}: unknown (these nvidia-ml-py bindings lack {name})")
+            return None
         try:
-            return call(handle, *args)
-        except pynvml.NVMLError as exc:
-            notes.append(f"{what}: {exc}")
+            return self.calls(label, function, target, *args)
+        except self.nvml.NVMLError as exc:
+            self.last_error = _error_name(exc)
+            if self.last_error == "NVMLError_GpuIsLost":
+                self.lost = True
+                self.notes.append(LOST_NOTE)
+            elif self.last_error not in quiet:
+                self.notes.append(f"{what}: unknown ({_reason(exc)})")
+            return None
+        except Exception as exc:
+            self.last_error = _error_name(exc)
+            self.notes.append(f"{what}: unknown ({describe_error(exc)})")
             return None
 
-    name = _str(query(pynvml.nvmlDeviceGetName, what="name")) or "unknown NVIDIA GPU"
-    uuid = _str(query(pynvml.nvmlDeviceGetUUID, what="uuid"))
-    total = reserved = free = None
-    unified = False
-    try:
-        memory = pynvml.nvmlDeviceGetMemoryInfo(handle, version=pynvml.nvmlMemory_v2)
-        total, reserved, free = int(memory.total), int(memory.reserved), int(memory.free)
-    except pynvml.NVMLError as exc:
-        if _error_name(exc) == "NVMLError_FunctionNotFound":
-            memory_v1 = query(pynvml.nvmlDeviceGetMemoryInfo, what="memory")
-            if memory_v1 is not None:
-                total, free = int(memory_v1.total), int(memory_v1.free)
-                notes.append("driver lacks the v2 memory call: reserved memory unknown (counted as 0)")
-        elif _error_name(exc) == "NVMLError_NotSupported":
-            unified = True
-            notes.append("memory: not supported by NVML (unified memory part): budget from host RAM")
-        else:
-            notes.append(f"memory: {exc}")
-    return Gpu(
-        name=name,
-        memory_total_bytes=total or 0,
-        index=index,
-        vendor="nvidia",
-        uuid=uuid,
-        memory_reserved_bytes=reserved,
-        memory_free_bytes=free,
-        unified=unified,
-        notes=tuple(notes),
-    )
+    # ----------------------------------------------------------------------------------------------- read
+
+    def read(self) -> Gpu:
+        try:
+            self.handle = self.calls(
+                f"nvmlDeviceGetHandleByIndex({self.index})", self.nvml.nvmlDeviceGetHandleByIndex, self.index
+            )
+        except Exception as exc:
+            lost = _error_name(exc) == "NVMLError_GpuIsLost"
+            note = LOST_NOTE if lost else f"not readable ({_reason(exc)}): its memory is not counted"
+            return Gpu(
+                name=f"NVIDIA GPU {self.index} (unreadable)",
+                memory_total_bytes=0,
+                index=self.index,
+                vendor="nvidia",
+                notes=(note,),
+            )
+        name = _text(self.ask("name", "nvmlDeviceGetName"))
+        uuid = _text(self.ask("UUID", "nvmlDeviceGetUUID"))
+        pci = self.ask("PCI bus id", "nvmlDeviceGetPciInfo")
+        bus_id = _text(getattr(pci, "busId", None)) if pci is not None else None
+        total, reserved, free, is_unified = self.memory()
+        cc = self.ask("compute capability", "nvmlDeviceGetCudaComputeCapability")
+        capability = f"{cc[0]}.{cc[1]}" if isinstance(cc, tuple | list) and len(cc) == 2 else None
+        width = self.ask("memory bus width", "nvmlDeviceGetMemoryBusWidth")
+        clock = self.ask(
+            "max memory clock",
+            "nvmlDeviceGetMaxClockInfo",
+            int(self.nvml.NVML_CLOCK_MEM),
+            shown="nvmlDeviceGetMaxClockInfo",
+            who=", NVML_CLOCK_MEM",
+        )
+        bandwidth = width * clock * 1_000_000 * 2 // 8 if width and clock else None
+        generation = self.ask("PCIe generation", "nvmlDeviceGetMaxPcieLinkGeneration")
+        lanes = self.ask("PCIe width", "nvmlDeviceGetMaxPcieLinkWidth")
+        if is_unified and (generation is not None or lanes is not None):
+            generation = lanes = None
+            self.notes.append("PCIe: not reported (the GPU sits beside the CPU on a chip-to-chip link)")
+        nvlink = self.nvlink()
+        mig_enabled, migs = self.mig()
+        return Gpu(
+            name=name or f"NVIDIA GPU {self.index}" + (" (lost)" if self.lost else ""),
+            memory_total_bytes=0 if self.lost or total is None else total,
+            index=self.index,
+            vendor="nvidia",
+            uuid=uuid,
+            memory_reserved_bytes=reserved,
+            memory_free_bytes=free,
+            unified=is_unified,
+            pci_bus_id=bus_id,
+            compute_capability=capability,
+            memory_bus_width_bits=width or None,
+            memory_clock_max_mhz=clock or None,
+            memory_bandwidth_bytes_per_s=bandwidth,
+            pcie_generation=generation or None,
+            pcie_width=lanes or None,
+            nvlink=nvlink,
+            mig_enabled=mig_enabled,
+            mig_devices=migs,
+            notes=tuple(dict.fromkeys(self.notes)),
+        )
+
+    def memory(self, handle: Any = None, who: str = "") -> tuple[int | None, int | None, int | None, bool]:
+        """(total, reserved, free, unified) from the v2 call, else v1; unified when NVML supports neither."""
+        version = getattr(self.nvml, "nvmlMemory_v2", None)
+        errors: list[str] = []
+        if version is not None:
+            memory = self.ask(
+                "memory",
+                "nvmlDeviceGetMemoryInfo",
+                version,
+                handle=handle,
+                who=who,
+                quiet=_ALL_ERRORS,
+                shown="nvmlDeviceGetMemoryInfo_v2",
+            )
+            if memory is not None:
+                total, reserved, free = int(memory.total), int(memory.reserved), int(memory.free)
+                if total == 0 and handle is None:
+                    return self.shared_memory()
+                return total, reserved, free, False
+            if self.lost:
+                return None, None, None, False
+            errors.append(self.last_error or "")
+        memory = self.ask("memory", "nvmlDeviceGetMemoryInfo", handle=handle, who=who, quiet=_ALL_ERRORS)
+        if memory is not None:
+            total, free = int(memory.total), int(memory.free)
+            if total == 0 and handle is None:
+                return self.shared_memory()
+            if handle is None:
+                missing = not errors or errors[0] in ("NVMLError_FunctionNotFound", "NVMLError_ArgumentVersionMismatch")
+                why = (
+                    "this driver lacks nvmlDeviceGetMemoryInfo_v2 (drivers before R510)"
+                    if missing
+                    else f"nvmlDeviceGetMemoryInfo_v2 failed ({_REASONS.get(errors[0], errors[0])})"
+                )
+                self.notes.append(
+                    f"reserved memory unknown: {why}, so the v1 total is counted whole and usable VRAM may be "
+                    "overstated by a few hundred MiB"
+                )
+            return total, None, free, False
+        if self.lost:
+            return None, None, None, False
+        errors.append(self.last_error or "")
+        if handle is None and all(e == "NVMLError_NotSupported" for e in errors):
+            return self.shared_memory()
+        if handle is None:
+            reason = _REASONS.get(errors[-1], errors[-1] or "unknown error")
+            hint = (
+                " (a GPU in MIG mode shows its total only to root; its MIG instances are read below)"
+                if errors[-1] == "NVMLError_NoPermission"
+                else ""
+            )
+            self.notes.append(f"memory: unknown ({reason}){hint}: not counted")
+        return None, None, None, False
+
+    def shared_memory(self) -> tuple[int | None, int | None, int | None, bool]:
+        ram = self.context.ram_effective_bytes
+        if not ram:
+            self.notes.append("unified memory: NVML reports no memory of its own and host RAM is unknown: not counted")
+            return None, None, None, True
+        budget, note = unified.shared_ram_budget(ram)
+        self.notes.append(note)
+        available = self.context.ram_available_bytes
+        free = min(budget, available) if available is not None else None
+        return budget, 0, free, True
+
+    def nvlink(self) -> bool | None:
+        """True when any NVLink is active, False when none is (or the GPU has none), None when unknown."""
+        active = 0
+        known = False
+        limit = int(getattr(self.nvml, "NVML_NVLINK_MAX_LINKS", 18))
+        for link in range(limit):
+            state = self.ask("NVLink", "nvmlDeviceGetNvLinkState", link, quiet=_ALL_ERRORS)
+            if state is None:
+                if link == 0 and self.last_error in ("NVMLError_NotSupported", "NVMLError_InvalidArgument"):
+                    known = True  # no NVLink on this GPU
+                elif link == 0 and not self.lost:
+                    self.notes.append(f"NVLink: unknown ({_REASONS.get(self.last_error or '', self.last_error)})")
+                break
+            known = True
+            if int(state) == int(getattr(self.nvml, "NVML_FEATURE_ENABLED", 1)):
+                active += 1
+        return active > 0 if known else None
+
+    def mig(self) -> tuple[bool | None, tuple[MigDevice, ...]]:
+        mode = self.ask("MIG mode", "nvmlDeviceGetMigMode", quiet=("NVMLError_NotSupported",))
+        if mode is None:
+            return (False if self.last_error == "NVMLError_NotSupported" else None), ()
+        enabled_value = int(getattr(self.nvml, "NVML_DEVICE_MIG_ENABLE", 1))
+        current, pending = int(mode[0]), int(mode[1])
+        if current != pending:
+            self.notes.append(
+                f"MIG mode is {'on' if current == enabled_value else 'off'} with a change pending: it takes effect "
+                "after a GPU reset"
+            )
+        if current != enabled_value:
+            return False, ()
+        count = self.ask("MIG instances", "nvmlDeviceGetMaxMigDeviceCount") or 0
+        migs = []
+        for slot in range(int(count)):
+            handle = self.ask(
+                f"MIG instance {slot}",
+                "nvmlDeviceGetMigDeviceHandleByIndex",
+                slot,
+                quiet=("NVMLError_NotFound", "NVMLError_InvalidArgument"),
+            )
+            if handle is not None:
+                migs.append(self.mig_device(handle, slot))
+        if not migs and not self.lost:
+            self.notes.append(
+                "MIG mode is on but no MIG instance exists: CUDA cannot use this GPU until one is created"
+            )
+        return True, tuple(migs)
+
+    def mig_device(self, handle: Any, slot: int) -> MigDevice:
+        what = f"MIG instance {slot}"
+        who = f" MIG {slot}"
+        uuid = _text(self.ask(f"{what} UUID", "nvmlDeviceGetUUID", handle=handle, who=who))
+        total, reserved, free, _ = self.memory(handle, who)
+        if total is None and not self.lost:
+            attributes = self.ask(f"{what} attributes", "nvmlDeviceGetAttributes", handle=handle, who=who)
+            size_mb = getattr(attributes, "memorySizeMB", None)
+            if size_mb:
+                total = int(size_mb) * units.MIB
+                self.notes.append(f"{what}: memory taken from its profile ({size_mb} MiB); free memory unknown")
+            else:
+                self.notes.append(f"{what}: memory unknown: not counted")
+        gi = self.ask(f"{what} GPU instance id", "nvmlDeviceGetGpuInstanceId", handle=handle, who=who)
+        ci = self.ask(f"{what} compute instance id", "nvmlDeviceGetComputeInstanceId", handle=handle, who=who)
+        return MigDevice(
+            uuid=uuid,
+            memory_total_bytes=total,
+            memory_reserved_bytes=reserved,
+            memory_free_bytes=free,
+            gpu_instance_id=gi,
+            compute_instance_id=ci,
+        )
+
+
+#: Errors the memory reader handles itself (it falls back, or concludes unified memory) instead of noting each.
+_ALL_ERRORS = (
+    "NVMLError_NotSupported",
+    "NVMLError_FunctionNotFound",
+    "NVMLError_ArgumentVersionMismatch",
+    "NVMLError_NoPermission",
+    "NVMLError_InvalidArgument",
+    "NVMLError_Unknown",
+    "NVMLError_NotFound",
+    "NVMLError_Uninitialized",
+)
+
+
+def _environment_notes(environ: Mapping[str, str], count: int) -> list[str]:
+    """What the environment says that NVML cannot see: container allocations and MPS/vGPU memory caps."""
+    notes = []
+    requested = environ.get("NVIDIA_VISIBLE_DEVICES", "").strip()
+    if requested and requested.lower() not in ("all", "none", "void"):
+        listed = [item for item in requested.split(",") if item.strip()]
+        if count > len(listed):
+            notes.append(
+                f"NVML sees {count} GPUs but NVIDIA_VISIBLE_DEVICES lists {len(listed)}: this container may be "
+                "privileged and see GPUs that were not allocated to it"
+            )
+    limit = environ.get("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT", "").strip()
+    if limit:
+        notes.append(
+            f"CUDA_MPS_PINNED_DEVICE_MEM_LIMIT={limit}: an MPS memory cap applies that NVML does not show; "
+            "plan with --gpus to match it"
+        )
+    if any(key.startswith("HAMI_") or key == "CUDA_DEVICE_MEMORY_LIMIT" for key in environ):
+        notes.append(
+            "a GPU-sharing layer (HAMi) appears to cap GPU memory; NVML shows the whole card: plan with --gpus"
+        )
+    return notes

@@ -12,20 +12,19 @@ from collections.abc import Mapping
 from pathlib import Path
 
 
+def _expand(path: str, env: Mapping[str, str]) -> Path:
+    """``~`` expanded with the given environment's HOME (os.path.expanduser reads the process's own)."""
+    if (path == "~" or path.startswith("~/")) and env.get("HOME"):
+        return Path(env["HOME"] + path[1:])
+    return Path(path).expanduser()
+
+
 def default_model_dir(environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
     for key in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
         if env.get(key):
-            return str(Path(env[key]).expanduser())
+            return str(_expand(env[key], env))
     if env.get("HF_HOME"):
-        return str(Path(env["HF_HOME"]).expanduser() / "hub")
-    cache_home = env.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
-    return str(Path(cache_home).expanduser() / "huggingface" / "hub")
-
-
-def nearest_existing(path: str) -> Path:
-    """``path`` or its nearest existing parent (the cache may not exist yet)."""
-    current = Path(path).expanduser().absolute()
-    while not current.exists() and current != current.parent:
-        current = current.parent
-    return current
+        return str(_expand(env["HF_HOME"], env) / "hub")
+    cache_home = env.get("XDG_CACHE_HOME") or "~/.cache"
+    return str(_expand(cache_home, env) / "huggingface" / "hub")

@@ -7,7 +7,8 @@ escaped, never as markup: a hostname such as ``[red]x`` prints as written.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.markup import escape
@@ -18,6 +19,9 @@ from vram_advisor import __version__, units
 from vram_advisor.inventory import Disk, Gpu, Inventory, all_notes
 from vram_advisor.plan import COMFORTABLE, MINIMUM, NONE, OFFLOAD, Option, Plan
 from vram_advisor.profiles import Catalog
+
+if TYPE_CHECKING:
+    from vram_advisor.check_estimates import CheckEstimates
 
 FIT_STYLE = {COMFORTABLE: "bold green", MINIMUM: "yellow", OFFLOAD: "magenta", NONE: "dim red"}
 FIT_SYMBOL = {COMFORTABLE: "●", MINIMUM: "◐", OFFLOAD: "◌", NONE: "·"}
@@ -67,23 +71,31 @@ def _disk_line(disk: Disk) -> Text:
         line.append("  free space unknown")
     if disk.kind and disk.kind != "unknown":
         line.append(f" ({disk.kind})")
+    elif disk.fstype:
+        line.append(f" ({disk.fstype})")
     return line
 
 
 def machine_table(
-    inventory: Inventory, usable_vram_bytes: int | None = None, spare_ram_bytes: int | None = None
+    inventory: Inventory,
+    usable_vram_bytes: int | None = None,
+    spare_ram_bytes: int | None = None,
+    *,
+    show_gpus: bool = True,
 ) -> Table:
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="cyan", no_wrap=True)
     grid.add_column()
     visible = [g for g in inventory.gpus if g.visible is not False]
     hidden = len(inventory.gpus) - len(visible)
-    if visible:
+    if not show_gpus:  # the probe view lists them in its own table
+        pass
+    elif visible:
         for position, (count, gpu) in enumerate(gpu_groups(visible)):
             grid.add_row("GPUs" if position == 0 else "", _gpu_line(count, gpu))
     else:
         grid.add_row("GPUs", Text("none usable" + (f" ({hidden} hidden by CUDA_VISIBLE_DEVICES)" if hidden else "")))
-    if visible and hidden:
+    if show_gpus and visible and hidden:
         grid.add_row("", Text(f"{hidden} more GPU(s) hidden by CUDA_VISIBLE_DEVICES", style="dim"))
     if usable_vram_bytes is not None:
         grid.add_row("VRAM", Text(f"{units.format_gib(usable_vram_bytes)} usable (total less reserved)"))
@@ -96,7 +108,11 @@ def machine_table(
     if spare_ram_bytes is not None:
         ram_text += f"; {units.format_gib(spare_ram_bytes)} to spare for offload"
     grid.add_row("RAM", Text(ram_text))
-    for position, disk in enumerate(inventory.disks):
+    # check shows the disk under the model dir; probe (no usable VRAM figure) lists every mount
+    disks = inventory.disks
+    if usable_vram_bytes is not None:
+        disks = tuple(d for d in disks if d.model_dir) or disks[:1]
+    for position, disk in enumerate(disks):
         grid.add_row("Disk" if position == 0 else "", _disk_line(disk))
     return grid
 
@@ -119,7 +135,7 @@ def _verdict(plan: Plan) -> Text:
 
 def _compact_gb(gb: float) -> str:
     """A table figure for a grid cell: 96 -> "96G", 1228.8 -> "1.2T"."""
-    return f"{gb / 1024:g}T" if gb >= 1024 else f"{gb:g}G"
+    return f"{gb / 1024:.3g}T" if gb >= 1024 else f"{gb:g}G"
 
 
 def fit_grid(plan: Plan) -> Table:
@@ -154,7 +170,15 @@ def fit_grid(plan: Plan) -> Table:
     return table
 
 
-def check_view(plan: Plan, inventory: Inventory) -> Group:
+def check_view(
+    plan: Plan,
+    inventory: Inventory,
+    estimates: CheckEstimates | None = None,
+    *,
+    warnings: Sequence[str] = (),
+    remarks: Sequence[str] = (),
+) -> Group:
+    """The check result; ``warnings`` (other processes hold GPU memory...) follow the verdict, ``remarks`` the notes."""
     parts: list[object] = []
     title = Text(f"vram-advisor {__version__}", style="bold")
     if inventory.hostname:
@@ -165,6 +189,8 @@ def check_view(plan: Plan, inventory: Inventory) -> Group:
     verdict = Text("Verdict  ", style="bold")
     verdict.append_text(_verdict(plan))
     parts.append(verdict)
+    for warning in warnings:
+        parts.append(Text(f"warning: {warning}", style="bold yellow"))
     parts.append(Text())
     parts.append(fit_grid(plan))
     parts.append(
@@ -231,8 +257,18 @@ def check_view(plan: Plan, inventory: Inventory) -> Group:
                 style="green" if req.fits else "red",
             ),
         )
+        for name, ok, detail in req.checks:
+            mark = {True: "✓", False: "✗", None: "?"}[ok]
+            facts.add_row("", Text(f"{mark} {name}: {detail}", style={True: "", False: "red", None: "dim"}[ok]))
+    if estimates is not None:
+        from vram_advisor.render.estimate_view import check_parts, check_rows
+
+        for label, row in check_rows(plan, estimates):
+            facts.add_row(label, row)
     parts.append(facts)
-    notes = all_notes(inventory)
+    if estimates is not None:
+        parts.extend(check_parts(plan, estimates))
+    notes = [*all_notes(inventory), *remarks]
     if notes:
         parts.append(Text())
         for note in notes:
@@ -263,7 +299,7 @@ def probe_view(inventory: Inventory) -> Group:
         parts.append(table)
     else:
         parts.append(Text("no GPUs found"))
-    parts.append(machine_table(inventory.replace(gpus=()), None, None))
+    parts.append(machine_table(inventory, None, None, show_gpus=False))
     for note in all_notes(inventory):
         parts.append(Text(f"note: {note}", style="dim"))
     return Group(*parts)  # type: ignore[arg-type]
@@ -284,7 +320,7 @@ def models_view(catalog: Catalog) -> Group:
             table.add_column(column)
         for row in model.quants:
             table.add_row(
-                row.id + (" *" if row.experimental else ""),
+                row.id + (" *" if row.experimental else "") + (" †" if row.derived else ""),
                 row.weights,
                 row.min_vram,
                 row.safer_vram,
@@ -295,6 +331,10 @@ def models_view(catalog: Catalog) -> Group:
     parts.append(
         Text("* experimental. VRAM figures: N GB = N GiB of nominal card capacity; 1TB = 1024 GB.", style="dim")
     )
+    if any(row.derived for model in catalog.models for row in model.quants):
+        parts.append(
+            Text("† derived (models import): weights by bit width, VRAM = weights x a table row's ratio", style="dim")
+        )
     parts.append(Text(f"profiles: {', '.join(escape(f) for f in catalog.files)}", style="dim"))
     return Group(*parts)  # type: ignore[arg-type]
 

@@ -1,0 +1,176 @@
+"""Scale benchmark for ``vram-advisor cluster``: N node inventories (default 10,000) piped through ``cluster -``.
+
+    python bench/cluster_scale.py [--nodes 10000] [--runs 5]
+
+The input is what ``probe --json --compact`` prints on each node (every inventory field, nulls included): a fleet of
+8 x H100, 8 x H200, 4 x L40S and 1 x RTX 4090 nodes, a few RAM sizes per hardware class (firmware and kernels make
+MemTotal differ between otherwise identical servers), free memory and available RAM different on every node, and a
+few lines of srun noise that must be reported and skipped. Reported: the wall time of the whole command (interpreter
+start, reading, planning, writing the output) for --json, --csv and the human view, median of several runs; the same
+with every node's RAM different (the worst case for the plan cache); and peak memory (max RSS) at N/10 and N nodes,
+to show it grows only by a small record per node. Target (issue 6): --json at most 1.5 s for 10,000 nodes on the
+2-core development machine. Exits 0 whatever the figures (machines are noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+if (SRC / "vram_advisor").is_dir() and not os.environ.get("BENCH_INSTALLED"):
+    sys.path.insert(0, str(SRC))
+
+from vram_advisor import inventory as inv  # noqa: E402
+
+MIB = 2**20
+GIB = 2**30
+#: (GPU name, NVML total MiB, reserved MiB, GPUs per node, share of the fleet, RAM sizes in GiB, bus width, clock)
+CLASSES = (
+    ("NVIDIA H100 80GB HBM3", 81559, 480, 8, 0.6, (2015, 2016, 2014, 1007), 5120, 2619),
+    ("NVIDIA H200", 143771, 512, 8, 0.2, (2015, 2016, 3023), 6144, 3201),
+    ("NVIDIA L40S", 46068, 609, 4, 0.1, (503, 504), 384, 9001),
+    ("NVIDIA GeForce RTX 4090", 24564, 300, 1, 0.1, (125, 126, 62), 384, 10501),
+)
+
+
+def node_inventory(number: int, rng: random.Random, distinct_ram: bool) -> inv.Inventory:
+    pick = rng.random()
+    for name, total_mib, reserved_mib, count, share, rams, bus, clock in CLASSES:  # noqa: B007
+        pick -= share
+        if pick <= 0:
+            break
+    ram_total = rng.choice(rams) * GIB + (number * 4096 if distinct_ram else 0)
+    gpus = tuple(
+        inv.Gpu(
+            index=i,
+            vendor="nvidia",
+            name=name,
+            uuid=f"GPU-{number:08x}-{i:04x}-4b1f-9c2e-{rng.getrandbits(48):012x}",
+            memory_total_bytes=total_mib * MIB,
+            memory_reserved_bytes=reserved_mib * MIB,
+            memory_free_bytes=(total_mib - reserved_mib - rng.randrange(0, 2048)) * MIB,
+            pci_bus_id=f"00000000:{0x18 + 0x10 * i:02X}:00.0",
+            compute_capability="9.0",
+            memory_bus_width_bits=bus,
+            memory_clock_max_mhz=clock,
+            memory_bandwidth_bytes_per_s=bus // 8 * clock * 2 * 10**6,
+            pcie_generation=5,
+            pcie_width=16,
+            nvlink=count > 1,
+            mig_enabled=False,
+        )
+        for i in range(count)
+    )
+    return inv.Inventory(
+        hostname=f"gpu-node-{number:05d}",
+        gpus=gpus,
+        ram=inv.Ram(
+            total_bytes=ram_total,
+            available_bytes=ram_total - rng.randrange(2, 16) * GIB,
+            limit_bytes=None,
+            swap_total_bytes=0,
+        ),
+        disks=(
+            inv.Disk(
+                path="/models",
+                kind="nvme",
+                total_bytes=3840 * 10**9,
+                free_bytes=rng.randrange(500, 3500) * 10**9,
+                device="nvme0n1",
+                fstype="ext4",
+                mountpoint="/models",
+                model_dir=True,
+            ),
+        ),
+        cpu=inv.Cpu(logical_count=224, usable_count=224.0),
+        interconnect=("infiniband:mlx5_0", "infiniband:mlx5_1") if count > 1 else (),
+        probe=inv.ProbeInfo(
+            version="0.1.0",
+            collected_at="2026-01-01T00:00:00+00:00",
+            driver_version="580.105.08",
+            cuda_driver_version="13.0",
+            nvml="ok",
+        ),
+    )
+
+
+def write_input(path: Path, nodes: int, distinct_ram: bool) -> None:
+    rng = random.Random(6)
+    with path.open("w", encoding="utf-8") as out:
+        for number in range(nodes):
+            out.write(inv.dumps(node_inventory(number, rng, distinct_ram)) + "\n")
+            if number % 1000 == 999:
+                out.write(f"srun: error: gpu-node-{number:05d}: task 0: Exited with exit code 1\n")
+
+
+def run(command: list[str], stdin: Path, env: dict[str, str]) -> tuple[float, int]:
+    """Wall time in seconds and peak RSS in KiB of one run."""
+    with stdin.open("rb") as feed:
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdin=feed, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        _pid, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} exited with {process.returncode}")
+    return elapsed, usage.ru_maxrss
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    env = dict(os.environ)
+    if (SRC / "vram_advisor").is_dir() and not os.environ.get("BENCH_INSTALLED"):
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH", "")]))
+    env.setdefault("COLUMNS", "120")
+    base = [sys.executable, "-m", "vram_advisor", "cluster", "-"]
+    with tempfile.TemporaryDirectory() as folder:
+        fleet = Path(folder) / "fleet.ndjson"
+        write_input(fleet, args.nodes, distinct_ram=False)
+        distinct = Path(folder) / "distinct.ndjson"
+        write_input(distinct, args.nodes, distinct_ram=True)
+        small = Path(folder) / "small.ndjson"
+        write_input(small, max(1, args.nodes // 10), distinct_ram=False)
+        size_mib = fleet.stat().st_size / MIB
+        print(
+            f"input: {args.nodes} inventories, {size_mib:.1f} MiB of NDJSON ({fleet.stat().st_size // args.nodes} B a node)"
+        )
+        cases = (
+            ("cluster - --json", [*base, "--json"], fleet),
+            ("cluster - --csv", [*base, "--csv"], fleet),
+            ("cluster - (human view)", base, fleet),
+            ("cluster - --json, every RAM size distinct", [*base, "--json"], distinct),
+        )
+        results: dict[str, list[float]] = {label: [] for label, _, _ in cases}
+        for _ in range(args.runs):
+            for label, command, feed in cases:
+                results[label].append(run(command, feed, env)[0])
+        print(f"{'case':48} {'median s':>9} {'best s':>8}")
+        for label, times in results.items():
+            print(f"{label:48} {statistics.median(times):9.3f} {min(times):8.3f}")
+        _, rss_small = run([*base, "--json"], small, env)
+        _, rss_full = run([*base, "--json"], fleet, env)
+        nodes_small = max(1, args.nodes // 10)
+        per_node = (rss_full - rss_small) * 1024 / max(1, args.nodes - nodes_small)
+        print(
+            f"peak RSS: {rss_small / 1024:.1f} MiB at {nodes_small} nodes, {rss_full / 1024:.1f} MiB at {args.nodes} "
+            f"nodes ({per_node / 1024:.1f} KiB a node, the JSON output included; input {size_mib * MIB / args.nodes / 1024:.1f} KiB a node)"
+        )
+        target = statistics.median(results["cluster - --json"])
+        verdict = "meets" if target <= 1.5 else "misses"
+        print(f"target: --json for {args.nodes} nodes in at most 1.5 s: {target:.3f} s ({verdict} it)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,217 @@
+"""``vram-advisor cluster``: plan across many nodes from inventories (files, folders, stdin), Kubernetes node labels,
+Slurm node records, or a probe run on every node of a Ray cluster.
+
+Bad inputs are reported on stderr one by one (which one, why) and skipped; the rest is planned. Exit 2 only when
+nothing at all could be planned.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vram_advisor.cli.app import BaseOpt, JsonOpt, app
+from vram_advisor.cli.common import console
+from vram_advisor.cluster import ClusterPlanner
+from vram_advisor.cluster_io import (
+    STDIN,
+    NodeInput,
+    Skipped,
+    inventory_inputs,
+    node_inputs,
+    parse_listing,
+    path_inputs,
+    read_text,
+)
+from vram_advisor.errors import InventoryError, UsageError
+from vram_advisor.render import warn, write_json
+
+#: Skipped inputs listed on stderr one by one; beyond this only their number is given (all are in --json).
+MAX_SKIPS_SHOWN = 50
+_ADDRESS = re.compile(r"^(auto|local|ray://\S+|[A-Za-z0-9_.\-\[\]:]+:\d{1,5})$")
+
+
+class _SkipReporter:
+    """Writes each skipped input to stderr as it happens, up to ``MAX_SKIPS_SHOWN``."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, skipped: Skipped) -> None:
+        self.count += 1
+        if self.count <= MAX_SKIPS_SHOWN:
+            from vram_advisor.render.cluster_view import printable
+
+            warn(f"skipped {printable(skipped.source, 200)}: {printable(skipped.reason, 400)}")
+
+    def finish(self) -> None:
+        if self.count > MAX_SKIPS_SHOWN:
+            warn(f"... and {self.count - MAX_SKIPS_SHOWN} more inputs skipped ({self.count} in all; --json lists them)")
+
+
+def _split_ray_address(paths: list[str], ray: bool) -> tuple[list[str], str | None]:
+    """With ``--ray``, a positional that is an address (``auto``, ``ray://head:10001``, ``head:6379``) and not an
+    existing file is the cluster's address: ``cluster --ray [ADDRESS]``."""
+    if not ray:
+        return paths, None
+    addresses = [p for p in paths if p != STDIN and _ADDRESS.match(p) and not Path(p).exists()]
+    if len(addresses) > 1:
+        raise UsageError(f"--ray takes one address, got {', '.join(addresses)}")
+    rest = [p for p in paths if p not in addresses]
+    return rest, addresses[0] if addresses else None
+
+
+def _listing(path: str, kind: str) -> Iterator[NodeInput | Skipped]:
+    if kind == "k8s":
+        from vram_advisor.readers import k8s as reader
+    else:
+        from vram_advisor.readers import slurm as reader  # type: ignore[no-redef]
+    try:
+        text, name = read_text(path, reader.LISTING_LIMIT, reader.WHAT)
+        data = parse_listing(text, name, reader.WHAT)
+        del text
+        yield from inventory_inputs(reader.read_nodes(data, name))
+    except InventoryError as exc:
+        source, _, reason = exc.message.partition(": ")
+        yield Skipped(source or path, reason or exc.message)
+
+
+def _ray_inputs(address: str | None, timeout_s: float) -> Iterator[NodeInput | Skipped]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from vram_advisor import ray_scan
+
+    progress = Progress(
+        TextColumn("probing Ray nodes"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console(stderr=True),
+        transient=True,
+    )
+    task = progress.add_task("probe", total=None)
+    with progress:
+        yield from node_inputs(
+            ray_scan.scan(
+                address,
+                timeout_s,
+                on_total=lambda total: progress.update(task, total=total),
+                on_done=lambda done: progress.advance(task, done),
+                warn=warn,
+            )
+        )
+
+
+def _inputs(
+    paths: list[str],
+    ray: bool,
+    ray_address: str | None,
+    ray_timeout: float,
+    from_k8s: str | None,
+    from_slurm: str | None,
+) -> Iterator[NodeInput | Skipped]:
+    for path in paths:
+        yield from path_inputs(path)
+    if from_k8s is not None:
+        yield from _listing(from_k8s, "k8s")
+    if from_slurm is not None:
+        yield from _listing(from_slurm, "slurm")
+    if ray:
+        yield from _ray_inputs(ray_address, ray_timeout)
+
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Node records hold no reference cycles; the collector's repeated scans of the growing list of nodes would cost
+    more than planning them, so it is paused while they are read."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@app.command()
+def cluster(
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="[PATH]...",
+            help="Inventories (probe --json): files, folders of *.json, or - for stdin (NDJSON or JSON objects one "
+            "after another). With --ray, an ADDRESS (auto, ray://head:10001, head:6379) may be given here.",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: JsonOpt = False,
+    csv_output: Annotated[bool, typer.Option("--csv", help="One row per node as CSV, for spreadsheets.")] = False,
+    ray: Annotated[
+        bool,
+        typer.Option("--ray", help="Probe every alive node of a Ray cluster (needs vram-advisor[ray] on all nodes)."),
+    ] = False,
+    ray_timeout: Annotated[
+        float,
+        typer.Option("--ray-timeout", metavar="SECONDS", min=1, help="How long to wait for the Ray nodes' answers."),
+    ] = 120.0,
+    from_k8s: Annotated[
+        str | None,
+        typer.Option(
+            "--from-k8s", metavar="FILE", help="Read `kubectl get nodes -o json` (GPU Feature Discovery labels)."
+        ),
+    ] = None,
+    from_slurm: Annotated[
+        str | None,
+        typer.Option("--from-slurm", metavar="FILE", help="Read `scontrol show nodes --json` (gres and real_memory)."),
+    ] = None,
+    base: BaseOpt = False,
+) -> None:
+    """Plan across many nodes: per node, per group of identical nodes, and what only several nodes together hold."""
+    paths, ray_address = _split_ray_address(list(paths or []), ray)
+    if json_output and csv_output:
+        raise UsageError("--json and --csv: choose one output")
+    if not paths and not ray and from_k8s is None and from_slurm is None:
+        raise UsageError("no inventories given: name files or folders, - for stdin, --ray, --from-k8s or --from-slurm")
+    stdin_uses = paths.count(STDIN) + [from_k8s, from_slurm].count(STDIN)
+    if stdin_uses > 1:
+        raise UsageError("standard input (-) can be read only once")
+    if STDIN in paths and sys.stdin.isatty():
+        warn("reading inventories from the terminal: paste NDJSON and end with Ctrl-D (or pipe probe output in)")
+    from vram_advisor.profiles import default_catalog
+
+    planner = ClusterPlanner(default_catalog(), base=base)
+    report = _SkipReporter()
+    with _no_cycle_collection():
+        for item in _inputs(paths, ray, ray_address, ray_timeout, from_k8s, from_slurm):
+            if isinstance(item, Skipped):
+                report(planner.skip(item))
+            else:
+                duplicate = planner.add(item)
+                if duplicate is not None:
+                    report(duplicate)
+        result = planner.finish()
+    report.finish()
+    if not result.nodes:
+        if result.skipped_count:
+            raise InventoryError(f"no inventory could be planned ({result.skipped_count} input(s) skipped, see above)")
+        raise InventoryError("no inventory could be planned: the input was empty")
+    if json_output:
+        from vram_advisor.cluster_report import cluster_dict
+
+        write_json(cluster_dict(result), indent=None if len(result.nodes) > 1000 else 2)
+    elif csv_output:
+        from vram_advisor.cluster_report import write_csv
+
+        write_csv(result, sys.stdout)
+    else:
+        from vram_advisor.render.cluster_view import cluster_view
+        from vram_advisor.render.human import print_view
+
+        print_view(cluster_view(result), console())

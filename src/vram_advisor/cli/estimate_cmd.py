@@ -1,0 +1,66 @@
+"""``vram-advisor estimate MODEL --quant Q``: the memory breakdown of one option per placement (weights, KV cache,
+overhead, total), the decode-speed bounds, the assumptions, and the command that would run it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vram_advisor.cli.app import AllGpusOpt, GpusOpt, InventoryOpt, JsonOpt, ModelDirOpt, RamOpt, app
+from vram_advisor.cli.common import console
+from vram_advisor.cli.estimate_options import DiskBwOpt, KvDtypeOpt, RamBwOpt, SizesOpt
+from vram_advisor.render import write_json
+
+
+@app.command()
+def estimate(
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="A model id, e.g. deepseek-v4-flash.")],
+    quant: Annotated[str, typer.Option("--quant", metavar="Q", help="The quantization: fp8, q6, q5, q4, q3, q2.")],
+    context: Annotated[
+        str | None,
+        typer.Option("--context", metavar="TOKENS", help="Planned context length: 32768, 128k, 1M (default 32k)."),
+    ] = None,
+    json_output: JsonOpt = False,
+    inventory_path: InventoryOpt = None,
+    gpus: GpusOpt = None,
+    ram: RamOpt = None,
+    model_dir: ModelDirOpt = None,
+    all_gpus: AllGpusOpt = False,
+    no_machine: Annotated[
+        bool, typer.Option("--no-machine", help="Do not probe: the breakdown alone, without fits or speeds.")
+    ] = False,
+    kv_dtype: KvDtypeOpt = "bf16",
+    sizes: SizesOpt = "table",
+    ram_bw: RamBwOpt = None,
+    disk_bw: DiskBwOpt = None,
+) -> None:
+    """The memory breakdown of one option (weights, KV cache, overhead) per placement, with speeds and assumptions."""
+    import os
+
+    from vram_advisor import estimate as est
+    from vram_advisor import visibility
+    from vram_advisor.check_estimates import EstimateOptions
+    from vram_advisor.profiles import default_catalog
+    from vram_advisor.service import CheckRequest, obtain_inventory, parse_context
+
+    context_tokens = parse_context(context)
+    options = EstimateOptions.parse(kv_dtype, sizes, ram_bw, disk_bw)
+    catalog = default_catalog()
+    profile = catalog.model(model)
+    row = profile.quant(quant.strip().lower())
+    est.check_context(profile, context_tokens)
+    machine = None
+    if not no_machine:
+        request = CheckRequest(inventory_path=inventory_path, model_dir=model_dir, gpus=gpus, ram=ram)
+        inventory = visibility.apply(obtain_inventory(request), os.environ, ignore=all_gpus)
+        machine = est.machine_view(inventory, options.ram_bw, options.disk_bw, model_dir)
+    result = est.estimate_option(profile, row, context_tokens, machine, options.kv_dtype, options.sizes)
+    document = est.estimate_dict(result, options.kv_dtype, options.sizes)
+    if json_output:
+        write_json(document)
+        return
+    from vram_advisor.render.estimate_view import estimate_view
+    from vram_advisor.render.human import print_view
+
+    print_view(estimate_view(result, document), console())

@@ -1,0 +1,65 @@
+"""``vram-advisor mcp``: the Model Context Protocol server over stdio (needs the extra ``vram-advisor[mcp]``)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from vram_advisor.cli.app import ModelDirOpt, app
+from vram_advisor.errors import UsageError
+from vram_advisor.render import warn
+
+
+@app.command()
+def mcp(
+    inventory_path: Annotated[
+        str | None,
+        typer.Option(
+            "--inventory",
+            metavar="PATH",
+            help="Answer for a saved inventory file (probe --json) instead of probing; read at each tool call.",
+        ),
+    ] = None,
+    model_dir: ModelDirOpt = None,
+) -> None:
+    """Run an MCP server on stdin/stdout for AI assistants: tools probe, check and estimate (read-only)."""
+    from vram_advisor.extras import MissingExtraError, import_extra
+
+    if inventory_path == "-":
+        raise UsageError("--inventory -: stdin carries the MCP protocol here; give the inventory as a file")
+    import_extra("mcp", "mcp", "vram-advisor mcp")
+    try:
+        import mcp.server.mcpserver  # noqa: F401  (the 2.x server API)
+    except ImportError:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            found = version("mcp")
+        except PackageNotFoundError:
+            found = "unknown"
+        raise MissingExtraError(
+            f'vram-advisor mcp needs mcp >= 2 (MCPServer), found mcp {found}; upgrade: pip install -U "vram-advisor[mcp]"'
+        ) from None
+    from vram_advisor import inventory as inv
+    from vram_advisor import mcp_server
+
+    probe: mcp_server.Probe
+    if inventory_path is not None:
+        path: str = inventory_path
+        inv.load(path)  # a bad file is reported now, with exit 2, not at the first tool call
+
+        def probe() -> inv.Inventory:
+            return inv.load(path)
+
+    else:
+
+        def probe() -> inv.Inventory:
+            from vram_advisor.probe import collect_inventory
+
+            return collect_inventory(model_dir)
+
+    if sys.stdin.isatty():
+        warn("MCP server on stdin/stdout: it expects an MCP client (see docs/agent.md); Ctrl-D or Ctrl-C stops")
+    mcp_server.run(probe, model_dir)

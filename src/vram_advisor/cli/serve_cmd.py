@@ -1,0 +1,121 @@
+"""``vram-advisor serve``: the read-only HTTP agent (``/inventory``, ``/check``, ``/metrics``) on 127.0.0.1."""
+
+from __future__ import annotations
+
+from typing import Annotated, NoReturn
+
+import typer
+
+from vram_advisor.cli.app import ModelDirOpt, app
+from vram_advisor.errors import VramAdvisorError
+from vram_advisor.render import warn
+
+
+class ServeError(VramAdvisorError):
+    """The agent cannot start (the address is taken, not ours, or malformed)."""
+
+
+class _Stop(Exception):
+    """SIGTERM arrived: shut down as on Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: object) -> NoReturn:
+    raise _Stop
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host",
+            metavar="ADDRESS",
+            help="Address to listen on. 127.0.0.1 (default) is this machine only; 0.0.0.0 is every interface.",
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, metavar="P", help="TCP port to listen on (0: any free port).")
+    ] = 9835,
+    cache_seconds: Annotated[
+        float,
+        typer.Option("--cache-seconds", min=0.0, metavar="N", help="Reuse a probe for this long (scrapes stay cheap)."),
+    ] = 15.0,
+    probe_timeout: Annotated[
+        float,
+        typer.Option(
+            "--probe-timeout",
+            min=0.001,
+            metavar="S",
+            help="Wait at most this long for a probe; then answer with the last good inventory, or 503.",
+        ),
+    ] = 5.0,
+    inventory_path: Annotated[
+        str | None,
+        typer.Option(
+            "--inventory",
+            metavar="PATH",
+            help="Serve a saved inventory (probe --json) instead of probing; re-read when the cache expires; "
+            "- reads stdin once.",
+        ),
+    ] = None,
+    model_dir: ModelDirOpt = None,
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log each request on stderr.")] = False,
+) -> None:
+    """Serve /inventory, /check and /metrics (Prometheus) over HTTP, read-only, on 127.0.0.1 unless told otherwise."""
+    import signal
+    import threading
+
+    from vram_advisor import agent_http
+    from vram_advisor import inventory as inv
+
+    probe: agent_http.Probe
+    if inventory_path == "-":
+        fixed = inv.load("-")
+
+        def probe() -> inv.Inventory:
+            return fixed
+
+    elif inventory_path is not None:
+        path: str = inventory_path
+        inv.load(path)  # a bad file is the user's to fix now, not a 503 at the first scrape
+
+        def probe() -> inv.Inventory:
+            return inv.load(path)
+
+    else:
+
+        def probe() -> inv.Inventory:
+            from vram_advisor.probe import collect_inventory
+
+            return collect_inventory(model_dir)
+
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        warn(
+            'prometheus_client is not installed; /metrics uses the built-in writer (pip install "vram-advisor[serve]")'
+        )
+
+    source = agent_http.CachedProbe(probe, cache_seconds=cache_seconds, timeout_seconds=probe_timeout)
+    agent = agent_http.Agent(source, model_dir=model_dir)
+    try:
+        server = agent_http.make_server(agent, host=host, port=port, access_log=access_log)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ServeError(f"--host {host} --port {port}: cannot listen there ({reason})") from None
+    exposure = agent_http.exposure_warning(host)
+    if exposure:
+        warn(f"warning: {exposure}")
+    source.prime()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    warn(
+        f"serving {server.url} (GET /inventory, /check, /metrics); probe cached {cache_seconds:g} s, "
+        f"timeout {probe_timeout:g} s; Ctrl-C stops"
+    )
+    try:
+        server.serve_forever(poll_interval=0.5)
+    except (KeyboardInterrupt, _Stop):
+        warn("stopped")
+    finally:
+        server.server_close()

@@ -1,0 +1,66 @@
+"""Graphics cards as Linux lists them in /sys/class/drm (shared by the AMD and Intel sysfs readers)."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from vram_advisor.probe.context import ProbeContext
+
+_CARD = re.compile(r"^card\d+$")
+
+
+@dataclass(frozen=True)
+class Card:
+    """One ``/sys/class/drm/cardN``: its PCI device folder, vendor and device ids, kernel driver and bus id."""
+
+    name: str
+    card_dir: Path
+    device_dir: Path
+    vendor: str
+    device: str | None
+    driver: str | None
+    pci_bus_id: str | None
+
+
+def cards(context: ProbeContext, source: str, vendor: str) -> list[Card]:
+    """The cards whose PCI vendor id is ``vendor`` (``0x1002`` AMD, ``0x8086`` Intel), in card order."""
+    base = context.path("/sys/class/drm")
+    if not base.is_dir():
+        return []
+    found = []
+    for entry in sorted(base.iterdir(), key=lambda p: int(p.name[4:]) if _CARD.match(p.name) else -1):
+        if not _CARD.match(entry.name):
+            continue
+        device_dir = entry / "device"
+        vendor_id = context.read_text(device_dir / "vendor", source)
+        if vendor_id is None or vendor_id.lower() != vendor:
+            continue
+        real = Path(os.path.realpath(device_dir))
+        driver_link = device_dir / "driver"
+        driver = Path(os.path.realpath(driver_link)).name if driver_link.exists() else None
+        bus = real.name if re.match(r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.\d$", real.name) else None
+        found.append(
+            Card(
+                name=entry.name,
+                card_dir=entry,
+                device_dir=device_dir,
+                vendor=vendor_id.lower(),
+                device=context.read_text(device_dir / "device", source, quiet_missing=True),
+                driver=driver,
+                pci_bus_id=bus,
+            )
+        )
+    return found
+
+
+def read_int(context: ProbeContext, path: Path, source: str) -> int | None:
+    text = context.read_text(path, source, quiet_missing=True)
+    if text is None:
+        return None
+    try:
+        return int(text.split()[0], 0)
+    except (ValueError, IndexError):
+        return None

@@ -1,0 +1,146 @@
+"""The human view of ``cluster`` (rich): the fleet grouped by hardware with the verdict per group, then the plans
+that need several nodes.
+
+Hostnames, GPU names and sources come from other machines: they go into ``Text`` objects (never markup) and any
+control character is shown escaped, so a hostname such as ``[red]x`` or one carrying terminal escapes prints as
+written.
+"""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from vram_advisor import units
+from vram_advisor.cluster import ClusterPlan, HardwareGroup, MachinePlan, MultiNodePlan
+from vram_advisor.plan import MINIMUM, Option
+from vram_advisor.render.human import FIT_STYLE, FIT_SYMBOL
+
+#: Hostnames listed under a group before "and N more".
+NAMES_SHOWN = 4
+NAME_WIDTH = 60
+
+
+def printable(text: str | None, limit: int = NAME_WIDTH) -> str:
+    """Text from a node as it may be shown: control characters escaped, long text cut."""
+    if text is None:
+        return "-"
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _label(option: Option) -> str:
+    return f"{option.model.short_name} {option.quant.id.upper()}"
+
+
+def _verdict(entry: MachinePlan) -> Text:
+    rec = entry.recommendation
+    option = rec.option
+    if option is None:
+        return Text("✗ nothing fits: API or a smaller model", style="dim red")
+    text = Text()
+    if rec.kind == "offload":
+        text.append(f"◌ {_label(option)} with RAM offload (slow)", style=FIT_STYLE["offload"])
+    else:
+        text.append(f"{FIT_SYMBOL[option.fit]} {_label(option)} {option.fit}", style=FIT_STYLE[option.fit])
+        if option.experimental:
+            text.append(" (experimental)", style="yellow")
+    if entry.stretch is not None:
+        word = "at its minimum" if entry.stretch.fit == MINIMUM else "comfortably"
+        text.append(f" · stretch {entry.stretch.quant.id.upper()}", style="dim")
+        if entry.stretch.model.id != option.model.id:
+            text.append(f" of {entry.stretch.model.short_name}", style="dim")
+        text.append(f" {word}", style="dim")
+    return text
+
+
+def _names(plan: ClusterPlan, indices: list[int] | tuple[int, ...]) -> Text:
+    shown = ", ".join(printable(plan.nodes[i].name) for i in indices[:NAMES_SHOWN])
+    more = len(indices) - NAMES_SHOWN
+    return Text(shown + (f" and {more} more" if more > 0 else ""), style="dim")
+
+
+def _usable(group: HardwareGroup) -> str:
+    low, high = group.usable_min or 0, group.usable_max or 0
+    if units.format_gib(low) == units.format_gib(high):
+        return units.format_gib(high)
+    return f"{units.format_gib(low)}–{units.format_gib(high)}"
+
+
+def fleet_table(plan: ClusterPlan) -> Table:
+    table = Table(box=None, padding=(0, 1), header_style="bold", show_edge=False, pad_edge=False)
+    table.add_column("Nodes", justify="right", no_wrap=True)
+    table.add_column("GPUs per node", max_width=36)
+    table.add_column("Usable VRAM", no_wrap=True)
+    table.add_column("Verdict per node")
+    groups = sorted(plan.groups, key=lambda g: (-(g.usable_max or 0), -len(g.nodes), g.id))
+    for group in groups:
+        ranked = group.verdicts.most_common()
+        first, first_count = ranked[0]
+        verdict = _verdict(plan.entries[group.examples[first]])
+        if len(ranked) > 1:
+            verdict = Text(f"{first_count}: ").append_text(verdict)
+        table.add_row(str(len(group.nodes)), Text(printable(group.label, 80)), _usable(group), verdict)
+        for other, count in ranked[1:]:
+            table.add_row("", "", "", Text(f"{count}: ").append_text(_verdict(plan.entries[group.examples[other]])))
+        table.add_row("", _names(plan, group.nodes), "", "")
+    return table
+
+
+def _multi_row(plan: ClusterPlan, multi: MultiNodePlan) -> list[Text | str]:
+    option = multi.option
+    label = Text(_label(option), style="bold")
+    if option.experimental:
+        label.append(" *", style="yellow")
+    fit = Text(f"{FIT_SYMBOL[multi.fit]} {multi.fit}", style=FIT_STYLE[multi.fit])
+    count = Text(str(len(multi.nodes)))
+    if multi.comfortable_node_count and multi.comfortable_node_count != len(multi.nodes):
+        count.append(f" ({multi.comfortable_node_count} comfortable)", style="dim")
+    which = Text("identical nodes: " if multi.group is not None else "mixed nodes: ", style="dim")
+    which.append_text(_names(plan, multi.nodes))
+    return [label, fit, count, units.format_gib(multi.usable_vram_bytes), which]
+
+
+def multi_node_table(plan: ClusterPlan) -> Table:
+    table = Table(box=None, padding=(0, 1), header_style="bold", show_edge=False, pad_edge=False)
+    for column in ("Option", "Fit", "Nodes", "Summed VRAM", "Which nodes"):
+        table.add_column(column, no_wrap=column in ("Fit", "Summed VRAM"))
+    for multi in plan.multi_node:
+        table.add_row(*_multi_row(plan, multi))
+        table.add_row("", "", "", "", Text(multi.interconnect_note, style="dim"))
+    return table
+
+
+def cluster_view(plan: ClusterPlan) -> Group:
+    parts: list[object] = []
+    title = Text("vram-advisor cluster", style="bold")
+    title.append(
+        f" · {len(plan.nodes)} node{'s' if len(plan.nodes) != 1 else ''} · {plan.total_gpus} GPUs · "
+        f"{units.format_gib(plan.total_usable_vram_bytes)} usable VRAM"
+    )
+    if plan.base:
+        title.append(" · Base models")
+    if plan.skipped_count:
+        title.append(f" · {plan.skipped_count} skipped (see stderr)", style="yellow")
+    parts.append(title)
+    parts.append(Text())
+    parts.append(Text("Fleet, grouped by hardware", style="bold"))
+    parts.append(fleet_table(plan))
+    parts.append(Text())
+    if plan.multi_node:
+        parts.append(
+            Text("Across nodes: options no single node holds, with the smallest group that does", style="bold")
+        )
+        parts.append(multi_node_table(plan))
+    elif len(plan.nodes) > 1:
+        parts.append(Text("Across nodes: nothing more than the best single node already holds.", style="bold"))
+    parts.append(
+        Text(
+            "● comfortable  ◐ minimum  ◌ offload  * experimental · VRAM is summed usable memory (total less "
+            "reserved); a group meets a figure at 98% of it, like one machine",
+            style="dim",
+        )
+    )
+    return Group(*parts)  # type: ignore[arg-type]

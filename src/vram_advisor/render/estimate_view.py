@@ -1,0 +1,307 @@
+"""Human views of the estimate: ``vram-advisor estimate`` (the breakdown per placement, with its assumptions), and
+the context, offload and run lines that ``check`` shows beside the table's verdict.
+
+Built with rich from the estimate objects; model names come from profiles and are passed as ``Text``, never markup.
+"""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from vram_advisor import estimate as est
+from vram_advisor import units
+from vram_advisor.check_estimates import CheckEstimates, loads_from_vram
+from vram_advisor.plan import Plan
+
+SHORT_LABELS = {
+    est.PLACEMENT_GPU: "all on GPUs",
+    est.PLACEMENT_HYBRID: "GPUs + RAM",
+    est.PLACEMENT_CPU: "CPU only",
+    est.PLACEMENT_NVME: "mmap from disk",
+}
+
+
+def _gib(value: int) -> str:
+    return units.format_gib(value, 2 if value < 10 * units.GIB else 1) if value else "-"
+
+
+def _small(value: int) -> str:
+    """Sizes under 1 GiB in MiB ("5.4 MiB"), larger ones in GiB."""
+    return f"{value / units.MIB:.1f} MiB" if value < units.GIB else _gib(value)
+
+
+def grouped_rates(rates: list[int | None]) -> str:
+    """GPU bandwidths grouped: "2 × 1.01 TB/s" rather than the figure twice."""
+    seen: dict[int | None, int] = {}
+    for rate in rates:
+        seen[rate] = seen.get(rate, 0) + 1
+    return ", ".join(
+        (f"{count} × " if count > 1 else "") + units.format_bandwidth(rate) for rate, count in seen.items()
+    )
+
+
+def _rate(value: float | None) -> str:
+    if value is None:
+        return "?"
+    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
+def _fits(value: bool | None) -> Text:
+    if value is None:
+        return Text("-", style="dim")
+    return Text("yes", style="green") if value else Text("no", style="red")
+
+
+def _bottleneck_text(placement: est.Placement) -> str:
+    unrated = placement.unrated
+    if unrated is not None:
+        return f"{unrated.name} bandwidth unknown"
+    bottleneck = placement.bottleneck
+    if bottleneck is None:
+        return "-"
+    return f"{bottleneck.name} {units.format_bandwidth(bottleneck.bandwidth.bytes_per_s)}"
+
+
+def placements_table(placements: tuple[est.Placement, ...]) -> Table:
+    """One row per placement: memory per tier, whether it fits, decode-speed bounds and the slowest tier."""
+    table = Table(box=None, padding=(0, 1), header_style="bold", pad_edge=False)
+    for column in ("placement", "GPU", "RAM", "disk", "fits", "tok/s ≤", "≈ tok/s", "bottleneck"):
+        table.add_column(column, no_wrap=True, justify="right" if column not in ("placement", "bottleneck") else "left")
+    for placement in placements:
+        table.add_row(
+            SHORT_LABELS[placement.kind],
+            _gib(placement.gpu_bytes),
+            _gib(placement.ram_bytes),
+            _gib(placement.weights_disk),
+            _fits(placement.fits),
+            _rate(placement.tokens_per_s_upper_bound),
+            _rate(placement.tokens_per_s_estimate),
+            Text(_bottleneck_text(placement), style="dim"),
+        )
+    return table
+
+
+def breakdown_line(placement: est.Placement) -> Text:
+    """weights + KV + overhead = total, per tier, and the verdict's reason."""
+    overhead = placement.overhead
+    where = {"gpu": "GPUs", "ram": "RAM"}
+    parts = []
+    if placement.weights_gpu:
+        parts.append(f"weights {_gib(placement.weights_gpu)} on the GPUs")
+    if placement.weights_ram:
+        parts.append(f"weights {_gib(placement.weights_ram)} in RAM")
+    if placement.weights_disk:
+        parts.append(f"{_gib(placement.weights_disk)} left on disk")
+    parts.append(f"KV {_gib(placement.kv_bytes)} ({where[placement.kv_on]})")
+    parts.append(
+        f"overhead {_gib(overhead.total_bytes)} ({overhead.devices} × {_gib(overhead.per_device_bytes)}, "
+        f"{where[placement.overhead_on]})"
+    )
+    line = Text(f"{SHORT_LABELS[placement.kind]}: ", style="bold")
+    line.append(" + ".join(parts) + f" = {_gib(placement.need_bytes)}. ")
+    line.append(placement.reason, style="dim")
+    for note in placement.notes:
+        line.append(f" ({note})", style="dim")
+    return line
+
+
+def run_lines(run: dict[str, object] | None) -> list[Text]:
+    if not run:
+        return []
+    lines = [Text(f"Run it ({run['requires']})", style="bold")]
+    if run.get("download"):
+        lines.append(Text(f"  {run['download']}"))
+    lines.append(Text(f"  {run['command']}", style="cyan"))
+    notes = run.get("notes")
+    if isinstance(notes, list):
+        for note in notes:
+            lines.append(Text(f"  note: {note}", style="dim"))
+    lines.append(Text(f"  flags checked against: {run['checked_against']}", style="dim"))
+    return lines
+
+
+def estimate_view(estimate: est.Estimate, document: dict[str, object]) -> Group:
+    """``vram-advisor estimate``: weights, KV cache, per-token reads, the placements and their breakdown, the run
+    command, assumptions and warnings."""
+    model, quant = estimate.model, estimate.quant
+    parts: list[object] = []
+    title = Text(f"{model.name} {quant.id.upper()}", style="bold")
+    title.append(f" · {units.format_tokens(estimate.context_tokens)} tokens of context ({estimate.context_tokens:,})")
+    if estimate.kv is not None:
+        title.append(f" · {estimate.kv.dtype.upper()} KV cache")
+    title.append(f" · weights from the {estimate.weights.basis}")
+    parts.append(title)
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="cyan", no_wrap=True)
+    facts.add_column()
+    weights = estimate.weights
+    text = Text(
+        f"{units.format_file_gb(weights.bytes)} ({_gib(weights.bytes)}) in use; table {units.format_file_gb(weights.table_bytes)}"
+    )
+    for item in weights.published:
+        text.append(f"; published {item.name}: {item.stated}")
+    if weights.computed_bytes is not None:
+        text.append(f"; from bits per weight: {units.format_file_gb(weights.computed_bytes)}")
+    facts.add_row("Weights", text)
+    if weights.routed_bytes is not None and weights.other_bytes is not None:
+        facts.add_row(
+            "",
+            Text(
+                f"routed experts {_gib(weights.routed_bytes)}, attention + shared experts + the rest "
+                f"{_gib(weights.other_bytes)}",
+                style="dim",
+            ),
+        )
+    if estimate.kv is not None:
+        kv = estimate.kv
+        facts.add_row(
+            "KV cache",
+            Text(
+                f"{_gib(kv.total_bytes)} for one sequence: {kv.amortised_bytes_per_token:,.0f} B/token amortised "
+                f"({kv.csa_rows:,} CSA and {kv.hca_rows:,} HCA rows per layer) + a {kv.swa_rows}-token window ring "
+                f"of {_small(kv.swa_ring_bytes)}"
+            ),
+        )
+    if estimate.active is not None:
+        facts.add_row(
+            "Per token",
+            Text(
+                f"decode reads {units.format_file_gb(estimate.active.total)}: active routed experts "
+                f"{units.format_file_gb(estimate.active.routed)} + the rest {units.format_file_gb(estimate.active.other)}"
+            ),
+        )
+    machine = estimate.machine
+    if machine is not None:
+        gpu_rates = grouped_rates([b.bytes_per_s for b in machine.gpu_bandwidths]) or "no GPU"
+        facts.add_row(
+            "Machine",
+            Text(
+                f"{len(machine.gpus)} GPU(s), {units.format_gib(machine.usable_vram_bytes)} usable VRAM; "
+                f"{units.format_gib(machine.spare_ram_bytes)} of RAM to spare; bandwidth GPU {gpu_rates}, RAM "
+                f"{units.format_bandwidth(machine.ram_bandwidth.bytes_per_s)}, disk "
+                f"{units.format_bandwidth(machine.disk_bandwidth.bytes_per_s)}"
+            ),
+        )
+    parts.append(facts)
+    if estimate.unavailable:
+        parts.append(Text(estimate.unavailable, style="yellow"))
+    if estimate.placements:
+        parts.append(Text())
+        parts.append(Text("Placements", style="bold"))
+        parts.append(placements_table(estimate.placements))
+        parts.append(
+            Text(
+                "tok/s ≤: upper bound (slowest tier's bandwidth / bytes it reads per token); ≈: tiers in series at 55% of peak",
+                style="dim",
+            )
+        )
+        for placement in estimate.placements:
+            parts.append(breakdown_line(placement))
+    run = document.get("run")
+    if isinstance(run, dict):
+        parts.append(Text())
+        parts.extend(run_lines(run))
+    if estimate.assumptions:
+        parts.append(Text())
+        parts.append(Text("Assumptions", style="bold"))
+        for line in estimate.assumptions:
+            parts.append(Text(f"- {line}", style="dim"))
+    if estimate.warnings:
+        parts.append(Text())
+        for warning in estimate.warnings:
+            parts.append(Text(f"warning: {warning}", style="yellow"))
+    return Group(*parts)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------- check
+
+
+def check_rows(plan: Plan, extras: CheckEstimates) -> list[tuple[str, Text]]:
+    """Rows for ``check``'s facts grid: the context and its KV cache, and the recommendation's need."""
+    rows: list[tuple[str, Text]] = []
+    kv_by_model: dict[str, int] = {}
+    for option in plan.options:
+        estimate = extras.of(option)
+        if estimate is not None and estimate.kv is not None:
+            kv_by_model.setdefault(option.model.short_name, estimate.kv.total_bytes)
+    context = Text(
+        f"{units.format_tokens(extras.context_tokens)} tokens ({extras.context_tokens:,}), "
+        f"{extras.kv_dtype.upper()} KV cache"
+    )
+    if kv_by_model:
+        context.append(": " + ", ".join(f"{name} {_gib(size)}" for name, size in kv_by_model.items()))
+        context.append(" for one sequence")
+    rows.append(("Context", context))
+    chosen = plan.recommendation.option
+    estimate = extras.of(chosen) if chosen is not None else None
+    gpu = estimate.gpu if estimate is not None else None
+    if estimate is not None and gpu is not None and plan.recommendation.kind == "local":
+        style = "green" if gpu.fits else "red"
+        verdict = "fits" if gpu.fits else "does NOT fit"
+        rows.append(
+            (
+                "Need",
+                Text(
+                    f"weights {_gib(estimate.weights.bytes)} ({estimate.weights.basis}) + KV {_gib(gpu.kv_bytes)} + "
+                    f"overhead {_gib(gpu.overhead.total_bytes)} = {_gib(gpu.need_bytes)}: {verdict} in "
+                    f"{_gib(gpu.budget_bytes or 0)}",
+                    style=style,
+                ),
+            )
+        )
+    return rows
+
+
+def _offload_subject(plan: Plan, extras: CheckEstimates) -> est.Estimate | None:
+    """Whose offload plans to show: the recommendation when it is an offload, else (nothing fits) the best-ranked
+    option with a fitting offload plan."""
+    rec = plan.recommendation
+    if rec.kind == "local":
+        return None
+    if rec.kind == "offload" and rec.option is not None:
+        return extras.of(rec.option)
+    in_memory = (est.PLACEMENT_HYBRID, est.PLACEMENT_CPU)
+    for kinds in (in_memory, (est.PLACEMENT_NVME,)):
+        for option in plan.options:
+            estimate = extras.of(option)
+            if estimate is None or loads_from_vram(option):
+                continue
+            if any(p.fits for p in estimate.placements if p.kind in kinds):
+                return estimate
+    return None
+
+
+def check_parts(plan: Plan, extras: CheckEstimates) -> list[object]:
+    """Offload plans (when the verdict is offload or API) and the run command. The estimate's warnings are in the
+    document's ``warnings``, which the check view shows after the verdict."""
+    parts: list[object] = []
+    subject = _offload_subject(plan, extras)
+    if subject is not None:
+        parts.append(Text())
+        title = Text(f"Offload plans for {subject.model.short_name} {subject.quant.id.upper()}", style="bold")
+        title.append(
+            f" at {units.format_tokens(extras.context_tokens)} tokens (weights from the {subject.weights.basis})"
+        )
+        parts.append(title)
+        shown = tuple(
+            p
+            for p in subject.placements
+            if p.kind != est.PLACEMENT_GPU and not (p.kind == est.PLACEMENT_NVME and p.weights_disk == 0)
+        )
+        parts.append(placements_table(shown))
+        for warning in subject.weights.warnings:
+            parts.append(Text(f"warning: {warning}", style="yellow"))
+        machine = extras.machine
+        parts.append(
+            Text(
+                f"tok/s ≤: upper bound = slowest tier's bandwidth / bytes it reads per token; ≈: tiers in series at "
+                f"55% of peak. RAM {machine.ram_bandwidth.text()}; disk {machine.disk_bandwidth.text()}",
+                style="dim",
+            )
+        )
+    if extras.run:
+        parts.append(Text())
+        parts.extend(run_lines(extras.run))
+    return parts

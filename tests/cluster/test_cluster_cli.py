@@ -1,0 +1,284 @@
+"""``vram-advisor cluster`` end to end: the contract's JSON, the per-node verdicts (the same as ``check``), groups,
+multi-node plans, bad input, the human view with untrusted hostnames, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import GIB, MIB, gpu, inventory_dict
+
+H100_USABLE = 8 * (81559 - 480) * MIB  # NVML total less reserved, per 8 x H100 node
+
+
+def h100_node(hostname: str, count: int = 8, links: tuple[str, ...] = (), nvlink: bool | None = None, **extra: Any):
+    gpus = [
+        gpu(
+            "NVIDIA H100 80GB HBM3",
+            81559,
+            480,
+            uuid=f"GPU-{hostname}-{i}",
+            **({} if nvlink is None else {"nvlink": nvlink}),
+        )
+        for i in range(count)
+    ]
+    return inventory_dict(gpus, ram_gib=2015, hostname=hostname, interconnect=list(links), **extra)
+
+
+def h200_node(hostname: str) -> dict[str, Any]:
+    gpus = [gpu("NVIDIA H200", 143771, 0, uuid=f"GPU-{hostname}-{i}") for i in range(8)]
+    return inventory_dict(gpus, ram_gib=3023, hostname=hostname)
+
+
+def ndjson(*nodes: dict[str, Any]) -> str:
+    return "".join(json.dumps(node) + "\n" for node in nodes)
+
+
+def run_json(cli, *args: str, stdin: str | None = None, env: dict[str, str | None] | None = None):
+    result = cli(["cluster", *args, "--json"], stdin=stdin, env=env)
+    assert result.code == 0, result.err
+    return result.json(), result
+
+
+# -------------------------------------------------------------------------------------------------- done when
+
+
+def test_two_h100_nodes_hold_pro_q4_each_and_pro_fp8_together(cli):
+    """The issue's "done when": NDJSON and a pretty object piped in, with a garbage line between them."""
+    first = json.dumps(h100_node("gpu-node-07", links=("infiniband:mlx5_0",), nvlink=True))
+    second = json.dumps(h100_node("gpu-node-08", links=("infiniband:mlx5_0",), nvlink=True), indent=2)
+    stdin = f"{first}\nsrun: error: gpu-node-09: task 2: Exited with exit code 1\n{second}\n"
+    document, result = run_json(cli, "-", stdin=stdin)
+
+    assert document["schema"] == "vram-advisor/cluster/v1"
+    assert [n["hostname"] for n in document["nodes"]] == ["gpu-node-07", "gpu-node-08"]
+    for node in document["nodes"]:
+        assert node["usable_vram_bytes"] == H100_USABLE
+        rec = node["recommendation"]
+        assert (rec["kind"], rec["model"], rec["quant"], rec["fit"]) == (
+            "local",
+            "deepseek-v4-pro",
+            "q4",
+            "comfortable",
+        )
+    assert document["totals"] == {
+        "nodes": 2,
+        "gpus": 16,
+        "usable_vram_bytes": 2 * H100_USABLE,
+        "spare_ram_bytes": document["totals"]["spare_ram_bytes"],
+        "groups": 1,
+        "skipped": 1,
+    }
+    # 2 x 8 x (81559 - 480) MiB = 1266.9 GiB: meets FP8's minimum (1 TB = 1024 GiB) and its safer 1.2 TB
+    # (1228.8 GiB) at 98%, which one node's 633.4 GiB does not.
+    assert 2 * H100_USABLE * 100 >= 1228.8 * GIB * 98 and H100_USABLE * 100 < 1024 * GIB * 98
+    top = document["multi_node"][0]
+    assert (top["model"], top["quant"], top["fit"]) == ("deepseek-v4-pro", "fp8", "comfortable")
+    assert top["nodes"] == ["gpu-node-07", "gpu-node-08"]
+    assert top["identical_nodes"] is True and top["interconnect"] == ["nvlink", "infiniband"]
+    assert [(m["model"], m["quant"]) for m in document["multi_node"]] == [
+        ("deepseek-v4-pro", "fp8"),
+        ("deepseek-v4-pro", "q6"),
+    ]
+    # the garbage line is reported (which one, why) and skipped
+    assert "skipped <stdin>:2: not an inventory" in result.err and "srun: error" in result.err
+    assert document["skipped"] == [{"source": "<stdin>:2", "reason": document["skipped"][0]["reason"]}]
+
+
+def test_per_node_verdicts_are_check_verdicts(cli, write_inventory):
+    nodes = [
+        h100_node("big"),
+        inventory_dict([gpu("NVIDIA GeForce RTX 4090", 24564, 300)], ram_gib=256, hostname="desk"),
+        inventory_dict([], ram_gib=512, hostname="cpu-only"),
+        inventory_dict([gpu("NVIDIA GB10", 119 * 1024, unified=True)], ram_gib=128, hostname="spark"),
+        h100_node("half-hidden", count=4)
+        | {"gpus": [dict(g, visible=i < 2) for i, g in enumerate(h100_node("h", 4)["gpus"])]},
+    ]
+    document, _ = run_json(cli, "-", stdin=ndjson(*nodes))
+    for node, planned in zip(nodes, document["nodes"], strict=True):
+        checked = cli(["check", "--json", "--all-gpus", "--inventory", write_inventory(node)]).json()
+        assert planned["recommendation"] == checked["recommendation"], node["hostname"]
+        assert planned["usable_vram_bytes"] == checked["usable_vram_bytes"]
+        assert planned["spare_ram_bytes"] == checked["spare_ram_bytes"]
+    assert document["nodes"][4]["hidden_gpus_counted"] == 2
+
+
+def test_the_admins_cuda_visible_devices_does_not_filter_other_machines(cli):
+    document, _ = run_json(cli, "-", stdin=ndjson(h100_node("n1")), env={"CUDA_VISIBLE_DEVICES": ""})
+    assert document["nodes"][0]["usable_vram_bytes"] == H100_USABLE and document["totals"]["gpus"] == 8
+
+
+def test_base_models(cli):
+    document, _ = run_json(cli, "-", "--base", stdin=ndjson(h100_node("n1"), h100_node("n2")))
+    assert document["base"] is True
+    assert document["nodes"][0]["recommendation"]["model"].endswith("-base")
+    assert all(m["model"].endswith("-base") for m in document["multi_node"])
+
+
+# ------------------------------------------------------------------------------------------------- multi-node
+
+
+def test_identical_nodes_are_preferred_over_a_better_fitting_mixed_pair(cli):
+    # pro-base q5 needs 1.2 TB (1204 GiB at 98%): no node alone; the two H100 nodes (1266.9 GiB) hold it at its
+    # minimum, and so would the H200 node with one H100 node (1756 GiB, comfortably): identical nodes win.
+    nodes = [h200_node("x"), h100_node("y"), h100_node("z")]
+    document, _ = run_json(cli, "-", "--base", stdin=ndjson(*nodes))
+    plan = next(m for m in document["multi_node"] if (m["model"], m["quant"]) == ("deepseek-v4-pro-base", "q5"))
+    assert plan["nodes"] == ["y", "z"] and plan["identical_nodes"] is True and plan["fit"] == "minimum"
+    assert plan["comfortable_node_count"] is None
+    # the options one node already holds are not multi-node plans
+    single = {(n["recommendation"]["model"], n["recommendation"]["quant"]) for n in document["nodes"]}
+    assert not single & {(m["model"], m["quant"]) for m in document["multi_node"]}
+
+
+def test_the_smallest_group_mixes_hardware_when_no_identical_group_holds_it(cli):
+    small = [h100_node(f"small{i}", count=4) for i in range(2)]  # 316.7 GiB each
+    big = h100_node("big")  # 633.4 GiB
+    document, _ = run_json(cli, "-", stdin=ndjson(*small, big))
+    plans = {(m["model"], m["quant"]): m for m in document["multi_node"]}
+    fp8 = plans[("deepseek-v4-pro", "fp8")]  # needs 1003.5 GiB: all three (1266.9 GiB)
+    assert fp8["nodes"] == ["big", "small0", "small1"] and fp8["identical_nodes"] is False
+    q6 = plans[("deepseek-v4-pro", "q6")]  # needs 752.6 GiB: big and one small (950 GiB)
+    assert q6["node_count"] == 2 and q6["nodes"][0] == "big" and q6["group"] is None
+    assert ("deepseek-v4-pro", "q5") not in plans  # big holds it alone (633.4 >= 627.2 GiB)
+    ranks = [m["rank"] for m in document["multi_node"]]
+    assert ranks == sorted(ranks)
+
+
+def test_nodes_with_a_known_interconnect_are_picked_first_and_unknown_links_are_said(cli):
+    nodes = [h100_node("plain1"), h100_node("plain2"), h100_node("ib1", links=("infiniband:mlx5_0",))]
+    nodes.append(h100_node("ib2", links=("infiniband:mlx5_0", "infiniband:mlx5_1")))
+    document, _ = run_json(cli, "-", stdin=ndjson(*nodes))
+    assert document["multi_node"][0]["nodes"] == ["ib1", "ib2"]
+    assert document["multi_node"][0]["interconnect"] == ["infiniband"]
+    document, _ = run_json(cli, "-", stdin=ndjson(nodes[0], nodes[1]))
+    assert document["multi_node"][0]["interconnect"] == ["unknown"]
+    assert "link between nodes unknown" in document["multi_node"][0]["interconnect_note"]
+
+
+def test_no_multi_node_plans_for_one_node_or_out_of_reach_options(cli):
+    document, _ = run_json(cli, "-", stdin=ndjson(h100_node("only")))
+    assert document["multi_node"] == []
+    pair = [inventory_dict([gpu("NVIDIA GeForce RTX 4090", 24564, 300)], hostname=f"d{i}") for i in range(2)]
+    document, _ = run_json(cli, "-", stdin=ndjson(*pair))
+    assert all(m["model"] != "deepseek-v4-pro" for m in document["multi_node"])
+
+
+def test_groups_count_identical_nodes_and_their_verdicts(cli):
+    nodes = [h100_node(f"h{i}") for i in range(3)] + [h200_node("g1"), inventory_dict([], hostname="cpu")]
+    document, _ = run_json(cli, "-", stdin=ndjson(*nodes))
+    groups = {g["label"]: g for g in document["groups"]}
+    assert set(groups) == {"8 × NVIDIA H100 80GB HBM3", "8 × NVIDIA H200", "no GPU"}
+    h100 = groups["8 × NVIDIA H100 80GB HBM3"]
+    assert h100["nodes"] == 3 and h100["gpu_count"] == 8
+    assert h100["recommendations"][0]["nodes"] == 3 and h100["recommendation"]["quant"] == "q4"
+    assert [n["group"] for n in document["nodes"]] == [h100["id"]] * 3 + [
+        groups["8 × NVIDIA H200"]["id"],
+        groups["no GPU"]["id"],
+    ]
+
+
+# --------------------------------------------------------------------------------------------------- naming
+
+
+def test_names_are_unique_and_the_same_machine_counts_once(cli):
+    twin = h100_node("dup")
+    other = h100_node("dup")
+    other["gpus"] = [dict(g, uuid=g["uuid"] + "-b") for g in other["gpus"]]
+    nameless = inventory_dict([gpu("NVIDIA H100 80GB HBM3", 81559, 480)])
+    del nameless["hostname"]
+    document, result = run_json(cli, "-", stdin=ndjson(twin, twin, other, nameless))
+    assert [n["hostname"] for n in document["nodes"]] == ["dup", "dup (<stdin>:3)", "<stdin>:4"]
+    assert document["nodes"][1]["reported_hostname"] == "dup"
+    assert "skipped <stdin>:2: same machine as dup" in result.err
+    assert document["totals"]["nodes"] == 3
+
+
+# ------------------------------------------------------------------------------------------------ bad input
+
+
+def test_bad_inventories_are_reported_with_the_field_and_the_rest_planned(cli):
+    bad = h100_node("bad")
+    bad["gpus"][3]["memory_total_bytes"] = "80GB"
+    wrong_schema = dict(h100_node("old"), schema="vram-advisor/inventory/v0")
+    document, result = run_json(cli, "-", stdin=ndjson(bad, wrong_schema, h100_node("good")))
+    assert [n["hostname"] for n in document["nodes"]] == ["good"]
+    assert "skipped <stdin>:1: gpus[3].memory_total_bytes: expected a whole number of bytes" in result.err
+    assert "skipped <stdin>:2: schema: unsupported schema" in result.err
+    assert document["skipped_count"] == 2
+
+
+def test_nothing_plannable_is_exit_2_with_one_line(cli):
+    result = cli(["cluster", "-"], stdin="hello\nworld\n")
+    assert result.code == 2
+    assert "skipped <stdin>:1-2" in result.err
+    assert result.err.strip().splitlines()[-1].startswith("vram-advisor: error: no inventory could be planned")
+    assert "Traceback" not in result.err and result.out == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "no inventories given"),
+        (["-", "--csv", "--json"], "choose one output"),
+        (["-", "--from-k8s", "-"], "standard input (-) can be read only once"),
+    ],
+)
+def test_usage_errors(cli, args, message):
+    result = cli(["cluster", *args])
+    assert result.code == 2 and message in result.err
+
+
+def test_files_and_folders(cli, tmp_path: Path):
+    folder = tmp_path / "nodes"
+    folder.mkdir()
+    (folder / "a.json").write_text(json.dumps(h100_node("a"), indent=2))
+    (folder / "b.json").write_text(json.dumps(h100_node("b")))
+    (folder / "broken.json").write_text("{ not json")
+    (folder / "README.txt").write_text("not read")
+    more = tmp_path / "more.ndjson"
+    more.write_text(ndjson(h100_node("c"), h100_node("d")))
+    result = cli(["cluster", "--json", str(folder), str(more), str(tmp_path / "missing.json")])
+    assert result.code == 0, result.err
+    document = result.json()
+    assert [n["hostname"] for n in document["nodes"]] == ["a", "b", "c", "d"]
+    assert (
+        document["nodes"][0]["source"]
+        == f"{folder / 'a.json'}:1-{json.dumps(h100_node('a'), indent=2).count(chr(10)) + 1}"
+    )
+    assert f"skipped {folder / 'broken.json'}:1" in result.err
+    assert f"skipped {tmp_path / 'missing.json'}: no such file" in result.err
+
+
+# ------------------------------------------------------------------------------------------- human and CSV
+
+
+def test_the_human_view_prints_hostnames_from_nodes_literally(cli):
+    evil = h100_node("[red]x[/red]")
+    escape = h100_node("term\x1b[31mred")
+    result = cli(["cluster", "-"], stdin=ndjson(evil, escape, h100_node("gpu-node-08")))
+    assert result.code == 0, result.err
+    assert "[red]x[/red]" in result.out
+    assert "\x1b" not in result.out and "term\\x1b[31mred" in result.out
+    assert "Fleet, grouped by hardware" in result.out and "8 × NVIDIA H100 80GB HBM3" in result.out
+    assert "V4-Pro FP8" in result.out and "comfortable" in result.out
+
+
+def test_untrusted_text_in_skip_messages_is_escaped(cli):
+    result = cli(["cluster", "-"], stdin="\x1b]0;owned\x07 garbage\n" + ndjson(h100_node("ok")))
+    assert result.code == 0
+    assert "\x1b" not in result.err and "\x07" not in result.err
+
+
+def test_csv_has_one_row_per_node_and_neutralises_formulas(cli):
+    result = cli(["cluster", "-", "--csv"], stdin=ndjson(h100_node("=HYPERLINK(1)"), h100_node("n2")))
+    assert result.code == 0, result.err
+    rows = list(csv.DictReader(io.StringIO(result.out)))
+    assert [r["hostname"] for r in rows] == ["'=HYPERLINK(1)", "n2"]
+    assert rows[1]["usable_vram_bytes"] == str(H100_USABLE) and rows[1]["usable_vram_gib"] == "633.4"
+    assert (rows[1]["model"], rows[1]["quant"], rows[1]["fit"]) == ("deepseek-v4-pro", "q4", "comfortable")

@@ -1,0 +1,187 @@
+"""``--from-k8s`` and ``--from-slurm`` on recorded real-format outputs (tests/fixtures/cluster): `kubectl get nodes
+-o json` with GPU Feature Discovery labels, and Slurm 24.05's `scontrol show nodes --json`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES, MIB, gpu, inventory_dict
+from vram_advisor import units
+from vram_advisor.readers import k8s, slurm
+
+K8S = FIXTURES / "cluster" / "k8s-nodes.json"
+SLURM = FIXTURES / "cluster" / "slurm-nodes.json"
+H100_USABLE = 8 * (81559 - 480) * MIB
+
+
+def nodes_by_name(document: dict) -> dict[str, dict]:
+    return {node["hostname"]: node for node in document["nodes"]}
+
+
+# ----------------------------------------------------------------------------------------------- Kubernetes
+
+
+def test_kubernetes_nodes_from_gfd_labels(cli):
+    result = cli(["cluster", "--from-k8s", str(K8S), "--json"])
+    assert result.code == 0, result.err
+    document = result.json()
+    nodes = nodes_by_name(document)
+    assert set(nodes) == {"cp-1", "gpu-h100-a", "gpu-h100-b", "gpu-a10g", "gpu-t4"}
+    # nvidia.com/gpu.memory is NVML's total in MiB (81559); the H100's reserved 480 MiB comes from the card table
+    assert nodes["gpu-h100-a"]["usable_vram_bytes"] == H100_USABLE
+    assert nodes["gpu-h100-a"]["recommendation"]["quant"] == "q4"
+    assert nodes["gpu-h100-a"]["interconnect"] == ["rdma"]
+    # time-sliced A10G: one physical GPU of 23028 MiB, not two
+    assert nodes["gpu-a10g"]["gpu_count"] == 1 and nodes["gpu-a10g"]["usable_vram_bytes"] == 23028 * MIB
+    assert nodes["gpu-t4"]["usable_vram_bytes"] == (15360 - 448) * MIB
+    assert nodes["cp-1"]["gpu_count"] == 0
+    # capacity.memory "2113459340Ki" read as a Kubernetes quantity
+    spare = nodes["gpu-h100-a"]["spare_ram_bytes"]
+    assert spare == 2113459340 * 1024 - int(2113459340 * 1024 * 0.10)
+    assert document["multi_node"][0]["nodes"] == ["gpu-h100-a", "gpu-h100-b"]
+    assert "items[5] (gpu-unlabelled)" in result.err and "no GPU Feature Discovery labels" in result.err
+    labels = {g["label"] for g in document["groups"]}
+    assert "8 × NVIDIA H100 80GB HBM3" in labels and "1 × NVIDIA A10G" in labels
+
+
+def test_kubernetes_nodes_group_with_probed_nodes(cli, tmp_path: Path):
+    probed = inventory_dict(
+        [gpu("NVIDIA H100 80GB HBM3", 81559, 480, uuid=f"GPU-{i}") for i in range(8)], hostname="probed"
+    )
+    result = cli(["cluster", "-", "--from-k8s", str(K8S), "--json"], stdin=json.dumps(probed) + "\n")
+    assert result.code == 0, result.err
+    groups = {g["label"]: g["nodes"] for g in result.json()["groups"]}
+    assert groups["8 × NVIDIA H100 80GB HBM3"] == 3
+
+
+def test_one_node_object_and_stdin(cli):
+    listing = json.loads(K8S.read_text())
+    result = cli(["cluster", "--from-k8s", "-", "--json"], stdin=json.dumps(listing["items"][1]))
+    assert result.code == 0, result.err
+    assert [n["hostname"] for n in result.json()["nodes"]] == ["gpu-h100-a"]
+
+
+def test_bad_kubernetes_input(cli, tmp_path: Path):
+    broken = tmp_path / "nodes.json"
+    broken.write_text('{"kind": "List", "items": [')
+    result = cli(["cluster", "--from-k8s", str(broken)])
+    assert result.code == 2
+    assert f"skipped {broken}: not valid JSON" in result.err and "kubectl get nodes -o json" in result.err
+    listing = json.loads(K8S.read_text())
+    node = listing["items"][1]
+    node["metadata"]["labels"]["nvidia.com/gpu.memory"] = "lots"
+    node["status"]["capacity"]["memory"] = "2Ti"
+    listing["items"] = [node, listing["items"][2]]
+    broken.write_text(json.dumps(listing))
+    result = cli(["cluster", "--from-k8s", str(broken), "--json"])
+    assert result.code == 0
+    assert "items[0] (gpu-h100-a): metadata.labels['nvidia.com/gpu.memory']: expected a whole number" in result.err
+
+
+@pytest.mark.parametrize(
+    ("product", "name"),
+    [
+        ("NVIDIA-H100-80GB-HBM3", "NVIDIA H100 80GB HBM3"),
+        ("NVIDIA-H100-80GB-HBM3-SHARED", "NVIDIA H100 80GB HBM3"),
+        ("NVIDIA-A100-SXM4-40GB-MIG-1g.5gb", "NVIDIA A100-SXM4-40GB MIG 1g.5gb"),
+        ("Tesla-T4", "Tesla T4"),
+        ("NVIDIA-RTX-4000-Ada-Generation", "NVIDIA RTX 4000 Ada Generation"),
+    ],
+)
+def test_gfd_product_names(product, name):
+    assert k8s._gpu_name(product)[0] == name
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("2113459340Ki", 2113459340 * 1024),
+        ("1Ti", 2**40),
+        ("900Gi", 900 * 2**30),
+        ("16G", 16 * 10**9),
+        ("129e6", 129 * 10**6),
+        ("123", 123),
+        ("1.5Gi", 3 * 2**29),
+    ],
+)
+def test_kubernetes_quantities(text, value):
+    assert units.parse_k8s_quantity(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "12 Gi", "Gi", "-1Gi", "1GB", "0x10"])
+def test_bad_kubernetes_quantities(text):
+    with pytest.raises(units.SizeError):
+        units.parse_k8s_quantity(text)
+
+
+# ---------------------------------------------------------------------------------------------------- Slurm
+
+
+def test_slurm_nodes_from_gres_and_real_memory(cli):
+    result = cli(["cluster", "--from-slurm", str(SLURM), "--json"])
+    assert result.code == 0, result.err
+    document = result.json()
+    nodes = nodes_by_name(document)
+    assert set(nodes) == {"dgx01", "dgx02", "hgx03", "l40s01", "cpu01"}
+    assert nodes["dgx01"]["usable_vram_bytes"] == H100_USABLE
+    # AutoDetect=nvml names the type after the NVML name: nvidia_h100_80gb_hbm3 is the same card
+    assert nodes["hgx03"]["usable_vram_bytes"] == H100_USABLE
+    assert nodes["l40s01"]["usable_vram_bytes"] == 4 * (46068 - 609) * MIB
+    assert nodes["cpu01"]["gpu_count"] == 0
+    # real_memory is in MB of 2^20 bytes
+    assert nodes["dgx01"]["spare_ram_bytes"] == 2063937 * MIB - int(2063937 * MIB * 0.10)
+    assert nodes["dgx01"]["interconnect"] == ["nvlink", "infiniband"]
+    top = document["multi_node"][0]
+    assert (top["model"], top["quant"], top["nodes"]) == ("deepseek-v4-pro", "fp8", ["dgx01", "dgx02"])
+    assert top["interconnect"] == ["nvlink", "infiniband"]
+    assert "nodes[4] (old01): gres: unknown GPU type 'tesla'" in result.err
+    assert "nodes[5] (a100x): gres: GPU type 'a100' could be A100-40GB or A100-80GB" in result.err
+
+
+@pytest.mark.parametrize(
+    ("gres", "entries"),
+    [
+        ("gpu:h100:8(S:0-1)", [("h100", 8)]),
+        ("gpu:a100:2,gpu:v100:2", [("a100", 2), ("v100", 2)]),
+        ("gpu:h100:4(S:0,1),shard:h100:16", [("h100", 4)]),
+        ("gpu:nvidia_h100_80gb_hbm3:8(S:0-1)", [("nvidia_h100_80gb_hbm3", 8)]),
+        ("gpu:8", [(None, 8)]),
+        ("gpu", [(None, 1)]),
+        ("(null)", []),
+        ("", []),
+        ("mps:400", []),
+    ],
+)
+def test_gres_strings(gres, entries):
+    assert slurm.parse_gres(gres) == entries
+
+
+def test_slurm_without_a_gpu_type_or_memory_is_reported(cli, tmp_path: Path):
+    listing = json.loads(SLURM.read_text())
+    first, second = listing["nodes"][0], listing["nodes"][1]
+    first["gres"] = "gpu:8(S:0-1)"
+    second["real_memory"] = 1
+    listing["nodes"] = [first, second, listing["nodes"][3]]
+    path = tmp_path / "nodes.json"
+    path.write_text(json.dumps(listing))
+    result = cli(["cluster", "--from-slurm", str(path), "--json"])
+    assert result.code == 0
+    assert "nodes[0] (dgx01): gres: 'gpu:8(S:0-1)' names no GPU type" in result.err
+    assert "nodes[1] (dgx02): real_memory: 1 MB is not a real memory size" in result.err
+    assert [n["hostname"] for n in result.json()["nodes"]] == ["l40s01"]
+
+
+def test_older_slurm_json_with_wrapped_numbers_and_a_state_string(cli, tmp_path: Path):
+    listing = {
+        "nodes": [
+            {"name": "n1", "state": "idle", "gres": "gpu:h100:8", "real_memory": {"set": True, "number": 1031000}}
+        ]
+    }
+    path = tmp_path / "nodes.json"
+    path.write_text(json.dumps(listing))
+    result = cli(["cluster", "--from-slurm", str(path), "--json"])
+    assert result.code == 0, result.err
+    assert result.json()["nodes"][0]["usable_vram_bytes"] == H100_USABLE
