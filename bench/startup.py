@@ -55,20 +55,21 @@ def main() -> int:
         path = Path(folder) / "node.json"
         path.write_text(json.dumps(INVENTORY))
         python = sys.executable
+        # the console script is what users run (python -m adds runpy); fall back to -m in a source checkout
+        script = Path(python).with_name("vram-advisor")
+        tool = [str(script)] if script.exists() and not env.get("PYTHONPATH") else [python, "-m", "vram_advisor"]
         commands = {
             "floor: import typer, rich, psutil, pynvml": [python, "-c", "import typer, rich, psutil, pynvml"],
             "check --json --inventory FILE": [
-                python,
-                "-m",
-                "vram_advisor",
+                *tool,
                 "check",
                 "--json",
                 "--inventory",
                 str(path),
             ],
-            "check --inventory FILE (human view)": [python, "-m", "vram_advisor", "check", "--inventory", str(path)],
-            "probe --json (real probe)": [python, "-m", "vram_advisor", "probe", "--json"],
-            "check --json (real probe)": [python, "-m", "vram_advisor", "check", "--json"],
+            "check --inventory FILE (human view)": [*tool, "check", "--inventory", str(path)],
+            "probe --json (real probe)": [*tool, "probe", "--json"],
+            "check --json (real probe)": [*tool, "check", "--json"],
             "python -c pass": [python, "-c", "pass"],
         }
         samples: dict[str, list[float]] = {name: [] for name in commands}

@@ -234,3 +234,42 @@ def test_broken_pipe_is_quiet():
         check=False,
     )
     assert "Traceback" not in result.stderr
+
+
+def test_help_lists_every_command(cli):
+    from vram_advisor.cli import COMMANDS
+
+    result = cli(["--help"])
+    assert result.code == 0
+    for name in COMMANDS:
+        assert name in result.out
+
+
+def test_every_command_module_is_registered():
+    from vram_advisor.cli import COMMANDS
+
+    modules = {path.stem for path in Path(vram_advisor.__file__).parent.joinpath("cli").glob("*.py")}
+    commands = {m for m in modules if m.endswith("_cmd")} | {"check"}
+    assert commands == set(COMMANDS.values())
+
+
+def test_check_does_not_import_other_commands():
+    code = (
+        "import sys; from vram_advisor.cli import main; main(['check', '--gpus', '1xH100', '--json']); "
+        "print(sorted(m for m in sys.modules if m.startswith('vram_advisor.cluster') or m.endswith('_cmd')"
+        " or m in ('huggingface_hub', 'ray', 'mcp', 'prometheus_client', 'http.server')))"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    loaded = result.stdout.strip().splitlines()[-1]
+    assert loaded == "[]", loaded
+
+
+def test_json_output_survives_unencodable_text(cli, tmp_path):
+    path = tmp_path / "odd.json"
+    path.write_text(
+        '{"schema": "vram-advisor/inventory/v1", "hostname": "node-\\ud800", "ram": {"total_bytes": 1073741824}}'
+    )
+    result = cli(["check", "--inventory", str(path), "--json"])
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["inventory"]["hostname"] == "node-\ud800"

@@ -219,6 +219,8 @@ def stream_inputs(
     lineno = 0
     try:
         for lineno, line in numbered_lines(stream, name, limit):
+            if not isinstance(line, Skipped) and not line.strip() and state.reader.idle:
+                continue  # a blank line between objects: nothing to do, no need to wait for the worker
             if not state.reader.gathering and _one_object_line(line):
                 batch.append((lineno, line))
                 if len(batch) >= BATCH_LINES:

@@ -79,6 +79,7 @@ def numbered_lines(stream: IO[Any], name: str, limit: int) -> Iterator[tuple[int
         if newline is None:
             newline = b"\n" if isinstance(chunk, bytes) else "\n"
             tail = chunk[:0]
+            chunk = chunk.removeprefix(b"\xef\xbb\xbf" if isinstance(chunk, bytes) else "\ufeff")  # a UTF-8 BOM
         parts = (tail + chunk).split(newline)
         tail = parts.pop()
         for part in parts:
@@ -133,6 +134,11 @@ class StreamReader:
     def gathering(self) -> bool:
         """Whether an object spanning lines is being gathered (the next lines belong to it)."""
         return bool(self.pending)
+
+    @property
+    def idle(self) -> bool:
+        """Whether a blank line would change nothing (no object being gathered, no garbage run to end)."""
+        return not self.pending and self.garbage is None
 
     # ------------------------------------------------------------------------------------------ garbage
 

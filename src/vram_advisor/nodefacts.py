@@ -227,16 +227,34 @@ def _compile_shape(spec: Mapping[str, int], keys: tuple[str, ...], types: tuple[
     return _Shape(tuple(non_negative), tuple(choices), tuple(texts), tuple(migs))
 
 
-def _valid(spec: Mapping[str, int], data: Any) -> bool:
+_Rules = dict[str, tuple[tuple[type, ...], int]]
+
+
+def _rules(spec: Mapping[str, int]) -> _Rules:
+    """A spec as key -> (allowed value types, kind), for one look-up per field."""
+    return {key: (_TYPES[kind], kind) for key, kind in spec.items()}
+
+
+_TOP_RULES = _rules(_TOP_SPEC)
+_GPU_RULES = _rules(_GPU_SPEC)
+_MIG_RULES = _rules(_MIG_SPEC)
+_RAM_RULES = _rules(_RAM_SPEC)
+_DISK_RULES = _rules(_DISK_SPEC)
+_CPU_RULES = _rules(_CPU_SPEC)
+_PROBE_RULES = _rules(_PROBE_SPEC)
+
+
+def _valid(rules: _Rules, data: Any) -> bool:
     """Whether every known field of ``data`` passes its check (None = unknown = fine; unknown keys are ignored)."""
     if type(data) is not dict:
         return False
     for key, value in data.items():
-        kind = spec.get(key)
-        if kind is None or value is None:
+        rule = rules.get(key)
+        if rule is None or value is None:
             continue
-        if type(value) not in _TYPES[kind]:
+        if type(value) not in rule[0]:
             return False
+        kind = rule[1]
         if kind == _BYTES:
             if value < 0:
                 return False
@@ -246,7 +264,7 @@ def _valid(spec: Mapping[str, int], data: Any) -> bool:
         elif kind == _TEXTS:
             if any(type(item) is not str for item in value):
                 return False
-        elif kind == _MIGS and not all(_valid(_MIG_SPEC, item) for item in value):
+        elif kind == _MIGS and not all(_valid(_MIG_RULES, item) for item in value):
             return False
     return True
 
@@ -260,7 +278,7 @@ def _gpus_one_by_one(gpus: list[Any]) -> _GpuRead | None:
     flags: list[bool | None] = []
     hidden = 0
     for gpu in gpus:
-        if not _valid(_GPU_SPEC, gpu):
+        if not _valid(_GPU_RULES, gpu):
             return None
         name = gpu.get("name")
         total = gpu.get("memory_total_bytes")
@@ -355,7 +373,7 @@ def _gpus_alike(gpus: list[Any]) -> _GpuRead | None:
         if any(map(get, gpus)) and any(type(item) is not str for texts in map(get, gpus) for item in texts):
             return None
     for get in shape.migs:
-        if any(map(get, gpus)) and not all(_valid(_MIG_SPEC, item) for migs in map(get, gpus) for item in migs):
+        if any(map(get, gpus)) and not all(_valid(_MIG_RULES, item) for migs in map(get, gpus) for item in migs):
             return None
     totals = list(map(shape.total, gpus))
     count = len(gpus)
@@ -378,21 +396,21 @@ def from_json(data: Any) -> NodeFacts | None:
 
     Accepts only what ``inventory.from_dict`` accepts (tests check this against the real function).
     """
-    if not FAST_PATH or type(data) is not dict or data.get("schema") != inv.SCHEMA or not _valid(_TOP_SPEC, data):
+    if not FAST_PATH or type(data) is not dict or data.get("schema") != inv.SCHEMA or not _valid(_TOP_RULES, data):
         return None
     ram: dict[str, Any] = data.get("ram")  # type: ignore[assignment]
-    if not _valid(_RAM_SPEC, ram) or ram.get("total_bytes") is None:
+    if not _valid(_RAM_RULES, ram) or ram.get("total_bytes") is None:
         return None
-    for key, spec in (("cpu", _CPU_SPEC), ("probe", _PROBE_SPEC)):
+    for key, rules in (("cpu", _CPU_RULES), ("probe", _PROBE_RULES)):
         value = data.get(key)
-        if value is not None and not _valid(spec, value):
+        if value is not None and not _valid(rules, value):
             return None
     disks = data.get("disks")
     if disks is not None:
         if type(disks) is not list:
             return None
         for disk in disks:
-            if not _valid(_DISK_SPEC, disk) or disk.get("path") is None:
+            if not _valid(_DISK_RULES, disk) or disk.get("path") is None:
                 return None
     gpus = data.get("gpus")
     if gpus is None:

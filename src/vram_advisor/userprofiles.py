@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -172,6 +171,8 @@ def write_user_profile(
     replaced = target.exists()
     text = json.dumps(profile, indent=2, ensure_ascii=False) + "\n"
     try:
+        import tempfile  # only when writing a profile: keeps it off check's start-up
+
         handle, temp_name = tempfile.mkstemp(prefix=f".{model_id}.", suffix=".tmp", dir=target_dir)
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from vram_advisor import cards, units
+from vram_advisor import units
 from vram_advisor.errors import UsageError
 from vram_advisor.inventory import Gpu, Inventory, Ram
 
@@ -38,6 +38,8 @@ def parse_gpus(spec: str) -> tuple[Gpu, ...]:
 
 
 def _describe(token: str, spec: str) -> Gpu:
+    from vram_advisor import cards  # only for --gpus
+
     card = cards.lookup(token)
     if card is not None:
         return Gpu(
@@ -63,6 +65,8 @@ def _describe(token: str, spec: str) -> Gpu:
 
 def describe(spec: str) -> str:
     """One note saying what a ``--gpus`` spec was read as (card readings and their source)."""
+    from vram_advisor import cards
+
     read: list[str] = []
     for item in spec.split(","):
         match = _ITEM.match(item)

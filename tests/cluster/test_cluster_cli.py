@@ -282,3 +282,39 @@ def test_csv_has_one_row_per_node_and_neutralises_formulas(cli):
     assert [r["hostname"] for r in rows] == ["'=HYPERLINK(1)", "n2"]
     assert rows[1]["usable_vram_bytes"] == str(H100_USABLE) and rows[1]["usable_vram_gib"] == "633.4"
     assert (rows[1]["model"], rows[1]["quant"], rows[1]["fit"]) == ("deepseek-v4-pro", "q4", "comfortable")
+
+
+def test_compact_json_for_large_fleets_is_the_same_document(cli):
+    from vram_advisor import cluster_report
+    from vram_advisor.cluster import ClusterPlanner
+    from vram_advisor.cluster_io import Skipped, stream_inputs
+    from vram_advisor.profiles import default_catalog
+
+    odd = h100_node("dup")
+    odd["gpus"][0]["visible"] = False
+    nodes = [h100_node("dup"), odd, h200_node("big"), inventory_dict([], hostname="cpu")]
+    nodes.append(h100_node("wide-\u00e9\u2603", links=("roce:mlx5_0",)))
+    planner = ClusterPlanner(default_catalog())
+    for item in stream_inputs(io.BytesIO((ndjson(*nodes) + "noise\n").encode()), "<stdin>", parallel=False):
+        if isinstance(item, Skipped):
+            planner.skip(item)
+        else:
+            planner.add(item)
+    plan = planner.finish()
+    compact = cluster_report.cluster_json(plan, compact=True)
+    assert "\n" not in compact
+    assert json.loads(compact) == cluster_report.cluster_dict(plan)
+    assert json.loads(cluster_report.cluster_json(plan, compact=False)) == cluster_report.cluster_dict(plan)
+
+
+def test_lone_surrogates_from_a_node_are_written_escaped_not_crashing(cli):
+    node = h100_node("bad\ud800name")
+    text = json.dumps(node)  # ensure_ascii: the surrogate travels as \\ud800, which JSON allows
+    for output in (["--json"], ["--csv"], []):
+        result = cli(["cluster", "-", *output], stdin=text + "\n")
+        assert result.code == 0, result.err
+        result.out.encode("utf-8")  # writable to a real terminal or pipe: no raw surrogate left
+        assert "bad\\ud800name" in result.out
+    assert (
+        json.loads(cli(["cluster", "-", "--json"], stdin=text + "\n").out)["nodes"][0]["hostname"] == node["hostname"]
+    )

@@ -194,3 +194,10 @@ def test_the_worker_process_gives_exactly_the_answer_of_one_process(monkeypatch)
 def test_workers_can_be_switched_off(monkeypatch, value):
     monkeypatch.setenv(cluster_io.WORKERS_ENV, value)
     assert cluster_io._worker_wanted(True) is False
+
+
+def test_a_byte_order_mark_and_blank_lines_are_fine():
+    text = "\ufeff" + json.dumps(node("a")) + "\n\n\r\n" + json.dumps(node("b")) + "\r\n"
+    assert summary(read(text)) == [("<stdin>:1", "a"), ("<stdin>:4", "b")]
+    items = list(stream_inputs(io.BytesIO(text.encode()), "<stdin>", parallel=False))
+    assert [(item.source, item.facts.hostname) for item in items] == [("<stdin>:1", "a"), ("<stdin>:4", "b")]

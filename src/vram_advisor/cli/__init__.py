@@ -7,15 +7,43 @@ input (one line on stderr, no traceback unless --debug), 3 an internal error (a 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 
 EXIT_OK = 0
 EXIT_DOES_NOT_FIT = 1
 EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
+
+
+#: Each command's name and the module that registers it. Only the module of the command being run is imported, so
+#: ``check`` does not pay for ``cluster``'s or ``serve``'s imports; ``--help`` and unknown names import them all.
+COMMANDS: dict[str, str] = {
+    "check": "check",
+    "probe": "probe_cmd",
+    "models": "models_cmd",
+    "cluster": "cluster_cmd",
+    "doctor": "doctor_cmd",
+    "estimate": "estimate_cmd",
+    "serve": "serve_cmd",
+    "mcp": "mcp_cmd",
+}
+
+
+def register_commands(args: Sequence[str]) -> None:
+    """Import the command module(s) that ``args`` need (their import registers them on the typer app)."""
+    name = next((arg for arg in args if not arg.startswith("-")), None)
+    modules = [COMMANDS[name]] if name in COMMANDS else list(COMMANDS.values())
+    for module in modules:
+        importlib.import_module(f"vram_advisor.cli.{module}")
+
+
+def _print_traceback() -> None:
+    import traceback  # only with --debug: it costs ~10 ms of start-up
+
+    traceback.print_exc()
 
 
 def _one_line(message: str) -> str:
@@ -29,23 +57,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     from vram_advisor.errors import VramAdvisorError
 
     try:
-        from vram_advisor.cli import (  # noqa: F401  (registers the commands)
-            check,
-            cluster_cmd,
-            doctor_cmd,
-            estimate_cmd,
-            mcp_cmd,
-            models_cmd,
-            probe_cmd,
-            serve_cmd,
-        )
+        register_commands(args)
         from vram_advisor.cli.app import app
 
         result = app(args=args, prog_name="vram-advisor", standalone_mode=False)
         return result if isinstance(result, int) else EXIT_OK
     except VramAdvisorError as exc:
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         sys.stderr.write(f"vram-advisor: error: {_one_line(exc.message)}\n")
         return exc.exit_code
     except KeyboardInterrupt:
@@ -63,7 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         exit_code = getattr(exc, "exit_code", None)
         if callable(format_message) and isinstance(exit_code, int):
             if debug:
-                traceback.print_exc()
+                _print_traceback()
             sys.stderr.write(f"vram-advisor: error: {_one_line(str(format_message()))}\n")
             return EXIT_BAD_INPUT if exit_code == 2 else exit_code
         if debug:

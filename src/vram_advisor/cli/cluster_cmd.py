@@ -31,7 +31,7 @@ from vram_advisor.cluster_io import (
     read_text,
 )
 from vram_advisor.errors import InventoryError, UsageError
-from vram_advisor.render import warn, write_json
+from vram_advisor.render import warn, write_line
 
 #: Skipped inputs listed on stderr one by one; beyond this only their number is given (all are in --json).
 MAX_SKIPS_SHOWN = 50
@@ -203,9 +203,9 @@ def cluster(
             raise InventoryError(f"no inventory could be planned ({result.skipped_count} input(s) skipped, see above)")
         raise InventoryError("no inventory could be planned: the input was empty")
     if json_output:
-        from vram_advisor.cluster_report import cluster_dict
+        from vram_advisor.cluster_report import cluster_json
 
-        write_json(cluster_dict(result), indent=None if len(result.nodes) > 1000 else 2)
+        write_line(cluster_json(result))
     elif csv_output:
         from vram_advisor.cluster_report import write_csv
 

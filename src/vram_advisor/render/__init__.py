@@ -15,7 +15,8 @@ from typing import IO, Any
 def write_json(document: Any, stream: IO[str] | None = None, *, indent: int | None = 2) -> None:
     """Write ``document`` as JSON followed by a newline."""
     out = stream or sys.stdout
-    out.write(json.dumps(document, indent=indent, ensure_ascii=False))
+    # ASCII escapes keep the output valid whatever the inventories carried (a lone surrogate cannot be encoded)
+    out.write(json.dumps(document, indent=indent, ensure_ascii=True))
     out.write("\n")
     out.flush()
 
