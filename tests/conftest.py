@@ -12,6 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# CI machines are small and busy: no per-example deadline (hypothesis would report a slow example as a failure).
+settings.register_profile("vram-advisor", deadline=None)
+settings.load_profile("vram-advisor")
 
 from vram_advisor.cli import main
 

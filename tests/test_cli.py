@@ -273,4 +273,7 @@ def test_json_output_survives_unencodable_text(cli, tmp_path):
     result = cli(["check", "--inventory", str(path), "--json"])
     assert result.code == 0, result.err
     assert result.out.isascii()  # so any stdout encoding can carry it
-    assert json.loads(result.out)["inventory"]["hostname"] == "node-\ud800"
+    assert json.loads(result.out)["inventory"]["hostname"] == "node-\ufffd"
+    human = cli(["check", "--inventory", str(path)])
+    assert human.code == 0, human.err
+    assert "node-\ufffd" in human.out

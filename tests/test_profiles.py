@@ -10,7 +10,9 @@ import pytest
 from vram_advisor import profiles
 from vram_advisor.errors import ProfileError
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "deepseek-v4-vram-tables.md"
+#: The seed article's tables (a verbatim copy of shared/seed/deepseek-v4-vram-tables.md, kept so CI always has it).
+SEED = Path(__file__).resolve().parent / "fixtures" / "seed-deepseek-v4-vram-tables.md"
+SHARED_SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "deepseek-v4-vram-tables.md"
 
 
 def test_packaged_profiles_validate():
@@ -46,7 +48,11 @@ def test_every_figure_names_a_defined_source():
         assert set(refs) <= set(data["sources"]), path.name
 
 
-@pytest.mark.skipif(not SEED.exists(), reason="the seed article is not beside this checkout")
+@pytest.mark.skipif(not SHARED_SEED.exists(), reason="shared/ is not beside this checkout")
+def test_the_seed_copy_is_current():
+    assert SEED.read_text() == SHARED_SEED.read_text()
+
+
 def test_tables_match_the_seed_article():
     """Every quantization row of the profile appears verbatim as a row of the article's tables."""
     seed = SEED.read_text()

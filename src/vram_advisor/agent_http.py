@@ -12,7 +12,6 @@ Imported only by ``vram-advisor serve`` (never by ``check``), so its standard-li
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import socket
 import socketserver
@@ -31,6 +30,7 @@ from vram_advisor import inventory as inv
 from vram_advisor.errors import VramAdvisorError
 from vram_advisor.plan import parse_requirement
 from vram_advisor.profiles import Catalog, default_catalog
+from vram_advisor.render import json_text
 from vram_advisor.service import CheckRequest, parse_context, run_check
 
 DEFAULT_HOST = "127.0.0.1"
@@ -229,8 +229,8 @@ class BadRequest(Exception):
 
 
 def _json_body(document: Any) -> bytes:
-    """JSON exactly as ``check --json`` writes it (``render.write_json``)."""
-    return (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    """JSON exactly as ``check --json`` writes it (``render.json_text``)."""
+    return json_text(document).encode("ascii")
 
 
 def _error(status: HTTPStatus, code: str, message: str, **extra: Any) -> Response:

@@ -5,7 +5,7 @@ For every option: the KV cache for the planned context (``kv_cache_bytes``), wei
 where they differ from the table by more than 20%, and, for options that do not run from VRAM, the offload plans
 (GPU+RAM, CPU, NVMe) with their memory split and decode-speed bounds. Plus the command that would run the
 recommendation here. The contract's ``fit`` stays the table's verdict; these fields say what it means at this
-context (docs/estimates.md explains how the two combine). Pure.
+context (the README's "How fit and context_fits combine" explains how the two combine). Pure.
 """
 
 from __future__ import annotations

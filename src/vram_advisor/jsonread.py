@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from vram_advisor.errors import VramAdvisorError
 
 T = TypeVar("T")
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class FieldReader:
@@ -57,7 +60,8 @@ class FieldReader:
     def text(self, value: Any, where: str) -> str:
         if not isinstance(value, str):
             raise self.fail(where, f"expected a string, got {_kind(value)}")
-        return value
+        # JSON can carry lone surrogates ("\ud800"), which no output encoding accepts: replace them here, once
+        return _LONE_SURROGATE.sub("\ufffd", value)
 
     def flag(self, value: Any, where: str) -> bool:
         if not isinstance(value, bool):

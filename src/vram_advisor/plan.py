@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from vram_advisor import units
 from vram_advisor.errors import UsageError
 from vram_advisor.inventory import Disk, Inventory
+from vram_advisor.policy import os_reserve_bytes
 from vram_advisor.profiles import ApiOption, Catalog, LocalModel, ModelProfile, QuantRow, TierRow
 
 COMFORTABLE = "comfortable"
@@ -25,11 +26,6 @@ FITS = (COMFORTABLE, MINIMUM, OFFLOAD, NONE)
 NON_EXPERIMENTAL_ORDER = ("fp8", "q6", "q5", "q4")
 EXPERIMENTAL_ORDER = ("q3", "q2")
 
-#: RAM the operating system and the inference runtime keep for themselves before any of it can hold offloaded
-#: weights: the larger of 8 GiB and 10% of the machine's RAM. Our policy, not a measured constant: llama.cpp and
-#: ktransformers users report leaving roughly this much (ktransformers #2001 ran V4-Pro in ~80% of 1.1 TB of RAM).
-OS_RESERVE_MIN_BYTES = 8 * units.GIB
-OS_RESERVE_FRACTION = 0.10
 
 #: A smaller local model "fits" where its file plus this share on top (KV cache for an ordinary context, compute
 #: buffers, CUDA context) fits. 1.2 is the factor the vLLM recipes use for ``vram_minimum_gb``
@@ -126,11 +122,6 @@ def usable_vram_bytes(inventory: Inventory, free: bool = False) -> int:
             for gpu in visible
         )
     return sum(gpu.capacity_bytes for gpu in visible)
-
-
-def os_reserve_bytes(ram_bytes: int) -> int:
-    """RAM kept back for the OS and runtime (see ``OS_RESERVE_MIN_BYTES``)."""
-    return max(OS_RESERVE_MIN_BYTES, int(ram_bytes * OS_RESERVE_FRACTION))
 
 
 def spare_ram_bytes(inventory: Inventory) -> int:

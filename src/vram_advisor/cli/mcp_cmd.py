@@ -61,5 +61,7 @@ def mcp(
             return collect_inventory(model_dir)
 
     if sys.stdin.isatty():
-        warn("MCP server on stdin/stdout: it expects an MCP client (see docs/agent.md); Ctrl-D or Ctrl-C stops")
+        warn(
+            "MCP server on stdin/stdout: it expects an MCP client (see the README, 'Run it as an agent'); Ctrl-D or Ctrl-C stops"
+        )
     mcp_server.run(probe, model_dir)

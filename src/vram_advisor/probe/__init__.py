@@ -2,7 +2,7 @@
 what it cannot read becomes ``None`` and a note.
 
 Order: RAM and the container's limits first (unified-memory GPUs take their budget from them), then every
-accelerator backend (NVIDIA, AMD, Intel, Apple), the disks, the interconnect and the CPU. ``docs/probe.md`` says
+accelerator backend (NVIDIA, AMD, Intel, Apple), the disks, the interconnect and the CPU. the README's section "What the probe reads" says
 what each reader reads and from where.
 """
 

@@ -6,7 +6,7 @@ XuehaiPan/nvitop#208 shows both calls failing beside ``MemTotal: 127600748 kB``)
     budget = effective RAM (host RAM, or the container limit when smaller) - OS reserve,
     OS reserve = max(8 GiB, 10% of the effective RAM)
 
-(the same reserve the planner keeps back before offloading weights to RAM, so the two can be compared). On a
+(``policy.os_reserve_bytes``: the same reserve the planner keeps back before offloading weights to RAM). On a
 128 GB DGX Spark (121.7 GiB of MemTotal) that is 109.5 GiB. The planner counts this budget as VRAM and then
 counts no system RAM for offload: the same bytes are never counted twice.
 
@@ -19,17 +19,11 @@ exo-explore/exo#1672, sgl-project/sglang#29949, antirez/ds4#893; hardware-probin
 from __future__ import annotations
 
 from vram_advisor import units
-
-OS_RESERVE_MIN_BYTES = 8 * units.GIB
-OS_RESERVE_FRACTION = 0.10
+from vram_advisor.policy import os_reserve_bytes
 
 APPLE_SMALL_RAM_BYTES = 36 * units.GIB
 APPLE_SMALL_SHARE = (2, 3)
 APPLE_LARGE_SHARE = (3, 4)
-
-
-def os_reserve_bytes(ram_bytes: int) -> int:
-    return max(OS_RESERVE_MIN_BYTES, int(ram_bytes * OS_RESERVE_FRACTION))
 
 
 def shared_ram_budget(effective_ram_bytes: int) -> tuple[int, str]:

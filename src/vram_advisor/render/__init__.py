@@ -12,12 +12,18 @@ import sys
 from typing import IO, Any
 
 
+def json_text(document: Any, *, indent: int | None = 2) -> str:
+    """The one JSON serialisation of every result (CLI, HTTP agent, MCP), ending in a newline.
+
+    ASCII escapes keep it valid in any output encoding, whatever text the inventories carried.
+    """
+    return json.dumps(document, indent=indent, ensure_ascii=True) + "\n"
+
+
 def write_json(document: Any, stream: IO[str] | None = None, *, indent: int | None = 2) -> None:
     """Write ``document`` as JSON followed by a newline."""
     out = stream or sys.stdout
-    # ASCII escapes keep the output valid whatever the inventories carried (a lone surrogate cannot be encoded)
-    out.write(json.dumps(document, indent=indent, ensure_ascii=True))
-    out.write("\n")
+    out.write(json_text(document, indent=indent))
     out.flush()
 
 
