@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 from hypothesis import settings
 
+from vram_advisor.cli import main
+
 # CI machines are small and busy: no per-example deadline (hypothesis would report a slow example as a failure).
 settings.register_profile("vram-advisor", deadline=None)
 settings.load_profile("vram-advisor")
-
-from vram_advisor.cli import main
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GIB = 1024**3
