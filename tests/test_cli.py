@@ -108,6 +108,8 @@ def test_contract_example_machine(cli, write_inventory):
         (["check", "--gpus", "0xH100"], ["--gpus", "count"]),
         (["check", "--gpus", "A100"], ["ambiguous"]),
         (["check", "--ram", "lots"], ["--ram", "lots"]),
+        (["check", "--ram", "512"], ["--ram", "no unit"]),
+        (["check", "--gpus", "2x96"], ["--gpus", "96"]),
         (["check", "--context", "forever"], ["--context", "forever"]),
         (["check", "--require", "deepseek-v4-flash"], ["--require", "MODEL:QUANT"]),
         (["check", "--require", "deepseek-v5:q4"], ["unknown model", "deepseek-v5"]),
@@ -277,3 +279,68 @@ def test_json_output_survives_unencodable_text(cli, tmp_path):
     human = cli(["check", "--inventory", str(path)])
     assert human.code == 0, human.err
     assert "node-\ufffd" in human.out
+
+
+def test_no_arguments_prints_help_and_exits_0(cli):
+    result = cli([])
+    assert result.code == 0
+    assert "Usage" in result.out and "check" in result.out
+
+
+def test_grid_fits_80_columns(cli, h100_file):
+    result = cli(["check", "--inventory", h100_file], env={"COLUMNS": "80"})
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert all(len(line) <= 80 for line in lines), max(lines, key=len)
+    header = next(line for line in lines if line.startswith("Model "))
+    assert header.split() == ["Model", "FP8", "Q6", "Q5", "Q4", "Q3*", "Q2*"]
+    grid_pro = next(line for line in lines if line.startswith("V4-Pro "))
+    assert "► comfort." in grid_pro
+
+
+def test_human_view_has_no_trailing_spaces(cli, h100_file):
+    result = cli(["check", "--inventory", h100_file])
+    assert all(line == line.rstrip() for line in result.out.splitlines())
+
+
+def test_probe_json_is_one_line_off_a_terminal(cli):
+    result = cli(["probe", "--json"])
+    assert result.code == 0
+    assert result.out.count("\n") == 1
+    pretty = cli(["probe", "--json", "--pretty"])
+    assert pretty.out.count("\n") > 5
+    assert json.loads(pretty.out).keys() == json.loads(result.out).keys()
+
+
+def test_inventory_with_a_byte_order_mark(cli, tmp_path):
+    path = tmp_path / "bom.json"
+    path.write_text("\ufeff" + json.dumps(inventory_dict([gpu(*H100)])), encoding="utf-8")
+    assert cli(["check", "--inventory", str(path), "--json"]).code == 0
+    assert cli(["check", "--inventory", "-", "--json"], stdin=path.read_text(encoding="utf-8")).code == 0
+
+
+def test_model_dir_is_normalised(cli, write_inventory):
+    data = inventory_dict([{"name": "GPU", "memory_total_bytes": 200 * 1024**3}], ram_gib=16)
+    data["disks"] = [
+        {"path": "/", "total_bytes": 4 * 10**12, "free_bytes": 2 * 10**12},
+        {"path": "/models", "total_bytes": 200 * 10**9, "free_bytes": 10 * 10**9},
+    ]
+    path = write_inventory(data)
+    args = ["check", "--inventory", path, "--json", "--require", "deepseek-v4-flash:q4"]
+    assert cli([*args, "--model-dir", "/models/hub"]).code == 1
+    assert cli([*args, "--model-dir", "/models/../srv/weights"]).code == 0
+
+
+def test_unknown_required_model_names_the_option(cli):
+    result = cli(["check", "--gpus", "1xH100", "--require", "deepseek-v5:q4"])
+    assert_one_line_error(result, "--require", "deepseek-v5")
+
+
+def test_api_reason_mentions_the_experimental_option_that_would_load(cli, write_inventory):
+    document = cli(
+        ["check", "--inventory", write_inventory(inventory_dict([gpu("GPU", 50 * 1024)], ram_gib=16)), "--json"]
+    ).json()
+    assert document["recommendation"]["kind"] == "api"
+    reason = document["recommendation"]["reason"]
+    assert reason.startswith("no non-experimental DeepSeek V4 option fits")
+    assert "experimental deepseek-v4-flash q2" in reason

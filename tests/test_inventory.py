@@ -59,6 +59,18 @@ def test_unknown_fields_are_ignored():
     assert inv.from_dict(data).gpus[0].name == "NVIDIA H100 80GB HBM3"
 
 
+def test_enumerations_are_read_in_any_case_and_unknown_words_are_unknown():
+    data = json.loads(json.dumps(CONTRACT_EXAMPLE))
+    data["gpus"][0]["vendor"] = "NVIDIA"
+    data["disks"][0]["kind"] = "NVMe"
+    loaded = inv.from_dict(data)
+    assert (loaded.gpus[0].vendor, loaded.disks[0].kind) == ("nvidia", "nvme")
+    data["gpus"][0]["vendor"] = "matrox"
+    data["disks"][0]["kind"] = "floppy"
+    loaded = inv.from_dict(data)
+    assert (loaded.gpus[0].vendor, loaded.disks[0].kind) == (None, None)
+
+
 def test_round_trip_is_lossless():
     loaded = inv.from_dict(CONTRACT_EXAMPLE)
     assert inv.from_dict(inv.to_dict(loaded)) == loaded
@@ -79,9 +91,11 @@ def test_round_trip_is_lossless():
         (lambda d: d["gpus"][0].update(memory_total_bytes=-1), "gpus[0].memory_total_bytes"),
         (lambda d: d["gpus"][0].update(memory_total_bytes=True), "gpus[0].memory_total_bytes"),
         (lambda d: d["gpus"][0].update(memory_reserved_bytes=10**12), "gpus[0].memory_reserved_bytes"),
-        (lambda d: d["gpus"][0].update(vendor="matrox"), "gpus[0].vendor"),
+        (lambda d: d["gpus"][0].update(memory_total_bytes=10**400), "gpus[0].memory_total_bytes"),
+        (lambda d: d["gpus"][0].update(memory_total_bytes=1e32), "gpus[0].memory_total_bytes"),
+        (lambda d: d["ram"].update(total_bytes=2**70), "ram.total_bytes"),
+        (lambda d: d["disks"][0].update(free_bytes=10**400), "disks[0].free_bytes"),
         (lambda d: d.update(gpus={"name": "x"}), "gpus"),
-        (lambda d: d["disks"][0].update(kind="floppy"), "disks[0].kind"),
         (lambda d: d["disks"][0].pop("path"), "disks[0].path"),
     ],
 )

@@ -20,7 +20,7 @@ GIB = 1024**3
         ("1.5TB", int(1.5 * 1024 * GIB)),
         ("81559MiB", 81559 * 1024**2),
         ("512g", 512 * GIB),
-        ("1024", 1024),
+        ("1024B", 1024),
         (" 24 GB ", 24 * GIB),
         (".5G", GIB // 2),
     ],
@@ -29,7 +29,7 @@ def test_parse_size(text, expected):
     assert units.parse_size(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "GB", "-5GB", "12XB", "1.2.3GB", "96GB+", "nan", "inf", "1e9"])
+@pytest.mark.parametrize("text", ["", "GB", "-5GB", "12XB", "1.2.3GB", "96GB+", "nan", "inf", "1e9", "512", "96"])
 def test_parse_size_rejects(text):
     with pytest.raises(units.SizeError):
         units.parse_size(text)
@@ -85,7 +85,7 @@ def test_any_text_gives_tokens_or_a_clean_error(text):
 
 
 @given(
-    st.integers(min_value=0, max_value=10**6), st.sampled_from(["", "B", "KiB", "MiB", "GiB", "TiB", "MB", "GB", "TB"])
+    st.integers(min_value=0, max_value=10**6), st.sampled_from(["B", "KiB", "MiB", "GiB", "TiB", "MB", "GB", "TB"])
 )
 def test_sizes_round_trip(number, unit):
     factor = {

@@ -40,7 +40,7 @@ def test_plain_sizes_and_mixes():
     assert whatif.parse_gpus("none") == ()
 
 
-@pytest.mark.parametrize("spec", ["8xB9000", "", "x", "2x", "0x96GB", "A100", "2x-5GB", "99999xH100"])
+@pytest.mark.parametrize("spec", ["8xB9000", "", "x", "2x", "0x96GB", "A100", "2x-5GB", "99999xH100", "2x96"])
 def test_bad_specs(spec):
     with pytest.raises(UsageError) as caught:
         whatif.parse_gpus(spec)

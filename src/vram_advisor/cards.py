@@ -109,6 +109,18 @@ CARDS: tuple[Card, ...] = (
     Card("B200", "NVIDIA B200", "nvidia", 183359, 728, ("b200", "b200180gb", "b200192gb")),
     Card("GB200", "NVIDIA GB200", "nvidia", 189471, 742, ("gb200",)),
     Card("GB300", "NVIDIA GB300", "nvidia", 284208, 947, ("gb300", "b300")),
+    # GB10 (DGX Spark): NVML reports no memory of its own; the probe budgets its 121.7 GiB of MemTotal (nvitop#208)
+    # less the OS reserve (policy.os_reserve_bytes): 109.5 GiB = 112128 MiB (probe/unified.py).
+    Card(
+        "GB10",
+        "NVIDIA GB10",
+        "nvidia",
+        112128,
+        None,
+        ("gb10", "dgxspark", "spark"),
+        "unified memory: the probe's budget from the DGX Spark's 121.7 GiB of RAM",
+        unified=True,
+    ),
     Card(
         "MI300X",
         "AMD Instinct MI300X",

@@ -158,7 +158,7 @@ def to_dict(inventory: Inventory) -> dict[str, Any]:
 
 def dumps(inventory: Inventory) -> str:
     """The inventory as one line of JSON (NDJSON-friendly for ``cluster -``)."""
-    return json.dumps(to_dict(inventory), separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(to_dict(inventory), separators=(",", ":"), ensure_ascii=True)
 
 
 # ------------------------------------------------------------------------------------------------- from JSON
@@ -189,7 +189,7 @@ def _gpu(r: FieldReader, value: Any, where: str) -> Gpu:
         name=r.required(data, "name", p, r.text),
         memory_total_bytes=total,
         index=r.optional(data, "index", p, r.int_),
-        vendor=r.optional(data, "vendor", p, r.choice(VENDORS)),
+        vendor=r.optional(data, "vendor", p, r.known(VENDORS)),
         uuid=r.optional(data, "uuid", p, r.text),
         memory_reserved_bytes=reserved,
         memory_free_bytes=r.optional(data, "memory_free_bytes", p, r.bytes_),
@@ -225,7 +225,7 @@ def _disk(r: FieldReader, value: Any, where: str) -> Disk:
     p = f"{where}."
     return Disk(
         path=r.required(data, "path", p, r.text),
-        kind=r.optional(data, "kind", p, r.choice(DISK_KINDS)),
+        kind=r.optional(data, "kind", p, r.known(DISK_KINDS)),
         total_bytes=r.optional(data, "total_bytes", p, r.bytes_),
         free_bytes=r.optional(data, "free_bytes", p, r.bytes_),
         device=r.optional(data, "device", p, r.text),
@@ -282,6 +282,7 @@ def from_dict(data: Any, source: str = "inventory") -> Inventory:
 
 def loads(text: str, source: str = "inventory") -> Inventory:
     """Parse one inventory from JSON text."""
+    text = text.removeprefix("\ufeff")  # a byte-order mark (files saved by PowerShell) is not an error
     if len(text) > MAX_INVENTORY_BYTES:
         raise InventoryError(f"{source}: larger than {MAX_INVENTORY_BYTES // (1024 * 1024)} MiB, not read")
     try:
@@ -301,7 +302,7 @@ def load(path: str) -> Inventory:
     else:
         source = path
         try:
-            with Path(path).open(encoding="utf-8") as handle:
+            with Path(path).open(encoding="utf-8-sig") as handle:  # a BOM (PowerShell's Out-File) is not an error
                 text = handle.read(MAX_INVENTORY_BYTES + 1)
         except FileNotFoundError:
             raise InventoryError(f"{path}: no such file") from None

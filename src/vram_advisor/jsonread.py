@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -9,6 +10,11 @@ from typing import Any, TypeVar
 from vram_advisor.errors import VramAdvisorError
 
 T = TypeVar("T")
+
+#: The largest byte count an input may carry (1 EiB, as ``units.MAX_SIZE_BYTES``): anything larger is corrupt.
+MAX_BYTES = 1024**6
+#: The largest integer an input may carry elsewhere (the range a JSON number keeps exactly).
+MAX_INTEGER = 2**53
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -39,22 +45,31 @@ class FieldReader:
         return read(data[key], f"{where}{key}")
 
     def bytes_(self, value: Any, where: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer() and value >= 0:
-                return int(value)
+        if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(where, f"expected a whole number of bytes, got {_kind(value)}")
-        if value < 0:
-            raise self.fail(where, f"expected a non-negative number of bytes, got {value}")
-        return value
+        if isinstance(value, float) and not (value.is_integer() and value >= 0):
+            raise self.fail(where, f"expected a whole number of bytes, got {_kind(value)}")
+        count = int(value)
+        if count < 0:
+            raise self.fail(where, f"expected a non-negative number of bytes, got {count}")
+        if count > MAX_BYTES:
+            raise self.fail(where, f"{count} bytes is more than any machine has (limit 1 EiB)")
+        return count
 
     def int_(self, value: Any, where: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(where, f"expected an integer, got {_kind(value)}")
+        if abs(value) > MAX_INTEGER:
+            raise self.fail(where, f"{value} is out of range")
         return value
 
     def number(self, value: Any, where: str) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(where, f"expected a number, got {_kind(value)}")
+        if isinstance(value, int) and abs(value) > MAX_INTEGER:
+            raise self.fail(where, f"{value} is out of range")
+        if not math.isfinite(value):
+            raise self.fail(where, f"expected a finite number, got {value}")
         return float(value)
 
     def text(self, value: Any, where: str) -> str:
@@ -79,6 +94,16 @@ class FieldReader:
             if text not in choices:
                 raise self.fail(where, f"expected one of {', '.join(choices)}, got {text!r}")
             return text
+
+        return read
+
+    def known(self, choices: Sequence[str]) -> Callable[[Any, str], str | None]:
+        """A word from ``choices``, in any case; a word this version does not know reads as unknown (None), so
+        that newer inventories still load."""
+
+        def read(value: Any, where: str) -> str | None:
+            text = self.text(value, where).strip().lower()
+            return text if text in choices else None
 
         return read
 

@@ -7,6 +7,7 @@ answer. Nothing here reads the machine, the environment or the network.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -256,10 +257,16 @@ def recommend(options: Sequence[Option], machine: Machine) -> Recommendation:
     need = (
         f"; the smallest, {_label(smallest)}, needs {units.format_gb(smallest.quant.min_vram_gb)}" if smallest else ""
     )
+    experimental = next((o for o in options if o.experimental and o.fit != NONE), None)
+    risky = ""
+    if experimental is not None:
+        how = "with offload" if experimental.fit == OFFLOAD else f"at its {experimental.fit}"
+        risky = f" (only the experimental {_label(experimental)} would load, {how}, with clear quality risk)"
     return Recommendation(
         "api",
         None,
-        f"no DeepSeek V4 option fits in {usable} of usable VRAM plus {spare} of spare system RAM{need}",
+        f"no non-experimental DeepSeek V4 option fits in {usable} of usable VRAM plus {spare} of spare system RAM"
+        f"{need}{risky}",
     )
 
 
@@ -307,7 +314,7 @@ def select_disk(inventory: Inventory, model_dir: str | None) -> Disk | None:
         return None
     if model_dir is None:
         return next((d for d in inventory.disks if d.model_dir), inventory.disks[0])
-    wanted = model_dir.rstrip("/") or "/"
+    wanted = posixpath.normpath(model_dir)  # "/models/../etc" is under "/", not "/models"
     best: Disk | None = None
     best_length = -1
     for disk in inventory.disks:

@@ -135,7 +135,10 @@ def run_check(
 
         catalog = published_catalog(table_catalog)
     if requirement is not None:
-        catalog.model(requirement[0]).quant(requirement[1])
+        try:
+            catalog.model(requirement[0]).quant(requirement[1])
+        except UsageError as exc:
+            raise UsageError(f"--require: {exc}") from None
     _check_repo_options(request, catalog)
     environ = os.environ if environ is None else environ
     inventory = visibility.apply(obtain_inventory(request), environ, ignore=request.all_gpus)

@@ -76,13 +76,16 @@ def _split(text: str, what: str) -> tuple[Decimal, str, bool]:
 
 
 def parse_size(text: str) -> int:
-    """Read a memory size typed by a user ("96GB", "1.5TiB", "81559MiB", "512g", "1024") as integer bytes.
+    """Read a memory size typed by a user ("96GB", "1.5TiB", "81559MiB", "512g", "1024B") as integer bytes.
 
-    GB/TB/MB are binary (JEDEC), like GiB/TiB/MiB: see the module docstring. A bare number is bytes.
+    GB/TB/MB are binary (JEDEC), like GiB/TiB/MiB: see the module docstring. A unit is required ("B" for bytes).
     """
     number, unit, plus = _split(text, 'a size such as "96GB", "1.5TiB" or "81559MiB"')
     if plus:
         raise SizeError(f"{text!r} is not a size: drop the '+'")
+    if not unit:
+        # "--ram 512" is far more likely to mean 512 GB than 512 bytes: refuse rather than guess
+        raise SizeError(f"{text!r} has no unit: write e.g. {text.strip()}GB, {text.strip()}GiB or {text.strip()}B")
     if unit not in _BINARY_UNITS:
         raise SizeError(f"{text!r} has an unknown unit {unit!r} (use B, MiB/MB, GiB/GB or TiB/TB)")
     value = number * _BINARY_UNITS[unit]

@@ -26,8 +26,11 @@ def parse_gpus(spec: str) -> tuple[Gpu, ...]:
     gpus: list[Gpu] = []
     for item in text.split(","):
         match = _ITEM.match(item)
-        if not item.strip() or match is None:
-            raise UsageError(f"--gpus {spec!r}: empty item; expected e.g. 8xH100-80GB, 2x96GB or 4xRTX4090")
+        if not item.strip() or match is None or "\n" in item:
+            raise UsageError(
+                f"--gpus {spec!r}: {item.strip()!r} is not COUNTxCARD or COUNTxSIZE; expected e.g. 8xH100-80GB, "
+                "2x96GB or 4xRTX4090"
+            )
         count = int(match.group(1)) if match.group(1) else 1
         if count < 1 or count > MAX_GPUS:
             raise UsageError(f"--gpus {spec!r}: a count must be between 1 and {MAX_GPUS}, got {count}")

@@ -53,6 +53,8 @@ def _one_line(message: str) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: sys.argv[1:]) and return the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        args = ["--help"]  # the help on stdout, exit 0, rather than a usage error
     debug = "--debug" in args or bool(os.environ.get("VRAM_ADVISOR_DEBUG"))
     from vram_advisor.errors import VramAdvisorError
 

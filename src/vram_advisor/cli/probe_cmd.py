@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Annotated
 
 import typer
@@ -11,7 +12,7 @@ from vram_advisor import inventory as inv
 from vram_advisor import visibility
 from vram_advisor.cli.app import AllGpusOpt, JsonOpt, ModelDirOpt, app
 from vram_advisor.cli.common import console
-from vram_advisor.render import write_json, write_line
+from vram_advisor.render import write_json
 from vram_advisor.service import CheckRequest, obtain_inventory
 
 
@@ -22,16 +23,21 @@ def probe(
     all_gpus: AllGpusOpt = False,
     compact: Annotated[
         bool,
-        typer.Option("--compact", help="With --json: one line (NDJSON), for piping many nodes into cluster -."),
+        typer.Option("--compact", help="With --json: always one line (the default when stdout is not a terminal)."),
+    ] = False,
+    pretty: Annotated[
+        bool, typer.Option("--pretty", help="With --json: always indented (the default on a terminal).")
     ] = False,
 ) -> None:
-    """Print what this machine has: GPUs, RAM, the disk under the model dir."""
+    """Print what this machine has: GPUs, RAM, the disk under the model dir.
+
+    With --json the inventory is ONE line when stdout is not a terminal, so that the outputs of many nodes piped
+    through srun, pdsh or ssh into `vram-advisor cluster -` cannot interleave inside an inventory.
+    """
     inventory = visibility.apply(obtain_inventory(CheckRequest(model_dir=model_dir)), os.environ, ignore=all_gpus)
     if json_output:
-        if compact:
-            write_line(inv.dumps(inventory))
-        else:
-            write_json(inv.to_dict(inventory))
+        one_line = compact or (not pretty and not sys.stdout.isatty())
+        write_json(inv.to_dict(inventory), indent=None if one_line else 2)
         return
     from vram_advisor.render.human import print_view, probe_view
 

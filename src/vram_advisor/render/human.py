@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from rich.console import Console, Group
+from rich.console import Console, ConsoleOptions, Group, RenderResult
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
@@ -138,19 +138,25 @@ def _compact_gb(gb: float) -> str:
     return f"{gb / 1024:.3g}T" if gb >= 1024 else f"{gb:g}G"
 
 
-def fit_grid(plan: Plan) -> Table:
+#: Below this width the grid uses short words ("comfort.") so that all six columns fit in 80 columns.
+NARROW_WIDTH = 96
+SHORT_FIT = {COMFORTABLE: "comfort.", MINIMUM: "minimum", OFFLOAD: "offload", NONE: "none"}
+
+
+def fit_grid(plan: Plan, narrow: bool = False) -> Table:
     """Models as rows, quantizations as columns, each cell coloured by fit (the recommendation marked ►)."""
     table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 1), header_style="bold")
     table.add_column("Model", no_wrap=True, min_width=8)
     quant_ids = [row.id for row in plan.options[0].model.quants] if plan.options else []
     for quant_id in quant_ids:
         experimental = any(o.quant.id == quant_id and o.experimental for o in plan.options)
-        table.add_column(quant_id.upper() + ("*" if experimental else ""), no_wrap=True, min_width=13)
+        table.add_column(quant_id.upper() + ("*" if experimental else ""), no_wrap=True, min_width=10 if narrow else 13)
     recommended = plan.recommendation.option.key if plan.recommendation.option else None
     models = []
     for option in plan.options:
         if option.model not in models:
             models.append(option.model)
+    indent = "" if narrow else "  "
     for model in models:
         cells: list[Text] = []
         for quant_id in quant_ids:
@@ -160,14 +166,33 @@ def fit_grid(plan: Plan) -> Table:
                 continue
             option = found
             mark = "►" if option.key == recommended else FIT_SYMBOL[option.fit]
-            cell = Text(f"{mark} {option.fit}", style=FIT_STYLE[option.fit])
+            word = SHORT_FIT[option.fit] if narrow else option.fit
+            cell = Text(f"{mark} {word}", style=FIT_STYLE[option.fit])
             cell.append(
-                f"\n  {_compact_gb(option.quant.min_vram_gb)}/{_compact_gb(option.quant.safer_vram_gb)}",
+                f"\n{indent}{_compact_gb(option.quant.min_vram_gb)}/{_compact_gb(option.quant.safer_vram_gb)}",
                 style="dim",
             )
             cells.append(cell)
         table.add_row(Text(model.short_name, style="bold"), *cells)
     return table
+
+
+class FitGridView:
+    """The grid and its legend, laid out for the width it is printed at."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        narrow = options.max_width < NARROW_WIDTH
+        yield fit_grid(self.plan, narrow)
+        legend = "● comfortable  ◐ minimum  ◌ offload (needs system RAM)  · none  ► recommended  * experimental"
+        cells = "cells: minimum/safer VRAM of the article's table (G = GiB of card capacity, T = 1024G)"
+        if narrow:
+            legend = "● comfortable ◐ minimum ◌ offload (needs RAM) · none ► recommended * experimental"
+            cells = "cells: minimum/safer VRAM of the table (G = GiB of card capacity, T = 1024G)"
+        yield Text(legend, style="dim")
+        yield Text(cells, style="dim")
 
 
 def check_view(
@@ -192,19 +217,7 @@ def check_view(
     for warning in warnings:
         parts.append(Text(f"warning: {warning}", style="bold yellow"))
     parts.append(Text())
-    parts.append(fit_grid(plan))
-    parts.append(
-        Text(
-            "● comfortable  ◐ minimum  ◌ offload (needs system RAM)  · none  ► recommended  * experimental",
-            style="dim",
-        )
-    )
-    parts.append(
-        Text(
-            "cells: minimum/safer VRAM of the article's table (G = GiB of card capacity, T = 1024G)",
-            style="dim",
-        )
-    )
+    parts.append(FitGridView(plan))
     parts.append(Text())
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="cyan", no_wrap=True)
@@ -271,9 +284,18 @@ def check_view(
     notes = [*all_notes(inventory), *remarks]
     if notes:
         parts.append(Text())
-        for note in notes:
-            parts.append(Text(f"note: {note}", style="dim"))
+        parts.append(notes_table(notes))
     return Group(*parts)  # type: ignore[arg-type]
+
+
+def notes_table(notes: Sequence[str]) -> Table:
+    """Notes with a hanging indent, so that a wrapped note stays in its column."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True, style="dim")
+    grid.add_column(style="dim")
+    for note in notes:
+        grid.add_row("note:", Text(note))
+    return grid
 
 
 def probe_view(inventory: Inventory) -> Group:
@@ -300,8 +322,9 @@ def probe_view(inventory: Inventory) -> Group:
     else:
         parts.append(Text("no GPUs found"))
     parts.append(machine_table(inventory, None, None, show_gpus=False))
-    for note in all_notes(inventory):
-        parts.append(Text(f"note: {note}", style="dim"))
+    notes = all_notes(inventory)
+    if notes:
+        parts.append(notes_table(notes))
     return Group(*parts)  # type: ignore[arg-type]
 
 
@@ -340,4 +363,11 @@ def models_view(catalog: Catalog) -> Group:
 
 
 def print_view(view: Group, console: Console) -> None:
-    console.print(view, highlight=False, markup=False, soft_wrap=False)
+    """Print a view; off a terminal (a file, a pipe, a test) without the spaces rich pads each line with."""
+    if console.is_terminal:
+        console.print(view, highlight=False, markup=False, soft_wrap=False)
+        return
+    with console.capture() as captured:
+        console.print(view, highlight=False, markup=False, soft_wrap=False)
+    console.file.write("\n".join(line.rstrip() for line in captured.get().split("\n")))
+    console.file.flush()
