@@ -2,7 +2,7 @@
 
     python bench/cluster_scale.py [--nodes 10000] [--runs 5]
 
-The input is what ``probe --json --compact`` prints on each node (every inventory field, nulls included): a fleet of
+The input is what ``probe --json`` prints on each node into a pipe (every inventory field, nulls included): a fleet of
 8 x H100, 8 x H200, 4 x L40S and 1 x RTX 4090 nodes, a few RAM sizes per hardware class (firmware and kernels make
 MemTotal differ between otherwise identical servers), free memory and available RAM different on every node, and a
 few lines of srun noise that must be reported and skipped. Reported: the wall time of the whole command (interpreter

@@ -480,14 +480,25 @@ def recorded_repos() -> list[FakeRepo]:
     ]
 
 
+#: Sockets that hold the ports of ``closed_port_url`` for the rest of the test run.
+_REFUSING: list[Any] = []
+
+
 def closed_port_url() -> str:
-    """An http URL on 127.0.0.1 where nothing listens (connection refused)."""
+    """An http URL on 127.0.0.1 where nothing listens: connecting is refused, and stays refused.
+
+    The port is held by a socket bound without ``listen()`` and kept open until the test process exits: the
+    kernel refuses connections to it, and no other socket can bind it meanwhile (neither side sets
+    ``SO_REUSEADDR``/``SO_REUSEPORT``), as one could if it were bound, closed and then reused.
+    """
+    import atexit
     import socket
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    _REFUSING.append(sock)
+    atexit.register(sock.close)
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 # ----------------------------------------------------------------------------------------------- fixture

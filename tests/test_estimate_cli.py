@@ -198,3 +198,59 @@ def test_disk_bandwidth_by_kind() -> None:
     assert disk_bandwidth(Disk(path="/m", kind="unknown"), None).bytes_per_s is None
     assert disk_bandwidth(Disk(path="/m", kind="hdd"), 10**9).source == "--disk-bw"
     assert DEFAULT_RAM_BANDWIDTH.bytes_per_s == 51_200_000_000
+
+
+# --------------------------------------------------------------------- one pipeline for the CLI and the MCP tool
+
+
+@pytest.mark.parametrize(
+    ("cli_args", "call"),
+    [
+        (["--quant", "q4", "--context", "2M"], {"quant_id": "q4", "context_tokens": 2 * 1024**2}),
+        (["--quant", "q4", "--kv-dtype", "FP16"], {"quant_id": "q4", "kv_dtype": "FP16"}),
+        (["--quant", "q4", "--sizes", "Real"], {"quant_id": "q4", "sizes": "Real"}),
+        (["--quant", "q1"], {"quant_id": "q1"}),
+        # two bad inputs: both report the KV format first, as the CLI checks it first
+        (["--quant", "q1", "--kv-dtype", "int4"], {"quant_id": "q1", "kv_dtype": "int4"}),
+    ],
+)
+def test_estimate_document_rejects_what_the_cli_rejects_with_the_same_message(cli, cli_args, call) -> None:  # type: ignore[no-untyped-def]
+    from vram_advisor.errors import UsageError
+    from vram_advisor.estimate import estimate_document
+
+    result = cli(["estimate", "deepseek-v4-flash", *cli_args, "--no-machine"])
+    assert result.code == 2
+    call = {"context_tokens": 32768, **call}
+    with pytest.raises(UsageError) as caught:
+        estimate_document("deepseek-v4-flash", **call)
+    assert result.err.strip() == f"vram-advisor: error: {caught.value.message}"
+
+
+def test_estimate_document_checks_the_input_before_probing() -> None:
+    from vram_advisor.errors import UsageError
+    from vram_advisor.estimate import estimate_document
+
+    def probe():  # type: ignore[no-untyped-def]
+        raise AssertionError("probed before the input was checked")
+
+    with pytest.raises(UsageError, match="1,048,576-token context"):
+        estimate_document("deepseek-v4-pro", "q4", 2 * 1024**2, probe)
+    with pytest.raises(UsageError, match="at least one token"):
+        estimate_document("deepseek-v4-pro", "q4", 0, probe)
+
+
+def test_estimate_document_calls_a_probe_once_the_input_is_good(write_inventory) -> None:  # type: ignore[no-untyped-def]
+    from vram_advisor import inventory as inv
+    from vram_advisor.estimate import estimate_document
+
+    machine = inv.from_dict(inventory_dict([gpu(*H100)], ram_gib=256))
+    calls: list[int] = []
+
+    def probe():  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return machine
+
+    assert estimate_document("deepseek-v4-flash", "q4", 4096, probe) == estimate_document(
+        "deepseek-v4-flash", "q4", 4096, machine
+    )
+    assert calls == [1]

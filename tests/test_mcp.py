@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sys
@@ -167,8 +166,6 @@ def test_bad_arguments_are_tool_errors_with_the_cli_message(cli: Any, write_inve
 
 
 def test_estimate_tool_equals_the_cli(cli: Any, write_inventory: Any) -> None:
-    if not _has_estimate():
-        pytest.skip("vram_advisor.estimate.estimate_document is not there yet")
     path = write_inventory(NODE)
     calls = [
         {"model": "deepseek-v4-flash", "quant": "Q4", "context": "1M", "kv_dtype": "fp8"},
@@ -188,14 +185,6 @@ def test_estimate_tool_equals_the_cli(cli: Any, write_inventory: Any) -> None:
         expected = cli(args)
         assert expected.code == 0, expected.err
         assert answer == expected.json(), arguments
-
-
-def _has_estimate() -> bool:
-    try:
-        module = importlib.import_module("vram_advisor.estimate")
-    except ImportError:
-        return False
-    return callable(getattr(module, "estimate_document", None))
 
 
 def test_mcp_without_the_sdk_is_one_line_exit_2(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import socket
 import subprocess
@@ -14,7 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -27,6 +28,9 @@ parser = pytest.importorskip("prometheus_client.parser")
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 FETCH_TIMEOUT = 30  # a safety net so a blocked request fails the test instead of hanging it; not a measurement
+#: What the tests give a probe that is not under test: a loaded machine may take seconds to load a file, and the
+#: agent answers as soon as the probe is done, so this only bounds a probe that hangs.
+PATIENT_PROBE_TIMEOUT = 30.0
 
 NODE = inventory_dict(
     [
@@ -72,6 +76,65 @@ def fetch_json(url: str) -> tuple[int, Any]:
     return status, json.loads(body)
 
 
+def fetch_until_ok(url: str) -> tuple[int, dict[str, str], bytes]:
+    """``fetch(url)`` again until it answers 200 (a probe that was slow to fill the cache has then filled it), for
+    at most ``FETCH_TIMEOUT`` seconds; the last answer either way."""
+    deadline = time.monotonic() + FETCH_TIMEOUT
+    answer = fetch(url)
+    while answer[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.05)
+        answer = fetch(url)
+    return answer
+
+
+class StderrLines:
+    """A child's stderr read line by line in a thread, so that a test waits for a line with a deadline."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._seen: list[str] = []
+        self._thread = threading.Thread(target=self._read, args=(stream,), name="child-stderr", daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        try:
+            for line in stream:
+                self._lines.put(line)
+        finally:
+            self._lines.put(None)
+
+    def next_line(self, timeout: float = FETCH_TIMEOUT) -> str:
+        """The next line; fails the test (naming what came so far) at EOF or after ``timeout`` seconds."""
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(
+                f"no line on the child's stderr within {timeout:g} s; so far: {self._seen!r}"
+            ) from None
+        if line is None:
+            self._lines.put(None)
+            raise AssertionError(f"the child closed stderr without another line; so far: {self._seen!r}")
+        self._seen.append(line)
+        return line
+
+    def rest(self, timeout: float = FETCH_TIMEOUT) -> str:
+        """Everything up to EOF (call once the child has exited)."""
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), f"the child's stderr stayed open {timeout:g} s after it exited"
+        out: list[str] = []
+        while (line := self._lines.get_nowait()) is not None:
+            out.append(line)
+        self._seen.extend(out)
+        return "".join(out)
+
+
+def served_url(line: str) -> str:
+    """The URL in ``serve``'s start-up line (``vram-advisor: serving http://127.0.0.1:PORT (...``)."""
+    prefix = "vram-advisor: serving http://127.0.0.1:"
+    assert line.startswith(prefix), f"expected the start-up line, got {line!r}"
+    return line.split("serving ", 1)[1].split(" ", 1)[0]
+
+
 def families(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
     out: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
     for family in parser.text_string_to_metric_families(text):
@@ -88,7 +151,7 @@ def start_agent() -> Iterator[Callable[..., str]]:
     def start(
         probe: agent_http.Probe,
         cache_seconds: float = 60.0,
-        timeout_seconds: float = 5.0,
+        timeout_seconds: float = PATIENT_PROBE_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
         environ: dict[str, str] | None = None,
     ) -> str:
@@ -242,13 +305,7 @@ def test_hanging_probe_answers_503_without_waiting_for_it(start_agent: Callable[
         assert len(calls) == 1  # requests share the one running probe instead of starting more
     finally:
         release.set()
-    status = 0
-    for _ in range(200):  # the released probe fills the cache; poll until it has
-        status = fetch(url + "/check")[0]
-        if status == 200:
-            break
-        time.sleep(0.05)
-    assert status == 200
+    assert fetch_until_ok(url + "/check")[0] == 200  # the released probe fills the cache
     assert len(calls) == 1
 
 
@@ -268,7 +325,12 @@ def test_hanging_probe_serves_the_last_good_inventory_marked_stale(
 
     url = start_agent(first_good_then_hang, cache_seconds=5, timeout_seconds=0.2, clock=clock)
     try:
-        _, fresh = fetch_json(url + "/check")
+        # the first probe may take longer than 0.2 s of real time on a loaded machine (the fake clock does not
+        # move, so the cache stays fresh once it is filled): warm the cache before the clock moves
+        status, _headers, body = fetch_until_ok(url + "/check")
+        assert status == 200, body
+        assert len(calls) == 1
+        fresh = json.loads(body)
         clock.now += 6
         status, headers, body = fetch(url + "/check")
         assert status == 200
@@ -352,6 +414,42 @@ def test_bad_query_is_400_naming_the_parameter(
     assert "\n" not in error["message"]
 
 
+@pytest.mark.parametrize(
+    ("parameter", "value"),
+    [
+        ("context", "lots"),
+        ("require", "deepseek-v4-flash"),
+        ("require", "deepseek-v5:q4"),
+        ("require", "deepseek-v4-pro:q9"),
+        ("gpus", "8xNOPE"),
+        ("ram", "lots"),
+        ("kv_dtype", "fp4"),
+        ("sizes", "guess"),
+        ("ram_bw", "fast"),
+        ("disk_bw", "fast"),
+    ],
+)
+def test_bad_query_is_400_with_the_cli_message_even_while_the_probe_is_down(
+    cli: Any, write_inventory: Any, start_agent: Callable[..., str], parameter: str, value: str
+) -> None:
+    calls: list[int] = []
+
+    def failing() -> inv.Inventory:
+        calls.append(1)
+        raise InventoryError("node.json: no such file")
+
+    url = start_agent(failing)
+    status, error = fetch_json(f"{url}/check?{parameter}={value}")
+    assert (status, error["parameter"]) == (400, parameter), error
+    assert calls == []  # answered before the probe was asked
+    option = f"--{parameter.replace('_', '-')}"
+    cli_error = cli(["check", "--json", "--inventory", write_inventory(NODE), option, value])
+    assert cli_error.code == 2
+    cli_message = cli_error.err.strip().removeprefix("vram-advisor: error: ").removeprefix(option).lstrip(" :")
+    assert error["message"] == f"{parameter}: {cli_message}"
+    assert fetch(f"{url}/check")[0] == 503  # a good query meets the probe, which is down
+
+
 def test_bad_percent_encoding_is_400(write_inventory: Any, start_agent: Callable[..., str]) -> None:
     url = start_agent(CountingProbe(write_inventory(NODE)))
     status, error = fetch_json(url + "/check?context=%FF%FE")
@@ -428,18 +526,21 @@ def _child_env(tmp_path: Path) -> dict[str, str]:
 
 def test_serve_command_end_to_end(cli: Any, write_inventory: Any, tmp_path: Path) -> None:
     path = write_inventory(NODE)
-    child = subprocess.Popen(
-        [sys.executable, "-m", "vram_advisor", "serve", "--port", "0", "--inventory", path, "--cache-seconds", "5"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=_child_env(tmp_path),
-    )
+    args = ["serve", "--port", "0", "--inventory", path, "--cache-seconds", "5", "--probe-timeout", "30"]
+    stdout_path = tmp_path / "serve.out"
+    with stdout_path.open("w") as stdout:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "vram_advisor", *args],
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_child_env(tmp_path),
+        )
     try:
         assert child.stderr is not None
-        line = child.stderr.readline()
-        assert line.startswith("vram-advisor: serving http://127.0.0.1:"), line
-        url = line.split("serving ", 1)[1].split(" ", 1)[0]
+        stderr = StderrLines(child.stderr)
+        line = stderr.next_line()
+        url = served_url(line)
         status, document = fetch_json(url + "/check?require=deepseek-v4-pro:q4&context=64k")
         assert status == 200
         assert (
@@ -450,15 +551,37 @@ def test_serve_command_end_to_end(cli: Any, write_inventory: Any, tmp_path: Path
         )
         assert fetch(url + "/metrics")[0] == 200
         child.send_signal(signal.SIGTERM)
-        out, err = child.communicate(timeout=FETCH_TIMEOUT)
+        child.wait(timeout=FETCH_TIMEOUT)
+        err = stderr.rest()
     finally:
         if child.poll() is None:
             child.kill()
-            child.wait()
+            child.wait(timeout=FETCH_TIMEOUT)
     assert child.returncode == 0
-    assert out == ""  # stdout carries results only; the server has none to print
+    assert stdout_path.read_text() == ""  # stdout carries results only; the server has none to print
     assert "stopped" in err
     assert "beyond loopback" not in line + err
+
+
+def test_inventory_source_rereads_a_file_and_reads_stdin_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one helper behind ``serve --inventory`` and ``mcp --inventory``."""
+    import io
+
+    from vram_advisor.inventory_source import inventory_source
+
+    path = tmp_path / "node.json"
+    path.write_text(json.dumps(NODE))
+    from_file = inventory_source(str(path))
+    assert len(from_file().gpus) == 3
+    path.write_text(json.dumps(inventory_dict([gpu("NVIDIA H200", 143771)], ram_gib=256)))
+    assert [g.name for g in from_file().gpus] == ["NVIDIA H200"]  # re-read at each call
+    with pytest.raises(InventoryError, match=r"missing\.json: no such file"):
+        inventory_source(str(tmp_path / "missing.json"))  # checked at once, not at the first call
+    stdin = io.StringIO(json.dumps(NODE))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    from_stdin = inventory_source("-")
+    assert stdin.read() == ""  # read up front
+    assert from_stdin() == from_stdin() == inv.from_dict(NODE)
 
 
 def test_serve_refuses_a_bad_inventory_with_one_line(cli: Any, tmp_path: Path) -> None:
@@ -531,7 +654,7 @@ def test_metrics_from_the_real_probe_over_a_faked_nvml(
 
 def test_serve_command_probes_this_machine_by_default(cli: Any, tmp_path: Path) -> None:
     child = subprocess.Popen(
-        [sys.executable, "-m", "vram_advisor", "serve", "--port", "0"],
+        [sys.executable, "-m", "vram_advisor", "serve", "--port", "0", "--probe-timeout", "30"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -539,8 +662,7 @@ def test_serve_command_probes_this_machine_by_default(cli: Any, tmp_path: Path) 
     )
     try:
         assert child.stderr is not None
-        line = child.stderr.readline()
-        url = line.split("serving ", 1)[1].split(" ", 1)[0]
+        url = served_url(StderrLines(child.stderr).next_line())
         status, inventory = fetch_json(url + "/inventory")
         assert status == 200
         assert inventory["schema"] == "vram-advisor/inventory/v1"
@@ -551,4 +673,9 @@ def test_serve_command_probes_this_machine_by_default(cli: Any, tmp_path: Path) 
             assert document[key] == expected[key], key
     finally:
         child.terminate()
-        child.wait(timeout=FETCH_TIMEOUT)
+        try:
+            child.wait(timeout=FETCH_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(timeout=FETCH_TIMEOUT)
+            raise

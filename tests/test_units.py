@@ -84,9 +84,7 @@ def test_any_text_gives_tokens_or_a_clean_error(text):
         assert isinstance(value, int) and 0 < value <= units.MAX_TOKENS
 
 
-@given(
-    st.integers(min_value=0, max_value=10**6), st.sampled_from(["B", "KiB", "MiB", "GiB", "TiB", "MB", "GB", "TB"])
-)
+@given(st.integers(min_value=0, max_value=10**6), st.sampled_from(["B", "KiB", "MiB", "GiB", "TiB", "MB", "GB", "TB"]))
 def test_sizes_round_trip(number, unit):
     factor = {
         "": 1,

@@ -159,7 +159,9 @@ def test_unset_with_a_mig_gpu_plans_on_its_first_instance_alone():
     assert applied.gpus[0].memory_free_bytes == 19000 * MIB
     assert capacity(mig_machine()) == 19968 * MIB
     assert "sees one MIG device" in " ".join(applied.notes)
-    assert any("own total: 42949672960 bytes" in n for n in applied.gpus[0].notes)
+    assert "19.5 GiB of the GPU's 40.0 GiB" in " ".join(applied.notes)
+    assert applied.gpus[0].memory_total_bytes_whole_gpu == 40960 * MIB
+    assert applied.gpus[1].memory_total_bytes_whole_gpu is None  # not planned on an instance: its own total stands
 
 
 def test_a_mig_uuid_selects_that_instance():
@@ -208,8 +210,26 @@ def test_applying_twice_is_applying_once():
     first = visibility.apply(mig_machine(), {})
     other = visibility.apply(first, {"CUDA_VISIBLE_DEVICES": MIGS[1]["uuid"]})
     assert other.gpus[0].memory_total_bytes == 9856 * MIB
-    assert sum("planning on MIG instance" in n for n in other.gpus[0].notes) == 1
-    assert any("own total: 42949672960 bytes" in n for n in other.gpus[0].notes)
+    assert other.gpus[0].memory_total_bytes_whole_gpu == 40960 * MIB
+    assert sum("planning on MIG instance" in n for n in other.notes) == 1
+    assert "9.6 GiB of the GPU's 40.0 GiB" in " ".join(other.notes)
+
+
+def test_a_saved_inventory_is_judged_afresh_under_another_environment():
+    """``probe --json`` under one environment, read back (JSON) and applied under another: the earlier notes go, the
+    GPU's own total survives the file, and the result is what applying to the fresh inventory gives."""
+    for saved_env, env in (
+        ({}, {"CUDA_VISIBLE_DEVICES": MIGS[1]["uuid"]}),
+        ({"CUDA_VISIBLE_DEVICES": "0"}, {}),
+        ({"CUDA_VISIBLE_DEVICES": "1,0", "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}, {"CUDA_VISIBLE_DEVICES": ""}),
+    ):
+        saved = inv.from_dict(inv.to_dict(visibility.apply(mig_machine(), saved_env)))
+        again = visibility.apply(saved, env)
+        fresh = visibility.apply(mig_machine(), env)
+        assert again.notes == fresh.notes, saved_env
+        assert [g.visible for g in again.gpus] == [g.visible for g in fresh.gpus]
+        assert capacity(saved, **env) == capacity(mig_machine(), **env)
+        assert again.gpus[0].memory_total_bytes_whole_gpu == 40960 * MIB
 
 
 # ------------------------------------------------------------------------------------------- other vendors
@@ -238,6 +258,40 @@ def test_amd_alone_follows_cuda_visible_devices_like_hip():
         )
     )
     assert [g.visible for g in visibility.apply(inventory, {"CUDA_VISIBLE_DEVICES": "1"}).gpus] == [False, True]
+
+
+def amd_pair() -> inv.Inventory:
+    return inv.from_dict(
+        inventory_dict(
+            [gpu("AMD Instinct MI300X", 196592, vendor="amd"), gpu("AMD Instinct MI300X", 196592, vendor="amd")]
+        )
+    )
+
+
+def test_without_nvidia_gpus_cuda_visible_devices_is_said_of_the_amd_gpus_alone():
+    text = notes(amd_pair(), CUDA_VISIBLE_DEVICES="0")
+    assert visible(amd_pair(), CUDA_VISIBLE_DEVICES="0") == [0]
+    assert "NVIDIA GPUs" not in text and "past the last" not in text
+    assert text == (
+        "CUDA_VISIBLE_DEVICES=0 (HIP reads it when HIP_VISIBLE_DEVICES is unset and there is no NVIDIA GPU): "
+        "planning on 1 of 2 AMD GPUs"
+    )
+
+
+def test_without_nvidia_gpus_hip_visible_devices_is_named_when_it_wins():
+    applied = visibility.apply(amd_pair(), {"CUDA_VISIBLE_DEVICES": "0", "HIP_VISIBLE_DEVICES": "1"})
+    assert [g.visible for g in applied.gpus] == [False, True]
+    assert list(applied.notes) == [
+        "CUDA_VISIBLE_DEVICES=0 is not applied: there is no NVIDIA GPU, and the AMD GPUs follow HIP_VISIBLE_DEVICES, "
+        "which is set",
+        "HIP_VISIBLE_DEVICES=1: planning on 1 of 2 AMD GPUs",
+    ]
+
+
+def test_without_any_nvidia_or_amd_gpu_cuda_visible_devices_is_not_mentioned():
+    apple = inv.from_dict(inventory_dict([gpu("Apple M2 Ultra GPU", 147456, vendor="apple", unified=True)]))
+    assert notes(apple, CUDA_VISIBLE_DEVICES="0") == ""
+    assert notes(inv.from_dict(inventory_dict([])), CUDA_VISIBLE_DEVICES="0") == ""
 
 
 def test_apple_and_intel_are_always_visible():
@@ -279,3 +333,17 @@ def test_check_human_view_says_gpus_are_hidden(cli, write_inventory):
     assert result.code == 0, result.err
     assert "3 more GPU(s) hidden by CUDA_VISIBLE_DEVICES" in result.out
     assert "CUDA_VISIBLE_DEVICES=0: planning on 1 of 4 NVIDIA GPUs" in result.out.replace("\n", " ")
+
+
+@pytest.mark.parametrize(("value", "shown"), [(None, [0, 1, 2, 3]), ("1,3", [1, 3]), ("", [])])
+def test_what_if_gpus_are_filtered_by_the_variable_and_all_gpus_ignores_it(cli, write_inventory, value, shown):
+    """``--gpus`` replaces the probed GPUs, which CUDA_VISIBLE_DEVICES would filter, so it filters these too; the
+    probed machine (two RTX 4090) plays no part either way."""
+    path = write_inventory(inventory_dict([gpu("NVIDIA GeForce RTX 4090", 24564, 300)] * 2))
+    args = ["check", "--json", "--inventory", path, "--gpus", "4xH100-80GB"]
+    document = cli(args, env={"CUDA_VISIBLE_DEVICES": value}).json()
+    assert document["usable_vram_bytes"] == len(shown) * (81559 - 480) * MIB
+    assert document["visible_gpus"] == shown
+    everything = cli([*args, "--all-gpus"], env={"CUDA_VISIBLE_DEVICES": value}).json()
+    assert everything["usable_vram_bytes"] == 4 * (81559 - 480) * MIB
+    assert [g["name"] for g in everything["inventory"]["gpus"]] == ["NVIDIA H100 80GB HBM3"] * 4

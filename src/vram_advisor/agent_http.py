@@ -25,9 +25,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlsplit
 
-from vram_advisor import __version__, metrics, units, visibility, whatif
+from vram_advisor import __version__, metrics, visibility, whatif
 from vram_advisor import inventory as inv
+from vram_advisor.check_estimates import EstimateOptions
 from vram_advisor.errors import VramAdvisorError
+from vram_advisor.inventory_source import InventorySource
 from vram_advisor.plan import parse_requirement
 from vram_advisor.profiles import Catalog, default_catalog
 from vram_advisor.render import json_text
@@ -41,7 +43,9 @@ DEFAULT_PROBE_TIMEOUT_SECONDS = 5.0
 CLIENT_SOCKET_TIMEOUT_SECONDS = 30.0
 MAX_QUERY_FIELDS = 32
 
-Probe = Callable[[], inv.Inventory]
+Probe = InventorySource
+#: The machine ``_preflight`` hands to ``whatif.apply`` to have a what-if parsed (the inventory itself is unused).
+_NO_MACHINE = inv.Inventory(ram=inv.Ram(total_bytes=0))
 
 #: The ``check`` options ``/check`` takes (``-`` read as ``_``), each one that ``CheckRequest`` has. Deliberately
 #: not here: ``inventory``/``model_dir`` (the agent's own) and options that read files or the network on the
@@ -243,7 +247,7 @@ def _header_text(text: str) -> str:
     return " ".join(text.split()).encode("ascii", "replace").decode("ascii")[:500]
 
 
-def _parameter_message(parameter: str, exc: VramAdvisorError | units.SizeError) -> str:
+def _parameter_message(parameter: str, exc: VramAdvisorError) -> str:
     """``exc``'s message worded for a query parameter: ``--context: x`` becomes ``context: x``."""
     text = " ".join(str(exc).split())
     option = f"--{parameter.replace('_', '-')}"
@@ -357,35 +361,42 @@ class Agent:
         return Response(200, _json_body(inv.to_dict(inventory)), headers=self._snapshot_headers(snapshot))
 
     def _validated_request(self, values: Mapping[str, str]) -> CheckRequest:
-        """Each parameter checked on its own, so that a bad one is named in the 400 answer."""
-        try:
-            if "context" in values:
-                parse_context(values["context"])
-        except VramAdvisorError as exc:
-            raise BadRequest(_parameter_message("context", exc), "context") from None
-        try:
-            if "require" in values:
-                model_id, quant_id = parse_requirement(values["require"])
-                (self.catalog or default_catalog()).model(model_id).quant(quant_id)
-        except VramAdvisorError as exc:
-            raise BadRequest(_parameter_message("require", exc), "require") from None
-        try:
-            if "gpus" in values:
-                whatif.parse_gpus(values["gpus"])
-        except VramAdvisorError as exc:
-            raise BadRequest(_parameter_message("gpus", exc), "gpus") from None
-        try:
-            if "ram" in values:
-                units.parse_size(values["ram"])
-        except units.SizeError as exc:
-            raise BadRequest(_parameter_message("ram", exc), "ram") from None
+        """The request the query asks for, its values parsed before the probe runs (``_preflight``)."""
         options: dict[str, Any] = {}
         for name, is_flag in check_parameters().items():
             if is_flag:
                 options[name] = parse_flag(values, name)
             elif name in values:
                 options[name] = values[name]
-        return CheckRequest(model_dir=self.model_dir, **options)
+        request = CheckRequest(model_dir=self.model_dir, **options)
+        self._preflight(request, values)
+        return request
+
+    def _preflight(self, request: CheckRequest, values: Mapping[str, str]) -> None:
+        """Each given value parsed by the function ``run_check`` parses it with, so that a bad one is a 400 naming
+        it even while the probe is down (it would be a 503 if ``run_check`` met it after the probe)."""
+        catalog = self.catalog or default_catalog()
+
+        def require(text: str) -> None:
+            model_id, quant_id = parse_requirement(text)
+            catalog.model(model_id).quant(quant_id)
+
+        parsers: dict[str, Callable[[str], object]] = {
+            "context": parse_context,
+            "require": require,
+            "gpus": lambda text: whatif.apply(_NO_MACHINE, gpus=text),
+            "ram": lambda text: whatif.apply(_NO_MACHINE, ram=text),
+            "kv_dtype": lambda text: EstimateOptions.parse(kv_dtype=text),
+            "sizes": lambda text: EstimateOptions.parse(sizes=text),
+            "ram_bw": lambda text: EstimateOptions.parse(ram_bw=text),
+            "disk_bw": lambda text: EstimateOptions.parse(disk_bw=text),
+        }
+        for name, parse in parsers.items():
+            if name in values:
+                try:
+                    parse(values[name])
+                except VramAdvisorError as exc:
+                    raise BadRequest(_parameter_message(name, exc), name) from None
 
     def _check(self, values: Mapping[str, str]) -> Response:
         request = self._validated_request(values)

@@ -17,8 +17,6 @@ from vram_advisor import cards, units
 from vram_advisor.errors import UsageError
 from vram_advisor.inventory import Disk, Gpu
 
-GB_S = 10**9
-
 
 @dataclass(frozen=True)
 class Bandwidth:
@@ -75,19 +73,28 @@ def parse_user_bandwidth(text: str | None, option: str) -> int | None:
         raise UsageError(f"{option}: {exc}") from None
 
 
+def memory_bandwidth_bytes_per_s(bus_width_bits: int | None, memory_clock_mhz: int | None) -> int | None:
+    """Peak memory bandwidth from NVML's memory bus width and max memory clock: width x clock x 2 (double data rate)
+    / 8 bits per byte (hardware-probing.md §2, checked there against real readings: H100 2619 MHz x 5120 bit =
+    3352 GB/s). None when either is unknown or zero. The probe (probe/nvml.py) and ``gpu_bandwidth`` both use it."""
+    if not bus_width_bits or not memory_clock_mhz:
+        return None
+    return bus_width_bits * memory_clock_mhz * 1_000_000 * 2 // 8
+
+
 def gpu_bandwidth(gpu: Gpu) -> Bandwidth:
     """One GPU's memory bandwidth: the inventory's figure, NVML's bus width x clock x 2, or a known card's."""
     if gpu.memory_bandwidth_bytes_per_s:
         return Bandwidth(gpu.memory_bandwidth_bytes_per_s, "inventory (NVML)")
-    if gpu.memory_bus_width_bits and gpu.memory_clock_max_mhz:
-        rate = 2 * gpu.memory_clock_max_mhz * 10**6 * gpu.memory_bus_width_bits // 8
+    rate = memory_bandwidth_bytes_per_s(gpu.memory_bus_width_bits, gpu.memory_clock_max_mhz)
+    if rate is not None:
         return Bandwidth(
             rate, f"NVML {gpu.memory_clock_max_mhz} MHz x {gpu.memory_bus_width_bits} bit x 2 (hardware-probing.md §2)"
         )
     card = cards.lookup(gpu.name)
     if card is not None and card.key in CARD_BANDWIDTH_GB_S:
         gb_s, source = CARD_BANDWIDTH_GB_S[card.key]
-        return Bandwidth(int(gb_s * GB_S), f"{card.key}: {source}")
+        return Bandwidth(int(gb_s * units.GB_DECIMAL), f"{card.key}: {source}")
     return Bandwidth(None, f"unknown for {gpu.name!r}")
 
 

@@ -17,7 +17,6 @@ from typing import Any
 from vram_advisor import bandwidth as bw
 from vram_advisor import estimate as est
 from vram_advisor import units
-from vram_advisor.architecture import KV_DTYPES
 from vram_advisor.errors import UsageError
 from vram_advisor.inventory import Inventory
 from vram_advisor.plan import COMFORTABLE, MINIMUM, Option, Plan
@@ -37,15 +36,9 @@ class EstimateOptions:
     def parse(
         cls, kv_dtype: str = "bf16", sizes: str = "table", ram_bw: str | None = None, disk_bw: str | None = None
     ) -> EstimateOptions:
-        kv = kv_dtype.strip().lower()
-        if kv not in KV_DTYPES:
-            raise UsageError(f"--kv-dtype {kv_dtype!r}: expected one of {', '.join(KV_DTYPES)}")
-        basis = sizes.strip().lower()
-        if basis not in est.SIZES:
-            raise UsageError(f"--sizes {sizes!r}: expected one of {', '.join(est.SIZES)}")
         return cls(
-            kv_dtype=kv,
-            sizes=basis,
+            kv_dtype=est.kv_dtype_of(kv_dtype),
+            sizes=est.sizes_of(sizes),
             ram_bw=bw.parse_user_bandwidth(ram_bw, "--ram-bw"),
             disk_bw=bw.parse_user_bandwidth(disk_bw, "--disk-bw"),
         )
@@ -174,7 +167,7 @@ def option_fields(option: Option, estimate: est.Estimate | None) -> dict[str, An
 
 def add_to_document(document: dict[str, Any], plan: Plan, extras: CheckEstimates) -> None:
     """Add the estimate fields to a ``check --json`` document (in place)."""
-    for entry, option in zip(document.get("options", []), plan.options, strict=False):
+    for entry, option in zip(document.get("options", []), plan.options, strict=True):
         entry.update(option_fields(option, extras.of(option)))
     machine = est.machine_dict(extras.machine)
     chosen = extras.options.get(extras.run_for) if extras.run_for is not None else None

@@ -9,10 +9,11 @@ plan (cached by GPUs and RAM, then by ``Machine``; options by their vector of fi
 dictionary look-ups however large the fleet.
 
 Multi-node plans (contract, Cluster): for each option that no single node can hold (its usable VRAM does not meet the
-option's minimum), the smallest number of nodes whose summed usable VRAM meets it. Among groups of that size,
-identical nodes (same GPU model and count) are preferred, then a better fit, then nodes whose interconnect the probe
-saw (InfiniBand/RDMA between nodes, NVLink inside), then the fewest GPUs. The fit of a group is the option's fit on
-the summed usable VRAM.
+option's minimum), the smallest number of nodes whose summed usable VRAM meets it. Among groups of that size, the
+best fit comes first (``comfortable`` before ``minimum``; the largest nodes give the best fit any group of that size
+can have), then identical nodes (same GPU model and count), then nodes whose interconnect the probe saw
+(InfiniBand/RDMA between nodes, NVLink inside), then the fewest GPUs. The fit of a group is the option's fit on the
+summed usable VRAM.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from vram_advisor.cluster_io import NodeInput, Skipped
 from vram_advisor.nodefacts import INFINIBAND, NVLINK, RDMA
 from vram_advisor.plan import COMFORTABLE, MINIMUM, Machine, Option, Recommendation
 from vram_advisor.profiles import Catalog, ModelProfile, QuantRow
+from vram_advisor.report import recommendation_dict, short_option
 
 SCHEMA = "vram-advisor/cluster/v1"
 #: Skipped inputs kept for the report (all are counted; the rest are only counted).
@@ -114,6 +116,8 @@ class MultiNodePlan:
     group: int | None
     interconnect: tuple[str, ...]
     interconnect_note: str
+    #: What to do about a link between the nodes that the probes did not see (None when InfiniBand or RDMA was seen).
+    link_advice: str | None
     comfortable_node_count: int | None
 
 
@@ -140,30 +144,6 @@ class ClusterPlan:
     @property
     def total_spare_ram_bytes(self) -> int:
         return sum(self.entries[node.entry].machine.spare_ram_bytes for node in self.nodes)
-
-
-def _short(option: Option | None) -> dict[str, Any] | None:
-    if option is None:
-        return None
-    return {
-        "model": option.model.id,
-        "quant": option.quant.id,
-        "fit": option.fit,
-        "experimental": option.experimental,
-    }
-
-
-def recommendation_dict(recommendation: Recommendation) -> dict[str, Any]:
-    """The recommendation as ``check --json`` writes it."""
-    option = recommendation.option
-    return {
-        "kind": recommendation.kind,
-        "model": option.model.id if option else None,
-        "quant": option.quant.id if option else None,
-        "fit": option.fit if option else None,
-        "experimental": option.experimental if option else False,
-        "reason": recommendation.reason,
-    }
 
 
 def _gpu_models(gpus: tuple[tuple[str, int, int, bool], ...]) -> tuple[tuple[str, int], ...]:
@@ -215,7 +195,7 @@ class ClusterPlanner:
                 recommendation=recommendation,
                 stretch=stretch,
                 recommendation_dict=recommendation_dict(recommendation),
-                stretch_dict=_short(stretch),
+                stretch_dict=short_option(stretch),
                 verdict=_verdict(recommendation, stretch),
             )
         )
@@ -324,8 +304,9 @@ def _bisect_meets(prefix: Sequence[int], need_bytes: int) -> int | None:
     return low + 1 if low < len(prefix) else None
 
 
-def _link_summary(nodes: Sequence[Node]) -> tuple[tuple[str, ...], str, int]:
-    """The interconnect every node of a group has, a note for people, and a score (higher is better)."""
+def _link_summary(nodes: Sequence[Node]) -> tuple[tuple[str, ...], str, str | None, int]:
+    """The interconnect every node of a group has, a note for people, the advice when the link between the nodes
+    is unknown, and a score (higher is better)."""
     count = len(nodes)
     with_ib = sum(1 for node in nodes if INFINIBAND in node.interconnect)
     with_rdma = sum(1 for node in nodes if INFINIBAND in node.interconnect or RDMA in node.interconnect)
@@ -333,6 +314,7 @@ def _link_summary(nodes: Sequence[Node]) -> tuple[tuple[str, ...], str, int]:
     with_nvlink = sum(1 for node in multi_gpu if NVLINK in node.interconnect)
     kinds: list[str] = []
     parts: list[str] = []
+    advice = None
     score = 0
     if multi_gpu and with_nvlink == len(multi_gpu):
         kinds.append(NVLINK)
@@ -348,11 +330,12 @@ def _link_summary(nodes: Sequence[Node]) -> tuple[tuple[str, ...], str, int]:
         score += 3
     else:
         seen = f" (seen on {with_rdma} of {count} nodes)" if with_rdma else ""
-        parts.append(
-            f"link between nodes unknown: no InfiniBand or RDMA device seen on every node{seen}; over plain "
-            "Ethernet, split the model by pipeline stages rather than tensor parallel"
+        advice = (
+            f"no InfiniBand or RDMA device seen on every node{seen}; over plain Ethernet, split the model by "
+            "pipeline stages rather than tensor parallel"
         )
-    return tuple(kinds), "; ".join(parts), score
+        parts.append(f"link between nodes unknown: {advice}")
+    return tuple(kinds), "; ".join(parts), advice, score
 
 
 class _Pool(NamedTuple):
@@ -392,20 +375,20 @@ def multi_node_plans(
             continue  # not even the whole fleet holds it
         candidates = [pool for pool in identical if len(pool.order) >= count]
         candidates = [pool for pool in candidates if units.meets(pool.prefix[count - 1], quant.min_vram_bytes)]
-        if not candidates:
-            candidates = [everyone]
+        candidates.append(everyone)  # the largest nodes: the best fit a group of this size can have
 
-        def preference(pool: _Pool, count: int = count, quant: QuantRow = quant) -> tuple[int, int, int, int]:
+        def preference(pool: _Pool, count: int = count, quant: QuantRow = quant) -> tuple[int, int, int, int, int]:
             chosen = [nodes[i] for i in pool.order[:count]]
             total = pool.prefix[count - 1]
             fit = _group_fit(quant, total, chosen)
-            return (_FIT_ORDER[fit], -_link_summary(chosen)[2], sum(n.gpu_count for n in chosen), total)
+            mixed = 1 if pool.group is None else 0
+            return (_FIT_ORDER[fit], mixed, -_link_summary(chosen)[3], sum(n.gpu_count for n in chosen), total)
 
         pool = min(candidates, key=preference)
         chosen_indices = tuple(pool.order[:count])
         chosen = [nodes[i] for i in chosen_indices]
         total = pool.prefix[count - 1]
-        kinds, note, _score = _link_summary(chosen)
+        kinds, note, advice, _score = _link_summary(chosen)
         option = Option(model=model, quant=quant, fit=_group_fit(quant, total, chosen), rank=rank)
         comfortable = _bisect_meets(pool.prefix, quant.safer_vram_bytes)
         plans.append(
@@ -418,6 +401,7 @@ def multi_node_plans(
                 group=None if pool.group is None else groups[pool.group].id,
                 interconnect=kinds,
                 interconnect_note=note,
+                link_advice=advice,
                 comfortable_node_count=comfortable,
             )
         )

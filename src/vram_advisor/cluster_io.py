@@ -1,24 +1,25 @@
 """Reading the inputs of ``cluster``: inventory files, folders of ``*.json``, streams on stdin (``-``), and the
 listings the readers and the Ray scan produce, each turned into ``NodeInput`` (a node's facts) or ``Skipped``.
 
-Streams are decoded by ``jsonstream`` (NDJSON, or pretty objects one after another; bounded line and object size;
-garbage reported and skipped). Inventories come from other machines and are untrusted: nothing is evaluated, and
-each one is validated as ``inventory.from_dict`` would (``nodefacts.read``), so a bad one is reported with the field
-that is wrong and the rest are still planned.
+Streams are decoded by ``jsonstream`` (NDJSON, or pretty objects one after another, with or without the line
+prefix of ``srun --label`` or pdsh; bounded line and object size; each line that is not JSON reported and skipped).
+A pdsh host prefix names a node whose inventory has no hostname. Inventories come from other machines and are
+untrusted: nothing is evaluated, and each one is validated as ``inventory.from_dict`` would (``nodefacts.read``), so
+a bad one is reported with the field that is wrong and the rest are still planned.
 
-Scale: lines that each hold one whole object (NDJSON) are read in batches; once a stream has more than
-``PARALLEL_AFTER_LINES`` lines and the machine has a second CPU, every other batch is decoded in a worker process
-(``fork``; set ``VRAM_ADVISOR_WORKERS=0`` to stay in one process). Results are taken strictly in input order, and any
-line that is not a plain one-object line goes through the line-by-line reader, so the outcome is the same either way.
+Scale: lines that each hold one whole object (NDJSON, behind a launcher prefix or not) are read in batches; once a
+stream has more than ``PARALLEL_AFTER_LINES`` lines and the caller's ``WorkerPolicy`` allows it (the command knows
+whether the machine has a CPU to spare), every other batch is decoded in a worker process (``fork``). Results are
+taken strictly in input order, and any line that is not a one-object line goes through the line-by-line reader
+(``jsonstream.Router``), so the outcome is the same either way.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from pathlib import Path
 from typing import IO, Any, NamedTuple
@@ -27,9 +28,12 @@ from vram_advisor import nodefacts
 from vram_advisor.errors import InventoryError
 from vram_advisor.inventory import MAX_INVENTORY_BYTES, Inventory
 from vram_advisor.jsonstream import (
+    PREFIX,
+    PREFIX_BYTES,
     Document,
+    Router,
     Skipped,
-    StreamReader,
+    host_of,
     numbered_lines,
     text_of,
     value_error,
@@ -44,11 +48,13 @@ STDIN_NAME = "<stdin>"
 FOLDER_PATTERNS = ("*.json", "*.ndjson", "*.jsonl")
 #: One-object lines decoded together (in this process or the worker).
 BATCH_LINES = 200
-#: A stream longer than this many lines gets a worker process (when the machine has two CPUs or more).
+#: A stream longer than this many lines gets a worker process (when the ``WorkerPolicy`` allows one).
 PARALLEL_AFTER_LINES = 2000
 #: Batches the worker may hold at once; more are decoded here meanwhile.
 WORKER_QUEUE = 2
-WORKERS_ENV = "VRAM_ADVISOR_WORKERS"
+
+#: Asked once per long stream: may a worker process help decode it?
+WorkerPolicy = Callable[[], bool]
 
 
 class NodeInput(NamedTuple):
@@ -63,17 +69,21 @@ def _reason(message: str, source: str) -> str:
     return message[len(prefix) :] if message.startswith(prefix) else message
 
 
-def _facts(source: str, data: Any) -> NodeInput | Skipped:
+def _facts(source: str, data: Any, host: str | None = None) -> NodeInput | Skipped:
+    """The facts of one inventory; ``host`` (a pdsh line prefix) names the node when the inventory does not."""
     try:
-        return NodeInput(source, nodefacts.read(data, source))
+        facts = nodefacts.read(data, source)
     except InventoryError as exc:
         return Skipped(source, _reason(exc.message, source))
+    if host is not None and not (facts.hostname and facts.hostname.strip()):
+        facts = facts._replace(hostname=host)
+    return NodeInput(source, facts)
 
 
 def node_inputs(items: Iterable[Document | Skipped]) -> Iterator[NodeInput | Skipped]:
     """Each document read as an inventory (its facts), or ``Skipped`` with the field that is wrong."""
     for item in items:
-        yield item if isinstance(item, Skipped) else _facts(item.source, item.data)
+        yield item if isinstance(item, Skipped) else _facts(item.source, item.data, item.host)
 
 
 def inventory_inputs(items: Iterable[tuple[str, Inventory] | Skipped]) -> Iterator[NodeInput | Skipped]:
@@ -96,9 +106,24 @@ def _one_object_line(line: Any) -> bool:
     return isinstance(line, str) and line[:1] == "{" and (line[-1:] == "}" or line.rstrip()[-1:] == "}")
 
 
-def read_line(name: str, lineno: int, line: Any) -> NodeInput | Skipped | None:
-    """A line holding one whole object, read as an inventory; None when the line-by-line reader must look at it
-    (several objects on the line, or broken JSON to be reported in context)."""
+def _prefixed_object(line: Any) -> tuple[Any, str] | None:
+    """``(object text, label)`` for a line that is one whole object behind a launcher prefix (``0: {...}``)."""
+    if isinstance(line, Skipped) or line[:1] in (b"{", "{"):
+        return None
+    match = (PREFIX_BYTES if isinstance(line, bytes) else PREFIX).match(line)
+    if match is None:
+        return None
+    payload = line[match.end() :]
+    if not _one_object_line(payload):
+        return None
+    label = match[1]
+    return payload, label.decode("ascii") if isinstance(label, bytes) else label
+
+
+def read_line(name: str, lineno: int, line: Any, label: str | None = None) -> NodeInput | Skipped | None:
+    """A line holding one whole object (behind the launcher prefix ``label``, already cut off), read as an
+    inventory; None when the line-by-line reader must look at it (several objects on the line, or broken JSON to be
+    reported in context)."""
     source = f"{name}:{lineno}"
     try:
         data = json.loads(line)
@@ -108,14 +133,18 @@ def read_line(name: str, lineno: int, line: Any) -> NodeInput | Skipped | None:
         return None
     except (ValueError, RecursionError) as exc:
         return Skipped(source, value_error(exc))
-    return _facts(source, data)
+    return _facts(source, data, host_of(label))
 
 
-def read_batch(name: str, batch: list[tuple[int, Any]]) -> list[NodeInput | Skipped | None]:
+#: One line of a batch: line number, the whole line, the object's text, the launcher prefix (None: no prefix).
+_Line = tuple[int, Any, Any, str | None]
+
+
+def read_batch(name: str, batch: list[_Line]) -> list[NodeInput | Skipped | None]:
     """``read_line`` for each line of a batch, up to the first that needs the line-by-line reader."""
     results: list[NodeInput | Skipped | None] = []
-    for lineno, line in batch:
-        result = read_line(name, lineno, line)
+    for lineno, _line, payload, label in batch:
+        result = read_line(name, lineno, payload, label)
         results.append(result)
         if result is None:
             break
@@ -123,17 +152,8 @@ def read_batch(name: str, batch: list[tuple[int, Any]]) -> list[NodeInput | Skip
 
 
 class _Slot(NamedTuple):
-    batch: list[tuple[int, Any]]
+    batch: list[_Line]
     result: Future[list[NodeInput | Skipped | None]] | list[NodeInput | Skipped | None]
-
-
-def _worker_wanted(parallel: bool) -> bool:
-    if not parallel or sys.platform != "linux" or os.environ.get(WORKERS_ENV, "").strip() == "0":
-        return False
-    try:
-        return len(os.sched_getaffinity(0)) >= 2
-    except (AttributeError, OSError):  # pragma: no cover - Linux has sched_getaffinity
-        return False
 
 
 def _start_worker() -> Executor | None:
@@ -149,21 +169,22 @@ def _start_worker() -> Executor | None:
 class _StreamInputs:
     """Batches of one-object lines (some decoded by the worker), and the line-by-line reader for the rest."""
 
-    def __init__(self, name: str, limit: int, parallel: bool) -> None:
+    def __init__(self, name: str, limit: int, worker: WorkerPolicy | None) -> None:
         self.name = name
-        self.reader = StreamReader(name, limit)
+        self.router = Router(name, limit)
         self.slots: deque[_Slot] = deque()
         self.worker: Executor | None = None
-        self.worker_wanted = _worker_wanted(parallel)
+        self.worker_policy = worker
         self.in_worker = 0
 
-    def dispatch(self, batch: list[tuple[int, Any]], lineno: int) -> None:
-        if self.worker is None and self.worker_wanted and lineno > PARALLEL_AFTER_LINES:
-            self.worker_wanted = False
-            self.worker = _start_worker()
+    def dispatch(self, batch: list[_Line], lineno: int) -> None:
+        if self.worker is None and self.worker_policy is not None and lineno > PARALLEL_AFTER_LINES:
+            wanted, self.worker_policy = self.worker_policy(), None
+            self.worker = _start_worker() if wanted else None
         if self.worker is not None and self.in_worker < WORKER_QUEUE:
             self.in_worker += 1
-            self.slots.append(_Slot(batch, self.worker.submit(read_batch, self.name, batch)))
+            lines = [(lineno, None, payload, label) for lineno, _line, payload, label in batch]  # send each once
+            self.slots.append(_Slot(batch, self.worker.submit(read_batch, self.name, lines)))
         else:
             self.slots.append(_Slot(batch, read_batch(self.name, batch)))
 
@@ -184,13 +205,11 @@ class _StreamInputs:
             self.slots.popleft()
             yield from self._consume(batch, results)
 
-    def _consume(
-        self, batch: list[tuple[int, Any]], results: list[NodeInput | Skipped | None]
-    ) -> Iterator[NodeInput | Skipped]:
-        yield from self.reader.object_line_ahead()
-        for position, (lineno, line) in enumerate(batch):
+    def _consume(self, batch: list[_Line], results: list[NodeInput | Skipped | None]) -> Iterator[NodeInput | Skipped]:
+        for position, (lineno, line, _payload, label) in enumerate(batch):
             result = results[position] if position < len(results) else None
-            if result is not None and not self.reader.gathering:
+            if result is not None and not self.router.gathering:
+                yield from self.router.object_ahead(label)
                 yield result
             else:
                 yield from self.slow(lineno, line)
@@ -198,11 +217,10 @@ class _StreamInputs:
     def slow(self, lineno: int, line: Any) -> Iterator[NodeInput | Skipped]:
         text = line if isinstance(line, Skipped) else text_of(lineno, line, self.name)
         if isinstance(text, Skipped):
-            yield from self.reader.flush_garbage()
-            self.reader.skipped_line()
+            self.router.skipped_line(lineno)
             yield text
             return
-        yield from node_inputs(self.reader.line(lineno, text))
+        yield from node_inputs(self.router.line(lineno, text))
 
     def close(self) -> None:
         if self.worker is not None:
@@ -211,23 +229,33 @@ class _StreamInputs:
 
 
 def stream_inputs(
-    stream: IO[Any], name: str, limit: int = MAX_INVENTORY_BYTES, parallel: bool = True
+    stream: IO[Any], name: str, limit: int = MAX_INVENTORY_BYTES, worker: WorkerPolicy | None = None
 ) -> Iterator[NodeInput | Skipped]:
-    """Every inventory in a stream as a node input, in order, and every line or object that had to be skipped."""
-    state = _StreamInputs(name, limit, parallel)
-    batch: list[tuple[int, Any]] = []
+    """Every inventory in a stream as a node input, in order, and every line or object that had to be skipped.
+
+    ``worker`` is asked once, when the stream grows past ``PARALLEL_AFTER_LINES`` lines, whether a worker process
+    may decode every other batch (the caller knows the machine; None: stay in this process).
+    """
+    state = _StreamInputs(name, limit, worker)
+    batch: list[_Line] = []
     lineno = 0
     try:
         for lineno, line in numbered_lines(stream, name, limit):
-            if not isinstance(line, Skipped) and not line.strip() and state.reader.idle:
-                continue  # a blank line between objects: nothing to do, no need to wait for the worker
-            if not state.reader.gathering and _one_object_line(line):
-                batch.append((lineno, line))
-                if len(batch) >= BATCH_LINES:
-                    state.dispatch(batch, lineno)
-                    batch = []
-                    yield from state.drain(wait=False)
-                continue
+            if not state.router.gathering:
+                if not isinstance(line, Skipped) and not line.strip():
+                    continue  # a blank line between objects: nothing to do, no need to wait for the worker
+                if _one_object_line(line):
+                    batch.append((lineno, line, line, None))
+                else:
+                    prefixed = _prefixed_object(line)
+                    if prefixed is not None:
+                        batch.append((lineno, line, *prefixed))
+                if batch and batch[-1][0] == lineno:
+                    if len(batch) >= BATCH_LINES:
+                        state.dispatch(batch, lineno)
+                        batch = []
+                        yield from state.drain(wait=False)
+                    continue
             if batch:
                 state.dispatch(batch, lineno)
                 batch = []
@@ -236,7 +264,7 @@ def stream_inputs(
         if batch:
             state.dispatch(batch, lineno)
         yield from state.drain(wait=True)
-        yield from state.reader.end(lineno)
+        yield from node_inputs(state.router.end(lineno))
     finally:
         state.close()
 
@@ -249,10 +277,11 @@ def _stdin_stream() -> IO[Any]:
     return buffer if buffer is not None else sys.stdin
 
 
-def path_inputs(path: str, parallel: bool = True) -> Iterator[NodeInput | Skipped]:
-    """The nodes of one command-line argument: ``-`` (stdin), a file, or a folder of ``*.json`` files."""
+def path_inputs(path: str, worker: WorkerPolicy | None = None) -> Iterator[NodeInput | Skipped]:
+    """The nodes of one command-line argument: ``-`` (stdin), a file, or a folder of ``*.json`` files (``worker``:
+    see ``stream_inputs``)."""
     if path == STDIN:
-        yield from stream_inputs(_stdin_stream(), STDIN_NAME, parallel=parallel)
+        yield from stream_inputs(_stdin_stream(), STDIN_NAME, worker=worker)
         return
     target = Path(path)
     if target.is_dir():
@@ -260,12 +289,12 @@ def path_inputs(path: str, parallel: bool = True) -> Iterator[NodeInput | Skippe
         if not files:
             yield Skipped(path, f"no {', '.join(FOLDER_PATTERNS)} files in this folder")
         for file in files:
-            yield from _file_inputs(str(file), parallel)
+            yield from _file_inputs(str(file), worker)
         return
-    yield from _file_inputs(path, parallel)
+    yield from _file_inputs(path, worker)
 
 
-def _file_inputs(path: str, parallel: bool) -> Iterator[NodeInput | Skipped]:
+def _file_inputs(path: str, worker: WorkerPolicy | None) -> Iterator[NodeInput | Skipped]:
     try:
         handle = Path(path).open("rb")  # noqa: SIM115 (closed below; opening errors are reported, not raised)
     except FileNotFoundError:
@@ -277,7 +306,7 @@ def _file_inputs(path: str, parallel: bool) -> Iterator[NodeInput | Skipped]:
     with handle:
         found = False
         try:
-            for item in stream_inputs(handle, path, parallel=parallel):
+            for item in stream_inputs(handle, path, worker=worker):
                 found = True
                 yield item
         except OSError as exc:

@@ -14,6 +14,7 @@ from typing import IO, Any
 from vram_advisor import units
 from vram_advisor.cluster import SCHEMA, ClusterPlan, HardwareGroup, MultiNodePlan, Node
 from vram_advisor.nodefacts import INFINIBAND, NVLINK, RDMA
+from vram_advisor.report import json_number
 
 #: Interconnect kinds in the order they are listed.
 LINK_ORDER = (NVLINK, INFINIBAND, RDMA)
@@ -40,10 +41,6 @@ CSV_COLUMNS = (
 )
 #: Spreadsheets run a cell that starts with one of these as a formula; such text from a node gets a leading quote.
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _number(value: float) -> float | int:
-    return int(value) if float(value).is_integer() else round(value, 2)
 
 
 def _group_dict(plan: ClusterPlan, group: HardwareGroup) -> dict[str, Any]:
@@ -73,8 +70,8 @@ def _multi_dict(plan: ClusterPlan, multi: MultiNodePlan) -> dict[str, Any]:
         "node_count": len(multi.nodes),
         "gpu_count": multi.gpu_count,
         "usable_vram_bytes": multi.usable_vram_bytes,
-        "min_vram_gb": _number(quant.min_vram_gb),
-        "safer_vram_gb": _number(quant.safer_vram_gb),
+        "min_vram_gb": json_number(quant.min_vram_gb),
+        "safer_vram_gb": json_number(quant.safer_vram_gb),
         "experimental": quant.experimental,
         "rank": multi.option.rank + 1,
         "identical_nodes": multi.group is not None,

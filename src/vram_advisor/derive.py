@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from vram_advisor import units
+from vram_advisor import plan, units
 from vram_advisor.profiles import QUANT_IDS, Catalog, ModelProfile, QuantRow
 
 #: Bits per weight of each row of the table, as the seed article derived Q6..Q2 from the FP8 size (Flash: 159.61 GB
@@ -60,6 +60,11 @@ class DerivedNeed:
     safer_vram_bytes: int
     ratios: Ratios
     quant: str | None
+
+    @property
+    def figures(self) -> tuple[str, str, str]:
+        """The need as a table row writes it: weights, minimum and safer VRAM (``table_figures``)."""
+        return table_figures(self.weights_bytes, self.min_vram_bytes, self.safer_vram_bytes)
 
     @property
     def basis(self) -> str:
@@ -143,27 +148,50 @@ def ratios_for(catalog: Catalog, repo_id: str, quant: str | None, pool: Sequence
     return row_ratios(model, row, f"{who}; {what}")
 
 
+def scaled_vram(row: QuantRow, weights_bytes: int) -> tuple[int, int]:
+    """``row``'s minimum and safer VRAM for ``weights_bytes`` of weights instead of its own, at the row's
+    VRAM-to-weights ratios, rounded up to whole bytes: the one rule for derived rows and for ``--sizes published``
+    (published.py)."""
+    return (
+        -(-weights_bytes * row.min_vram_bytes // row.weights_bytes),
+        -(-weights_bytes * row.safer_vram_bytes // row.weights_bytes),
+    )
+
+
+def table_figures(weights_bytes: int, min_vram_bytes: int, safer_vram_bytes: int) -> tuple[str, str, str]:
+    """A row's ``weights``, ``min_vram`` and ``safer_vram`` as the table writes them: weights in decimal GB rounded
+    up to 0.01, VRAM in table GB (GiB of card capacity) rounded up to 0.1 (``units.weights_text``, ``table_text``)."""
+    return units.weights_text(weights_bytes), units.table_text(min_vram_bytes), units.table_text(safer_vram_bytes)
+
+
 def derived_need(weights_bytes: int, ratios: Ratios, quant: str | None = None) -> DerivedNeed:
-    """``weights_bytes`` x the ratios, rounded up to whole bytes."""
+    """``weights_bytes`` x the ratios (``scaled_vram``)."""
+    min_vram, safer_vram = scaled_vram(ratios.row, weights_bytes)
     return DerivedNeed(
         weights_bytes=weights_bytes,
-        min_vram_bytes=-(-weights_bytes * ratios.row.min_vram_bytes // ratios.row.weights_bytes),
-        safer_vram_bytes=-(-weights_bytes * ratios.row.safer_vram_bytes // ratios.row.weights_bytes),
+        min_vram_bytes=min_vram,
+        safer_vram_bytes=safer_vram,
         ratios=ratios,
         quant=quant,
     )
 
 
+def is_experimental(row_id: str) -> bool:
+    """Contract rule 3: the quantizations ``plan.EXPERIMENTAL_ORDER`` names (q3, q2) are experimental."""
+    return row_id in plan.EXPERIMENTAL_ORDER
+
+
 def derived_row(need: DerivedNeed, *, row_id: str, label: str, best_for: str, source: str) -> QuantRow:
-    """A table row for a derived need (figures as the table writes them, VRAM rounded up to 0.1 GB)."""
+    """A table row for a derived need (``table_figures``)."""
+    weights, min_vram, safer_vram = need.figures
     return QuantRow(
         id=row_id,
         label=label,
-        weights=units.weights_text(need.weights_bytes),
-        min_vram=units.table_text(need.min_vram_bytes),
-        safer_vram=units.table_text(need.safer_vram_bytes),
+        weights=weights,
+        min_vram=min_vram,
+        safer_vram=safer_vram,
         best_for=best_for,
-        experimental=row_id in ("q3", "q2"),
+        experimental=is_experimental(row_id),
         source=source,
     )
 

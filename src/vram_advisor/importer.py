@@ -25,8 +25,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vram_advisor import __version__, units
-from vram_advisor.derive import ROW_BITS, derived_need, ratios_for
+from vram_advisor.derive import ROW_BITS, derived_need, is_experimental, ratios_for
 from vram_advisor.errors import HubError, UsageError
+from vram_advisor.estimate.kv import kv_bytes_per_token, kv_formula, kv_ring_bytes
 from vram_advisor.hub import ModelFiles
 from vram_advisor.profiles import FAMILY_SCHEMA, Catalog
 
@@ -116,13 +117,20 @@ def geometry(config: Mapping[str, Any]) -> dict[str, Any]:
     ratios = c.get("compress_ratios")
     if layers and isinstance(ratios, list) and all(isinstance(x, int) for x in ratios) and len(ratios) >= layers:
         backbone = ratios[:layers]  # trailing entries belong to the MTP layer(s)
-        out["swa_only_layers"] = backbone.count(0)
-        out["csa_layers"] = backbone.count(4)
-        out["hca_layers"] = backbone.count(128)
-        out["index_head_dim"] = _int(c, "index_head_dim")
-        out["index_topk"] = _int(c, "index_topk")
+        compressed = sorted({ratio for ratio in backbone if ratio > 0})
+        if len(compressed) == 2:  # DeepSeek V4: CSA, the finer ratio (with an indexer), and HCA (facts §1.3)
+            out["csa_ratio"], out["hca_ratio"] = compressed
+            out["swa_only_layers"] = backbone.count(0)
+            out["csa_layers"] = backbone.count(out["csa_ratio"])
+            out["hca_layers"] = backbone.count(out["hca_ratio"])
+            out["index_head_dim"] = _int(c, "index_head_dim")
+            out["index_topk"] = _int(c, "index_topk")
     out.update(_kv_estimate(out))
     return {key: value for key, value in out.items() if value is not None}
+
+
+#: Bytes per element of the BF16 KV cache the import estimates.
+_BF16_BYTES = 2
 
 
 def _kv_estimate(g: Mapping[str, Any]) -> dict[str, Any]:
@@ -130,24 +138,25 @@ def _kv_estimate(g: Mapping[str, Any]) -> dict[str, Any]:
     if not layers:
         return {}
     if "csa_layers" in g and head_dim:
-        main = head_dim * 2
-        indexer = (g.get("index_head_dim") or 128) * 2
-        per_token = g["csa_layers"] * (main + indexer) / 4 + g["hca_layers"] * main / 128
+        main = head_dim * _BF16_BYTES
+        indexer = (g.get("index_head_dim") or 128) * _BF16_BYTES
+        window = g.get("sliding_window") or 128
+        per_token = kv_bytes_per_token(g["csa_layers"], g["hca_layers"], g["csa_ratio"], g["hca_ratio"], main, indexer)
         return {
             "kv_bf16_bytes_per_token": round(per_token),
-            "kv_bf16_fixed_bytes_per_sequence": layers * (g.get("sliding_window") or 128) * main,
-            "kv_formula": "DeepSeek V4: csa x (main + indexer row)/4 + hca x main row/128 per token, plus a "
-            "sliding-window ring per layer (deepseek-v4-facts.md §1.6)",
+            "kv_bf16_fixed_bytes_per_sequence": kv_ring_bytes(layers, window, main),
+            "kv_formula": f"DeepSeek V4, per sequence of T tokens: {kv_formula(g['csa_ratio'], g['hca_ratio'], window)}"
+            f" with E_main = head_dim x 2 and E_idx = index_head_dim x 2 bytes (deepseek-v4-facts.md §1.6)",
         }
     if g.get("kv_lora_rank"):
-        per_token = layers * (g["kv_lora_rank"] + (g.get("qk_rope_head_dim") or 0)) * 2
+        per_token = layers * (g["kv_lora_rank"] + (g.get("qk_rope_head_dim") or 0)) * _BF16_BYTES
         return {
             "kv_bf16_bytes_per_token": per_token,
             "kv_formula": "MLA: layers x (kv_lora_rank + qk_rope_head_dim) x 2 bytes (deepseek-v4-facts.md §2)",
         }
     if g.get("kv_heads") and head_dim:
         return {
-            "kv_bf16_bytes_per_token": 2 * layers * g["kv_heads"] * head_dim * 2,
+            "kv_bf16_bytes_per_token": 2 * layers * g["kv_heads"] * head_dim * _BF16_BYTES,
             "kv_formula": "grouped-query attention: K and V x layers x kv_heads x head_dim x 2 bytes "
             "(an upper bound where some layers use a sliding window)",
         }
@@ -155,7 +164,16 @@ def _kv_estimate(g: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _same_geometry(arch: Mapping[str, Any], g: Mapping[str, Any]) -> bool:
-    keys = ("layers", "hidden_size", "routed_experts", "moe_intermediate_size", "csa_layers", "hca_layers")
+    keys = (
+        "layers",
+        "hidden_size",
+        "routed_experts",
+        "moe_intermediate_size",
+        "csa_layers",
+        "hca_layers",
+        "csa_ratio",
+        "hca_ratio",
+    )
     return "csa_layers" in g and all(arch.get(key) == g.get(key) for key in keys)
 
 
@@ -219,20 +237,21 @@ def build_profile(
         row_weights = weights if as_published else -(-weights * row_bits * 100 // round(bits * 100))
         ratios = ratios_for(catalog, files.repo_id, row_id)
         need = derived_need(row_weights, ratios, row_id)
+        weights_text, min_vram_text, safer_vram_text = need.figures
         references.append(f"{row_id}: {ratios.reference}")
         quants.append(
             {
                 "id": row_id,
                 "label": f"{row_id.upper()} (derived{', checkpoint as published' if as_published else ''})",
-                "weights": units.weights_text(need.weights_bytes),
-                "min_vram": units.table_text(need.min_vram_bytes),
-                "safer_vram": units.table_text(need.safer_vram_bytes),
+                "weights": weights_text,
+                "min_vram": min_vram_text,
+                "safer_vram": safer_vram_text,
                 "best_for": (
                     f"the {files.repo_id} checkpoint as published ({bits_basis})"
                     if as_published
                     else f"a {row_bits}-bit quantization of {files.repo_id}, sized by bit width"
                 ),
-                "experimental": row_id in ("q3", "q2"),
+                "experimental": is_experimental(row_id),
                 "derived": True,
                 "vram_basis": need.basis,
                 "source": SOURCE_DERIVED,

@@ -60,6 +60,8 @@ class Gpu:
     nvlink: bool | None = None
     mig_enabled: bool | None = None
     mig_devices: tuple[MigDevice, ...] = ()
+    #: The GPU's own ``memory_total_bytes`` when ``visibility`` has put a MIG instance's memory in its place.
+    memory_total_bytes_whole_gpu: int | None = None
     visible: bool | None = None
     notes: tuple[str, ...] = ()
 
@@ -204,6 +206,7 @@ def _gpu(r: FieldReader, value: Any, where: str) -> Gpu:
         nvlink=r.optional(data, "nvlink", p, r.flag),
         mig_enabled=r.optional(data, "mig_enabled", p, r.flag),
         mig_devices=migs or (),
+        memory_total_bytes_whole_gpu=r.optional(data, "memory_total_bytes_whole_gpu", p, r.bytes_),
         visible=r.optional(data, "visible", p, r.flag),
         notes=r.optional(data, "notes", p, r.texts) or (),
     )

@@ -8,7 +8,6 @@ the SDK at its top, so only ``cli/mcp_cmd.py`` imports it, inside the command an
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -21,9 +20,10 @@ from pydantic import Field
 from vram_advisor import __version__, visibility, whatif
 from vram_advisor import inventory as inv
 from vram_advisor.errors import VramAdvisorError
+from vram_advisor.inventory_source import InventorySource
 from vram_advisor.service import CheckRequest, parse_context, run_check
 
-Probe = Callable[[], inv.Inventory]
+Probe = InventorySource
 
 # Parameter types (module level: the SDK resolves the tools' annotations in this module's namespace).
 Context = Annotated[
@@ -120,20 +120,6 @@ def _answer(compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         raise ToolError(f"internal error: {detail} (a bug in vram-advisor; please report it)") from exc
 
 
-def _estimate_function() -> Callable[..., dict[str, Any]]:
-    """``vram_advisor.estimate.estimate_document``, imported at call time (another module owns it)."""
-    try:
-        estimate_module = importlib.import_module("vram_advisor.estimate")
-    except ImportError:
-        raise ToolError(
-            "estimate is not available in this version of vram-advisor (no vram_advisor.estimate)"
-        ) from None
-    function = getattr(estimate_module, "estimate_document", None)
-    if not callable(function):
-        raise ToolError("estimate is not available in this version of vram-advisor (no estimate_document)")
-    return function  # type: ignore[no-any-return]
-
-
 def build_server(inventory_source: Probe, model_dir: str | None = None) -> MCPServer[Any]:
     """The MCP server with its three tools; ``inventory_source`` gives the machine's inventory on each call."""
     server: MCPServer[Any] = MCPServer(
@@ -198,12 +184,13 @@ def build_server(inventory_source: Probe, model_dir: str | None = None) -> MCPSe
         all_gpus: AllGpus = False,
     ) -> dict[str, Any]:
         def compute() -> dict[str, Any]:
-            estimate_document = _estimate_function()
+            from vram_advisor.estimate import estimate_document
+
             return estimate_document(
                 model.strip().lower(),
                 quant.strip().lower(),
                 parse_context(context),
-                inventory=machine(gpus, ram, all_gpus),
+                inventory=lambda: machine(gpus, ram, all_gpus),  # probed only once the request is valid
                 kv_dtype=kv_dtype,
                 sizes=sizes,
                 model_dir=model_dir,

@@ -2,15 +2,19 @@
 
 ``cluster`` reads thousands of inventories, so it keeps ``NodeFacts`` (GPU names and capacities, RAM, hostname,
 interconnect) instead of whole inventories, and reads them from parsed JSON through a fast path that validates every
-field the way ``inventory.from_dict`` does without building the full dataclasses. The fast path only ever *accepts*
-what ``from_dict`` accepts: whenever a value is unusual (a float byte count, a missing required field, an unknown
-type) it declines and the caller falls back to ``from_dict``, which either raises the proper error naming the field
-or returns the inventory. If ``inventory.py`` gains fields this module does not know, the fast path switches itself
-off (``FAST_PATH``) rather than accept something unchecked.
+field the way ``inventory.from_dict`` (``jsonread.FieldReader``) does without building the full dataclasses: types,
+byte counts from 0 to ``jsonread.MAX_BYTES``, integers within ``jsonread.MAX_INTEGER``, finite numbers, any text for
+the enumerations (``vendor``, a disk's ``kind``: an unknown word reads as unknown). The fast path only ever *accepts*
+what ``from_dict`` accepts, with the same values: whenever a value is unusual (a float byte count, a missing required
+field, a number out of range, text that ``from_dict`` would change, such as a lone surrogate) it declines and the
+caller falls back to ``from_dict``, which either raises the proper error naming the field or returns the inventory.
+If ``inventory.py`` gains fields this module does not know, the fast path switches itself off (``FAST_PATH``) rather
+than accept something unchecked.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import fields
 from itertools import chain
@@ -19,15 +23,18 @@ from typing import Any, NamedTuple
 
 from vram_advisor import inventory as inv
 from vram_advisor.inventory import Gpu, Inventory
+from vram_advisor.jsonread import MAX_BYTES, MAX_INTEGER
 
-# Kinds of field checks, mirroring jsonread.FieldReader's readers (bytes_, int_, number, text, flag, texts, choice).
-_BYTES, _INT, _NUMBER, _TEXT, _FLAG, _TEXTS, _VENDOR, _DISK_KIND, _MIGS = range(9)
+# Kinds of field checks, mirroring jsonread.FieldReader's readers (bytes_, int_, number, text, flag, texts, known).
+# An enumeration (``known``) takes any text, as ``text`` does: a word it does not know reads as unknown.
+_BYTES, _INT, _NUMBER, _TEXT, _FLAG, _TEXTS, _MIGS = range(7)
+_WORD = _TEXT
 
 _GPU_SPEC: dict[str, int] = {
     "name": _TEXT,
     "memory_total_bytes": _BYTES,
     "index": _INT,
-    "vendor": _VENDOR,
+    "vendor": _WORD,
     "uuid": _TEXT,
     "memory_reserved_bytes": _BYTES,
     "memory_free_bytes": _BYTES,
@@ -42,6 +49,7 @@ _GPU_SPEC: dict[str, int] = {
     "nvlink": _FLAG,
     "mig_enabled": _FLAG,
     "mig_devices": _MIGS,
+    "memory_total_bytes_whole_gpu": _BYTES,
     "visible": _FLAG,
     "notes": _TEXTS,
 }
@@ -61,7 +69,7 @@ _RAM_SPEC: dict[str, int] = {
 }
 _DISK_SPEC: dict[str, int] = {
     "path": _TEXT,
-    "kind": _DISK_KIND,
+    "kind": _WORD,
     "total_bytes": _BYTES,
     "free_bytes": _BYTES,
     "device": _TEXT,
@@ -81,12 +89,11 @@ _PROBE_SPEC: dict[str, int] = {
 _TOP_SPEC: dict[str, int] = {"hostname": _TEXT, "interconnect": _TEXTS, "notes": _TEXTS}
 _TOP_NESTED = ("gpus", "disks", "ram", "cpu", "probe", "schema")
 
-_VENDORS = frozenset(inv.VENDORS)
-_DISK_KINDS = frozenset(inv.DISK_KINDS)
-
 
 def _spec_matches_dataclasses() -> bool:
-    """True when every field of the inventory dataclasses has a check here (else the fast path is off)."""
+    """True when every field of the inventory dataclasses has a check here (else the fast path is off). A check for
+    a field the dataclasses do not have (yet, or any more) is harmless: the fast path then declines more, never
+    accepts more."""
     pairs = (
         (inv.Gpu, _GPU_SPEC.keys()),
         (inv.MigDevice, _MIG_SPEC.keys()),
@@ -96,7 +103,7 @@ def _spec_matches_dataclasses() -> bool:
         (inv.ProbeInfo, _PROBE_SPEC.keys()),
         (inv.Inventory, {*_TOP_SPEC, *_TOP_NESTED}),
     )
-    return all({f.name for f in fields(cls)} == set(keys) for cls, keys in pairs)
+    return all({f.name for f in fields(cls)} <= set(keys) for cls, keys in pairs)
 
 
 #: Whether ``from_json`` may answer without ``inventory.from_dict`` (see the module docstring).
@@ -185,11 +192,26 @@ _TYPES: dict[int, tuple[type, ...]] = {
     _TEXT: (str,),
     _FLAG: (bool,),
     _TEXTS: (list,),
-    _VENDOR: (str,),
-    _DISK_KIND: (str,),
     _MIGS: (list,),
 }
-_CHOICES: dict[int, frozenset[str]] = {_VENDOR: _VENDORS, _DISK_KIND: _DISK_KINDS}
+
+
+def _same_text(text: str) -> bool:
+    """Whether ``from_dict`` keeps this text as it is (it replaces lone surrogates, which UTF-8 cannot encode)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _number_ok(value: Any) -> bool:
+    """A number ``FieldReader.number`` takes: an integer within ``MAX_INTEGER`` or a finite float."""
+    return -MAX_INTEGER <= value <= MAX_INTEGER if type(value) is int else math.isfinite(value)
+
+
 #: Distinct object shapes (keys and value types) remembered per kind of object; more are checked uncached.
 MAX_SHAPES = 256
 _UNSEEN: Any = object()
@@ -198,16 +220,16 @@ _UNSEEN: Any = object()
 class _Shape(NamedTuple):
     """What is left to check of GPU objects whose keys and value types are known to be right."""
 
-    non_negative: tuple[str, ...]
-    choices: tuple[tuple[str, frozenset[str]], ...]
+    sizes: tuple[str, ...]
+    integers: tuple[str, ...]
     texts: tuple[str, ...]
     migs: tuple[str, ...]
 
 
 def _compile_shape(spec: Mapping[str, int], keys: tuple[str, ...], types: tuple[type, ...]) -> _Shape | None:
     """The checks left for objects with these keys and value types, or None when a type is wrong."""
-    non_negative: list[str] = []
-    choices: list[tuple[str, frozenset[str]]] = []
+    sizes: list[str] = []
+    integers: list[str] = []
     texts: list[str] = []
     migs: list[str] = []
     for key, value_type in zip(keys, types, strict=True):
@@ -217,14 +239,14 @@ def _compile_shape(spec: Mapping[str, int], keys: tuple[str, ...], types: tuple[
         if value_type not in _TYPES[kind]:
             return None
         if kind == _BYTES:
-            non_negative.append(key)
-        elif kind in _CHOICES:
-            choices.append((key, _CHOICES[kind]))
+            sizes.append(key)
+        elif kind == _INT:
+            integers.append(key)
         elif kind == _TEXTS:
             texts.append(key)
         elif kind == _MIGS:
             migs.append(key)
-    return _Shape(tuple(non_negative), tuple(choices), tuple(texts), tuple(migs))
+    return _Shape(tuple(sizes), tuple(integers), tuple(texts), tuple(migs))
 
 
 _Rules = dict[str, tuple[tuple[type, ...], int]]
@@ -256,10 +278,13 @@ def _valid(rules: _Rules, data: Any) -> bool:
             return False
         kind = rule[1]
         if kind == _BYTES:
-            if value < 0:
+            if not 0 <= value <= MAX_BYTES:
                 return False
-        elif kind in _CHOICES:
-            if value not in _CHOICES[kind]:
+        elif kind == _INT:
+            if not -MAX_INTEGER <= value <= MAX_INTEGER:
+                return False
+        elif kind == _NUMBER:
+            if not _number_ok(value):
                 return False
         elif kind == _TEXTS:
             if any(type(item) is not str for item in value):
@@ -282,7 +307,7 @@ def _gpus_one_by_one(gpus: list[Any]) -> _GpuRead | None:
             return None
         name = gpu.get("name")
         total = gpu.get("memory_total_bytes")
-        if name is None or total is None:
+        if name is None or total is None or not _same_text(name):
             return None
         reserved = gpu.get("memory_reserved_bytes") or 0
         if reserved > total:
@@ -290,6 +315,8 @@ def _gpus_one_by_one(gpus: list[Any]) -> _GpuRead | None:
         rows.append((name, total, reserved, gpu.get("unified") is True))
         uuid = gpu.get("uuid")
         if uuid:
+            if not _same_text(uuid):
+                return None
             uuids.append(uuid)
         flags.append(gpu.get("nvlink"))
         if gpu.get("visible") is False:
@@ -308,8 +335,8 @@ class _GpuShape(NamedTuple):
     uuid: Any
     nvlink: Any
     visible: Any
-    non_negative: Any
-    choices: tuple[tuple[Any, frozenset[str]], ...]
+    sizes: Any
+    integers: tuple[Any, ...]
     texts: tuple[Any, ...]
     migs: tuple[Any, ...]
 
@@ -335,8 +362,8 @@ def _gpu_shape(keys: tuple[str, ...], types: tuple[type, ...]) -> _GpuShape | No
         nvlink=getter("nvlink"),
         visible=getter("visible"),
         # itemgetter of two or more keys returns a tuple; memory_total_bytes is always among them
-        non_negative=itemgetter("memory_total_bytes", *shape.non_negative),
-        choices=tuple((itemgetter(key), allowed) for key, allowed in shape.choices),
+        sizes=itemgetter("memory_total_bytes", *shape.sizes),
+        integers=tuple(itemgetter(key) for key in shape.integers),
         texts=tuple(itemgetter(key) for key in shape.texts),
         migs=tuple(itemgetter(key) for key in shape.migs),
     )
@@ -364,10 +391,12 @@ def _gpus_alike(gpus: list[Any]) -> _GpuRead | None:
             _GPU_SHAPES[shape_key] = shape
     if shape is None:
         return None
-    if min(map(min, map(shape.non_negative, gpus))) < 0:
+    sizes = list(map(shape.sizes, gpus))
+    if min(map(min, sizes)) < 0 or max(map(max, sizes)) > MAX_BYTES:
         return None
-    for get, allowed in shape.choices:
-        if not allowed.issuperset(map(get, gpus)):
+    for get in shape.integers:
+        integers = list(map(get, gpus))
+        if min(integers) < -MAX_INTEGER or max(integers) > MAX_INTEGER:
             return None
     for get in shape.texts:
         if any(map(get, gpus)) and any(type(item) is not str for texts in map(get, gpus) for item in texts):
@@ -375,6 +404,9 @@ def _gpus_alike(gpus: list[Any]) -> _GpuRead | None:
     for get in shape.migs:
         if any(map(get, gpus)) and not all(_valid(_MIG_RULES, item) for migs in map(get, gpus) for item in migs):
             return None
+    names = list(map(shape.name, gpus))
+    if not "".join(names).isascii() and not all(map(_same_text, names)):
+        return None
     totals = list(map(shape.total, gpus))
     count = len(gpus)
     if shape.reserved is not None:
@@ -384,8 +416,10 @@ def _gpus_alike(gpus: list[Any]) -> _GpuRead | None:
     else:
         reserved = [0] * count
     unified = list(map(shape.unified, gpus)) if shape.unified is not None else [False] * count
-    rows = tuple(zip(map(shape.name, gpus), totals, reserved, unified, strict=True))
+    rows = tuple(zip(names, totals, reserved, unified, strict=True))
     uuids = tuple(filter(None, map(shape.uuid, gpus))) if shape.uuid is not None else ()
+    if not "".join(uuids).isascii() and not all(map(_same_text, uuids)):
+        return None
     flags: list[bool | None] = list(map(shape.nvlink, gpus)) if shape.nvlink is not None else [None] * count
     hidden = list(map(shape.visible, gpus)).count(False) if shape.visible is not None else 0
     return rows, uuids, flags, hidden
@@ -397,6 +431,9 @@ def from_json(data: Any) -> NodeFacts | None:
     Accepts only what ``inventory.from_dict`` accepts (tests check this against the real function).
     """
     if not FAST_PATH or type(data) is not dict or data.get("schema") != inv.SCHEMA or not _valid(_TOP_RULES, data):
+        return None
+    hostname: str | None = data.get("hostname")
+    if hostname is not None and not _same_text(hostname):
         return None
     ram: dict[str, Any] = data.get("ram")  # type: ignore[assignment]
     if not _valid(_RAM_RULES, ram) or ram.get("total_bytes") is None:
@@ -422,7 +459,7 @@ def from_json(data: Any) -> NodeFacts | None:
         return None
     rows, uuids, flags, hidden = read
     return NodeFacts(
-        hostname=data.get("hostname"),
+        hostname=hostname,
         gpus=rows,
         ram_total_bytes=ram["total_bytes"],
         ram_available_bytes=ram.get("available_bytes"),

@@ -10,27 +10,19 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from vram_advisor import units
+from vram_advisor.derive import scaled_vram, table_figures
 from vram_advisor.profiles import Catalog, QuantRow
 
 
-def _figure(value: float) -> str:
-    """A number of GB as a table string that ``units`` reads back ("197.52GB")."""
-    return f"{value:.3f}".rstrip("0").rstrip(".") + "GB"
-
-
 def published_row(row: QuantRow) -> QuantRow:
-    """``row`` with its first published file as the weights and the VRAM figures scaled by published / table."""
+    """``row`` with its first published file as the weights and the VRAM figures scaled by published / table
+    (``derive.scaled_vram``, the rule derived rows use, written as the table writes figures)."""
     if not row.published:
         return row
-    published_gb = row.published[0].size_bytes / units.GB_DECIMAL
-    ratio = published_gb / row.weights_gb
-    return replace(
-        row,
-        weights=_figure(published_gb),
-        min_vram=_figure(row.min_vram_gb * ratio),
-        safer_vram=_figure(row.safer_vram_gb * ratio),
-    )
+    size = row.published[0].size_bytes
+    min_vram, safer_vram = scaled_vram(row, size)
+    weights, min_text, safer_text = table_figures(size, min_vram, safer_vram)
+    return replace(row, weights=weights, min_vram=min_text, safer_vram=safer_text)
 
 
 def published_catalog(catalog: Catalog) -> Catalog:

@@ -9,12 +9,13 @@ from typing import Any
 
 from vram_advisor import inventory as inv
 from vram_advisor import units
-from vram_advisor.plan import Option, Plan
+from vram_advisor.plan import Option, Plan, Recommendation
 
 CHECK_SCHEMA = "vram-advisor/check/v1"
 
 
-def _number(value: float) -> float | int:
+def json_number(value: float) -> float | int:
+    """A table figure as JSON writes it: a whole number as an integer, anything else rounded to 2 decimals."""
     return int(value) if float(value).is_integer() else round(value, 2)
 
 
@@ -23,9 +24,9 @@ def option_dict(option: Option) -> dict[str, Any]:
     return {
         "model": option.model.id,
         "quant": quant.id,
-        "weights_gb": _number(quant.weights_gb),
-        "min_vram_gb": _number(quant.min_vram_gb),
-        "safer_vram_gb": _number(quant.safer_vram_gb),
+        "weights_gb": json_number(quant.weights_gb),
+        "min_vram_gb": json_number(quant.min_vram_gb),
+        "safer_vram_gb": json_number(quant.safer_vram_gb),
         "fit": option.fit,
         "experimental": quant.experimental,
         "rank": option.rank + 1,
@@ -33,7 +34,8 @@ def option_dict(option: Option) -> dict[str, Any]:
     }
 
 
-def _short(option: Option | None) -> dict[str, Any] | None:
+def short_option(option: Option | None) -> dict[str, Any] | None:
+    """An option in brief (``stretch``, ``next_up``; ``cluster`` writes the same): which, how it fits, its figures."""
     if option is None:
         return None
     return {
@@ -41,32 +43,35 @@ def _short(option: Option | None) -> dict[str, Any] | None:
         "quant": option.quant.id,
         "fit": option.fit,
         "experimental": option.experimental,
-        "min_vram_gb": _number(option.quant.min_vram_gb),
-        "safer_vram_gb": _number(option.quant.safer_vram_gb),
+        "min_vram_gb": json_number(option.quant.min_vram_gb),
+        "safer_vram_gb": json_number(option.quant.safer_vram_gb),
+    }
+
+
+def recommendation_dict(recommendation: Recommendation) -> dict[str, Any]:
+    """The ``recommendation`` block of ``check --json`` (``cluster`` writes the same for each node)."""
+    option = recommendation.option
+    return {
+        "kind": recommendation.kind,
+        "model": option.model.id if option else None,
+        "quant": option.quant.id if option else None,
+        "fit": option.fit if option else None,
+        "experimental": option.experimental if option else False,
+        "reason": recommendation.reason,
     }
 
 
 def check_dict(plan: Plan, inventory: inv.Inventory) -> dict[str, Any]:
     """The whole ``check --json`` document."""
-    rec = plan.recommendation
-    option = rec.option
-    recommendation = {
-        "kind": rec.kind,
-        "model": option.model.id if option else None,
-        "quant": option.quant.id if option else None,
-        "fit": option.fit if option else None,
-        "experimental": option.experimental if option else False,
-        "reason": rec.reason,
-    }
     tier = None
     if plan.tier is not None:
         tier = {
-            "vram_gb": _number(plan.tier.vram_gb),
+            "vram_gb": json_number(plan.tier.vram_gb),
             "label": plan.tier.vram,
             "realistic": plan.tier.realistic,
             "do_not_expect": plan.tier.do_not_expect,
         }
-    next_up = _short(plan.next_up)
+    next_up = short_option(plan.next_up)
     if next_up is not None and plan.next_up is not None:
         short_by = max(0, plan.next_up.quant.min_vram_bytes - plan.machine.usable_vram_bytes)
         next_up["short_by_bytes"] = short_by
@@ -76,7 +81,7 @@ def check_dict(plan: Plan, inventory: inv.Inventory) -> dict[str, Any]:
             {
                 "name": fit.model.name,
                 "quant": fit.model.quant,
-                "size_gb": fit.model.size_gb,
+                "size_gb": json_number(fit.model.size_gb),
                 "params": fit.model.params_total,
                 "runs_on": fit.runs_on,
             }
@@ -90,8 +95,8 @@ def check_dict(plan: Plan, inventory: inv.Inventory) -> dict[str, Any]:
         "spare_ram_bytes": plan.machine.spare_ram_bytes,
         "gpu_count": plan.machine.gpu_count,
         "base": plan.base,
-        "recommendation": recommendation,
-        "stretch": _short(plan.stretch),
+        "recommendation": recommendation_dict(plan.recommendation),
+        "stretch": short_option(plan.stretch),
         "next_up": next_up,
         "tier": tier,
         "advice": list(plan.advice),

@@ -7,8 +7,15 @@
 * GGUF quantizations and every offload plan: llama.cpp's ``llama-server`` with ``-c`` (context), ``-ngl`` (layers
   on the GPU) and ``-ot exps=CPU`` (routed experts in RAM), plus ``--tensor-split`` on GPUs of different sizes.
 
+A command must be able to load what it names. The file a command loads (a published GGUF, or the checkpoint) can be
+far larger than the table's weights (Flash Q4: a 155 GB GGUF against the table's 80 GB), so the placement is judged
+again with that file as the weights (``runnable``): where it no longer fits, the command uses the first placement
+that does (GPUs + RAM with ``-ot exps=CPU`` where the spare RAM holds the routed experts, else CPU only, else mmap
+from the disk) and says why; where none fits, there is no command, only that sentence.
+
 Engine facts are from shared/reference/deepseek-v4-facts.md §1.7 and §6 and the vLLM recipes; ``ENGINES`` names the
-versions they were checked against. Pure: builds strings, runs nothing.
+versions they were checked against. Pure: builds strings, runs nothing. (Its dataclasses, like the estimate's,
+are compared by identity, ``eq=False``, to keep ``check``'s start-up cheap.)
 """
 
 from __future__ import annotations
@@ -20,21 +27,23 @@ from typing import TYPE_CHECKING, Any
 
 from vram_advisor import units
 from vram_advisor.estimate import (
-    ALL_LAYERS,
     PLACEMENT_CPU,
+    PLACEMENT_GPU,
     PLACEMENT_HYBRID,
     PLACEMENT_NVME,
+    PREFERENCE,
     VLLM_DEFAULT_UTILIZATION,
     VLLM_MAX_ADVISED_UTILIZATION,
     Estimate,
     Placement,
+    estimate_with_weights,
 )
 
 if TYPE_CHECKING:
     from vram_advisor.architecture import PublishedFile
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EngineFacts:
     """An engine, the version the command needs, and what the flags were checked against."""
 
@@ -67,12 +76,23 @@ ENGINES: dict[str, EngineFacts] = {
     ),
 }
 
+#: llama.cpp's "all layers on the GPU" value of ``-ngl`` (any number above the layer count does).
+ALL_LAYERS = 99
+
+#: How each placement runs, in the sentence that explains a change of placement.
+PLACEMENT_WORDS = {
+    PLACEMENT_GPU: "all on the GPUs",
+    PLACEMENT_HYBRID: "with the routed experts in RAM (-ot exps=CPU)",
+    PLACEMENT_CPU: "on the CPU alone",
+    PLACEMENT_NVME: "with the routed experts mapped from the disk (mmap)",
+}
+
 #: llama.cpp's tensor override that keeps routed-expert tensors (``blk.N.ffn_{gate,up,down}_exps``) in RAM; shared
 #: experts (``ffn_*_shexp``) do not match (deepseek-v4-facts.md §6).
 EXPERTS_TO_CPU = "exps=CPU"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RunCommand:
     """The command (and download step) that would run a placement here."""
 
@@ -154,8 +174,72 @@ def vllm_command(estimate: Estimate, placement: Placement) -> RunCommand:
     return RunCommand("vllm", placement.kind, repo, f"hf download {repo}", _join(parts), tuple(notes))
 
 
+def loaded_file(estimate: Estimate) -> PublishedFile | None:
+    """The published file the command for ``estimate`` loads, where the profile knows one: the model's own
+    checkpoint for a vLLM quantization (which a GGUF conversion also starts from), else the first published GGUF
+    with a repository."""
+    bits = estimate.quant.bits
+    if bits is not None and bits.engine == "vllm":
+        repo = estimate.model.hf_repo
+        return next((item for item in estimate.quant.published if repo and item.repo == repo), None)
+    return next((item for item in estimate.quant.published if item.repo), None)
+
+
+def loaded_size(estimate: Estimate) -> tuple[int, str, str] | None:
+    """The bytes the command loads, as a weights basis and in words: the published file (``loaded_file``); else
+    the GGUF (or checkpoint) the user makes, sized by its bits per weight; None when neither is known."""
+    file = loaded_file(estimate)
+    if file is not None:
+        return file.size_bytes, "published", f"{file.name} ({file.stated}), the file the command loads,"
+    computed = estimate.weights.computed_bytes
+    if computed is None:
+        return None
+    return (
+        computed,
+        "computed",
+        f"the {estimate.model.name} {estimate.quant.id.upper()} weights the command loads "
+        f"({units.format_file_gb(computed)} by their bits per weight)",
+    )
+
+
+def runnable(estimate: Estimate, placement: Placement) -> tuple[Estimate, Placement | None, str | None]:
+    """What a command for ``placement`` can load: the estimate again with what the command loads as the weights
+    (``loaded_size``), the placement to use (``placement`` itself while it still fits or nothing is known of the
+    machine; else the first fitting one in ``PREFERENCE`` order; None when none fits), and the sentence that says
+    why it changed."""
+    size = loaded_size(estimate)
+    loaded = estimate_with_weights(estimate, size[0], size[1]) if size is not None else estimate
+    same = next((p for p in loaded.placements if p.kind == placement.kind), placement)
+    if same.fits is not False:
+        return loaded, same, None
+    what = size[2] if size is not None else f"{estimate.model.id} {estimate.quant.id}"
+    alternative = loaded.best
+    if alternative is None:
+        reasons = "; ".join(f"{PLACEMENT_WORDS[p.kind]}: {p.reason}" for p in loaded.placements)
+        return loaded, None, f"{what} fits no placement on this machine, so there is no command to run: {reasons}"
+    rank = PREFERENCE.index(alternative.kind)
+    passed_over = [
+        p for p in loaded.placements if p.kind != same.kind and p.fits is False and PREFERENCE.index(p.kind) < rank
+    ]
+    why = f"{what} does not fit {PLACEMENT_WORDS[same.kind]} here: {same.reason}"
+    why += "".join(f"; nor {PLACEMENT_WORDS[p.kind]}: {p.reason}" for p in passed_over)
+    why += f". The command runs it {PLACEMENT_WORDS[alternative.kind]} instead: {alternative.reason}"
+    return loaded, alternative, why
+
+
+def _disk_note(estimate: Estimate, file: PublishedFile | None) -> str | None:
+    """A note when the disk the weights go to has less room than the file (unless it is there already)."""
+    disk = estimate.machine.disk if estimate.machine is not None else None
+    if file is None or disk is None or disk.free_bytes is None or disk.free_bytes >= file.size_bytes:
+        return None
+    return (
+        f"the download needs {units.format_file_gb(file.size_bytes)} of disk; {disk.path} has "
+        f"{units.format_file_gb(disk.free_bytes)} free (unless the file is there already)"
+    )
+
+
 def _gguf_source(estimate: Estimate) -> tuple[PublishedFile | None, list[str]]:
-    first = next((item for item in estimate.quant.published if item.repo), None)
+    first = loaded_file(estimate)
     notes: list[str] = []
     if first is None:
         bits = estimate.quant.bits
@@ -222,12 +306,51 @@ def run_command(estimate: Estimate, placement: Placement) -> RunCommand:
     return llama_cpp_command(estimate, placement)
 
 
+def _loads_dict(estimate: Estimate) -> dict[str, Any] | None:
+    """What the command loads, as JSON: its size and basis, and the published file where there is one."""
+    size = loaded_size(estimate)
+    if size is None:
+        return None
+    file = loaded_file(estimate)
+    return {
+        "bytes": size[0],
+        "basis": size[1],
+        "name": file.name if file is not None else None,
+        "stated": file.stated if file is not None else None,
+        "repo": file.repo if file is not None else None,
+    }
+
+
 def run_dict(estimate: Estimate, placement: Placement | None) -> dict[str, Any] | None:
-    """The run command as JSON (None without a placement)."""
+    """The run command as JSON (None without a placement). ``placement`` is the one the caller would run; the
+    command uses ``runnable``'s instead, and ``command`` is null where the loaded file fits no placement here
+    (``warning`` then says why, and what each placement lacks)."""
     if placement is None:
         return None
-    command = run_command(estimate, placement)
+    loaded, chosen, warning = runnable(estimate, placement)
+    file = loaded_file(estimate)
+    if chosen is None:
+        facts = ENGINES[placement.engine]
+        return {
+            "engine": facts.name,
+            "placement": None,
+            "engine_version": facts.min_version,
+            "requires": facts.requirement,
+            "checked_against": facts.checked_against,
+            "repo": file.repo if file is not None else None,
+            "download": None,
+            "command": None,
+            "fits": False,
+            "loads": _loads_dict(estimate),
+            "warning": warning,
+            "notes": [],
+        }
+    command = run_command(loaded, chosen)
     facts = command.facts
+    notes = list(command.notes)
+    disk_note = _disk_note(estimate, file)
+    if disk_note is not None:
+        notes.append(disk_note)
     return {
         "engine": facts.name,
         "placement": command.placement,
@@ -237,5 +360,8 @@ def run_dict(estimate: Estimate, placement: Placement | None) -> dict[str, Any] 
         "repo": command.repo,
         "download": command.download,
         "command": command.command,
-        "notes": list(command.notes),
+        "fits": chosen.fits,
+        "loads": _loads_dict(estimate),
+        "warning": warning,
+        "notes": notes,
     }

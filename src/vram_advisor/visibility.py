@@ -38,6 +38,16 @@ from vram_advisor import units
 from vram_advisor.inventory import Gpu, Inventory, MigDevice
 
 _ORDINAL = re.compile(r"^\+?(\d+)")
+_MIG_PREFIX = "MIG: "
+#: Every note ``apply`` writes begins with one of these (``is_visibility_note``).
+NOTE_PREFIXES = (
+    "CUDA_VISIBLE_DEVICES",
+    "CUDA_DEVICE_ORDER",
+    "ROCR_VISIBLE_DEVICES",
+    "HIP_VISIBLE_DEVICES",
+    "--all-gpus: ",
+    _MIG_PREFIX,
+)
 _LEGACY_MIG = re.compile(r"^MIG-(GPU-[0-9a-fA-F-]+)/(\d+)/(\d+)$")
 
 
@@ -117,7 +127,9 @@ def enumeration(
         if gpu.mig_devices:
             migs.append(Device(position, gpu.mig_devices[0]))
         else:
-            notes.append(f"{_label(gpus, position)} is in MIG mode without MIG instances: CUDA cannot use it")
+            notes.append(
+                f"{_MIG_PREFIX}{_label(gpus, position)} is in MIG mode without MIG instances: CUDA cannot use it"
+            )
     return whole + migs, notes, order_note
 
 
@@ -206,10 +218,15 @@ def _one_mig(gpus: Sequence[Gpu], devices: Sequence[Device], notes: list[str], h
     if first_mig is not None and first_mig.mig is not None:
         others = [d for d in devices if d is not first_mig]
         mig = first_mig.mig
-        size = units.format_gib(mig.memory_total_bytes) if mig.memory_total_bytes is not None else "unknown memory"
+        gpu = gpus[first_mig.position]
+        whole = units.format_gib(_whole_gpu_total(gpu))
+        if mig.memory_total_bytes is None:
+            size = f"unknown memory, so nothing is counted; the GPU has {whole}"
+        else:
+            size = f"{units.format_gib(mig.memory_total_bytes)} of the GPU's {whole}"
         text = (
-            f"{_label(gpus, first_mig.position)} is in MIG mode: a CUDA process sees one MIG device, so planning "
-            f"on MIG instance {mig.uuid or '?'} ({size}) alone"
+            f"{_MIG_PREFIX}{_label(gpus, first_mig.position)} is in MIG mode: a CUDA process sees one MIG device, so "
+            f"planning on MIG instance {mig.uuid or '?'} ({size}) alone"
         )
         if others:
             hidden = sorted({_label(gpus, d.position) for d in others})
@@ -228,10 +245,18 @@ def _one_mig(gpus: Sequence[Gpu], devices: Sequence[Device], notes: list[str], h
 def _select_amd(gpus: Sequence[Gpu], environ: Mapping[str, str], has_nvidia: bool) -> tuple[set[int], list[str]]:
     positions = [p for p, gpu in enumerate(gpus) if gpu.vendor == "amd"]
     notes = []
+    cuda = environ.get("CUDA_VISIBLE_DEVICES")
+    if positions and not has_nvidia and cuda is not None and environ.get("HIP_VISIBLE_DEVICES") is not None:
+        notes.append(
+            f"CUDA_VISIBLE_DEVICES={cuda} is not applied: there is no NVIDIA GPU, and the AMD GPUs follow "
+            "HIP_VISIBLE_DEVICES, which is set"
+        )
     for name in ("ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES"):
         value = environ.get(name)
+        shown = name
         if value is None and name == "HIP_VISIBLE_DEVICES" and not has_nvidia:
-            name, value = "CUDA_VISIBLE_DEVICES", environ.get("CUDA_VISIBLE_DEVICES")
+            value = cuda
+            shown = "CUDA_VISIBLE_DEVICES"
         if value is None or not positions:
             continue
         kept: list[int] = []
@@ -249,38 +274,34 @@ def _select_amd(gpus: Sequence[Gpu], environ: Mapping[str, str], has_nvidia: boo
                 kept = []
                 break
             kept.append(position)
-        notes.append(f"{name}={value}: planning on {len(kept)} of {len(positions)} AMD GPUs")
+        how = " (HIP reads it when HIP_VISIBLE_DEVICES is unset and there is no NVIDIA GPU)" if shown != name else ""
+        notes.append(f"{shown}={value}{how}: planning on {len(kept)} of {len(positions)} AMD GPUs")
         positions = kept
     return set(positions), notes
 
 
-_MIG_NOTE = "planning on MIG instance "
-_VISIBILITY_NOTE = re.compile(
-    r"^(CUDA_VISIBLE_DEVICES|ROCR_VISIBLE_DEVICES|HIP_VISIBLE_DEVICES|CUDA_DEVICE_ORDER|--all-gpus:|"
-    r"GPU \d+ is in MIG mode)"
-)
+def _whole_gpu_total(gpu: Gpu) -> int:
+    """The GPU's own total memory, also once an earlier ``apply`` put a MIG instance's in its place."""
+    if gpu.memory_total_bytes_whole_gpu is not None:
+        return gpu.memory_total_bytes_whole_gpu
+    return gpu.memory_total_bytes
 
 
 def _plan_on_mig(gpu: Gpu, mig: MigDevice) -> Gpu:
     """``gpu`` carrying its MIG instance's memory (applying it again, even with another instance, is safe)."""
-    previous = next((n for n in gpu.notes if n.startswith(_MIG_NOTE)), None)
-    own_total = gpu.memory_total_bytes
-    if previous is not None:  # already planned on an instance: the GPU's own total is in that note
-        found = re.search(r"own total: ([0-9]+) bytes", previous)
-        own_total = int(found.group(1)) if found else own_total
-    note = (
-        f"{_MIG_NOTE}{mig.uuid or '?'} (a CUDA process uses one MIG device); this GPU's own total: "
-        f"{own_total} bytes ({units.format_gib(own_total)})"
-    )
-    if mig.memory_total_bytes is None:
-        note += "; the instance's memory is unknown, so nothing is counted"
     return replace(
         gpu,
         memory_total_bytes=mig.memory_total_bytes or 0,
         memory_reserved_bytes=mig.memory_reserved_bytes or 0,
         memory_free_bytes=mig.memory_free_bytes,
-        notes=(*(n for n in gpu.notes if not n.startswith(_MIG_NOTE)), note),
+        memory_total_bytes_whole_gpu=_whole_gpu_total(gpu),
     )
+
+
+def is_visibility_note(note: str) -> bool:
+    """Whether ``note`` is one ``apply`` writes (each begins with one of ``NOTE_PREFIXES``), so that applying again,
+    e.g. to a saved ``probe --json`` under another environment, replaces the earlier ones instead of adding to them."""
+    return note.startswith(NOTE_PREFIXES)
 
 
 def apply(inventory: Inventory, environ: Mapping[str, str], ignore: bool = False) -> Inventory:
@@ -289,11 +310,12 @@ def apply(inventory: Inventory, environ: Mapping[str, str], ignore: bool = False
     A MIG-enabled GPU that CUDA would use carries its MIG instance's memory instead of its own (module docstring).
     """
     gpus = inventory.gpus
-    cuda = None if ignore else environ.get("CUDA_VISIBLE_DEVICES")
+    has_nvidia = any(is_nvidia(gpu) for gpu in gpus)
+    # without NVIDIA GPUs CUDA_VISIBLE_DEVICES selects nothing here (HIP may read it: _select_amd)
+    cuda = None if ignore or not has_nvidia else environ.get("CUDA_VISIBLE_DEVICES")
     selection = select(gpus, cuda, environ.get("CUDA_DEVICE_ORDER"))
     chosen = {device.position: device for device in selection.devices}
     notes = list(selection.notes)
-    has_nvidia = any(is_nvidia(gpu) for gpu in gpus)
     amd_visible, amd_notes = _select_amd(gpus, {} if ignore else environ, has_nvidia)
     notes.extend(amd_notes)
     if ignore and "CUDA_VISIBLE_DEVICES" in environ:
@@ -310,5 +332,5 @@ def apply(inventory: Inventory, environ: Mapping[str, str], ignore: bool = False
         else:
             visible = True
         marked.append(replace(gpu, visible=visible))
-    kept = [note for note in inventory.notes if not _VISIBILITY_NOTE.match(note)]  # from an earlier apply
+    kept = [note for note in inventory.notes if not is_visibility_note(note)]  # from an earlier apply
     return inventory.replace(gpus=tuple(marked), notes=(*kept, *notes))

@@ -103,6 +103,7 @@ def test_per_node_verdicts_are_check_verdicts(cli, write_inventory):
     for node, planned in zip(nodes, document["nodes"], strict=True):
         checked = cli(["check", "--json", "--all-gpus", "--inventory", write_inventory(node)]).json()
         assert planned["recommendation"] == checked["recommendation"], node["hostname"]
+        assert planned["stretch"] == checked["stretch"], node["hostname"]
         assert planned["usable_vram_bytes"] == checked["usable_vram_bytes"]
         assert planned["spare_ram_bytes"] == checked["spare_ram_bytes"]
     assert document["nodes"][4]["hidden_gpus_counted"] == 2
@@ -123,14 +124,27 @@ def test_base_models(cli):
 # ------------------------------------------------------------------------------------------------- multi-node
 
 
-def test_identical_nodes_are_preferred_over_a_better_fitting_mixed_pair(cli):
-    # pro-base q5 needs 1.2 TB (1204 GiB at 98%): no node alone; the two H100 nodes (1266.9 GiB) hold it at its
-    # minimum, and so would the H200 node with one H100 node (1756 GiB, comfortably): identical nodes win.
+def test_a_better_fit_wins_over_identical_nodes_among_the_smallest_groups(cli):
+    # pro-base q5 needs 1.2 TB (1204 GiB at 98%): no node alone. The two H100 nodes (1266.9 GiB) hold it at its
+    # minimum; the H200 node with one H100 node (1756 GiB) holds it comfortably (safer 1.4 TB = 1433.6 GiB):
+    # among pairs, the better fit wins.
     nodes = [h200_node("x"), h100_node("y"), h100_node("z")]
     document, _ = run_json(cli, "-", "--base", stdin=ndjson(*nodes))
     plan = next(m for m in document["multi_node"] if (m["model"], m["quant"]) == ("deepseek-v4-pro-base", "q5"))
-    assert plan["nodes"] == ["y", "z"] and plan["identical_nodes"] is True and plan["fit"] == "minimum"
-    assert plan["comfortable_node_count"] is None
+    assert plan["nodes"] == ["x", "y"] and plan["identical_nodes"] is False and plan["fit"] == "comfortable"
+    assert plan["comfortable_node_count"] == 2
+
+
+def test_identical_nodes_win_among_groups_that_fit_as_well(cli):
+    # pro-base q5 (minimum 1.2 TB: 1204 GiB at 98%) needs two nodes here: the largest pair, "huge" (8 x 150 GiB =
+    # 1200 GiB) with an H200 node (1123.2 GiB), and the pair of H200 nodes both hold it comfortably (safer 1.4 TB,
+    # 1404.9 GiB at 98%), so the identical pair is chosen.
+    huge = inventory_dict([gpu("Custom 150GB", 150 * 1024, uuid=f"GPU-h-{i}") for i in range(8)], hostname="huge")
+    nodes = [huge, h200_node("b"), h200_node("c"), h100_node("d")]
+    document, _ = run_json(cli, "-", "--base", stdin=ndjson(*nodes))
+    plan = next(m for m in document["multi_node"] if (m["model"], m["quant"]) == ("deepseek-v4-pro-base", "q5"))
+    assert plan["node_count"] == 2 and plan["fit"] == "comfortable"
+    assert plan["identical_nodes"] is True and plan["nodes"] == ["b", "c"]
     # the options one node already holds are not multi-node plans
     single = {(n["recommendation"]["model"], n["recommendation"]["quant"]) for n in document["nodes"]}
     assert not single & {(m["model"], m["quant"]) for m in document["multi_node"]}
@@ -215,10 +229,79 @@ def test_bad_inventories_are_reported_with_the_field_and_the_rest_planned(cli):
 
 def test_nothing_plannable_is_exit_2_with_one_line(cli):
     result = cli(["cluster", "-"], stdin="hello\nworld\n")
-    assert result.code == 2
-    assert "skipped <stdin>:1-2" in result.err
-    assert result.err.strip().splitlines()[-1].startswith("vram-advisor: error: no inventory could be planned")
-    assert "Traceback" not in result.err and result.out == ""
+    assert result.code == 2 and result.out == ""
+    assert result.err == (
+        "vram-advisor: error: no inventory could be planned: 2 inputs skipped: "
+        "<stdin>:1: not an inventory (expected a JSON object): 'hello'; "
+        "<stdin>:2: not an inventory (expected a JSON object): 'world'\n"
+    )
+
+
+def test_one_missing_file_is_exactly_one_line(cli):
+    result = cli(["cluster", "/nonexist.json"])
+    assert (result.code, result.out) == (2, "")
+    assert result.err == "vram-advisor: error: no inventory could be planned: /nonexist.json: no such file\n"
+    result = cli(["cluster", "-", "--json"], stdin="")
+    assert result.err == "vram-advisor: error: no inventory could be planned: the input was empty\n"
+
+
+def test_many_bad_inputs_and_nothing_planned_name_a_few_and_count_all(cli):
+    result = cli(["cluster", "-"], stdin="".join(f"noise {i}\n" for i in range(12)))
+    assert result.code == 2 and len(result.err.splitlines()) == 1
+    assert "12 inputs skipped: <stdin>:1: " in result.err and "<stdin>:5: " in result.err
+    assert "<stdin>:6: " not in result.err and result.err.endswith("; and 7 more\n")
+
+
+def test_srun_label_lines_that_are_not_inventories_are_reported_one_by_one(cli):
+    # the QA case, each bad line on its own (which line, why) and counted
+    stdin = '0: {"a":1}\n1: {"b":2}\n2: {"c":3}\n'
+    result = cli(["cluster", "-", "--json"], stdin=stdin)
+    assert result.code == 2 and len(result.err.splitlines()) == 1
+    for line in (1, 2, 3):
+        assert f"<stdin>:{line}: schema: required field is missing" in result.err
+    assert "3 inputs skipped" in result.err
+    # beside a good node: one stderr line per bad line, and all of them in the JSON
+    document, result = run_json(cli, "-", stdin=stdin + "3: " + json.dumps(h100_node("good")) + "\n")
+    assert [n["hostname"] for n in document["nodes"]] == ["good"]
+    assert [s["source"] for s in document["skipped"]] == ["<stdin>:1", "<stdin>:2", "<stdin>:3"]
+    assert document["skipped_count"] == 3 and document["nodes"][0]["source"] == "<stdin>:4"
+    assert [line.split(": ")[1] for line in result.err.splitlines()] == [
+        "skipped <stdin>:1",
+        "skipped <stdin>:2",
+        "skipped <stdin>:3",
+    ]
+
+
+def test_pdsh_output_with_host_prefixes_pipes_straight_in(cli):
+    first, second = h100_node("ignored"), h100_node("ignored")
+    del first["hostname"]
+    second["hostname"] = None
+    stdin = f"gpu-01.example.org: {json.dumps(first)}\ngpu-02: {json.dumps(second)}\n"
+    document, result = run_json(cli, "-", stdin=stdin)
+    assert [n["hostname"] for n in document["nodes"]] == ["gpu-01.example.org", "gpu-02"]
+    assert result.err == ""
+
+
+def test_garbage_glued_to_an_object_is_reported_at_its_line_and_both_nodes_planned(cli):
+    a = json.dumps(h100_node("a"), indent=2)  # as a file without a trailing newline
+    stdin = a + "garbage\n" + json.dumps(h100_node("b"), indent=2) + "\n"
+    document, result = run_json(cli, "-", stdin=stdin)
+    assert [n["hostname"] for n in document["nodes"]] == ["a", "b"]
+    line = a.count("\n") + 1
+    assert document["skipped"] == [
+        {"source": f"<stdin>:{line}", "reason": "unexpected text after the JSON object: 'garbage'"}
+    ]
+    assert result.err == f"vram-advisor: skipped <stdin>:{line}: unexpected text after the JSON object: 'garbage'\n"
+
+
+def test_a_number_out_of_range_skips_that_node_only(cli):
+    bad = h100_node("bad")
+    bad["gpus"][0]["memory_total_bytes"] = 10**400
+    document, result = run_json(cli, "-", stdin=ndjson(bad, h100_node("good")))
+    assert [n["hostname"] for n in document["nodes"]] == ["good"]
+    assert document["skipped"][0]["source"] == "<stdin>:1"
+    assert document["skipped"][0]["reason"].startswith("gpus[0].memory_total_bytes: 1000")
+    assert len(result.err.splitlines()) == 1 and "skipped <stdin>:1: gpus[0].memory_total_bytes" in result.err
 
 
 @pytest.mark.parametrize(
@@ -269,6 +352,23 @@ def test_the_human_view_prints_hostnames_from_nodes_literally(cli):
     assert "V4-Pro FP8" in result.out and "comfortable" in result.out
 
 
+def test_the_human_view_says_each_interconnect_note_once(cli):
+    # four plain nodes of 4 x H100: pro fp8, q6 and q5 each need several nodes, and no link is known
+    nodes = [h100_node(f"n{i}", count=4) for i in range(4)]
+    result = cli(["cluster", "-"], stdin=ndjson(*nodes))
+    assert result.code == 0, result.err
+    words = " ".join(result.out.split())  # the note may wrap
+    assert words.count("no InfiniBand or RDMA device seen on every node") == 1
+    assert words.count("split the model by pipeline stages") == 1
+    rows = [line for line in result.out.splitlines() if line.startswith("V4-Pro")]
+    assert len(rows) >= 2 and all("unknown" in row for row in rows)
+    ib = [h100_node(f"ib{i}", count=4, links=("infiniband:mlx5_0",), nvlink=True) for i in range(4)]
+    result = cli(["cluster", "-"], stdin=ndjson(*ib))
+    rows = [line for line in result.out.splitlines() if line.startswith("V4-Pro")]
+    assert len(rows) >= 2 and all("NVLink + InfiniBand" in row for row in rows)
+    assert "no InfiniBand or RDMA device seen" not in result.out and "Interconnect unknown" not in result.out
+
+
 def test_untrusted_text_in_skip_messages_is_escaped(cli):
     result = cli(["cluster", "-"], stdin="\x1b]0;owned\x07 garbage\n" + ndjson(h100_node("ok")))
     assert result.code == 0
@@ -295,7 +395,7 @@ def test_compact_json_for_large_fleets_is_the_same_document(cli):
     nodes = [h100_node("dup"), odd, h200_node("big"), inventory_dict([], hostname="cpu")]
     nodes.append(h100_node("wide-\u00e9\u2603", links=("roce:mlx5_0",)))
     planner = ClusterPlanner(default_catalog())
-    for item in stream_inputs(io.BytesIO((ndjson(*nodes) + "noise\n").encode()), "<stdin>", parallel=False):
+    for item in stream_inputs(io.BytesIO((ndjson(*nodes) + "noise\n").encode()), "<stdin>"):
         if isinstance(item, Skipped):
             planner.skip(item)
         else:
@@ -307,14 +407,12 @@ def test_compact_json_for_large_fleets_is_the_same_document(cli):
     assert json.loads(cluster_report.cluster_json(plan, compact=False)) == cluster_report.cluster_dict(plan)
 
 
-def test_lone_surrogates_from_a_node_are_written_escaped_not_crashing(cli):
+def test_lone_surrogates_from_a_node_are_replaced_as_check_reads_them_not_crashing(cli):
     node = h100_node("bad\ud800name")
     text = json.dumps(node)  # ensure_ascii: the surrogate travels as \\ud800, which JSON allows
     for output in (["--json"], ["--csv"], []):
         result = cli(["cluster", "-", *output], stdin=text + "\n")
         assert result.code == 0, result.err
         result.out.encode("utf-8")  # writable to a real terminal or pipe: no raw surrogate left
-        assert "bad\\ud800name" in result.out
-    assert (
-        json.loads(cli(["cluster", "-", "--json"], stdin=text + "\n").out)["nodes"][0]["hostname"] == node["hostname"]
-    )
+        assert "bad\ufffdname" in result.out
+    assert json.loads(cli(["cluster", "-", "--json"], stdin=text + "\n").out)["nodes"][0]["hostname"] == "bad\ufffdname"

@@ -14,6 +14,7 @@ from conftest import GIB, MIB, gpu, inventory_dict
 from vram_advisor import inventory as inv
 from vram_advisor import nodefacts, plan
 from vram_advisor.errors import InventoryError
+from vram_advisor.jsonread import MAX_BYTES, MAX_INTEGER
 
 
 def full_inventory(gpus: int = 2) -> dict[str, Any]:
@@ -103,7 +104,13 @@ JSON_VALUES = st.one_of(
     st.booleans(),
     st.integers(min_value=-(2**40), max_value=2**50),
     st.sampled_from([0, 1, -1, 2.0, 1.5, -3.0, 80 * GIB]),
+    # at and beyond the bounds jsonread.FieldReader sets (1 EiB for bytes, 2**53 for integers, finite numbers)
+    st.sampled_from(
+        [MAX_BYTES, MAX_BYTES + 1, MAX_INTEGER, MAX_INTEGER + 1, -MAX_INTEGER - 1, 10**400, 1e300, float("inf")]
+    ),
     st.sampled_from(["", "nvidia", "amd", "nvme", "floppy", "x", "vram-advisor/inventory/v1"]),
+    # enumerations in any case and unknown words (read as unknown); text from_dict changes (a lone surrogate)
+    st.sampled_from(["NVIDIA", "NVMe", " Intel ", "matrox", "bad\ud800", "caf\u00e9"]),
     st.lists(st.sampled_from(["a", 1, None]), max_size=2),
     st.just({}),
     st.just([{}]),
@@ -151,6 +158,56 @@ def test_never_accepts_what_from_dict_refuses_nor_reads_differently(gpus, change
             nodefacts.read(data, "x")
     else:
         assert nodefacts.read(data, "x") == expected
+
+
+@pytest.mark.parametrize("gpus", [1, 3])
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda d: d["gpus"][-1].update(memory_total_bytes=10**400), r"gpus\[\d\]\.memory_total_bytes"),
+        (lambda d: d["gpus"][-1].update(memory_free_bytes=MAX_BYTES + 1), r"gpus\[\d\]\.memory_free_bytes"),
+        (lambda d: d["gpus"][-1].update(pcie_width=MAX_INTEGER + 1), r"gpus\[\d\]\.pcie_width"),
+        (lambda d: d["gpus"][-1].update(index=-MAX_INTEGER - 1), r"gpus\[\d\]\.index"),
+        (lambda d: d["gpus"][-1]["mig_devices"][0].update(gpu_instance_id=2**60), r"mig_devices\[0\]\.gpu_instance_id"),
+        (lambda d: d["ram"].update(total_bytes=2**70), r"ram\.total_bytes"),
+        (lambda d: d["disks"][0].update(free_bytes=10**400), r"disks\[0\]\.free_bytes"),
+        (lambda d: d["cpu"].update(usable_count=float("inf")), r"cpu\.usable_count"),
+        (lambda d: d["cpu"].update(quota_cpus=float("nan")), r"cpu\.quota_cpus"),
+        (lambda d: d["cpu"].update(logical_count=10**20), r"cpu\.logical_count"),
+    ],
+)
+def test_numbers_out_of_range_are_refused_like_from_dict_refuses_them(gpus, change, field):
+    data = full_inventory(gpus)
+    change(data)
+    assert nodefacts.from_json(data) is None
+    with pytest.raises(InventoryError, match=field):
+        inv.from_dict(data, "x")
+    with pytest.raises(InventoryError, match=field):
+        nodefacts.read(data, "x")
+
+
+@pytest.mark.parametrize("gpus", [1, 3])
+def test_enumerations_in_any_case_and_unknown_words_are_read_on_the_fast_path(gpus):
+    data = full_inventory(gpus)
+    data["gpus"][-1]["vendor"] = "NVIDIA"
+    data["gpus"][0]["vendor"] = "matrox"
+    data["disks"][0]["kind"] = "NVMe"
+    fast = nodefacts.from_json(data)
+    assert fast is not None and fast == authoritative(data)
+
+
+@pytest.mark.parametrize("gpus", [1, 3])
+@pytest.mark.parametrize("where", ["hostname", "name", "uuid"])
+def test_text_from_dict_would_change_is_read_as_from_dict_reads_it(gpus, where):
+    data = full_inventory(gpus)
+    if where == "hostname":
+        data["hostname"] = "node\ud800"
+    else:
+        data["gpus"][-1][where] = "GPU\udc00"
+    assert nodefacts.from_json(data) is None
+    facts = nodefacts.read(data, "x")
+    assert facts == authoritative(data)
+    assert "\ufffd" in (facts.hostname if where == "hostname" else str(facts.gpus) + str(facts.uuids))
 
 
 def test_gpus_of_different_shapes_in_one_node_are_read_one_by_one():

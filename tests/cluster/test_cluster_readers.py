@@ -69,7 +69,8 @@ def test_bad_kubernetes_input(cli, tmp_path: Path):
     broken.write_text('{"kind": "List", "items": [')
     result = cli(["cluster", "--from-k8s", str(broken)])
     assert result.code == 2
-    assert f"skipped {broken}: not valid JSON" in result.err and "kubectl get nodes -o json" in result.err
+    assert result.err.startswith(f"vram-advisor: error: no inventory could be planned: {broken}: not valid JSON")
+    assert "kubectl get nodes -o json" in result.err and len(result.err.splitlines()) == 1
     listing = json.loads(K8S.read_text())
     node = listing["items"][1]
     node["metadata"]["labels"]["nvidia.com/gpu.memory"] = "lots"

@@ -6,14 +6,14 @@ from __future__ import annotations
 import io
 import json
 
-import pytest
-
 from conftest import gpu, inventory_dict
 from vram_advisor import cluster_io, jsonstream
 from vram_advisor.cluster_io import NodeInput, Skipped, stream_inputs
 from vram_advisor.jsonstream import Document, documents
 
 LIMIT = 4096
+#: The line and object limit for the mixed streams below (small, so that an oversized object stays small).
+STREAM_LIMIT = 65536
 
 
 def node(hostname: str, gpus: int = 1) -> dict:
@@ -50,7 +50,7 @@ def test_pretty_objects_one_after_another_as_srun_prints_them():
     assert result == [(f"<stdin>:1-{lines}", "a"), (f"<stdin>:{lines + 1}-{2 * lines}", "b")]
 
 
-def test_garbage_lines_are_reported_once_per_run_and_skipped():
+def test_each_line_that_is_not_json_is_reported_on_its_own():
     text = (
         json.dumps(node("a"))
         + "\nsrun: error: node9: task 3: Exited with exit code 1\nsrun: Terminating job step 77.0\n"
@@ -59,8 +59,70 @@ def test_garbage_lines_are_reported_once_per_run_and_skipped():
     )
     result = summary(read(text))
     assert result[0] == ("<stdin>:1", "a")
-    assert result[1][0] == "<stdin>:2-3" and "not an inventory" in result[1][1] and "srun: error" in result[1][1]
-    assert result[2] == ("<stdin>:4", "b")
+    assert result[1][0] == "<stdin>:2" and "not an inventory" in result[1][1] and "srun: error" in result[1][1]
+    assert result[2][0] == "<stdin>:3" and "Terminating job step" in result[2][1]
+    assert result[3] == ("<stdin>:4", "b")
+
+
+def test_srun_label_prefixes_are_cut_off_and_each_object_is_its_own_line():
+    # the QA case: srun --label output of objects that are not inventories, one line each
+    result = read('0: {"a":1}\n1: {"b":2}\n2: {"c":3}\n')
+    assert [(item.source, item.data, item.host) for item in result] == [
+        ("<stdin>:1", {"a": 1}, None),
+        ("<stdin>:2", {"b": 2}, None),
+        ("<stdin>:3", {"c": 3}, None),
+    ]
+    # more than ten tasks: srun right-aligns the task number
+    text = "".join(f"{i:>2}: {json.dumps(node(f'n{i}'))}\n" for i in (0, 7, 12))
+    assert summary(read(text)) == [("<stdin>:1", "n0"), ("<stdin>:2", "n7"), ("<stdin>:3", "n12")]
+
+
+def test_pdsh_host_prefixes_are_cut_off_and_name_the_host():
+    nameless = node("x")
+    del nameless["hostname"]
+    text = f"gpu-07: {json.dumps(nameless)}\ngpu-08.cluster.example: {json.dumps(node('named'))}\ngpu-07: \n"
+    result = read(text)
+    assert [(item.source, item.host) for item in result] == [
+        ("<stdin>:1", "gpu-07"),
+        ("<stdin>:2", "gpu-08.cluster.example"),
+    ]
+    items = list(stream_inputs(io.BytesIO(text.encode()), "<stdin>"))
+    assert [item.facts.hostname for item in items] == ["gpu-07", "named"]  # the inventory's own name wins
+
+
+def test_a_prefix_before_text_that_is_not_json_is_part_of_a_bad_line():
+    result = summary(read("srun: error: gpu-09: task 2: Exited with exit code 1\ngpu-09: {not json\n"))
+    assert result[0][0] == "<stdin>:1" and "'srun: error: gpu-09" in result[0][1]
+    assert result[1][0] == "<stdin>:2" and "not valid JSON" in result[1][1]
+
+
+def test_pretty_objects_prefixed_on_every_line_are_gathered_per_prefix():
+    # pdsh (or srun --label) prefixes every line of a pretty object, and two nodes' lines may interleave
+    a = [f"gpu-a: {line}" for line in json.dumps(node("a"), indent=2).splitlines()]
+    b = [f"gpu-b: {line}" for line in json.dumps(node("b", gpus=2), indent=2).splitlines()]
+    lines = [line for pair in zip(a, b, strict=False) for line in pair] + b[len(a) :]
+    lines.insert(5, "srun: a line of noise in between")
+    result = summary(read("\n".join(lines) + "\n"))
+    documents_read = [(source, host) for source, host in result if not host.startswith("skip")]
+    assert [host for _, host in documents_read] == ["a", "b"]
+    a_last = 2 * len(a)  # a's lines are the odd ones, one more after the noise line
+    assert documents_read[0][0] == f"<stdin>:1-{a_last}"
+    assert documents_read[1][0] == f"<stdin>:2-{len(lines)}"
+    assert [source for source, host in result if host.startswith("skip")] == ["<stdin>:6"]
+
+
+def test_text_after_an_object_without_a_line_end_is_reported_at_its_own_line():
+    # (cat a.json; echo garbage; cat b.json) where a.json has no trailing newline: "}garbage" is one line
+    first = json.dumps(node("a"), indent=2)
+    text = first + "garbage\n" + json.dumps(node("b"), indent=2) + "\n"
+    lines = first.count("\n") + 1
+    result = summary(read(text))
+    assert result[0] == (f"<stdin>:1-{lines}", "a")
+    assert result[1] == (f"<stdin>:{lines}", "skip: unexpected text after the JSON object: 'garbage'")
+    assert result[2][1] == "b" and len(result) == 3
+    # an object glued to the start of the next pretty object is read too
+    result = summary(read(first + json.dumps(node("b"), indent=2) + "\n"))
+    assert [host for _, host in result] == ["a", "b"]
 
 
 def test_a_broken_line_names_line_and_column_and_the_next_line_is_still_read():
@@ -105,12 +167,16 @@ def test_lines_longer_than_the_limit_are_refused_unread():
     assert result[1] == ("<stdin>:2", "b")
 
 
-def test_an_object_larger_than_the_limit_over_many_lines_is_refused():
+def test_an_object_larger_than_the_limit_over_many_lines_is_refused_as_one_record():
     data = node("a")
     data["notes"] = [f"note {i:05d}" for i in range(800)]
-    result = summary(read(json.dumps(data, indent=2) + "\n" + json.dumps(node("b")) + "\n"))
-    assert "larger than 4096 bytes" in result[0][1]
-    assert result[-1][1] == "b"
+    big = json.dumps(data, indent=2)
+    result = summary(read(big + "\n" + json.dumps(node("b")) + "\n"))
+    lines = big.count("\n") + 1
+    assert result == [
+        (f"<stdin>:1-{lines}", "skip: JSON object larger than 4096 bytes, not read"),
+        (f"<stdin>:{lines + 1}", "b"),
+    ]
 
 
 def test_invalid_utf8_and_json_arrays_are_reported():
@@ -143,10 +209,24 @@ def test_deeply_nested_json_is_refused_without_a_crash():
 
 
 def mixed_stream(nodes: int) -> bytes:
-    """NDJSON with noise, a pretty object, a bad inventory and a duplicate-looking line in between."""
+    """NDJSON with noise, a pretty object, a bad inventory, two objects on a line, srun --label and pdsh prefixes
+    (one-line and pretty objects), an oversized object and an unreadable line in between."""
     parts = []
     for i in range(nodes):
         parts.append(json.dumps(node(f"n{i:04d}", gpus=1 + i % 3)))
+        if i % 53 == 3:
+            parts.append(f"{i % 16:>2}: " + json.dumps(node(f"task{i}")))
+        if i % 59 == 4:
+            nameless = node("x")
+            del nameless["hostname"]
+            parts.append(f"host{i}.example: " + json.dumps(nameless))
+        if i % 211 == 13:
+            parts.extend(f"host{i}: {line}" for line in json.dumps(node(f"pretty-host{i}"), indent=2).splitlines())
+        if i % 223 == 17:
+            oversized = node(f"big{i}")
+            oversized["notes"] = ["x" * 60] * (2 * STREAM_LIMIT // 60)
+            parts.append(json.dumps(oversized, indent=1)[:-2])  # cut off and larger than the limit
+            parts.append("\udcff not UTF-8")
         if i % 97 == 5:
             parts.append("srun: error: some noise")
         if i % 131 == 7:
@@ -155,12 +235,12 @@ def mixed_stream(nodes: int) -> bytes:
             parts.append(json.dumps({"schema": "vram-advisor/inventory/v1", "gpus": [{"name": "x"}], "ram": {}}))
         if i % 173 == 11:
             parts.append(json.dumps(node(f"two{i}")) + json.dumps(node(f"three{i}")))
-    return ("\n".join(parts) + "\n").encode()
+    return ("\n".join(parts) + "\n").encode("utf-8", "surrogateescape")
 
 
 def test_stream_inputs_validate_each_inventory_and_name_the_bad_field():
     data = mixed_stream(20)
-    items = list(stream_inputs(io.BytesIO(data), "<stdin>", parallel=False))
+    items = list(stream_inputs(io.BytesIO(data), "<stdin>", STREAM_LIMIT))
     bad = [item for item in items if isinstance(item, Skipped) and "memory_total_bytes" in item.reason]
     assert bad and bad[0].reason == "gpus[0].memory_total_bytes: required field is missing"
     good = [item for item in items if isinstance(item, NodeInput)]
@@ -170,9 +250,8 @@ def test_stream_inputs_validate_each_inventory_and_name_the_bad_field():
 def test_the_worker_process_gives_exactly_the_answer_of_one_process(monkeypatch):
     monkeypatch.setattr(cluster_io, "BATCH_LINES", 16)
     monkeypatch.setattr(cluster_io, "PARALLEL_AFTER_LINES", 20)
-    monkeypatch.delenv(cluster_io.WORKERS_ENV, raising=False)
     data = mixed_stream(600)
-    alone = list(stream_inputs(io.BytesIO(data), "<stdin>", parallel=False))
+    alone = list(stream_inputs(io.BytesIO(data), "<stdin>", STREAM_LIMIT))
     state_workers: list[object] = []
     original = cluster_io._start_worker
 
@@ -182,22 +261,59 @@ def test_the_worker_process_gives_exactly_the_answer_of_one_process(monkeypatch)
         return worker
 
     monkeypatch.setattr(cluster_io, "_start_worker", start)
-    together = list(stream_inputs(io.BytesIO(data), "<stdin>", parallel=True))
-    if cluster_io._worker_wanted(True):
-        assert state_workers and state_workers[0] is not None, "the worker process should have started"
+    together = list(stream_inputs(io.BytesIO(data), "<stdin>", STREAM_LIMIT, worker=lambda: True))
+    assert state_workers and state_workers[0] is not None, "the worker process should have started"
     assert together == alone
     assert sum(isinstance(item, Skipped) for item in alone) > 10
     assert sum(isinstance(item, NodeInput) for item in alone) > 600
+    assert any(item.facts.hostname == "host4.example" for item in alone if isinstance(item, NodeInput))
+    assert any(item.facts.hostname == "pretty-host13" for item in alone if isinstance(item, NodeInput))
 
 
-@pytest.mark.parametrize("value", ["0"])
-def test_workers_can_be_switched_off(monkeypatch, value):
-    monkeypatch.setenv(cluster_io.WORKERS_ENV, value)
-    assert cluster_io._worker_wanted(True) is False
+def test_the_fast_path_gives_exactly_the_answer_of_the_line_by_line_reader(monkeypatch):
+    monkeypatch.setattr(cluster_io, "BATCH_LINES", 8)
+    data = mixed_stream(300)
+    fast = list(stream_inputs(io.BytesIO(data), "<stdin>", STREAM_LIMIT))
+    slow = list(cluster_io.node_inputs(documents(io.BytesIO(data), "<stdin>", STREAM_LIMIT)))
+    assert fast == slow
+
+
+def test_the_worker_policy_is_asked_once_and_only_for_a_long_stream(monkeypatch):
+    monkeypatch.setattr(cluster_io, "BATCH_LINES", 16)
+    monkeypatch.setattr(cluster_io, "PARALLEL_AFTER_LINES", 40)
+    asked: list[int] = []
+
+    def policy() -> bool:
+        asked.append(1)
+        return False
+
+    list(stream_inputs(io.BytesIO(mixed_stream(3)), "<stdin>", STREAM_LIMIT, worker=policy))
+    assert asked == []
+    list(stream_inputs(io.BytesIO(mixed_stream(200)), "<stdin>", STREAM_LIMIT, worker=policy))
+    assert asked == [1]
+
+
+def test_the_command_decides_about_the_worker_from_the_environment_and_the_cpus(tmp_path):
+    from vram_advisor.cli.cluster_cmd import worker_allowed
+
+    assert worker_allowed({"VRAM_ADVISOR_WORKERS": "0"}) is False
+    # a container limited to one CPU by its cgroup (v2 cpu.max) gets no worker, whatever the affinity says
+    (tmp_path / "proc/self").mkdir(parents=True)
+    (tmp_path / "proc/self/cgroup").write_text("0::/\n")
+    (tmp_path / "proc/self/mountinfo").write_text(
+        "30 1 0:26 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:4 - cgroup2 cgroup2 rw\n"
+    )
+    (tmp_path / "sys/fs/cgroup").mkdir(parents=True)
+    (tmp_path / "sys/fs/cgroup/cpu.max").write_text("100000 100000\n")
+    assert worker_allowed({}, root=tmp_path) is False
+    (tmp_path / "sys/fs/cgroup/cpu.max").write_text("max 100000\n")
+    import os
+
+    assert worker_allowed({}, root=tmp_path) is (len(os.sched_getaffinity(0)) >= 2)
 
 
 def test_a_byte_order_mark_and_blank_lines_are_fine():
     text = "\ufeff" + json.dumps(node("a")) + "\n\n\r\n" + json.dumps(node("b")) + "\r\n"
     assert summary(read(text)) == [("<stdin>:1", "a"), ("<stdin>:4", "b")]
-    items = list(stream_inputs(io.BytesIO(text.encode()), "<stdin>", parallel=False))
+    items = list(stream_inputs(io.BytesIO(text.encode()), "<stdin>"))
     assert [(item.source, item.facts.hostname) for item in items] == [("<stdin>:1", "a"), ("<stdin>:4", "b")]

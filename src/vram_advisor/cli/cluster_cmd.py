@@ -2,13 +2,17 @@
 Slurm node records, or a probe run on every node of a Ray cluster.
 
 Bad inputs are reported on stderr one by one (which one, why) and skipped; the rest is planned. Exit 2 only when
-nothing at all could be planned.
+nothing at all could be planned, with one line that says why (each skipped input, up to a few, and their number).
+
+Long streams may be decoded with the help of a worker process; whether this machine has a CPU to spare for it is
+decided here (``worker_allowed``), not in ``cluster_io``, which only reads.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -35,25 +39,79 @@ from vram_advisor.render import warn, write_line
 
 #: Skipped inputs listed on stderr one by one; beyond this only their number is given (all are in --json).
 MAX_SKIPS_SHOWN = 50
+#: Skipped inputs named in the one error line when nothing could be planned.
+MAX_SKIPS_IN_ERROR = 5
+#: ``VRAM_ADVISOR_WORKERS=0`` keeps stream decoding in one process.
+WORKERS_ENV = "VRAM_ADVISOR_WORKERS"
 _ADDRESS = re.compile(r"^(auto|local|ray://\S+|[A-Za-z0-9_.\-\[\]:]+:\d{1,5})$")
 
 
+def _skip_text(skipped: Skipped) -> str:
+    from vram_advisor.render.cluster_view import printable
+
+    return f"{printable(skipped.source, 200)}: {printable(skipped.reason, 400)}"
+
+
 class _SkipReporter:
-    """Writes each skipped input to stderr as it happens, up to ``MAX_SKIPS_SHOWN``."""
+    """Writes each skipped input to stderr, up to ``MAX_SKIPS_SHOWN``: held back until a first node is planned (if
+    none is, ``failure`` says it all in one line), then as they happen."""
 
     def __init__(self) -> None:
         self.count = 0
+        self.planned = False
+        self.held: list[Skipped] = []
 
     def __call__(self, skipped: Skipped) -> None:
         self.count += 1
-        if self.count <= MAX_SKIPS_SHOWN:
-            from vram_advisor.render.cluster_view import printable
+        if not self.planned:
+            if len(self.held) < MAX_SKIPS_SHOWN:
+                self.held.append(skipped)
+        elif self.count <= MAX_SKIPS_SHOWN:
+            warn(f"skipped {_skip_text(skipped)}")
 
-            warn(f"skipped {printable(skipped.source, 200)}: {printable(skipped.reason, 400)}")
+    def node_planned(self) -> None:
+        """A node was planned: the inputs skipped so far are written, and the next ones as they come."""
+        if not self.planned:
+            self.planned = True
+            for skipped in self.held:
+                warn(f"skipped {_skip_text(skipped)}")
+            self.held = []
 
     def finish(self) -> None:
-        if self.count > MAX_SKIPS_SHOWN:
+        if self.planned and self.count > MAX_SKIPS_SHOWN:
             warn(f"... and {self.count - MAX_SKIPS_SHOWN} more inputs skipped ({self.count} in all; --json lists them)")
+
+    def failure(self) -> InventoryError:
+        """The one error line when nothing could be planned: the skipped input and why, or the first few."""
+        if self.count == 0:
+            return InventoryError("no inventory could be planned: the input was empty")
+        if self.count == 1:
+            return InventoryError(f"no inventory could be planned: {_skip_text(self.held[0])}")
+        named = "; ".join(_skip_text(skipped) for skipped in self.held[:MAX_SKIPS_IN_ERROR])
+        more = self.count - min(len(self.held), MAX_SKIPS_IN_ERROR)
+        return InventoryError(
+            f"no inventory could be planned: {self.count} inputs skipped: {named}"
+            + (f"; and {more} more" if more else "")
+        )
+
+
+def worker_allowed(environ: dict[str, str] | None = None, root: Path | None = None) -> bool:
+    """Whether a worker process may help decode a long stream: not switched off (``VRAM_ADVISOR_WORKERS=0``), on
+    Linux (``fork``), and at least two whole CPUs usable here (affinity and the container's CPU quota, as the probe
+    reads them). Asked only once a stream is long, so short runs never pay for the look."""
+    environ = dict(os.environ) if environ is None else environ
+    if environ.get(WORKERS_ENV, "").strip() == "0" or not sys.platform.startswith("linux"):
+        return False
+    from vram_advisor.probe import cgroup, host
+    from vram_advisor.probe.context import ProbeContext
+
+    context = ProbeContext(root=root or Path("/"), environ=environ)
+    try:
+        limits = cgroup.read_limits(context)
+    except Exception:  # a strange cgroup tree: judge by affinity alone
+        limits = cgroup.CgroupLimits()
+    usable = host.read_cpu(context, limits).usable_count
+    return usable is not None and usable >= 2
 
 
 def _split_ray_address(paths: list[str], ray: bool) -> tuple[list[str], str | None]:
@@ -118,7 +176,7 @@ def _inputs(
     from_slurm: str | None,
 ) -> Iterator[NodeInput | Skipped]:
     for path in paths:
-        yield from path_inputs(path)
+        yield from path_inputs(path, worker=worker_allowed)
     if from_k8s is not None:
         yield from _listing(from_k8s, "k8s")
     if from_slurm is not None:
@@ -196,12 +254,12 @@ def cluster(
                 duplicate = planner.add(item)
                 if duplicate is not None:
                     report(duplicate)
+                else:
+                    report.node_planned()
         result = planner.finish()
-    report.finish()
     if not result.nodes:
-        if result.skipped_count:
-            raise InventoryError(f"no inventory could be planned ({result.skipped_count} input(s) skipped, see above)")
-        raise InventoryError("no inventory could be planned: the input was empty")
+        raise report.failure()
+    report.finish()
     if json_output:
         from vram_advisor.cluster_report import cluster_json
 

@@ -38,25 +38,30 @@ def estimate(
     """The memory breakdown of one option (weights, KV cache, overhead) per placement, with speeds and assumptions."""
     import os
 
-    from vram_advisor import estimate as est
     from vram_advisor import visibility
     from vram_advisor.check_estimates import EstimateOptions
-    from vram_advisor.profiles import default_catalog
+    from vram_advisor.estimate import estimate_and_document
+    from vram_advisor.inventory import Inventory
     from vram_advisor.service import CheckRequest, obtain_inventory, parse_context
 
     context_tokens = parse_context(context)
     options = EstimateOptions.parse(kv_dtype, sizes, ram_bw, disk_bw)
-    catalog = default_catalog()
-    profile = catalog.model(model)
-    row = profile.quant(quant.strip().lower())
-    est.check_context(profile, context_tokens)
-    machine = None
-    if not no_machine:
+
+    def probe() -> Inventory:
         request = CheckRequest(inventory_path=inventory_path, model_dir=model_dir, gpus=gpus, ram=ram)
-        inventory = visibility.apply(obtain_inventory(request), os.environ, ignore=all_gpus)
-        machine = est.machine_view(inventory, options.ram_bw, options.disk_bw, model_dir)
-    result = est.estimate_option(profile, row, context_tokens, machine, options.kv_dtype, options.sizes)
-    document = est.estimate_dict(result, options.kv_dtype, options.sizes)
+        return visibility.apply(obtain_inventory(request), os.environ, ignore=all_gpus)
+
+    result, document = estimate_and_document(
+        model,
+        quant,
+        context_tokens,
+        None if no_machine else probe,
+        options.kv_dtype,
+        sizes=options.sizes,
+        ram_bw=options.ram_bw,
+        disk_bw=options.disk_bw,
+        model_dir=model_dir,
+    )
     if json_output:
         write_json(document)
         return

@@ -42,23 +42,10 @@ def mcp(
         raise MissingExtraError(
             f'vram-advisor mcp needs mcp >= 2 (MCPServer), found mcp {found}; upgrade: pip install -U "vram-advisor[mcp]"'
         ) from None
-    from vram_advisor import inventory as inv
     from vram_advisor import mcp_server
+    from vram_advisor.inventory_source import inventory_source
 
-    probe: mcp_server.Probe
-    if inventory_path is not None:
-        path: str = inventory_path
-        inv.load(path)  # a bad file is reported now, with exit 2, not at the first tool call
-
-        def probe() -> inv.Inventory:
-            return inv.load(path)
-
-    else:
-
-        def probe() -> inv.Inventory:
-            from vram_advisor.probe import collect_inventory
-
-            return collect_inventory(model_dir)
+    probe = inventory_source(inventory_path, model_dir)  # a bad file is exit 2 now, not at the first tool call
 
     if sys.stdin.isatty():
         warn(

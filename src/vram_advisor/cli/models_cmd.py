@@ -30,7 +30,7 @@ app.add_typer(models_app, name="models")
 
 
 def _model_dict(model: ModelProfile) -> dict[str, Any]:
-    from vram_advisor.report import _number
+    from vram_advisor.report import json_number
 
     return {
         "id": model.id,
@@ -43,9 +43,9 @@ def _model_dict(model: ModelProfile) -> dict[str, Any]:
         "quants": [
             {
                 "quant": row.id,
-                "weights_gb": _number(row.weights_gb),
-                "min_vram_gb": _number(row.min_vram_gb),
-                "safer_vram_gb": _number(row.safer_vram_gb),
+                "weights_gb": json_number(row.weights_gb),
+                "min_vram_gb": json_number(row.min_vram_gb),
+                "safer_vram_gb": json_number(row.safer_vram_gb),
                 "experimental": row.experimental,
                 "best_for": row.best_for,
                 "source": row.source,
@@ -57,12 +57,14 @@ def _model_dict(model: ModelProfile) -> dict[str, Any]:
 
 
 def models_dict(catalog: Catalog) -> dict[str, Any]:
+    from vram_advisor.report import json_number
+
     return {
         "schema": "vram-advisor/models/v1",
         "models": [_model_dict(model) for model in catalog.models],
         "quick_summary": [
             {
-                "vram_gb": _number_of(row.vram_gb),
+                "vram_gb": json_number(row.vram_gb),
                 "label": row.vram,
                 "realistic": row.realistic,
                 "do_not_expect": row.do_not_expect,
@@ -80,12 +82,6 @@ def models_dict(catalog: Catalog) -> dict[str, Any]:
             for m in catalog.local_models
         ],
     }
-
-
-def _number_of(value: float) -> float | int:
-    from vram_advisor.report import _number
-
-    return _number(value)
 
 
 @models_app.callback(invoke_without_command=True)

@@ -66,28 +66,9 @@ def serve(
     import threading
 
     from vram_advisor import agent_http
-    from vram_advisor import inventory as inv
+    from vram_advisor.inventory_source import inventory_source
 
-    probe: agent_http.Probe
-    if inventory_path == "-":
-        fixed = inv.load("-")
-
-        def probe() -> inv.Inventory:
-            return fixed
-
-    elif inventory_path is not None:
-        path: str = inventory_path
-        inv.load(path)  # a bad file is the user's to fix now, not a 503 at the first scrape
-
-        def probe() -> inv.Inventory:
-            return inv.load(path)
-
-    else:
-
-        def probe() -> inv.Inventory:
-            from vram_advisor.probe import collect_inventory
-
-            return collect_inventory(model_dir)
+    probe = inventory_source(inventory_path, model_dir)
 
     try:
         import prometheus_client  # noqa: F401

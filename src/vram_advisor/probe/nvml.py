@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from vram_advisor import units
+from vram_advisor.bandwidth import memory_bandwidth_bytes_per_s
 from vram_advisor.inventory import Gpu, MigDevice
 from vram_advisor.probe import unified
 from vram_advisor.probe.backend import ABSENT, OK, AcceleratorReading
@@ -310,7 +311,7 @@ class _DeviceReader:
             shown="nvmlDeviceGetMaxClockInfo",
             who=", NVML_CLOCK_MEM",
         )
-        bandwidth = width * clock * 1_000_000 * 2 // 8 if width and clock else None
+        bandwidth = memory_bandwidth_bytes_per_s(width, clock)
         generation = self.ask("PCIe generation", "nvmlDeviceGetMaxPcieLinkGeneration")
         lanes = self.ask("PCIe width", "nvmlDeviceGetMaxPcieLinkWidth")
         if is_unified and (generation is not None or lanes is not None):

@@ -1,5 +1,6 @@
 """The human view of ``cluster`` (rich): the fleet grouped by hardware with the verdict per group, then the plans
-that need several nodes.
+that need several nodes, each with the interconnect of its group in a short column; the advice for groups whose link
+between nodes is unknown is printed once under the table, not in every row.
 
 Hostnames, GPU names and sources come from other machines: they go into ``Text`` objects (never markup) and any
 control character is shown escaped, so a hostname such as ``[red]x`` or one carrying terminal escapes prints as
@@ -14,6 +15,7 @@ from rich.text import Text
 
 from vram_advisor import units
 from vram_advisor.cluster import ClusterPlan, HardwareGroup, MachinePlan, MultiNodePlan
+from vram_advisor.nodefacts import INFINIBAND, NVLINK, RDMA
 from vram_advisor.plan import MINIMUM, Option
 from vram_advisor.render.human import FIT_STYLE, FIT_SYMBOL
 
@@ -89,6 +91,15 @@ def fleet_table(plan: ClusterPlan) -> Table:
     return table
 
 
+def link_label(multi: MultiNodePlan) -> str:
+    """The interconnect of a group in a few words: between the nodes (InfiniBand, RDMA or unknown), NVLink inside."""
+    kinds = multi.interconnect
+    between = "InfiniBand" if INFINIBAND in kinds else "RDMA" if RDMA in kinds else None
+    if between is None:
+        return "unknown (NVLink inside)" if NVLINK in kinds else "unknown"
+    return f"NVLink + {between}" if NVLINK in kinds else between
+
+
 def _multi_row(plan: ClusterPlan, multi: MultiNodePlan) -> list[Text | str]:
     option = multi.option
     label = Text(_label(option), style="bold")
@@ -100,17 +111,22 @@ def _multi_row(plan: ClusterPlan, multi: MultiNodePlan) -> list[Text | str]:
         count.append(f" ({multi.comfortable_node_count} comfortable)", style="dim")
     which = Text("identical nodes: " if multi.group is not None else "mixed nodes: ", style="dim")
     which.append_text(_names(plan, multi.nodes))
-    return [label, fit, count, units.format_gib(multi.usable_vram_bytes), which]
+    link = Text(link_label(multi), style="" if multi.link_advice is None else "yellow")
+    return [label, fit, count, units.format_gib(multi.usable_vram_bytes), link, which]
 
 
 def multi_node_table(plan: ClusterPlan) -> Table:
     table = Table(box=None, padding=(0, 1), header_style="bold", show_edge=False, pad_edge=False)
-    for column in ("Option", "Fit", "Nodes", "Summed VRAM", "Which nodes"):
+    for column in ("Option", "Fit", "Nodes", "Summed VRAM", "Interconnect", "Which nodes"):
         table.add_column(column, no_wrap=column in ("Fit", "Summed VRAM"))
     for multi in plan.multi_node:
         table.add_row(*_multi_row(plan, multi))
-        table.add_row("", "", "", "", Text(multi.interconnect_note, style="dim"))
     return table
+
+
+def link_notes(plan: ClusterPlan) -> list[str]:
+    """The advice for groups whose link between nodes is unknown, each distinct one once, in order."""
+    return list(dict.fromkeys(multi.link_advice for multi in plan.multi_node if multi.link_advice is not None))
 
 
 def cluster_view(plan: ClusterPlan) -> Group:
@@ -134,6 +150,7 @@ def cluster_view(plan: ClusterPlan) -> Group:
             Text("Across nodes: options no single node holds, with the smallest group that does", style="bold")
         )
         parts.append(multi_node_table(plan))
+        parts.extend(Text(f"Interconnect unknown: {advice}", style="yellow") for advice in link_notes(plan))
     elif len(plan.nodes) > 1:
         parts.append(Text("Across nodes: nothing more than the best single node already holds.", style="bold"))
     parts.append(

@@ -108,9 +108,18 @@ def breakdown_line(placement: est.Placement) -> Text:
 
 
 def run_lines(run: dict[str, object] | None) -> list[Text]:
+    """The run command (``runners.run_dict``): download step, command, notes; or, where the file it would load fits
+    no placement here, the sentence that says so instead of a command."""
     if not run:
         return []
+    if run.get("command") is None:
+        lines = [Text("Run it: no command for this machine", style="bold")]
+        if run.get("warning"):
+            lines.append(Text(f"  {run['warning']}", style="yellow"))
+        return lines
     lines = [Text(f"Run it ({run['requires']})", style="bold")]
+    if run.get("warning"):
+        lines.append(Text(f"  why this placement: {run['warning']}", style="yellow"))
     if run.get("download"):
         lines.append(Text(f"  {run['download']}"))
     lines.append(Text(f"  {run['command']}", style="cyan"))
@@ -193,7 +202,8 @@ def estimate_view(estimate: est.Estimate, document: dict[str, object]) -> Group:
         parts.append(placements_table(estimate.placements))
         parts.append(
             Text(
-                "tok/s ≤: upper bound (slowest tier's bandwidth / bytes it reads per token); ≈: tiers in series at 55% of peak",
+                f"tok/s ≤: upper bound (slowest tier's bandwidth / bytes it reads per token); ≈: "
+                f"{est.serial_estimate_words()}",
                 style="dim",
             )
         )
@@ -296,8 +306,8 @@ def check_parts(plan: Plan, extras: CheckEstimates) -> list[object]:
         machine = extras.machine
         parts.append(
             Text(
-                f"tok/s ≤: upper bound = slowest tier's bandwidth / bytes it reads per token; ≈: tiers in series at "
-                f"55% of peak. RAM {machine.ram_bandwidth.text()}; disk {machine.disk_bandwidth.text()}",
+                f"tok/s ≤: upper bound = slowest tier's bandwidth / bytes it reads per token; ≈: "
+                f"{est.serial_estimate_words()}. RAM {machine.ram_bandwidth.text()}; disk {machine.disk_bandwidth.text()}",
                 style="dim",
             )
         )
