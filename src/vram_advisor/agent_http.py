@@ -32,6 +32,7 @@ from vram_advisor.errors import VramAdvisorError
 from vram_advisor.inventory_source import InventorySource
 from vram_advisor.plan import parse_requirement
 from vram_advisor.profiles import Catalog, default_catalog
+from vram_advisor.records import Record
 from vram_advisor.render import json_text
 from vram_advisor.service import CheckRequest, parse_context, run_check
 
@@ -95,8 +96,8 @@ class ProbeUnavailable(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class Snapshot:
+@dataclass(frozen=True, repr=False)
+class Snapshot(Record):
     """The inventory to answer with, how old it is, and (when ``stale``) why a newer one is missing."""
 
     inventory: inv.Inventory
@@ -213,8 +214,8 @@ class CachedProbe:
 # ---------------------------------------------------------------------------------------------- the answers
 
 
-@dataclass(frozen=True)
-class Response:
+@dataclass(frozen=True, repr=False)
+class Response(Record):
     """One HTTP answer."""
 
     status: int

@@ -15,6 +15,7 @@ from typing import Any
 
 from vram_advisor import units
 from vram_advisor.jsonread import FieldReader
+from vram_advisor.records import Record
 
 #: KV cache formats a profile may describe, and the ones ``--kv-dtype`` accepts.
 KV_DTYPES = ("bf16", "fp8")
@@ -24,8 +25,8 @@ ENGINES = ("vllm", "llama.cpp")
 SourceCheck = Callable[[FieldReader, Any, str], str]
 
 
-@dataclass(frozen=True)
-class KvRow:
+@dataclass(frozen=True, eq=False, repr=False)
+class KvRow(Record):
     """Bytes of one cached row in a KV format: the 512-wide latent row and the 128-wide indexer-key row."""
 
     main_bytes: int
@@ -34,8 +35,8 @@ class KvRow:
     note: str | None = None
 
 
-@dataclass(frozen=True)
-class Architecture:
+@dataclass(frozen=True, eq=False, repr=False)
+class Architecture(Record):
     """What the estimate needs of a DeepSeek V4 model (config.json values and the model card's parameter counts).
 
     Every layer keeps a ``sliding_window`` ring of latent rows; CSA layers add one compressed row and one indexer row
@@ -83,8 +84,8 @@ class Architecture:
         return self.params_active - self.active_routed_params
 
 
-@dataclass(frozen=True)
-class QuantBits:
+@dataclass(frozen=True, eq=False, repr=False)
+class QuantBits(Record):
     """Bits per weight of a quantization: routed experts and everything else, the file format and its engine."""
 
     experts: float
@@ -94,8 +95,8 @@ class QuantBits:
     source: str
 
 
-@dataclass(frozen=True)
-class PublishedFile:
+@dataclass(frozen=True, eq=False, repr=False)
+class PublishedFile(Record):
     """A real, published file (or checkpoint) for a quantization, with its size as the source states it."""
 
     name: str

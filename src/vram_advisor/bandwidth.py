@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vram_advisor import cards, units
+from vram_advisor import units
 from vram_advisor.errors import UsageError
 from vram_advisor.inventory import Disk, Gpu
+from vram_advisor.records import Record
 
 
-@dataclass(frozen=True)
-class Bandwidth:
+@dataclass(frozen=True, eq=False, repr=False)
+class Bandwidth(Record):
     """A bandwidth in bytes per second (None when unknown) and where the figure comes from."""
 
     bytes_per_s: int | None
@@ -91,6 +92,8 @@ def gpu_bandwidth(gpu: Gpu) -> Bandwidth:
         return Bandwidth(
             rate, f"NVML {gpu.memory_clock_max_mhz} MHz x {gpu.memory_bus_width_bits} bit x 2 (hardware-probing.md §2)"
         )
+    from vram_advisor import cards  # only when NVML gave no figure: keeps its alias index off check's start-up
+
     card = cards.lookup(gpu.name)
     if card is not None and card.key in CARD_BANDWIDTH_GB_S:
         gb_s, source = CARD_BANDWIDTH_GB_S[card.key]

@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from vram_advisor.records import Record
 from vram_advisor.units import MIB
 
 SOURCE = "shared/reference/hardware-probing.md §8 (real NVML readings)"
 
 
-@dataclass(frozen=True)
-class Card:
+@dataclass(frozen=True, eq=False, repr=False)
+class Card(Record):
     """A GPU model with its NVML name and memory as NVML reports it."""
 
     key: str

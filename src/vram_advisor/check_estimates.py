@@ -21,10 +21,11 @@ from vram_advisor.errors import UsageError
 from vram_advisor.inventory import Inventory
 from vram_advisor.plan import COMFORTABLE, MINIMUM, Option, Plan
 from vram_advisor.profiles import Catalog
+from vram_advisor.records import Record
 
 
-@dataclass(frozen=True)
-class EstimateOptions:
+@dataclass(frozen=True, eq=False, repr=False)
+class EstimateOptions(Record):
     """``--kv-dtype``, ``--sizes``, ``--ram-bw`` and ``--disk-bw``, validated (bad values are UsageErrors)."""
 
     kv_dtype: str = "bf16"
@@ -44,8 +45,8 @@ class EstimateOptions:
         )
 
 
-@dataclass(frozen=True)
-class CheckEstimates:
+@dataclass(frozen=True, eq=False, repr=False)
+class CheckEstimates(Record):
     """The estimate of every option of a plan at one context, and the run command for its recommendation."""
 
     context_tokens: int

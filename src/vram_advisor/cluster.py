@@ -29,6 +29,7 @@ from vram_advisor.cluster_io import NodeInput, Skipped
 from vram_advisor.nodefacts import INFINIBAND, NVLINK, RDMA
 from vram_advisor.plan import COMFORTABLE, MINIMUM, Machine, Option, Recommendation
 from vram_advisor.profiles import Catalog, ModelProfile, QuantRow
+from vram_advisor.records import Record
 from vram_advisor.report import recommendation_dict, short_option
 
 SCHEMA = "vram-advisor/cluster/v1"
@@ -39,8 +40,8 @@ MAX_HOSTNAME = 255
 _FIT_ORDER = {COMFORTABLE: 0, MINIMUM: 1}
 
 
-@dataclass(frozen=True)
-class MachinePlan:
+@dataclass(frozen=True, repr=False)
+class MachinePlan(Record):
     """The verdict for one distinct machine, shared by every node that is that machine."""
 
     machine: Machine
@@ -66,8 +67,8 @@ def _verdict(recommendation: Recommendation, stretch: Option | None) -> tuple[st
     )
 
 
-@dataclass(eq=False)
-class HardwareGroup:
+@dataclass(eq=False, repr=False)
+class HardwareGroup(Record):
     """Nodes with the same GPU model(s) and count: one row of the fleet table."""
 
     id: int
@@ -104,8 +105,8 @@ class Node(NamedTuple):
     hidden_gpus: int
 
 
-@dataclass(frozen=True)
-class MultiNodePlan:
+@dataclass(frozen=True, repr=False)
+class MultiNodePlan(Record):
     """An option no single node holds, and the smallest group of nodes that holds it."""
 
     option: Option
@@ -121,8 +122,8 @@ class MultiNodePlan:
     comfortable_node_count: int | None
 
 
-@dataclass
-class ClusterPlan:
+@dataclass(repr=False)
+class ClusterPlan(Record):
     """Everything ``cluster`` reports."""
 
     base: bool

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from vram_advisor import plan, units
 from vram_advisor.profiles import QUANT_IDS, Catalog, ModelProfile, QuantRow
+from vram_advisor.records import Record
 
 #: Bits per weight of each row of the table, as the seed article derived Q6..Q2 from the FP8 size (Flash: 159.61 GB
 #: at FP8, 120 GB at Q6 = x 6/8, 80 GB at Q4 = x 4/8, 40 GB at Q2 = x 2/8; shared/seed/deepseek-v4-vram-tables.md).
@@ -28,8 +29,8 @@ _GGUF_QUANT = re.compile(r"(?<![a-z0-9])(?:ud-)?(?:i|t)?q([1-8])(?:_|-|\.|$)", r
 _FP8 = re.compile(r"(?<![a-z0-9])(?:fp8|f8_e4m3|float8)(?![a-z0-9])", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class Ratios:
+@dataclass(frozen=True, repr=False)
+class Ratios(Record):
     """A table row's VRAM-to-weights ratios (bytes over bytes) and which row they come from."""
 
     model: ModelProfile
@@ -51,8 +52,8 @@ class Ratios:
         )
 
 
-@dataclass(frozen=True)
-class DerivedNeed:
+@dataclass(frozen=True, repr=False)
+class DerivedNeed(Record):
     """The VRAM a set of files needs, derived from their size and a row's ratios."""
 
     weights_bytes: int

@@ -40,6 +40,7 @@ from typing import Any, TypeVar
 
 from vram_advisor.errors import HubError, UsageError
 from vram_advisor.probe.paths import default_model_dir
+from vram_advisor.records import Record
 
 T = TypeVar("T")
 
@@ -55,8 +56,8 @@ _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$"
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
-@dataclass(frozen=True)
-class HubSettings:
+@dataclass(frozen=True, repr=False)
+class HubSettings(Record):
     """Where the Hub is, where its cache is, whether to go online at all, and how long to wait."""
 
     endpoint: str
@@ -98,8 +99,8 @@ def _non_negative_int(text: str | None) -> int:
         return 0
 
 
-@dataclass(frozen=True)
-class RepoFile:
+@dataclass(frozen=True, repr=False)
+class RepoFile(Record):
     """One file of a repo: its path, its size, and whether this disk already holds it."""
 
     path: str
@@ -107,8 +108,8 @@ class RepoFile:
     local: bool = False
 
 
-@dataclass(frozen=True)
-class RepoListing:
+@dataclass(frozen=True, repr=False)
+class RepoListing(Record):
     """What downloading ``repo_id`` (narrowed by ``include``) would fetch, and how much room that takes."""
 
     repo_id: str
@@ -149,8 +150,8 @@ class RepoListing:
         return f"{self.repo_id}@{self.commit[:12] if self.commit else self.revision}"
 
 
-@dataclass(frozen=True)
-class ModelFiles:
+@dataclass(frozen=True, repr=False)
+class ModelFiles(Record):
     """What ``models import`` reads from a repo: its config and the weights' size, pinned to a commit."""
 
     repo_id: str

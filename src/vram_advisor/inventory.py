@@ -17,6 +17,7 @@ from typing import Any
 
 from vram_advisor.errors import InventoryError
 from vram_advisor.jsonread import FieldReader
+from vram_advisor.records import Record
 
 SCHEMA = "vram-advisor/inventory/v1"
 VENDORS = ("nvidia", "amd", "apple", "intel")
@@ -26,8 +27,8 @@ DISK_KINDS = ("nvme", "ssd", "hdd", "unknown")
 MAX_INVENTORY_BYTES = 4 * 1024 * 1024
 
 
-@dataclass(frozen=True)
-class MigDevice:
+@dataclass(frozen=True, repr=False)
+class MigDevice(Record):
     """One MIG instance of a GPU in MIG mode, with its own memory."""
 
     uuid: str | None = None
@@ -38,8 +39,8 @@ class MigDevice:
     compute_instance_id: int | None = None
 
 
-@dataclass(frozen=True)
-class Gpu:
+@dataclass(frozen=True, repr=False)
+class Gpu(Record):
     """One accelerator as the probe saw it. ``memory_total_bytes`` is what the driver reports (NVML ``total``)."""
 
     name: str
@@ -71,8 +72,8 @@ class Gpu:
         return max(0, self.memory_total_bytes - (self.memory_reserved_bytes or 0))
 
 
-@dataclass(frozen=True)
-class Ram:
+@dataclass(frozen=True, repr=False)
+class Ram(Record):
     """System memory. ``limit_bytes`` is a container (cgroup) limit where one applies."""
 
     total_bytes: int
@@ -88,8 +89,8 @@ class Ram:
         return min(self.total_bytes, self.limit_bytes)
 
 
-@dataclass(frozen=True)
-class Disk:
+@dataclass(frozen=True, repr=False)
+class Disk(Record):
     """A filesystem where weights could go. ``model_dir`` marks the one under ``--model-dir`` at probe time."""
 
     path: str
@@ -102,8 +103,8 @@ class Disk:
     model_dir: bool = False
 
 
-@dataclass(frozen=True)
-class Cpu:
+@dataclass(frozen=True, repr=False)
+class Cpu(Record):
     """CPU count as this process may use it (affinity and cgroup quota applied)."""
 
     logical_count: int | None = None
@@ -111,8 +112,8 @@ class Cpu:
     quota_cpus: float | None = None
 
 
-@dataclass(frozen=True)
-class ProbeInfo:
+@dataclass(frozen=True, repr=False)
+class ProbeInfo(Record):
     """How and when the inventory was made."""
 
     version: str | None = None
@@ -122,8 +123,8 @@ class ProbeInfo:
     nvml: str | None = None
 
 
-@dataclass(frozen=True)
-class Inventory:
+@dataclass(frozen=True, repr=False)
+class Inventory(Record):
     """One machine: GPUs, RAM, disks, plus notes on what could not be read."""
 
     ram: Ram

@@ -27,6 +27,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, NamedTuple
 
+from vram_advisor.records import Record
+
 #: Bytes read from a stream at a time.
 CHUNK_BYTES = 1024 * 1024
 
@@ -38,8 +40,8 @@ _DECODER = json.JSONDecoder()
 _SNIPPET = 60
 
 
-@dataclass(frozen=True)
-class Skipped:
+@dataclass(frozen=True, repr=False)
+class Skipped(Record):
     """An input that was not used: where it was and why."""
 
     source: str

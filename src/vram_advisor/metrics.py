@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from vram_advisor.records import Record
+
 #: ``vram_advisor_option_fit``: the contract's fit words as numbers, so ``>= 2`` means "loads from VRAM".
 FIT_VALUES: Mapping[str, int] = {"none": 0, "offload": 1, "minimum": 2, "comfortable": 3}
 
@@ -23,16 +25,16 @@ GPU_LABELS = ("index", "uuid", "name")
 OPTION_LABELS = ("model", "quant")
 
 
-@dataclass(frozen=True)
-class Sample:
+@dataclass(frozen=True, repr=False)
+class Sample(Record):
     """One time series: label values in the family's label order, and its value."""
 
     labels: tuple[str, ...]
     value: float
 
 
-@dataclass(frozen=True)
-class Family:
+@dataclass(frozen=True, repr=False)
+class Family(Record):
     """One gauge metric family: name, help text, label names and samples."""
 
     name: str

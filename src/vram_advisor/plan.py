@@ -3,6 +3,9 @@
 Input is an ``Inventory`` (already filtered to the GPUs this process may use) and the ``Catalog``; output is a
 ``Plan``: the fit of every option, the recommendation, the stretch, the tier, the fallback and the ``--require``
 answer. Nothing here reads the machine, the environment or the network.
+
+Records that nothing compares are declared ``eq=False`` (identity): each generated ``__eq__``/``__hash__``
+costs start-up time on every run (bench/startup.py).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from vram_advisor.errors import UsageError
 from vram_advisor.inventory import Disk, Inventory
 from vram_advisor.policy import os_reserve_bytes
 from vram_advisor.profiles import ApiOption, Catalog, LocalModel, ModelProfile, QuantRow, TierRow
+from vram_advisor.records import Record
 
 COMFORTABLE = "comfortable"
 MINIMUM = "minimum"
@@ -34,8 +38,8 @@ EXPERIMENTAL_ORDER = ("q3", "q2")
 SMALL_MODEL_HEADROOM = 1.2
 
 
-@dataclass(frozen=True)
-class Machine:
+@dataclass(frozen=True, repr=False)
+class Machine(Record):
     """What the planner needs to know about a machine, in bytes."""
 
     usable_vram_bytes: int
@@ -44,8 +48,8 @@ class Machine:
     unified: bool = False
 
 
-@dataclass(frozen=True)
-class Option:
+@dataclass(frozen=True, eq=False, repr=False)
+class Option(Record):
     """One model x quantization with its verdict on this machine."""
 
     model: ModelProfile
@@ -62,8 +66,8 @@ class Option:
         return (self.model.id, self.quant.id)
 
 
-@dataclass(frozen=True)
-class Recommendation:
+@dataclass(frozen=True, eq=False, repr=False)
+class Recommendation(Record):
     """What to run: ``kind`` is local, offload or api; ``option`` is None for api."""
 
     kind: str
@@ -71,16 +75,16 @@ class Recommendation:
     reason: str
 
 
-@dataclass(frozen=True)
-class SmallModelFit:
+@dataclass(frozen=True, eq=False, repr=False)
+class SmallModelFit(Record):
     """A smaller local model that fits, and where it runs (gpu, gpu+ram or cpu)."""
 
     model: LocalModel
     runs_on: str
 
 
-@dataclass(frozen=True)
-class Requirement:
+@dataclass(frozen=True, eq=False, repr=False)
+class Requirement(Record):
     """The ``--require`` answer (contract rule 8)."""
 
     option: Option
@@ -90,8 +94,8 @@ class Requirement:
     checks: tuple[tuple[str, bool | None, str], ...]
 
 
-@dataclass(frozen=True)
-class Plan:
+@dataclass(frozen=True, eq=False, repr=False)
+class Plan(Record):
     """Everything ``check`` reports."""
 
     machine: Machine

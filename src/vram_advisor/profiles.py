@@ -9,6 +9,9 @@ Profiles are JSON files in the top-level ``profiles/`` folder, shipped inside th
 
 Sizes stay as the article writes them ("1.2TB+") and are read by ``units``: VRAM figures as table GB (GiB of
 nominal capacity), weights as decimal GB. A broken file is a ``ProfileError`` naming the file and the field.
+
+Records that nothing compares are declared ``eq=False`` (identity): each generated ``__eq__``/``__hash__``
+costs start-up time on every run (bench/startup.py).
 """
 
 from __future__ import annotations
@@ -32,14 +35,15 @@ from vram_advisor.architecture import (
 )
 from vram_advisor.errors import ProfileError, UsageError
 from vram_advisor.jsonread import FieldReader
+from vram_advisor.records import Record
 
 FAMILY_SCHEMA = "vram-advisor/profile/v1"
 LOCAL_MODELS_SCHEMA = "vram-advisor/local-models/v1"
 QUANT_IDS = ("fp8", "q6", "q5", "q4", "q3", "q2")
 
 
-@dataclass(frozen=True)
-class Source:
+@dataclass(frozen=True, eq=False, repr=False)
+class Source(Record):
     """Where a figure comes from."""
 
     id: str
@@ -48,8 +52,8 @@ class Source:
     note: str | None = None
 
 
-@dataclass(frozen=True)
-class QuantRow:
+@dataclass(frozen=True, eq=False, repr=False)
+class QuantRow(Record):
     """One row of a model's table: a quantization with its weight size and VRAM figures."""
 
     id: str
@@ -91,8 +95,8 @@ class QuantRow:
         return units.table_vram_bytes(self.safer_vram)
 
 
-@dataclass(frozen=True)
-class ModelProfile:
+@dataclass(frozen=True, eq=False, repr=False)
+class ModelProfile(Record):
     """One model (e.g. deepseek-v4-flash) and its quantization rows, best first."""
 
     id: str
@@ -116,8 +120,8 @@ class ModelProfile:
         raise UsageError(f"{self.id} has no quantization {quant_id!r} (known: {known})")
 
 
-@dataclass(frozen=True)
-class TierRow:
+@dataclass(frozen=True, eq=False, repr=False)
+class TierRow(Record):
     """A row of the article's Quick Summary: what is realistic at a VRAM scale."""
 
     vram: str
@@ -134,8 +138,8 @@ class TierRow:
         return units.table_vram_bytes(self.vram)
 
 
-@dataclass(frozen=True)
-class Advice:
+@dataclass(frozen=True, eq=False, repr=False)
+class Advice(Record):
     """The article's "How to Choose" advice for a range of total VRAM ([from, below))."""
 
     audience: str
@@ -152,8 +156,8 @@ class Advice:
         )
 
 
-@dataclass(frozen=True)
-class ApiOption:
+@dataclass(frozen=True, eq=False, repr=False)
+class ApiOption(Record):
     """The hosted alternative."""
 
     name: str
@@ -162,8 +166,8 @@ class ApiOption:
     source: str
 
 
-@dataclass(frozen=True)
-class LocalModel:
+@dataclass(frozen=True, eq=False, repr=False)
+class LocalModel(Record):
     """A smaller local model for the fallback list, with its file size (decimal GB) and source."""
 
     name: str
@@ -180,8 +184,8 @@ class LocalModel:
         return units.file_size_bytes(self.size_gb)
 
 
-@dataclass(frozen=True)
-class Catalog:
+@dataclass(frozen=True, eq=False, repr=False)
+class Catalog(Record):
     """Everything the planner knows about models, merged from all profile files."""
 
     models: tuple[ModelProfile, ...]
@@ -333,8 +337,8 @@ def _model(r: FieldReader, sources: Mapping[str, Source], value: Any, where: str
     )
 
 
-@dataclass
-class _Parts:
+@dataclass(repr=False)
+class _Parts(Record):
     models: dict[str, ModelProfile] = field(default_factory=dict)
     quick_summary: list[TierRow] = field(default_factory=list)
     advice: list[Advice] = field(default_factory=list)

@@ -38,13 +38,14 @@ from vram_advisor.estimate import (
     Placement,
     estimate_with_weights,
 )
+from vram_advisor.records import Record
 
 if TYPE_CHECKING:
     from vram_advisor.architecture import PublishedFile
 
 
-@dataclass(frozen=True, eq=False)
-class EngineFacts:
+@dataclass(frozen=True, eq=False, repr=False)
+class EngineFacts(Record):
     """An engine, the version the command needs, and what the flags were checked against."""
 
     name: str
@@ -92,8 +93,8 @@ PLACEMENT_WORDS = {
 EXPERTS_TO_CPU = "exps=CPU"
 
 
-@dataclass(frozen=True, eq=False)
-class RunCommand:
+@dataclass(frozen=True, eq=False, repr=False)
+class RunCommand(Record):
     """The command (and download step) that would run a placement here."""
 
     engine: str

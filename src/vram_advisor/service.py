@@ -15,6 +15,7 @@ from vram_advisor.check_estimates import CheckEstimates, EstimateOptions, add_to
 from vram_advisor.errors import UsageError
 from vram_advisor.plan import Plan, parse_requirement, plan
 from vram_advisor.profiles import Catalog, default_catalog
+from vram_advisor.records import Record
 
 if TYPE_CHECKING:
     from vram_advisor.hub import RepoListing
@@ -22,8 +23,8 @@ if TYPE_CHECKING:
 DEFAULT_CONTEXT_TOKENS = 32 * 1024
 
 
-@dataclass(frozen=True)
-class CheckRequest:
+@dataclass(frozen=True, eq=False, repr=False)
+class CheckRequest(Record):
     """Everything ``check`` can be asked (the CLI options, as plain values)."""
 
     inventory_path: str | None = None
@@ -47,8 +48,8 @@ class CheckRequest:
     include: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class CheckOutcome:
+@dataclass(frozen=True, eq=False, repr=False)
+class CheckOutcome(Record):
     """The judged inventory, the plan and the contract's JSON document."""
 
     inventory: inv.Inventory

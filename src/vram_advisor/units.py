@@ -208,9 +208,10 @@ _RATE_UNITS: dict[str, int] = {
     "gib/s": GIB,
     "tib/s": TIB,
 }
-_RATE = re.compile(r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Z]+?)\s*(?:/\s*s|ps)\s*$", re.IGNORECASE)
+# patterns used only by some commands are compiled on first use (re caches them), not at import
+_RATE = r"^\s*([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([a-zA-Z]+?)\s*(?:/\s*s|ps)\s*$"
 #: ``12xDDR5-4800``: channels x DDR generation - transfer rate in MT/s (each channel 64 bits = 8 bytes wide).
-_DDR = re.compile(r"^\s*(?:(\d+)\s*[x×*]\s*)?(?:LP)?DDR([345]X?)[- ]?(\d{3,5})\s*$", re.IGNORECASE)
+_DDR = r"^\s*(?:(\d+)\s*[x×*]\s*)?(?:LP)?DDR([345]X?)[- ]?(\d{3,5})\s*$"
 #: Bytes a DDR channel moves per transfer (a 64-bit channel; JEDEC DDR4/DDR5 DIMM data width without ECC bits).
 DDR_CHANNEL_BYTES = 8
 #: Largest rate the parser accepts (1 PB/s): anything larger is a typo.
@@ -222,14 +223,14 @@ def parse_bandwidth(text: str) -> int:
     configuration "12xDDR5-4800" (channels x 8 bytes x MT/s: 460.8 GB/s). GB/s is decimal, as bandwidths are quoted."""
     if not isinstance(text, str):
         raise SizeError(f"expected a bandwidth as text, got {type(text).__name__}")
-    ddr = _DDR.match(text)
+    ddr = re.match(_DDR, text, re.IGNORECASE)
     if ddr is not None:
         channels = int(ddr.group(1)) if ddr.group(1) else 1
         rate = channels * DDR_CHANNEL_BYTES * int(ddr.group(3)) * 10**6
         if channels < 1 or rate <= 0:
             raise SizeError(f"{text!r}: the channel count and transfer rate must be positive")
         return rate
-    match = _RATE.match(text)
+    match = re.match(_RATE, text, re.IGNORECASE)
     if match is None:
         raise SizeError(
             f'{text!r} is not a bandwidth (use e.g. "460GB/s", "7GB/s", "900MB/s" or a memory setup such as "12xDDR5-4800")'
@@ -287,9 +288,7 @@ _K8S_SUFFIXES: dict[str, Decimal] = {
     "P": Decimal(10**15),
     "E": Decimal(10**18),
 }
-_K8S_QUANTITY = re.compile(
-    r"^\+?([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]{1,3})|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]))?$"
-)
+_K8S_QUANTITY = r"^\+?([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]{1,3})|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]))?$"
 
 
 def parse_k8s_quantity(text: str) -> int:
@@ -300,7 +299,7 @@ def parse_k8s_quantity(text: str) -> int:
     """
     if not isinstance(text, str):
         raise SizeError(f"expected a Kubernetes quantity as text, got {type(text).__name__}")
-    match = _K8S_QUANTITY.match(text.strip())
+    match = re.match(_K8S_QUANTITY, text.strip())
     if match is None:
         raise SizeError(f"{text!r} is not a Kubernetes quantity (such as 2113459340Ki, 512Gi or 16G)")
     number = Decimal(match.group(1))

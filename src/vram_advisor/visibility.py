@@ -36,6 +36,7 @@ from dataclasses import dataclass, replace
 
 from vram_advisor import units
 from vram_advisor.inventory import Gpu, Inventory, MigDevice
+from vram_advisor.records import Record
 
 _ORDINAL = re.compile(r"^\+?(\d+)")
 _MIG_PREFIX = "MIG: "
@@ -51,16 +52,16 @@ NOTE_PREFIXES = (
 _LEGACY_MIG = re.compile(r"^MIG-(GPU-[0-9a-fA-F-]+)/(\d+)/(\d+)$")
 
 
-@dataclass(frozen=True)
-class Device:
+@dataclass(frozen=True, eq=False, repr=False)
+class Device(Record):
     """One CUDA device: a GPU (its position in ``inventory.gpus``) or one MIG instance of it."""
 
     position: int
     mig: MigDevice | None = None
 
 
-@dataclass(frozen=True)
-class Selection:
+@dataclass(frozen=True, eq=False, repr=False)
+class Selection(Record):
     """The CUDA devices this process sees, in CUDA's order, and what to tell the user about them."""
 
     devices: tuple[Device, ...]

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 from vram_advisor.architecture import Architecture
 from vram_advisor.errors import UsageError
+from vram_advisor.records import Record
 
 
-@dataclass(frozen=True, eq=False)
-class KvEstimate:
+@dataclass(frozen=True, eq=False, repr=False)
+class KvEstimate(Record):
     """The KV cache of ``sequences`` sequences of ``context_tokens`` tokens, with the rows that make it up."""
 
     dtype: str

@@ -34,10 +34,11 @@ from vram_advisor.estimate.weights import (
     weights_in_use,
 )
 from vram_advisor.profiles import ModelProfile, QuantRow
+from vram_advisor.records import Record
 
 
-@dataclass(frozen=True, eq=False)
-class Estimate:
+@dataclass(frozen=True, eq=False, repr=False)
+class Estimate(Record):
     """One option's whole estimate (``estimate`` command, MCP tool, and each option of ``check``)."""
 
     model: ModelProfile

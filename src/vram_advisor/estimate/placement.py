@@ -16,6 +16,7 @@ from vram_advisor.architecture import Architecture, QuantBits
 from vram_advisor.estimate.kv import KvEstimate
 from vram_advisor.estimate.weights import Overhead, WeightsEstimate, active_bytes, cpu_overhead, gpu_overhead
 from vram_advisor.inventory import Disk, Gpu, Inventory
+from vram_advisor.records import Record
 
 #: The share of peak memory bandwidth a decode step achieves, llmfit's calibration constant
 #: (``tok/s = bw / (active_params x bytes/param) x 0.55``; anchor-tools.md §4.4). Used for the serial estimate only,
@@ -42,8 +43,8 @@ def serial_estimate_words() -> str:
 # ------------------------------------------------------------------------------------------------ machine
 
 
-@dataclass(frozen=True, eq=False)
-class MachineView:
+@dataclass(frozen=True, eq=False, repr=False)
+class MachineView(Record):
     """The parts of an inventory the placements need, with the bandwidths and their sources."""
 
     gpus: tuple[Gpu, ...]
@@ -122,8 +123,8 @@ def heterogeneity_warning(machine: MachineView) -> str | None:
 # --------------------------------------------------------------------------------------------- placements
 
 
-@dataclass(frozen=True, eq=False)
-class MemoryTier:
+@dataclass(frozen=True, eq=False, repr=False)
+class MemoryTier(Record):
     """One memory tier of a placement: what it holds, what it reads per decoded token, and how fast it reads."""
 
     name: str
@@ -141,8 +142,8 @@ class MemoryTier:
         return self.bandwidth.bytes_per_s / self.reads_per_token_bytes
 
 
-@dataclass(frozen=True, eq=False)
-class Placement:
+@dataclass(frozen=True, eq=False, repr=False)
+class Placement(Record):
     """Where one option's memory goes, whether it fits, and its decode-speed bounds."""
 
     kind: str

@@ -12,6 +12,7 @@ from vram_advisor import units
 from vram_advisor.architecture import Architecture, PublishedFile, QuantBits
 from vram_advisor.errors import UsageError
 from vram_advisor.profiles import ModelProfile, QuantRow
+from vram_advisor.records import Record
 
 #: ``--sizes``: which weights drive the estimate.
 SIZES = ("table", "published")
@@ -40,8 +41,8 @@ VLLM_DEFAULT_UTILIZATION = 0.92
 VLLM_MAX_ADVISED_UTILIZATION = 0.97
 
 
-@dataclass(frozen=True, eq=False)
-class WeightsEstimate:
+@dataclass(frozen=True, eq=False, repr=False)
+class WeightsEstimate(Record):
     """The weights of one option: the figure in use and where it comes from, the alternatives, and the split
     between routed experts and everything else (what a GPU+RAM hybrid puts where)."""
 
@@ -153,8 +154,8 @@ def weights_in_use(
     )
 
 
-@dataclass(frozen=True, eq=False)
-class ActiveBytes:
+@dataclass(frozen=True, eq=False, repr=False)
+class ActiveBytes(Record):
     """Bytes one decoded token reads: active routed experts and the other active weights, at the quant's bits."""
 
     routed: int
@@ -177,8 +178,8 @@ def active_bytes(arch: Architecture, bits: QuantBits) -> ActiveBytes:
 # ---------------------------------------------------------------------------------------------- overheads
 
 
-@dataclass(frozen=True, eq=False)
-class Overhead:
+@dataclass(frozen=True, eq=False, repr=False)
+class Overhead(Record):
     """Runtime memory beside weights and KV: named parts per device, times the number of devices."""
 
     engine: str

@@ -14,14 +14,15 @@ from typing import Protocol
 from vram_advisor.inventory import Gpu
 from vram_advisor.probe.context import ProbeContext
 from vram_advisor.probe.trace import describe_error
+from vram_advisor.records import Record
 
 #: Status words: ``ok`` (read), ``absent`` (no such hardware or library here), anything else is a failure.
 OK = "ok"
 ABSENT = "absent"
 
 
-@dataclass(frozen=True)
-class AcceleratorReading:
+@dataclass(frozen=True, repr=False)
+class AcceleratorReading(Record):
     """What one backend saw."""
 
     backend: str

@@ -23,6 +23,7 @@ from pathlib import PurePosixPath
 from vram_advisor import units
 from vram_advisor.probe import mountinfo
 from vram_advisor.probe.context import ProbeContext
+from vram_advisor.records import Record
 
 SOURCE = "cgroup"
 
@@ -30,8 +31,8 @@ SOURCE = "cgroup"
 V1_UNLIMITED = 1 << 62
 
 
-@dataclass(frozen=True)
-class Hierarchy:
+@dataclass(frozen=True, repr=False)
+class Hierarchy(Record):
     """One mounted cgroup hierarchy: ``version`` 1 or 2, its controllers (v1), mount point and mount root."""
 
     version: int
@@ -40,8 +41,8 @@ class Hierarchy:
     controllers: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
-class CgroupLimits:
+@dataclass(frozen=True, repr=False)
+class CgroupLimits(Record):
     """The limits that apply to this process, each with the file it came from."""
 
     version: str | None = None

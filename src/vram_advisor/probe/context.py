@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vram_advisor.probe.trace import Trace
+from vram_advisor.records import Record
 
 #: Files under /proc and /sys are small; anything longer than this is not what we are looking for.
 MAX_FILE_BYTES = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class ProbeContext:
+@dataclass(frozen=True, repr=False)
+class ProbeContext(Record):
     """The machine as the probe sees it."""
 
     root: Path = Path("/")

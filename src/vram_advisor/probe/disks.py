@@ -27,6 +27,7 @@ from vram_advisor.probe import mountinfo
 from vram_advisor.probe.context import ProbeContext
 from vram_advisor.probe.mountinfo import Mount
 from vram_advisor.probe.trace import describe_error
+from vram_advisor.records import Record
 
 SOURCE = "disks"
 
@@ -64,8 +65,8 @@ _NVME = re.compile(r"^nvme\d+(?:c\d+)?n\d+$")
 _VIRTUAL_NAME = re.compile(r"^x?vd[a-z]+$")
 
 
-@dataclass(frozen=True)
-class BlockKind:
+@dataclass(frozen=True, repr=False)
+class BlockKind(Record):
     """What /sys says about a block device: the kind of its disk(s), the disk's name and why, if unsure."""
 
     kind: str

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vram_advisor.records import Record
 
-@dataclass(frozen=True)
-class Mount:
+
+@dataclass(frozen=True, repr=False)
+class Mount(Record):
     major: int
     minor: int
     root: str

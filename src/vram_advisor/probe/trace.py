@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from vram_advisor.records import Record
+
 #: Longest text kept for one answer (a whole mountinfo file is kept; a binary blob is not).
 MAX_TEXT = 64 * 1024
 
 
-@dataclass
-class Trace:
+@dataclass(repr=False)
+class Trace(Record):
     """Questions and answers in the order they were asked; ``enabled=False`` makes every method a no-op."""
 
     enabled: bool = False

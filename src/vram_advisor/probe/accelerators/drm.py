@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vram_advisor.probe.context import ProbeContext
+from vram_advisor.records import Record
 
 _CARD = re.compile(r"^card\d+$")
 
 
-@dataclass(frozen=True)
-class Card:
+@dataclass(frozen=True, repr=False)
+class Card(Record):
     """One ``/sys/class/drm/cardN``: its PCI device folder, vendor and device ids, kernel driver and bus id."""
 
     name: str
