@@ -137,6 +137,11 @@ class Inventory(Record):
     notes: tuple[str, ...] = ()
     schema: str = SCHEMA
 
+    @property
+    def visible_gpus(self) -> tuple[Gpu, ...]:
+        """The GPUs this process may use: all but those marked ``visible: false`` (hidden by CUDA_VISIBLE_DEVICES)."""
+        return tuple(gpu for gpu in self.gpus if gpu.visible is not False)
+
     def replace(self, **changes: Any) -> Inventory:
         """A copy with some fields changed (what-if overrides)."""
         return replace(self, **changes)

@@ -120,7 +120,7 @@ def usable_vram_bytes(inventory: Inventory, free: bool = False) -> int:
     GPUs marked ``visible: false`` (hidden by CUDA_VISIBLE_DEVICES) do not count. With ``free`` (``check --free``)
     each GPU counts its free memory instead, or its capacity where free memory is unknown.
     """
-    visible = [gpu for gpu in inventory.gpus if gpu.visible is not False]
+    visible = inventory.visible_gpus
     if free:
         return sum(
             gpu.capacity_bytes if gpu.memory_free_bytes is None else min(gpu.capacity_bytes, gpu.memory_free_bytes)
@@ -135,7 +135,7 @@ def spare_ram_bytes(inventory: Inventory) -> int:
     The effective RAM (host RAM, or the container limit when smaller) less the OS reserve. A GPU with unified
     memory already counts that RAM as its VRAM, so it is never counted twice: such machines spare nothing more.
     """
-    visible = [gpu for gpu in inventory.gpus if gpu.visible is not False]
+    visible = inventory.visible_gpus
     if any(gpu.unified for gpu in visible):
         return 0
     effective = inventory.ram.effective_bytes
@@ -143,7 +143,7 @@ def spare_ram_bytes(inventory: Inventory) -> int:
 
 
 def machine_of(inventory: Inventory, free: bool = False) -> Machine:
-    visible = [gpu for gpu in inventory.gpus if gpu.visible is not False]
+    visible = inventory.visible_gpus
     return Machine(
         usable_vram_bytes=usable_vram_bytes(inventory, free),
         spare_ram_bytes=spare_ram_bytes(inventory),

@@ -72,7 +72,7 @@ def machine_view(
     """The visible GPUs, usable VRAM and spare RAM exactly as the planner counts them (plan.py), and bandwidths."""
     from vram_advisor import plan
 
-    gpus = tuple(gpu for gpu in inventory.gpus if gpu.visible is not False)
+    gpus = inventory.visible_gpus
     disk = plan.select_disk(inventory, model_dir)
     return MachineView(
         gpus=gpus,

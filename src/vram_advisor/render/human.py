@@ -86,7 +86,7 @@ def machine_table(
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="cyan", no_wrap=True)
     grid.add_column()
-    visible = [g for g in inventory.gpus if g.visible is not False]
+    visible = inventory.visible_gpus
     hidden = len(inventory.gpus) - len(visible)
     if not show_gpus:  # the probe view lists them in its own table
         pass
