@@ -109,7 +109,8 @@ def test_contract_example_machine(cli, write_inventory):
         (["check", "--gpus", "A100"], ["ambiguous"]),
         (["check", "--ram", "lots"], ["--ram", "lots"]),
         (["check", "--ram", "512"], ["--ram", "no unit"]),
-        (["check", "--gpus", "2x96"], ["--gpus", "96"]),
+        (["check", "--gpus", "2x96"], ["--gpus", "no unit"]),
+        (["check", "--gpus", "1x99999999999TB"], ["--gpus", "larger than any machine"]),
         (["check", "--context", "forever"], ["--context", "forever"]),
         (["check", "--require", "deepseek-v4-flash"], ["--require", "MODEL:QUANT"]),
         (["check", "--require", "deepseek-v5:q4"], ["unknown model", "deepseek-v5"]),
@@ -344,3 +345,28 @@ def test_api_reason_mentions_the_experimental_option_that_would_load(cli, write_
     reason = document["recommendation"]["reason"]
     assert reason.startswith("no non-experimental DeepSeek V4 option fits")
     assert "experimental deepseek-v4-flash q2" in reason
+
+
+def test_control_characters_from_an_inventory_never_reach_the_terminal(cli, write_inventory):
+    data = inventory_dict([gpu("X\x1b]0;title\x07", 24564)], ram_gib=16)
+    data["hostname"] = "evil\x1b[31mred"
+    path = write_inventory(data)
+    human = cli(["check", "--inventory", path])
+    assert human.code == 0
+    assert "\x1b" not in human.out and "\x07" not in human.out
+    assert "evil\\x1b[31mred" in human.out
+    csv_text = cli(["cluster", "--csv", path]).out
+    assert "\x1b" not in csv_text and "evil\\x1b[31mred" in csv_text
+
+
+def test_debug_works_after_the_command(cli):
+    result = cli(["check", "--ram", "lots", "--debug"])
+    assert result.code == 2
+    assert "Traceback" in result.err
+
+
+def test_out_of_reach_shortfall_follows_the_98_percent_rule(cli, write_inventory):
+    path = write_inventory(inventory_dict([], ram_gib=16))
+    document = cli(["check", "--inventory", path, "--json"]).json()
+    assert document["next_up"]["quant"] == "q2"
+    assert document["next_up"]["short_by_bytes"] == -(-48 * 1024**3 * 98 // 100)  # 47.04 GiB, not 48

@@ -54,7 +54,7 @@ def test_four_rtx_4090_do_not_get_a_command_that_loads_155_gb_onto_96_gib(cli, w
     assert run["placement"] == "gpu+ram"
     assert flags(run["command"])["-ot"] == "exps=CPU"
     assert run["loads"]["bytes"] == 155 * 10**9 and run["loads"]["basis"] == "published"
-    assert "does not fit all on the GPUs" in run["warning"]
+    assert "cannot go all on the GPUs" in run["warning"]
     assert "UD-Q4_K_XL (155 GB), the file the command loads" in run["warning"]
     hybrid = as_loaded("deepseek-v4-flash", "q4", 32768, machine, "gpu+ram")
     assert hybrid.fits is True

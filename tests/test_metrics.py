@@ -112,7 +112,9 @@ def test_builtin_writer_and_prometheus_client_agree(cli: Any, write_inventory: A
     theirs = parse(metrics.render_prometheus_client(families))
     assert ours == theirs
     (labels,) = ours["vram_advisor_gpu_memory_total_bytes"]
-    assert dict(labels)["name"] == 'Card "X" \\ A\nB'
+    # the inventory reader escapes the newline (control characters never pass through); quotes and backslashes
+    # are the exposition format's to escape, and both writers must give back the same text
+    assert dict(labels)["name"] == 'Card "X" \\ A\\nB'
     assert ours["vram_advisor_probe_stale"][()] == 1.0
     assert ours["vram_advisor_inventory_age_seconds"][()] == 12.5
 

@@ -191,6 +191,8 @@ def _cell(text: str | None) -> str:
     """Text from a node, safe for a spreadsheet (never read as a formula) and for UTF-8."""
     if not text:
         return ""
+    if not text.isprintable():  # control characters (terminal escapes) are written as escapes, never raw
+        text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
     return utf8_safe("'" + text if text.startswith(_FORMULA_STARTS) else text)
 
 

@@ -11,6 +11,18 @@ from vram_advisor.errors import VramAdvisorError
 
 T = TypeVar("T")
 
+
+def clean_text(text: str) -> str:
+    """Text from an input as it may be kept and shown: a lone surrogate ("\\ud800", which no output encoding
+    accepts) becomes U+FFFD, and control characters (terminal escapes such as ESC, BEL, newlines) become their
+    visible escapes ("\\x1b"), so a hostname or GPU name from a node can never drive the terminal or a spreadsheet.
+    """
+    if text.isprintable():  # nearly all text: nothing to do
+        return text
+    text = _LONE_SURROGATE.sub("\ufffd", text)
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
 #: The largest byte count an input may carry (1 EiB, as ``units.MAX_SIZE_BYTES``): anything larger is corrupt.
 MAX_BYTES = 1024**6
 #: The largest integer an input may carry elsewhere (the range a JSON number keeps exactly).
@@ -75,8 +87,7 @@ class FieldReader:
     def text(self, value: Any, where: str) -> str:
         if not isinstance(value, str):
             raise self.fail(where, f"expected a string, got {_kind(value)}")
-        # JSON can carry lone surrogates ("\ud800"), which no output encoding accepts: replace them here, once
-        return _LONE_SURROGATE.sub("\ufffd", value)
+        return clean_text(value)
 
     def flag(self, value: Any, where: str) -> bool:
         if not isinstance(value, bool):

@@ -197,14 +197,9 @@ _TYPES: dict[int, tuple[type, ...]] = {
 
 
 def _same_text(text: str) -> bool:
-    """Whether ``from_dict`` keeps this text as it is (it replaces lone surrogates, which UTF-8 cannot encode)."""
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+    """Whether ``from_dict`` keeps this text as it is (``jsonread.clean_text`` changes exactly the text that is not
+    printable: lone surrogates and control characters)."""
+    return text.isprintable()
 
 
 def _number_ok(value: Any) -> bool:

@@ -73,7 +73,7 @@ def check_dict(plan: Plan, inventory: inv.Inventory) -> dict[str, Any]:
         }
     next_up = short_option(plan.next_up)
     if next_up is not None and plan.next_up is not None:
-        short_by = max(0, plan.next_up.quant.min_vram_bytes - plan.machine.usable_vram_bytes)
+        short_by = units.shortfall_bytes(plan.machine.usable_vram_bytes, plan.next_up.quant.min_vram_bytes)
         next_up["short_by_bytes"] = short_by
     alternatives: dict[str, Any] = {
         "api": None if plan.api is None else {"name": plan.api.name, "url": plan.api.url, "why": plan.api.why},

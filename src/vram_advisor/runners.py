@@ -222,7 +222,7 @@ def runnable(estimate: Estimate, placement: Placement) -> tuple[Estimate, Placem
     passed_over = [
         p for p in loaded.placements if p.kind != same.kind and p.fits is False and PREFERENCE.index(p.kind) < rank
     ]
-    why = f"{what} does not fit {PLACEMENT_WORDS[same.kind]} here: {same.reason}"
+    why = f"{what} cannot go {PLACEMENT_WORDS[same.kind]} here: {same.reason}"
     why += "".join(f"; nor {PLACEMENT_WORDS[p.kind]}: {p.reason}" for p in passed_over)
     why += f". The command runs it {PLACEMENT_WORDS[alternative.kind]} instead: {alternative.reason}"
     return loaded, alternative, why

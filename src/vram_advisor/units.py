@@ -155,6 +155,12 @@ def meets(available_bytes: int, required_bytes: int) -> bool:
     return available_bytes * MEETS_DENOMINATOR >= required_bytes * MEETS_NUMERATOR
 
 
+def shortfall_bytes(available_bytes: int, required_bytes: int) -> int:
+    """How many more bytes ``available`` needs to meet ``required`` (by the 98% rule of ``meets``); 0 if it does."""
+    threshold = -(-required_bytes * MEETS_NUMERATOR // MEETS_DENOMINATOR)  # the smallest amount that meets it
+    return max(0, threshold - available_bytes)
+
+
 def gib(value_bytes: int) -> float:
     """Bytes as GiB (for display only)."""
     return value_bytes / GIB

@@ -57,7 +57,9 @@ def _describe(token: str, spec: str) -> Gpu:
         raise UsageError(f"--gpus {spec!r}: {token!r} is ambiguous, say {choices}")
     try:
         size = units.parse_size(token)
-    except units.SizeError:
+    except units.SizeError as exc:
+        if token.strip()[:1].isdigit() or token.strip()[:1] == ".":  # meant as a size: say what is wrong with it
+            raise UsageError(f"--gpus {spec!r}: {exc}") from None
         raise UsageError(
             f"--gpus {spec!r}: unknown GPU {token!r}; use a size (2x96GB) or a card: {cards.known_names()}"
         ) from None

@@ -56,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args:
         args = ["--help"]  # the help on stdout, exit 0, rather than a usage error
     debug = "--debug" in args or bool(os.environ.get("VRAM_ADVISOR_DEBUG"))
+    # --debug is read here, so it works anywhere on the line (vram-advisor check ... --debug), not only first
+    args = [arg for arg in args if arg != "--debug"]
     from vram_advisor.errors import VramAdvisorError
 
     try:

@@ -6,7 +6,8 @@ Built with rich from the estimate objects; model names come from profiles and ar
 
 from __future__ import annotations
 
-from rich.console import Group
+from rich.console import Group, RenderableType
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -107,27 +108,33 @@ def breakdown_line(placement: est.Placement) -> Text:
     return line
 
 
-def run_lines(run: dict[str, object] | None) -> list[Text]:
+def _indented(text: str, style: str = "") -> Padding:
+    """A line of the run block indented two columns, wrapped lines too."""
+    return Padding(Text(text, style=style), (0, 0, 0, 2))
+
+
+def run_lines(run: dict[str, object] | None) -> list[RenderableType]:
     """The run command (``runners.run_dict``): download step, command, notes; or, where the file it would load fits
     no placement here, the sentence that says so instead of a command."""
     if not run:
         return []
+    lines: list[RenderableType]
     if run.get("command") is None:
         lines = [Text("Run it: no command for this machine", style="bold")]
         if run.get("warning"):
-            lines.append(Text(f"  {run['warning']}", style="yellow"))
+            lines.append(_indented(str(run["warning"]), "yellow"))
         return lines
     lines = [Text(f"Run it ({run['requires']})", style="bold")]
     if run.get("warning"):
-        lines.append(Text(f"  why this placement: {run['warning']}", style="yellow"))
+        lines.append(_indented(f"why this placement: {run['warning']}", "yellow"))
     if run.get("download"):
-        lines.append(Text(f"  {run['download']}"))
-    lines.append(Text(f"  {run['command']}", style="cyan"))
+        lines.append(_indented(str(run["download"])))
+    lines.append(_indented(str(run["command"]), "cyan"))
     notes = run.get("notes")
     if isinstance(notes, list):
         for note in notes:
-            lines.append(Text(f"  note: {note}", style="dim"))
-    lines.append(Text(f"  flags checked against: {run['checked_against']}", style="dim"))
+            lines.append(_indented(f"note: {note}", "dim"))
+    lines.append(_indented(f"flags checked against: {run['checked_against']}", "dim"))
     return lines
 
 

@@ -234,7 +234,7 @@ def check_view(
             ),
         )
     if plan.next_up is not None:
-        short = max(0, plan.next_up.quant.min_vram_bytes - plan.machine.usable_vram_bytes)
+        short = units.shortfall_bytes(plan.machine.usable_vram_bytes, plan.next_up.quant.min_vram_bytes)
         facts.add_row(
             "Out of reach",
             Text(
