@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from vram_advisor import plan, units
-from vram_advisor.profiles import QUANT_IDS, Catalog, ModelProfile, QuantRow
+from vram_advisor.profiles import Catalog, ModelProfile, QuantRow
 from vram_advisor.records import Record
 
 #: Bits per weight of each row of the table, as the seed article derived Q6..Q2 from the FP8 size (Flash: 159.61 GB
@@ -195,7 +195,3 @@ def derived_row(need: DerivedNeed, *, row_id: str, label: str, best_for: str, so
         experimental=is_experimental(row_id),
         source=source,
     )
-
-
-def row_order(row_id: str) -> int:
-    return QUANT_IDS.index(row_id) if row_id in QUANT_IDS else len(QUANT_IDS)

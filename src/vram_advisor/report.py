@@ -1,6 +1,6 @@
 """The ``check`` result as data: a ``Plan`` and its inventory turned into the contract's JSON (``vram-advisor/check/v1``).
 
-The human view and the JSON view both read this dict, so they can never disagree.
+The human view reads the same ``Plan`` (render/human.py), and ``cluster`` reuses the helpers here for its nodes.
 """
 
 from __future__ import annotations
@@ -122,7 +122,3 @@ def quiet_line(plan: Plan) -> str:
     """The one line of ``check --require ... --quiet``: ``ok: ...`` or ``no: ...``."""
     assert plan.required is not None
     return f"{'ok' if plan.required.fits else 'no'}: {plan.required.reason}"
-
-
-def usable_text(plan: Plan) -> str:
-    return units.format_gib(plan.machine.usable_vram_bytes)
