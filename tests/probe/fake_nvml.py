@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import ctypes
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pynvml
@@ -333,9 +333,7 @@ def h100(i: int, **changes: Any) -> FakeGpu:
         nvlinks=18,
         mig=[],
     )
-    for key, value in changes.items():
-        setattr(gpu, key, value)
-    return gpu
+    return replace(gpu, **changes)
 
 
 def eight_h100(**changes: Any) -> FakeDriver:
@@ -476,9 +474,7 @@ def l40s(i: int, **changes: Any) -> FakeGpu:
         mem_clock_mhz=9001,
         pcie=(4, 16),
     )
-    for key, value in changes.items():
-        setattr(gpu, key, value)
-    return gpu
+    return replace(gpu, **changes)
 
 
 def lost_gpu(where: str = "after") -> FakeDriver:
