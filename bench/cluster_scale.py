@@ -28,7 +28,7 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 if (SRC / "vram_advisor").is_dir() and not os.environ.get("BENCH_INSTALLED"):
     sys.path.insert(0, str(SRC))
 
-from vram_advisor import inventory as inv  # noqa: E402
+from vram_advisor.inventory import model as inv  # noqa: E402
 
 MIB = 2**20
 GIB = 2**30

@@ -12,7 +12,7 @@ import pytest
 
 import vram_advisor
 from conftest import gpu, inventory_dict
-from vram_advisor import profiles
+from vram_advisor.catalog import profiles
 
 H100 = ("NVIDIA H100 80GB HBM3", 81559, 480)
 
@@ -259,7 +259,7 @@ def test_every_command_module_is_registered():
 def test_check_does_not_import_other_commands():
     code = (
         "import sys; from vram_advisor.cli import main; main(['check', '--gpus', '1xH100', '--json']); "
-        "print(sorted(m for m in sys.modules if m.startswith('vram_advisor.cluster') or m.endswith('_cmd')"
+        "print(sorted(m for m in sys.modules if m.startswith('vram_advisor.fleet.planner') or m.endswith('_cmd')"
         " or m in ('huggingface_hub', 'ray', 'mcp', 'prometheus_client', 'http.server')))"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}

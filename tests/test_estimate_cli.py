@@ -7,9 +7,9 @@ import shlex
 import pytest
 
 from conftest import gpu, inventory_dict
-from vram_advisor import units
-from vram_advisor.bandwidth import DEFAULT_RAM_BANDWIDTH, disk_bandwidth, gpu_bandwidth
-from vram_advisor.inventory import Disk, Gpu
+from vram_advisor.core import units
+from vram_advisor.inventory.bandwidth import DEFAULT_RAM_BANDWIDTH, disk_bandwidth, gpu_bandwidth
+from vram_advisor.inventory.model import Disk, Gpu
 
 H100 = ("NVIDIA H100 80GB HBM3", 81559, 480)
 
@@ -215,8 +215,8 @@ def test_disk_bandwidth_by_kind() -> None:
     ],
 )
 def test_estimate_document_rejects_what_the_cli_rejects_with_the_same_message(cli, cli_args, call) -> None:  # type: ignore[no-untyped-def]
-    from vram_advisor.errors import UsageError
-    from vram_advisor.estimate import estimate_document
+    from vram_advisor.core.errors import UsageError
+    from vram_advisor.plan.estimate import estimate_document
 
     result = cli(["estimate", "deepseek-v4-flash", *cli_args, "--no-machine"])
     assert result.code == 2
@@ -227,8 +227,8 @@ def test_estimate_document_rejects_what_the_cli_rejects_with_the_same_message(cl
 
 
 def test_estimate_document_checks_the_input_before_probing() -> None:
-    from vram_advisor.errors import UsageError
-    from vram_advisor.estimate import estimate_document
+    from vram_advisor.core.errors import UsageError
+    from vram_advisor.plan.estimate import estimate_document
 
     def probe():  # type: ignore[no-untyped-def]
         raise AssertionError("probed before the input was checked")
@@ -240,8 +240,8 @@ def test_estimate_document_checks_the_input_before_probing() -> None:
 
 
 def test_estimate_document_calls_a_probe_once_the_input_is_good(write_inventory) -> None:  # type: ignore[no-untyped-def]
-    from vram_advisor import inventory as inv
-    from vram_advisor.estimate import estimate_document
+    from vram_advisor.inventory import model as inv
+    from vram_advisor.plan.estimate import estimate_document
 
     machine = inv.from_dict(inventory_dict([gpu(*H100)], ram_gib=256))
     calls: list[int] = []

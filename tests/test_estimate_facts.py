@@ -9,13 +9,16 @@ from dataclasses import replace
 import pytest
 
 from conftest import gpu, inventory_dict
-from vram_advisor import bandwidth, derive, importer, plan
-from vram_advisor import estimate as est
-from vram_advisor.check_estimates import add_to_document
-from vram_advisor.estimate import placement as placement_module
-from vram_advisor.inventory import Gpu
-from vram_advisor.profiles import default_catalog
-from vram_advisor.published import published_row
+from vram_advisor.catalog import derive
+from vram_advisor.catalog.profiles import default_catalog
+from vram_advisor.catalog.published import published_row
+from vram_advisor.hub import importer
+from vram_advisor.inventory import bandwidth
+from vram_advisor.inventory.model import Gpu
+from vram_advisor.plan import estimate as est
+from vram_advisor.plan import rules as plan
+from vram_advisor.plan.check_estimates import add_to_document
+from vram_advisor.plan.estimate import placement as placement_module
 from vram_advisor.service import CheckRequest, run_check
 
 
@@ -138,6 +141,6 @@ def test_check_fields_and_options_are_paired_strictly() -> None:
 
 
 def _inventory():  # type: ignore[no-untyped-def]
-    from vram_advisor import inventory as inv
+    from vram_advisor.inventory import model as inv
 
     return inv.from_dict(inventory_dict([gpu("NVIDIA H100 80GB HBM3", 81559, 480)], ram_gib=256))

@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import GIB, MIB, gpu, inventory_dict
-from vram_advisor.architecture import KvRow
-from vram_advisor.errors import UsageError
-from vram_advisor.estimate import kv_cache_bytes
-from vram_advisor.profiles import default_catalog
+from vram_advisor.catalog.architecture import KvRow
+from vram_advisor.catalog.profiles import default_catalog
+from vram_advisor.core.errors import UsageError
+from vram_advisor.plan.estimate import kv_cache_bytes
 
 ONE_M = 1024**2
 

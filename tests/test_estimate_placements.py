@@ -8,9 +8,9 @@ import json
 import pytest
 
 from conftest import GIB, MIB, gpu, inventory_dict
-from vram_advisor import estimate as est
-from vram_advisor import inventory as inv
-from vram_advisor import units
+from vram_advisor.core import units
+from vram_advisor.inventory import model as inv
+from vram_advisor.plan import estimate as est
 
 RTX_PRO_6000 = ("NVIDIA RTX PRO 6000 Blackwell Workstation Edition", 97887)
 

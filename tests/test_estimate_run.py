@@ -9,10 +9,10 @@ import shlex
 import pytest
 
 from conftest import GIB, gpu, inventory_dict
-from vram_advisor import estimate as est
-from vram_advisor import inventory as inv
-from vram_advisor import runners
-from vram_advisor.profiles import default_catalog
+from vram_advisor.catalog.profiles import default_catalog
+from vram_advisor.inventory import model as inv
+from vram_advisor.plan import estimate as est
+from vram_advisor.plan import runners
 
 RTX_4090 = ("NVIDIA GeForce RTX 4090", 24564)
 NVME = {"path": "/models", "kind": "nvme", "free_bytes": 2 * 10**12, "total_bytes": 4 * 10**12}

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from conftest import GIB, gpu, inventory_dict
-from vram_advisor import estimate as est
-from vram_advisor.errors import ProfileError
-from vram_advisor.profiles import default_catalog, load_catalog, packaged_dir
-from vram_advisor.published import published_catalog
+from vram_advisor.catalog.profiles import default_catalog, load_catalog, packaged_dir
+from vram_advisor.catalog.published import published_catalog
+from vram_advisor.core.errors import ProfileError
+from vram_advisor.plan import estimate as est
 
 
 def options_by_key(document: dict) -> dict[tuple[str, str], dict]:  # type: ignore[type-arg]

@@ -25,8 +25,8 @@ from hubserver import (
     closed_port_url,
     serve_recorded_hub,
 )
-from vram_advisor import hub
-from vram_advisor.errors import HubError, UsageError
+from vram_advisor.core.errors import HubError, UsageError
+from vram_advisor.hub import client as hub
 
 GGUF = "unsloth/DeepSeek-V4-Flash-GGUF"
 

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import GIB, MIB, gpu, inventory_dict
-from vram_advisor import inventory as inv
-from vram_advisor.errors import InventoryError
+from vram_advisor.core.errors import InventoryError
+from vram_advisor.inventory import model as inv
 
 CONTRACT_EXAMPLE = {
     "schema": "vram-advisor/inventory/v1",

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from conftest import gpu, inventory_dict
-from vram_advisor import inventory as inv
-from vram_advisor import visibility
+from vram_advisor.inventory import model as inv
+from vram_advisor.inventory import visibility
 
 anyio = pytest.importorskip("anyio")
 pytest.importorskip("mcp.client.stdio")

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from conftest import gpu, inventory_dict
-from vram_advisor import metrics
-from vram_advisor.plan import FITS
+from vram_advisor.plan.rules import FITS
+from vram_advisor.report import metrics
 
 parser = pytest.importorskip("prometheus_client.parser")
 

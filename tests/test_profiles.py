@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from vram_advisor import profiles
-from vram_advisor.errors import ProfileError
+from vram_advisor.catalog import profiles
+from vram_advisor.core.errors import ProfileError
 
 #: The seed article's tables (a verbatim copy of shared/seed/deepseek-v4-vram-tables.md, kept so CI always has it).
 SEED = Path(__file__).resolve().parent / "fixtures" / "seed-deepseek-v4-vram-tables.md"

@@ -4,8 +4,8 @@ whole numbers or with 2 decimals, including the sizes of the smaller models."""
 from __future__ import annotations
 
 from conftest import gpu, inventory_dict
-from vram_advisor import report
-from vram_advisor.profiles import default_catalog
+from vram_advisor.catalog.profiles import default_catalog
+from vram_advisor.report import check as report
 
 
 def test_json_number_writes_whole_figures_as_integers_and_others_with_two_decimals():

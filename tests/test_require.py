@@ -14,8 +14,8 @@ import pytest
 
 from conftest import GIB, gpu, inventory_dict
 from hubserver import GGUF_Q2_SHARDS, GGUF_Q4_SHARDS, VALID_TOKEN, FakeHub, serve_recorded_hub
-from vram_advisor import units
-from vram_advisor.profiles import packaged_catalog
+from vram_advisor.catalog.profiles import packaged_catalog
+from vram_advisor.core import units
 
 H100 = ("NVIDIA H100 80GB HBM3", 81559, 480)  # 79.2 GiB usable (hardware-probing.md §8)
 GGUF = "unsloth/DeepSeek-V4-Flash-GGUF"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from conftest import GIB, MIB, gpu, inventory_dict
-from vram_advisor import plan as planner
-from vram_advisor import units
-from vram_advisor.inventory import Gpu, Inventory, Ram
-from vram_advisor.profiles import default_catalog
+from vram_advisor.catalog.profiles import default_catalog
+from vram_advisor.core import units
+from vram_advisor.inventory.model import Gpu, Inventory, Ram
+from vram_advisor.plan import rules as planner
 
 H100 = ("NVIDIA H100 80GB HBM3", 81559, 480)
 H200 = ("NVIDIA H200", 143771, None)

@@ -20,9 +20,10 @@ from typing import IO, Any
 import pytest
 
 from conftest import gpu, inventory_dict
-from vram_advisor import agent_http, metrics
-from vram_advisor import inventory as inv
-from vram_advisor.errors import InventoryError
+from vram_advisor.agent import http as agent_http
+from vram_advisor.core.errors import InventoryError
+from vram_advisor.inventory import model as inv
+from vram_advisor.report import metrics
 
 parser = pytest.importorskip("prometheus_client.parser")
 
@@ -567,7 +568,7 @@ def test_inventory_source_rereads_a_file_and_reads_stdin_once(tmp_path: Path, mo
     """The one helper behind ``serve --inventory`` and ``mcp --inventory``."""
     import io
 
-    from vram_advisor.inventory_source import inventory_source
+    from vram_advisor.agent.inventory_source import inventory_source
 
     path = tmp_path / "node.json"
     path.write_text(json.dumps(NODE))
@@ -615,8 +616,8 @@ def test_check_does_not_import_the_agents(tmp_path: Path, write_inventory: Any) 
         "from vram_advisor.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    main(['check', '--json', '--inventory', {path!r}])\n"
-        "heavy = ('http.server', 'prometheus_client', 'mcp', 'vram_advisor.agent_http', 'vram_advisor.mcp_server',"
-        " 'vram_advisor.metrics')\n"
+        "heavy = ('http.server', 'prometheus_client', 'mcp', 'vram_advisor.agent.http', 'vram_advisor.agent.mcp',"
+        " 'vram_advisor.report.metrics')\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )
     result = subprocess.run(

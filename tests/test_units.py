@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from vram_advisor import units
+from vram_advisor.core import units
 
 GIB = 1024**3
 

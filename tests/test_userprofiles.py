@@ -15,10 +15,11 @@ import pytest
 
 from conftest import gpu, inventory_dict
 from hubserver import V3_TOTAL_SIZE, V4_FLASH_TOTAL_SIZE, VALID_TOKEN, FakeHub, serve_recorded_hub
-from vram_advisor import importer, profiles, userprofiles
-from vram_advisor.derive import guess_quant
-from vram_advisor.hub import ModelFiles
-from vram_advisor.profiles import packaged_catalog
+from vram_advisor.catalog import profiles, userprofiles
+from vram_advisor.catalog.derive import guess_quant
+from vram_advisor.catalog.profiles import packaged_catalog
+from vram_advisor.hub import importer
+from vram_advisor.hub.client import ModelFiles
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import MIB, gpu, inventory_dict
-from vram_advisor import inventory as inv
-from vram_advisor import visibility
+from vram_advisor.inventory import model as inv
+from vram_advisor.inventory import visibility
 
 
 def uuid(n: int) -> str:
@@ -147,7 +147,7 @@ def test_unknown_capability_falls_back_to_pci_order_with_a_warning():
 
 
 def capacity(inventory: inv.Inventory, **env: str) -> int:
-    from vram_advisor.plan import usable_vram_bytes
+    from vram_advisor.plan.rules import usable_vram_bytes
 
     return usable_vram_bytes(visibility.apply(inventory, env))
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vram_advisor import cards, whatif
-from vram_advisor.errors import UsageError
+from vram_advisor.core.errors import UsageError
+from vram_advisor.inventory import cards, whatif
 
 GIB, MIB = 1024**3, 1024**2
 

@@ -9,16 +9,18 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vram_advisor import inventory as inv
-from vram_advisor import report, units, visibility, whatif
-from vram_advisor.check_estimates import CheckEstimates, EstimateOptions, add_to_document, estimate_check
-from vram_advisor.errors import UsageError
-from vram_advisor.plan import Plan, parse_requirement, plan
-from vram_advisor.profiles import Catalog, default_catalog
-from vram_advisor.records import Record
+from vram_advisor.catalog.profiles import Catalog, default_catalog
+from vram_advisor.core import units
+from vram_advisor.core.errors import UsageError
+from vram_advisor.core.records import Record
+from vram_advisor.inventory import model as inv
+from vram_advisor.inventory import visibility, whatif
+from vram_advisor.plan.check_estimates import CheckEstimates, EstimateOptions, add_to_document, estimate_check
+from vram_advisor.plan.rules import Plan, parse_requirement, plan
+from vram_advisor.report import check as report
 
 if TYPE_CHECKING:
-    from vram_advisor.hub import RepoListing
+    from vram_advisor.hub.client import RepoListing
 
 DEFAULT_CONTEXT_TOKENS = 32 * 1024
 
@@ -85,7 +87,7 @@ def _add_occupancy(
     document: dict[str, Any], result: Plan, inventory: inv.Inventory, request: CheckRequest, environ: Mapping[str, str]
 ) -> None:
     """What ``usable_vram_bytes`` counted (capacity or free memory), which GPUs, and the held-memory warning."""
-    from vram_advisor import occupancy
+    from vram_advisor.plan import occupancy
 
     document["graded_on"] = "free_memory" if request.free else "capacity"
     document["visible_gpus"] = [
@@ -132,7 +134,7 @@ def run_check(
     requirement = parse_requirement(request.require) if request.require is not None else None
     catalog = table_catalog = catalog or default_catalog()
     if estimate_options.sizes == "published":
-        from vram_advisor.published import published_catalog
+        from vram_advisor.catalog.published import published_catalog
 
         catalog = published_catalog(table_catalog)
     if requirement is not None:
@@ -156,7 +158,7 @@ def run_check(
     download = _ask_hub(request, inventory, environ, hub_status) if request.repo is not None else None
     derived = None
     if download is not None:
-        from vram_advisor import repocheck
+        from vram_advisor.hub import repocheck
 
         result, derived = repocheck.apply_download(
             result,
@@ -174,7 +176,7 @@ def run_check(
     estimates = estimate_check(result, inventory, table_catalog, context_tokens, estimate_options, request.model_dir)
     add_to_document(document, result, estimates)
     if download is not None:
-        from vram_advisor import repocheck
+        from vram_advisor.hub import repocheck
 
         document["download"] = repocheck.listing_dict(download)
         document["notes"] = [*document.get("notes", []), *repocheck.notes_of(download)]
@@ -192,7 +194,7 @@ def _ask_hub(
     hub_status: Callable[[str], AbstractContextManager[object]] | None,
 ) -> RepoListing:
     """The files ``--repo`` would download; this machine's copies count only when the inventory is this machine's."""
-    from vram_advisor import hub
+    from vram_advisor.hub import client as hub
 
     assert request.repo is not None
     settings = hub.HubSettings.from_environ(environ)

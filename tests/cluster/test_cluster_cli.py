@@ -385,10 +385,10 @@ def test_csv_has_one_row_per_node_and_neutralises_formulas(cli):
 
 
 def test_compact_json_for_large_fleets_is_the_same_document(cli):
-    from vram_advisor import cluster_report
-    from vram_advisor.cluster import ClusterPlanner
-    from vram_advisor.cluster_io import Skipped, stream_inputs
-    from vram_advisor.profiles import default_catalog
+    from vram_advisor.catalog.profiles import default_catalog
+    from vram_advisor.fleet.inputs import Skipped, stream_inputs
+    from vram_advisor.fleet.planner import ClusterPlanner
+    from vram_advisor.report import cluster as cluster_report
 
     odd = h100_node("dup")
     odd["gpus"][0]["visible"] = False

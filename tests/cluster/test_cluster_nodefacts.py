@@ -11,10 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import GIB, MIB, gpu, inventory_dict
-from vram_advisor import inventory as inv
-from vram_advisor import nodefacts, plan
-from vram_advisor.errors import InventoryError
-from vram_advisor.jsonread import MAX_BYTES, MAX_INTEGER
+from vram_advisor.core.errors import InventoryError
+from vram_advisor.core.jsonread import MAX_BYTES, MAX_INTEGER
+from vram_advisor.fleet import nodefacts
+from vram_advisor.inventory import model as inv
+from vram_advisor.plan import rules as plan
 
 
 def full_inventory(gpus: int = 2) -> dict[str, Any]:

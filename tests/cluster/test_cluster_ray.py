@@ -15,7 +15,7 @@ from fake_machine import machine
 from fake_nvml import eight_h100, install
 
 import vram_advisor.probe
-from vram_advisor import ray_scan
+from vram_advisor.fleet import ray as ray_scan
 
 
 def test_the_probe_task_reports_every_gpu_whatever_cuda_visible_devices_says(monkeypatch, tmp_path):

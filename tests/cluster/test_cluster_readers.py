@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, MIB, gpu, inventory_dict
-from vram_advisor import units
-from vram_advisor.readers import k8s, slurm
+from vram_advisor.core import units
+from vram_advisor.fleet.readers import k8s, slurm
 
 K8S = FIXTURES / "cluster" / "k8s-nodes.json"
 SLURM = FIXTURES / "cluster" / "slurm-nodes.json"

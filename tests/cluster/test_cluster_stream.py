@@ -7,9 +7,10 @@ import io
 import json
 
 from conftest import gpu, inventory_dict
-from vram_advisor import cluster_io, jsonstream
-from vram_advisor.cluster_io import NodeInput, Skipped, stream_inputs
-from vram_advisor.jsonstream import Document, documents
+from vram_advisor.fleet import inputs as cluster_io
+from vram_advisor.fleet import stream as jsonstream
+from vram_advisor.fleet.inputs import NodeInput, Skipped, stream_inputs
+from vram_advisor.fleet.stream import Document, documents
 
 LIMIT = 4096
 #: The line and object limit for the mixed streams below (small, so that an oversized object stays small).

@@ -8,8 +8,8 @@ import types
 import pytest
 from fake_machine import GIB, link, machine, write
 
-from vram_advisor.inventory import Gpu
-from vram_advisor.plan import machine_of
+from vram_advisor.inventory.model import Gpu
+from vram_advisor.plan.rules import machine_of
 from vram_advisor.probe import collect_inventory, interconnect
 from vram_advisor.probe.accelerators.amd import AmdBackend
 from vram_advisor.probe.accelerators.apple import AppleBackend

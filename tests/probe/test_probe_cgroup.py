@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fake_machine import GIB, machine, write
 
-from vram_advisor.inventory import Ram
-from vram_advisor.plan import spare_ram_bytes
+from vram_advisor.inventory.model import Ram
+from vram_advisor.plan.rules import spare_ram_bytes
 from vram_advisor.probe import cgroup, host
 from vram_advisor.probe.context import ProbeContext
 
@@ -152,7 +152,7 @@ def test_swap_is_never_counted_as_memory(tmp_path):
 
 
 def spare_ram_bytes_of(ram: Ram) -> int:
-    from vram_advisor.inventory import Inventory
+    from vram_advisor.inventory.model import Inventory
 
     return spare_ram_bytes(Inventory(ram=ram))
 

@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in args or bool(os.environ.get("VRAM_ADVISOR_DEBUG"))
     # --debug is read here, so it works anywhere on the line (vram-advisor check ... --debug), not only first
     args = [arg for arg in args if arg != "--debug"]
-    from vram_advisor.errors import VramAdvisorError
+    from vram_advisor.core.errors import VramAdvisorError
 
     try:
         register_commands(args)

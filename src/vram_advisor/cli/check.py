@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from vram_advisor import report
 from vram_advisor.cli.app import (
     AllGpusOpt,
     BaseOpt,
@@ -21,6 +20,7 @@ from vram_advisor.cli.common import console
 from vram_advisor.cli.estimate_options import DiskBwOpt, KvDtypeOpt, RamBwOpt, SizesOpt
 from vram_advisor.cli.hubopts import IncludeOpt, ModelOpt, RepoOpt, RevisionOpt, hub_spinner
 from vram_advisor.render import warn, write_json, write_line
+from vram_advisor.report import check as report
 from vram_advisor.service import CheckRequest, run_check
 
 

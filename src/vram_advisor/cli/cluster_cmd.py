@@ -23,8 +23,8 @@ import typer
 
 from vram_advisor.cli.app import BaseOpt, JsonOpt, app
 from vram_advisor.cli.common import console
-from vram_advisor.cluster import ClusterPlanner
-from vram_advisor.cluster_io import (
+from vram_advisor.core.errors import InventoryError, UsageError
+from vram_advisor.fleet.inputs import (
     STDIN,
     NodeInput,
     Skipped,
@@ -34,7 +34,7 @@ from vram_advisor.cluster_io import (
     path_inputs,
     read_text,
 )
-from vram_advisor.errors import InventoryError, UsageError
+from vram_advisor.fleet.planner import ClusterPlanner
 from vram_advisor.render import warn, write_line
 
 #: Skipped inputs listed on stderr one by one; beyond this only their number is given (all are in --json).
@@ -128,9 +128,9 @@ def _split_ray_address(paths: list[str], ray: bool) -> tuple[list[str], str | No
 
 def _listing(path: str, kind: str) -> Iterator[NodeInput | Skipped]:
     if kind == "k8s":
-        from vram_advisor.readers import k8s as reader
+        from vram_advisor.fleet.readers import k8s as reader
     else:
-        from vram_advisor.readers import slurm as reader  # type: ignore[no-redef]
+        from vram_advisor.fleet.readers import slurm as reader  # type: ignore[no-redef]
     try:
         text, name = read_text(path, reader.LISTING_LIMIT, reader.WHAT)
         data = parse_listing(text, name, reader.WHAT)
@@ -144,7 +144,7 @@ def _listing(path: str, kind: str) -> Iterator[NodeInput | Skipped]:
 def _ray_inputs(address: str | None, timeout_s: float) -> Iterator[NodeInput | Skipped]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from vram_advisor import ray_scan
+    from vram_advisor.fleet import ray as ray_scan
 
     progress = Progress(
         TextColumn("probing Ray nodes"),
@@ -242,7 +242,7 @@ def cluster(
         raise UsageError("standard input (-) can be read only once")
     if STDIN in paths and sys.stdin.isatty():
         warn("reading inventories from the terminal: paste NDJSON and end with Ctrl-D (or pipe probe output in)")
-    from vram_advisor.profiles import default_catalog
+    from vram_advisor.catalog.profiles import default_catalog
 
     planner = ClusterPlanner(default_catalog(), base=base)
     report = _SkipReporter()
@@ -261,11 +261,11 @@ def cluster(
         raise report.failure()
     report.finish()
     if json_output:
-        from vram_advisor.cluster_report import cluster_json
+        from vram_advisor.report.cluster import cluster_json
 
         write_line(cluster_json(result))
     elif csv_output:
-        from vram_advisor.cluster_report import write_csv
+        from vram_advisor.report.cluster import write_csv
 
         write_csv(result, sys.stdout)
     else:

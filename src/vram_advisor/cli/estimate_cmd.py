@@ -38,10 +38,10 @@ def estimate(
     """The memory breakdown of one option (weights, KV cache, overhead) per placement, with speeds and assumptions."""
     import os
 
-    from vram_advisor import visibility
-    from vram_advisor.check_estimates import EstimateOptions
-    from vram_advisor.estimate import estimate_and_document
-    from vram_advisor.inventory import Inventory
+    from vram_advisor.inventory import visibility
+    from vram_advisor.inventory.model import Inventory
+    from vram_advisor.plan.check_estimates import EstimateOptions
+    from vram_advisor.plan.estimate import estimate_and_document
     from vram_advisor.service import CheckRequest, obtain_inventory, parse_context
 
     context_tokens = parse_context(context)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from vram_advisor.cli.app import ModelDirOpt, app
-from vram_advisor.errors import UsageError
+from vram_advisor.core.errors import UsageError
 from vram_advisor.render import warn
 
 
@@ -25,7 +25,7 @@ def mcp(
     model_dir: ModelDirOpt = None,
 ) -> None:
     """Run an MCP server on stdin/stdout for AI assistants: tools probe, check and estimate (read-only)."""
-    from vram_advisor.extras import MissingExtraError, import_extra
+    from vram_advisor.core.extras import MissingExtraError, import_extra
 
     if inventory_path == "-":
         raise UsageError("--inventory -: stdin carries the MCP protocol here; give the inventory as a file")
@@ -42,8 +42,8 @@ def mcp(
         raise MissingExtraError(
             f'vram-advisor mcp needs mcp >= 2 (MCPServer), found mcp {found}; upgrade: pip install -U "vram-advisor[mcp]"'
         ) from None
-    from vram_advisor import mcp_server
-    from vram_advisor.inventory_source import inventory_source
+    from vram_advisor.agent import mcp as mcp_server
+    from vram_advisor.agent.inventory_source import inventory_source
 
     probe = inventory_source(inventory_path, model_dir)  # a bad file is exit 2 now, not at the first tool call
 

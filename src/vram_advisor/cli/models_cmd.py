@@ -12,9 +12,9 @@ from typing import Annotated, Any
 
 import typer
 
+from vram_advisor.catalog.profiles import Catalog, ModelProfile, default_catalog
 from vram_advisor.cli.app import JsonOpt, app
 from vram_advisor.cli.common import console
-from vram_advisor.profiles import Catalog, ModelProfile, default_catalog
 from vram_advisor.render import write_json, write_line
 
 IMPORT_SCHEMA = "vram-advisor/import/v1"
@@ -30,7 +30,7 @@ app.add_typer(models_app, name="models")
 
 
 def _model_dict(model: ModelProfile) -> dict[str, Any]:
-    from vram_advisor.report import json_number
+    from vram_advisor.report.check import json_number
 
     return {
         "id": model.id,
@@ -57,7 +57,7 @@ def _model_dict(model: ModelProfile) -> dict[str, Any]:
 
 
 def models_dict(catalog: Catalog) -> dict[str, Any]:
-    from vram_advisor.report import json_number
+    from vram_advisor.report.check import json_number
 
     return {
         "schema": "vram-advisor/models/v1",
@@ -114,9 +114,11 @@ def import_model(
     """Build a user profile from a Hub repo's config.json and safetensors index, with derived rows."""
     from contextlib import nullcontext
 
-    from vram_advisor import hub, importer, userprofiles
+    from vram_advisor.catalog import userprofiles
+    from vram_advisor.catalog.profiles import packaged_catalog
     from vram_advisor.cli.hubopts import hub_spinner
-    from vram_advisor.profiles import packaged_catalog
+    from vram_advisor.hub import client as hub
+    from vram_advisor.hub import importer
 
     chosen_id = importer.check_model_id(model_id) if model_id else importer.default_model_id(hub.check_repo_id(repo))
     settings = hub.HubSettings.from_environ()

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from vram_advisor import inventory as inv
-from vram_advisor import visibility
 from vram_advisor.cli.app import AllGpusOpt, JsonOpt, ModelDirOpt, app
 from vram_advisor.cli.common import console
+from vram_advisor.inventory import model as inv
+from vram_advisor.inventory import visibility
 from vram_advisor.render import write_json
 from vram_advisor.service import CheckRequest, obtain_inventory
 

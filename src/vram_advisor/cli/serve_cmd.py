@@ -7,7 +7,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from vram_advisor.cli.app import ModelDirOpt, app
-from vram_advisor.errors import VramAdvisorError
+from vram_advisor.core.errors import VramAdvisorError
 from vram_advisor.render import warn
 
 
@@ -65,8 +65,8 @@ def serve(
     import signal
     import threading
 
-    from vram_advisor import agent_http
-    from vram_advisor.inventory_source import inventory_source
+    from vram_advisor.agent import http as agent_http
+    from vram_advisor.agent.inventory_source import inventory_source
 
     probe = inventory_source(inventory_path, model_dir)
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from vram_advisor import __version__
-from vram_advisor.inventory import Inventory, ProbeInfo
+from vram_advisor.inventory.model import Inventory, ProbeInfo
 from vram_advisor.probe.backend import Backend
 from vram_advisor.probe.context import ProbeContext
 from vram_advisor.probe.paths import default_model_dir

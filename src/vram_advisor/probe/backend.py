@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from vram_advisor.inventory import Gpu
+from vram_advisor.core.records import Record
+from vram_advisor.inventory.model import Gpu
 from vram_advisor.probe.context import ProbeContext
 from vram_advisor.probe.trace import describe_error
-from vram_advisor.records import Record
 
 #: Status words: ``ok`` (read), ``absent`` (no such hardware or library here), anything else is a failure.
 OK = "ok"

@@ -20,10 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from vram_advisor import units
+from vram_advisor.core import units
+from vram_advisor.core.records import Record
 from vram_advisor.probe import mountinfo
 from vram_advisor.probe.context import ProbeContext
-from vram_advisor.records import Record
 
 SOURCE = "cgroup"
 

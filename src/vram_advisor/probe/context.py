@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vram_advisor.core.records import Record
 from vram_advisor.probe.trace import Trace
-from vram_advisor.records import Record
 
 #: Files under /proc and /sys are small; anything longer than this is not what we are looking for.
 MAX_FILE_BYTES = 1024 * 1024

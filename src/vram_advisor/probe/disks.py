@@ -22,12 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from vram_advisor.inventory import Disk
+from vram_advisor.core.records import Record
+from vram_advisor.inventory.model import Disk
 from vram_advisor.probe import mountinfo
 from vram_advisor.probe.context import ProbeContext
 from vram_advisor.probe.mountinfo import Mount
 from vram_advisor.probe.trace import describe_error
-from vram_advisor.records import Record
 
 SOURCE = "disks"
 

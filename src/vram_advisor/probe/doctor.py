@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vram_advisor import __version__
-from vram_advisor import inventory as inv
+from vram_advisor.inventory import model as inv
 from vram_advisor.probe import redact
 from vram_advisor.probe.trace import Trace
 
@@ -53,7 +53,7 @@ def collect(
     root: Path | None = None,
 ) -> dict[str, Any]:
     """Probe with the trace on and return the scrubbed report."""
-    from vram_advisor import visibility
+    from vram_advisor.inventory import visibility
     from vram_advisor.probe import collect_inventory
 
     trace = Trace(enabled=True)

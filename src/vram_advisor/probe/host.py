@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 
-from vram_advisor import units
-from vram_advisor.inventory import Cpu, Ram
+from vram_advisor.core import units
+from vram_advisor.inventory.model import Cpu, Ram
 from vram_advisor.probe import cgroup
 from vram_advisor.probe.context import ProbeContext
 from vram_advisor.probe.trace import describe_error

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from vram_advisor.inventory import Gpu
+from vram_advisor.inventory.model import Gpu
 from vram_advisor.probe.context import ProbeContext
 
 SOURCE = "interconnect"

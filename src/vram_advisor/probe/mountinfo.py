@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vram_advisor.records import Record
+from vram_advisor.core.records import Record
 
 
 @dataclass(frozen=True, repr=False)

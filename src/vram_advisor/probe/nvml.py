@@ -27,9 +27,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from vram_advisor import units
-from vram_advisor.bandwidth import memory_bandwidth_bytes_per_s
-from vram_advisor.inventory import Gpu, MigDevice
+from vram_advisor.core import units
+from vram_advisor.inventory.bandwidth import memory_bandwidth_bytes_per_s
+from vram_advisor.inventory.model import Gpu, MigDevice
 from vram_advisor.probe import unified
 from vram_advisor.probe.backend import ABSENT, OK, AcceleratorReading
 from vram_advisor.probe.context import ProbeContext

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from vram_advisor.records import Record
+from vram_advisor.core.records import Record
 
 #: Longest text kept for one answer (a whole mountinfo file is kept; a binary blob is not).
 MAX_TEXT = 64 * 1024

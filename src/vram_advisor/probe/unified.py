@@ -18,8 +18,8 @@ exo-explore/exo#1672, sgl-project/sglang#29949, antirez/ds4#893; hardware-probin
 
 from __future__ import annotations
 
-from vram_advisor import units
-from vram_advisor.policy import os_reserve_bytes
+from vram_advisor.core import units
+from vram_advisor.core.policy import os_reserve_bytes
 
 APPLE_SMALL_RAM_BYTES = 36 * units.GIB
 APPLE_SMALL_SHARE = (2, 3)

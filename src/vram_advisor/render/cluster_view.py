@@ -13,10 +13,10 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from vram_advisor import units
-from vram_advisor.cluster import ClusterPlan, HardwareGroup, MachinePlan, MultiNodePlan
-from vram_advisor.nodefacts import INFINIBAND, NVLINK, RDMA
-from vram_advisor.plan import MINIMUM, Option
+from vram_advisor.core import units
+from vram_advisor.fleet.nodefacts import INFINIBAND, NVLINK, RDMA
+from vram_advisor.fleet.planner import ClusterPlan, HardwareGroup, MachinePlan, MultiNodePlan
+from vram_advisor.plan.rules import MINIMUM, Option
 from vram_advisor.render.human import FIT_STYLE, FIT_SYMBOL
 
 #: Hostnames listed under a group before "and N more".

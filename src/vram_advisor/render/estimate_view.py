@@ -11,10 +11,10 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from vram_advisor import estimate as est
-from vram_advisor import units
-from vram_advisor.check_estimates import CheckEstimates, loads_from_vram
-from vram_advisor.plan import Plan
+from vram_advisor.core import units
+from vram_advisor.plan import estimate as est
+from vram_advisor.plan.check_estimates import CheckEstimates, loads_from_vram
+from vram_advisor.plan.rules import Plan
 
 SHORT_LABELS = {
     est.PLACEMENT_GPU: "all on GPUs",

@@ -15,13 +15,14 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from vram_advisor import __version__, units
-from vram_advisor.inventory import Disk, Gpu, Inventory, all_notes
-from vram_advisor.plan import COMFORTABLE, MINIMUM, NONE, OFFLOAD, Option, Plan
-from vram_advisor.profiles import Catalog
+from vram_advisor import __version__
+from vram_advisor.catalog.profiles import Catalog
+from vram_advisor.core import units
+from vram_advisor.inventory.model import Disk, Gpu, Inventory, all_notes
+from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, NONE, OFFLOAD, Option, Plan
 
 if TYPE_CHECKING:
-    from vram_advisor.check_estimates import CheckEstimates
+    from vram_advisor.plan.check_estimates import CheckEstimates
 
 FIT_STYLE = {COMFORTABLE: "bold green", MINIMUM: "yellow", OFFLOAD: "magenta", NONE: "dim red"}
 FIT_SYMBOL = {COMFORTABLE: "●", MINIMUM: "◐", OFFLOAD: "◌", NONE: "·"}

@@ -15,7 +15,7 @@ import contextlib
 import io
 from typing import Any
 
-from vram_advisor.inventory import Gpu
+from vram_advisor.inventory.model import Gpu
 from vram_advisor.probe.accelerators import drm
 from vram_advisor.probe.backend import ABSENT, OK, AcceleratorReading
 from vram_advisor.probe.context import ProbeContext

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vram_advisor import units
-from vram_advisor.inventory import Gpu
+from vram_advisor.core import units
+from vram_advisor.inventory.model import Gpu
 from vram_advisor.probe import unified
 from vram_advisor.probe.backend import ABSENT, OK, AcceleratorReading
 from vram_advisor.probe.context import ProbeContext

@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from vram_advisor.core.records import Record
 from vram_advisor.probe.context import ProbeContext
-from vram_advisor.records import Record
 
 _CARD = re.compile(r"^card\d+$")
 

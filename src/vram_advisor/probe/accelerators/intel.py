@@ -8,7 +8,7 @@ memory and is not counted.
 
 from __future__ import annotations
 
-from vram_advisor.inventory import Gpu
+from vram_advisor.inventory.model import Gpu
 from vram_advisor.probe.accelerators import drm
 from vram_advisor.probe.backend import ABSENT, OK, AcceleratorReading
 from vram_advisor.probe.context import ProbeContext

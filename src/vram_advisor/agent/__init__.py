@@ -1,0 +1,1 @@
+"""Long-running agents: the read-only HTTP agent and the MCP server."""

@@ -1,0 +1,211 @@
+"""``vram-advisor mcp``: a Model Context Protocol server over stdio for AI assistants.
+
+Three read-only tools, each returning the contract's JSON (the same documents the CLI prints): ``probe``
+(``probe --json``), ``check`` (``check --json``, with the what-ifs) and ``estimate`` (``estimate --json``).
+Built on the ``mcp`` SDK's ``MCPServer`` (mcp >= 2; the optional extra ``vram-advisor[mcp]``). This module imports
+the SDK at its top, so only ``cli/mcp_cmd.py`` imports it, inside the command and after checking the SDK is there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from vram_advisor import __version__
+from vram_advisor.agent.inventory_source import InventorySource
+from vram_advisor.core.errors import VramAdvisorError
+from vram_advisor.inventory import model as inv
+from vram_advisor.inventory import visibility, whatif
+from vram_advisor.service import CheckRequest, parse_context, run_check
+
+Probe = InventorySource
+
+# Parameter types (module level: the SDK resolves the tools' annotations in this module's namespace).
+Context = Annotated[
+    str | None,
+    Field(
+        description='Planned context length in tokens: "32768", "128k" or "1M" (k = 1024). Default 32k.',
+    ),
+]
+Base = Annotated[bool, Field(description="Consider the two Base (pre-trained) models instead of the instruct models.")]
+Require = Annotated[
+    str | None,
+    Field(
+        description='Pre-install question "MODEL:QUANT", e.g. "deepseek-v4-flash:q4": the answer is in "required" '
+        "(fits true/false, and why). Models: deepseek-v4-pro, deepseek-v4-flash, deepseek-v4-pro-base, "
+        "deepseek-v4-flash-base; quants: fp8, q6, q5, q4, q3, q2.",
+    ),
+]
+AllowOffload = Annotated[
+    bool, Field(description='With require: a fit that needs system RAM beside the GPUs ("offload") counts as a fit.')
+]
+Gpus = Annotated[
+    str | None,
+    Field(
+        description='What-if: replace the probed GPUs, e.g. "8xH100-80GB", "2x96GB", "4xRTX4090", '
+        '"1xRTX4090,1xRTX3090", or "none" for a CPU-only machine.',
+    ),
+]
+Ram = Annotated[str | None, Field(description='What-if: replace the probed system RAM, e.g. "512GB" or "1TB".')]
+AllGpus = Annotated[bool, Field(description="Plan on every GPU, ignoring CUDA_VISIBLE_DEVICES.")]
+Free = Annotated[
+    bool,
+    Field(description="Grade on the GPUs' free memory now instead of their capacity (a shared node, others running)."),
+]
+Sizes = Annotated[
+    Literal["table", "published"],
+    Field(description='Which weight sizes drive the verdict: "table" (the article\'s, default) or "published" files.'),
+]
+Model = Annotated[
+    str,
+    Field(description="Model id: deepseek-v4-pro, deepseek-v4-flash, deepseek-v4-pro-base or deepseek-v4-flash-base."),
+]
+Quant = Annotated[str, Field(description="Quantization id: fp8, q6, q5, q4, q3 or q2 (q3 and q2 are experimental).")]
+KvDtype = Annotated[
+    Literal["bf16", "fp8"], Field(description="Data type of the KV cache: bf16 (default) or fp8 (about half).")
+]
+
+INSTRUCTIONS = (
+    "vram-advisor answers which DeepSeek V4 model and quantization a machine can run, from the published VRAM "
+    "tables. Use `check` for the recommendation on this machine (or on a hypothetical one with gpus/ram), "
+    "`check` with require=MODEL:QUANT before downloading weights, `probe` for the raw hardware inventory, and "
+    "`estimate` for one option's memory breakdown. Sizes are integer bytes; table figures (*_gb) are the "
+    "article's GB, read as GiB of nominal card capacity. Everything is read-only and local."
+)
+
+CHECK_DESCRIPTION = """\
+Recommend which DeepSeek V4 model and quantization this machine can run (the `vram-advisor check --json` document).
+
+Read `recommendation` first: kind "local" (runs from GPU memory), "offload" (needs system RAM beside the GPUs, slow)
+or "api" (nothing fits: use the hosted API or a smaller model listed in alternatives.smaller_models); `model`,
+`quant` and `fit` ("comfortable" or "minimum") say what to run. `options` lists every model x quant with its fit
+(comfortable / minimum / offload / none) and table figures; `stretch` is a better option that only just loads;
+`usable_vram_bytes` is the GPU memory counted. With `require`, `required.fits` answers whether that option fits
+(and `required.reason` why not). Pass gpus/ram to ask about a machine you do not have ("would 8xH100 run V4-Pro
+Q4?"). Safe to call repeatedly; it probes the hardware (GPUs through NVML, RAM, the model disk) and changes nothing.
+"""
+
+PROBE_DESCRIPTION = """\
+The hardware inventory of this machine (the `vram-advisor probe --json` document, schema
+vram-advisor/inventory/v1): each GPU's name, UUID, total / reserved / free memory in bytes and whether it counts
+(`visible`, from CUDA_VISIBLE_DEVICES), system RAM (total, available, container limit), the disk under the model
+directory, CPU count, and notes on anything that could not be read. Use it to explain a recommendation or to
+report the machine; use `check` to decide what to run. Read-only.
+"""
+
+ESTIMATE_DESCRIPTION = """\
+The memory breakdown of one option (the `vram-advisor estimate MODEL --quant Q --json` document): weights, KV cache
+for the given context, runtime overhead and the total, per placement (all on GPUs, experts offloaded to RAM, CPU
+only), with every assumption listed, judged against this machine (or the gpus/ram what-if). Use it after `check`
+to answer "how long a context can I serve" or "how much RAM would offloading need". Read-only.
+"""
+
+
+def _answer(compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run a tool's body; a user error becomes a ToolError carrying the CLI's one-line message, and a bug becomes
+    a ToolError that says so (the assistant reads the text; a bare "Error executing tool" would tell it nothing)."""
+    try:
+        return compute()
+    except ToolError:
+        raise
+    except VramAdvisorError as exc:
+        raise ToolError(" ".join(exc.message.split())) from None
+    except Exception as exc:
+        detail = " ".join(f"{exc.__class__.__name__}: {exc}".split())
+        raise ToolError(f"internal error: {detail} (a bug in vram-advisor; please report it)") from exc
+
+
+def build_server(inventory_source: Probe, model_dir: str | None = None) -> MCPServer[Any]:
+    """The MCP server with its three tools; ``inventory_source`` gives the machine's inventory on each call."""
+    server: MCPServer[Any] = MCPServer(
+        name="vram-advisor",
+        title="vram-advisor: DeepSeek V4 fit for this machine",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        log_level="WARNING",
+    )
+    read_only = ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False)
+
+    def machine(gpus: str | None, ram: str | None, all_gpus: bool) -> inv.Inventory:
+        return visibility.apply(whatif.apply(inventory_source(), gpus=gpus, ram=ram), _environ(), ignore=all_gpus)
+
+    @server.tool(name="probe", title="Hardware inventory", description=PROBE_DESCRIPTION, annotations=read_only)
+    def probe(all_gpus: AllGpus = False) -> dict[str, Any]:
+        return _answer(lambda: inv.to_dict(visibility.apply(inventory_source(), _environ(), ignore=all_gpus)))
+
+    @server.tool(name="check", title="What can this machine run?", description=CHECK_DESCRIPTION, annotations=read_only)
+    def check(
+        context: Context = None,
+        base: Base = False,
+        require: Require = None,
+        allow_offload: AllowOffload = False,
+        gpus: Gpus = None,
+        ram: Ram = None,
+        all_gpus: AllGpus = False,
+        kv_dtype: KvDtype = "bf16",
+        sizes: Sizes = "table",
+        free: Free = False,
+    ) -> dict[str, Any]:
+        def compute() -> dict[str, Any]:
+            request = CheckRequest(
+                inventory=inventory_source(),
+                model_dir=model_dir,
+                gpus=gpus,
+                ram=ram,
+                all_gpus=all_gpus,
+                base=base,
+                require=require,
+                allow_offload=allow_offload,
+                context=context,
+                kv_dtype=kv_dtype,
+                sizes=sizes,
+                free=free,
+            )
+            return run_check(request, environ=_environ()).document
+
+        return _answer(compute)
+
+    @server.tool(
+        name="estimate", title="Memory breakdown of one option", description=ESTIMATE_DESCRIPTION, annotations=read_only
+    )
+    def estimate(
+        model: Model,
+        quant: Quant,
+        context: Context = None,
+        kv_dtype: KvDtype = "bf16",
+        sizes: Sizes = "table",
+        gpus: Gpus = None,
+        ram: Ram = None,
+        all_gpus: AllGpus = False,
+    ) -> dict[str, Any]:
+        def compute() -> dict[str, Any]:
+            from vram_advisor.plan.estimate import estimate_document
+
+            return estimate_document(
+                model.strip().lower(),
+                quant.strip().lower(),
+                parse_context(context),
+                inventory=lambda: machine(gpus, ram, all_gpus),  # probed only once the request is valid
+                kv_dtype=kv_dtype,
+                sizes=sizes,
+                model_dir=model_dir,
+            )
+
+        return _answer(compute)
+
+    return server
+
+
+def _environ() -> dict[str, str]:
+    return dict(os.environ)
+
+
+def run(inventory_source: Probe, model_dir: str | None = None) -> None:
+    """Serve over stdio until the client closes the connection."""
+    build_server(inventory_source, model_dir).run("stdio")

@@ -1,0 +1,260 @@
+"""The optional estimate data of a model profile: its architecture (layer kinds, MoE geometry, KV row sizes), each
+quantization's bits per weight, and the published files of each quantization, read and validated.
+
+``profiles.py`` calls the ``read_*`` functions for the optional fields ``architecture`` (per model), ``bits`` and
+``published`` (per quantization row); every error names the profile file and the field. The numbers themselves are
+in ``profiles/deepseek-v4.json`` with a source each (shared/reference/deepseek-v4-facts.md §1.2, §1.4, §1.6, §1.8,
+§3.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from vram_advisor.core import units
+from vram_advisor.core.jsonread import FieldReader
+from vram_advisor.core.records import Record
+
+#: KV cache formats a profile may describe, and the ones ``--kv-dtype`` accepts.
+KV_DTYPES = ("bf16", "fp8")
+#: Engines a quantization row may name (runners.py builds their command lines).
+ENGINES = ("vllm", "llama.cpp")
+
+SourceCheck = Callable[[FieldReader, Any, str], str]
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class KvRow(Record):
+    """Bytes of one cached row in a KV format: the 512-wide latent row and the 128-wide indexer-key row."""
+
+    main_bytes: int
+    indexer_bytes: int
+    source: str
+    note: str | None = None
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Architecture(Record):
+    """What the estimate needs of a DeepSeek V4 model (config.json values and the model card's parameter counts).
+
+    Every layer keeps a ``sliding_window`` ring of latent rows; CSA layers add one compressed row and one indexer row
+    per ``csa_ratio`` tokens, HCA layers one compressed row per ``hca_ratio`` tokens (deepseek-v4-facts.md §1.3, §1.6).
+    """
+
+    layers: int
+    swa_only_layers: int
+    csa_layers: int
+    hca_layers: int
+    sliding_window: int
+    csa_ratio: int
+    hca_ratio: int
+    attention_heads: int
+    hidden_size: int
+    routed_experts: int
+    experts_per_token: int
+    moe_intermediate_size: int
+    max_context_tokens: int
+    params_total: int
+    params_active: int
+    kv_rows: Mapping[str, KvRow]
+    source: str
+    params_source: str
+
+    @property
+    def routed_params(self) -> int:
+        """Routed-expert parameters: layers x experts x 3 projections (gate, up, down) x hidden x expert width
+        (deepseek-v4-facts.md §1.4: Flash 277.03B, Pro 1,547.4B)."""
+        return self.layers * self.routed_experts * 3 * self.hidden_size * self.moe_intermediate_size
+
+    @property
+    def other_params(self) -> int:
+        """Everything else (attention, shared experts, embeddings and head, mHC, indexer, compressor, MTP)."""
+        return self.params_total - self.routed_params
+
+    @property
+    def active_routed_params(self) -> int:
+        """Routed-expert parameters one token passes through: layers x experts per token x 3 x hidden x width."""
+        return self.layers * self.experts_per_token * 3 * self.hidden_size * self.moe_intermediate_size
+
+    @property
+    def active_other_params(self) -> int:
+        """The rest of the active parameters (the model card's active count less the active routed experts)."""
+        return self.params_active - self.active_routed_params
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class QuantBits(Record):
+    """Bits per weight of a quantization: routed experts and everything else, the file format and its engine."""
+
+    experts: float
+    other: float
+    format: str
+    engine: str
+    source: str
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class PublishedFile(Record):
+    """A real, published file (or checkpoint) for a quantization, with its size as the source states it."""
+
+    name: str
+    size_bytes: int
+    stated: str
+    source: str
+    repo: str | None = None
+    include: str | None = None
+    hf_tag: str | None = None
+    note: str | None = None
+
+
+def _positive_int(r: FieldReader, value: Any, where: str) -> int:
+    number = r.int_(value, where)
+    if number <= 0:
+        raise r.fail(where, f"{number} must be larger than zero")
+    return number
+
+
+def _count(r: FieldReader, value: Any, where: str) -> int:
+    number = r.int_(value, where)
+    if number < 0:
+        raise r.fail(where, f"{number} must not be negative")
+    return number
+
+
+def _billions(r: FieldReader, value: Any, where: str) -> int:
+    number = r.number(value, where)
+    if number <= 0:
+        raise r.fail(where, f"{number} must be larger than zero")
+    return round(number * 10**9)
+
+
+def _bits(r: FieldReader, value: Any, where: str) -> float:
+    number = r.number(value, where)
+    if not 0 < number <= 32:
+        raise r.fail(where, f"{number} is not a number of bits per weight (0 < bits <= 32)")
+    return number
+
+
+def _kv_row(r: FieldReader, check_source: SourceCheck, value: Any, where: str) -> KvRow:
+    data = r.obj(value, where)
+    p = f"{where}."
+    return KvRow(
+        main_bytes=r.required(data, "main_bytes", p, lambda v, w: _positive_int(r, v, w)),
+        indexer_bytes=r.required(data, "indexer_bytes", p, lambda v, w: _count(r, v, w)),
+        source=r.required(data, "source", p, lambda v, w: check_source(r, v, w)),
+        note=r.optional(data, "note", p, r.text),
+    )
+
+
+def read_architecture(r: FieldReader, check_source: SourceCheck, value: Any, where: str) -> Architecture:
+    """Read a model's ``architecture`` object; the layer kinds must add up and the counts must be consistent."""
+    data = r.obj(value, where)
+    p = f"{where}."
+
+    def positive(key: str) -> int:
+        return r.required(data, key, p, lambda v, w: _positive_int(r, v, w))
+
+    rows_raw = r.required(data, "kv_rows", p, r.obj)
+    rows: dict[str, KvRow] = {}
+    for key, row in rows_raw.items():
+        if key not in KV_DTYPES:
+            raise r.fail(f"{p}kv_rows.{key}", f"unknown KV format (expected one of {', '.join(KV_DTYPES)})")
+        rows[key] = _kv_row(r, check_source, row, f"{p}kv_rows.{key}")
+    if not rows:
+        raise r.fail(f"{p}kv_rows", "at least one KV format is needed")
+    arch = Architecture(
+        layers=positive("layers"),
+        swa_only_layers=r.required(data, "swa_only_layers", p, lambda v, w: _count(r, v, w)),
+        csa_layers=r.required(data, "csa_layers", p, lambda v, w: _count(r, v, w)),
+        hca_layers=r.required(data, "hca_layers", p, lambda v, w: _count(r, v, w)),
+        sliding_window=positive("sliding_window"),
+        csa_ratio=positive("csa_ratio"),
+        hca_ratio=positive("hca_ratio"),
+        attention_heads=positive("attention_heads"),
+        hidden_size=positive("hidden_size"),
+        routed_experts=positive("routed_experts"),
+        experts_per_token=positive("experts_per_token"),
+        moe_intermediate_size=positive("moe_intermediate_size"),
+        max_context_tokens=positive("max_context_tokens"),
+        params_total=r.required(data, "params_total_b", p, lambda v, w: _billions(r, v, w)),
+        params_active=r.required(data, "params_active_b", p, lambda v, w: _billions(r, v, w)),
+        kv_rows=rows,
+        source=r.required(data, "source", p, lambda v, w: check_source(r, v, w)),
+        params_source=r.required(data, "params_source", p, lambda v, w: check_source(r, v, w)),
+    )
+    kinds = arch.swa_only_layers + arch.csa_layers + arch.hca_layers
+    if kinds != arch.layers:
+        raise r.fail(
+            f"{p}layers",
+            f"swa_only_layers + csa_layers + hca_layers = {kinds}, not the {arch.layers} layers given",
+        )
+    if arch.experts_per_token > arch.routed_experts:
+        raise r.fail(f"{p}experts_per_token", f"{arch.experts_per_token} is more than routed_experts")
+    if arch.params_active > arch.params_total:
+        raise r.fail(f"{p}params_active_b", "more active than total parameters")
+    if arch.routed_params >= arch.params_total:
+        raise r.fail(
+            f"{p}params_total_b",
+            f"the routed experts alone have {arch.routed_params / 1e9:.1f}B parameters (layers x routed_experts x 3 x "
+            "hidden_size x moe_intermediate_size), more than the total",
+        )
+    if arch.active_routed_params >= arch.params_active:
+        raise r.fail(
+            f"{p}params_active_b",
+            f"the active routed experts alone have {arch.active_routed_params / 1e9:.1f}B parameters, more than the "
+            "active total",
+        )
+    return arch
+
+
+def read_bits(r: FieldReader, check_source: SourceCheck, value: Any, where: str) -> QuantBits:
+    """Read a quantization row's ``bits`` object."""
+    data = r.obj(value, where)
+    p = f"{where}."
+    return QuantBits(
+        experts=r.required(data, "experts", p, lambda v, w: _bits(r, v, w)),
+        other=r.required(data, "other", p, lambda v, w: _bits(r, v, w)),
+        format=r.required(data, "format", p, r.text),
+        engine=r.required(data, "engine", p, r.choice(ENGINES)),
+        source=r.required(data, "source", p, lambda v, w: check_source(r, v, w)),
+    )
+
+
+def _published_file(r: FieldReader, check_source: SourceCheck, value: Any, where: str) -> PublishedFile:
+    data = r.obj(value, where)
+    p = f"{where}."
+    size_gb = r.optional(data, "size_gb", p, r.number)
+    size_gib = r.optional(data, "size_gib", p, r.number)
+    if (size_gb is None) == (size_gib is None):
+        raise r.fail(f"{p}size_gb", "give exactly one of size_gb (decimal GB) or size_gib (binary GiB)")
+    if size_gb is not None:
+        if size_gb <= 0:
+            raise r.fail(f"{p}size_gb", f"{size_gb} must be larger than zero")
+        size = units.file_size_bytes(size_gb)
+        stated = f"{size_gb:g} GB"
+    else:
+        assert size_gib is not None
+        if size_gib <= 0:
+            raise r.fail(f"{p}size_gib", f"{size_gib} must be larger than zero")
+        size = units.vram_gb_bytes(size_gib)
+        stated = f"{size_gib:g} GiB"
+    return PublishedFile(
+        name=r.required(data, "name", p, r.text),
+        size_bytes=size,
+        stated=stated,
+        source=r.required(data, "source", p, lambda v, w: check_source(r, v, w)),
+        repo=r.optional(data, "repo", p, r.text),
+        include=r.optional(data, "include", p, r.text),
+        hf_tag=r.optional(data, "hf_tag", p, r.text),
+        note=r.optional(data, "note", p, r.text),
+    )
+
+
+def read_published(r: FieldReader, check_source: SourceCheck, value: Any, where: str) -> tuple[PublishedFile, ...]:
+    """Read a quantization row's ``published`` list (the first entry is the one compared with the table)."""
+    files = r.items(value, where, lambda v, w: _published_file(r, check_source, v, w))
+    if not files:
+        raise r.fail(where, "an empty list: leave the field out when nothing is published")
+    return files

@@ -1,0 +1,187 @@
+"""User profiles: ``*.json`` in the user's profile folders, merged by model id over the packaged profiles.
+
+The folders are ``profiles.user_dirs()``: ``$VRAM_ADVISOR_PROFILES`` (``os.pathsep``-separated) or
+``$XDG_CONFIG_HOME/vram-advisor/profiles`` (``~/.config/vram-advisor/profiles``). ``models import`` writes into the
+first one. Each file is validated exactly like a packaged one (``profiles.read_file``); a user model replaces a
+packaged model of the same id, other models are added after the packaged ones. A user file's ``quick_summary``,
+``advice`` and ``api`` are ignored: the tiers stay the article's (contract rule 7).
+
+A user file that cannot be read or breaks the schema is skipped with one warning on stderr naming the file (once per
+process for each version of the file); the packaged profiles' errors stay fatal (exit 2). The merged catalogue is
+cached against the folders' listing and the files' modification times, so a long-running ``serve`` sees new imports
+without a restart and a ``check`` pays only a ``stat`` when no user profile exists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from vram_advisor.catalog.profiles import Catalog, _Parts, packaged_dir, read_file, user_dirs
+from vram_advisor.core.errors import ProfileError, UsageError
+
+Signature = tuple[tuple[str, int, int], ...]
+
+_lock = threading.Lock()
+_merged: dict[tuple[int, Signature], tuple[Catalog, Catalog]] = {}
+_warned: set[tuple[str, int, int]] = set()
+
+
+def user_profile_dir() -> Path:
+    """Where ``models import`` writes: the first user profile folder."""
+    return user_dirs()[0]
+
+
+def user_files(dirs: Sequence[Path] | None = None) -> list[Path]:
+    """The user profile files, folder by folder, each folder's files sorted by name."""
+    out: list[Path] = []
+    for directory in user_dirs() if dirs is None else dirs:
+        try:
+            out.extend(sorted(p for p in directory.glob("*.json") if p.is_file()))
+        except OSError:
+            continue
+    return out
+
+
+def _signature(files: Sequence[Path]) -> Signature:
+    out = []
+    for path in files:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        out.append((str(path), stat.st_mtime_ns, stat.st_size))
+    return tuple(out)
+
+
+def _default_warn(message: str) -> None:
+    from vram_advisor.render import warn
+
+    warn(message)
+
+
+def merge_user_profiles(
+    packaged: Catalog,
+    dirs: Sequence[Path] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Catalog:
+    """``packaged`` with the user profiles merged in by model id (see the module docstring)."""
+    signature = _signature(user_files(dirs))
+    if not signature:
+        return packaged
+    key = (id(packaged), signature)
+    with _lock:
+        cached = _merged.get(key)
+    if cached is not None and cached[0] is packaged:
+        return cached[1]
+    merged = _merge(packaged, signature, warn or _default_warn)
+    with _lock:
+        _merged.clear()  # only the latest state is worth keeping
+        _merged[key] = (packaged, merged)
+    return merged
+
+
+def _merge(packaged: Catalog, signature: Signature, warn: Callable[[str], None]) -> Catalog:
+    models = {model.id: model for model in packaged.models}
+    local_models = list(packaged.local_models)
+    sources = dict(packaged.sources)
+    files = list(packaged.files)
+    for path_text, mtime, size in signature:
+        parts = _Parts()
+        try:
+            read_file(Path(path_text), parts)
+        except ProfileError as exc:
+            stamp = (path_text, mtime, size)
+            with _lock:
+                first = stamp not in _warned
+                _warned.add(stamp)
+            if first:
+                warn(f"warning: ignoring user profile {path_text}: {_without_origin(str(exc))}")
+            continue
+        models.update(parts.models)
+        known = {m.name for m in local_models}
+        local_models.extend(m for m in parts.local_models if m.name not in known)
+        sources.update(parts.sources)
+        files.extend(parts.files)
+    return replace(
+        packaged,
+        models=tuple(models.values()),
+        local_models=tuple(sorted(local_models, key=lambda m: -m.size_gb)),
+        sources=sources,
+        files=tuple(files),
+    )
+
+
+def _without_origin(message: str) -> str:
+    """ProfileError messages start with ``folder/file.json: ``; the warning already names the full path."""
+    head, sep, rest = message.partition(": ")
+    return rest if sep and head.endswith(".json") else message
+
+
+# ---------------------------------------------------------------------------------------------- writing
+
+
+def packaged_raw_models(directory: Path | None = None) -> dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    """The packaged family profiles as raw JSON: model id -> (model object, its file's sources)."""
+    out: dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+    for path in sorted((directory or packaged_dir()).glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or not isinstance(data.get("models"), list):
+            continue
+        raw_sources = data.get("sources")
+        sources: Mapping[str, Any] = raw_sources if isinstance(raw_sources, dict) else {}
+        for model in data["models"]:
+            if isinstance(model, dict) and isinstance(model.get("id"), str):
+                out[model["id"]] = (model, sources)
+    return out
+
+
+def write_user_profile(
+    profile: Mapping[str, Any],
+    model_id: str,
+    packaged: Catalog,
+    *,
+    directory: Path | None = None,
+    force: bool = False,
+) -> tuple[Path, bool]:
+    """Validate ``profile`` and write it as ``<dir>/<model_id>.json``; returns (path, whether it replaced a file).
+
+    A model id of a packaged profile is refused unless ``force`` (a user profile of that id would replace the
+    article's figures). The file is validated before it takes its place, so a bad profile is never left behind.
+    """
+    if not force and any(model.id == model_id for model in packaged.models):
+        raise UsageError(
+            f"--id {model_id!r} is a packaged profile; a user profile of that id would replace the article's "
+            "figures: choose another --id (or add --force)"
+        )
+    target_dir = directory or user_profile_dir()
+    try:
+        target_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create the user profile folder {target_dir}: {exc.strerror or exc}") from None
+    target = target_dir / f"{model_id}.json"
+    replaced = target.exists()
+    text = json.dumps(profile, indent=2, ensure_ascii=False) + "\n"
+    try:
+        import tempfile  # only when writing a profile: keeps it off check's start-up
+
+        handle, temp_name = tempfile.mkstemp(prefix=f".{model_id}.", suffix=".tmp", dir=target_dir)
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
+    temp = Path(temp_name)
+    try:
+        read_file(temp, _Parts())  # the same validation every profile gets
+        os.replace(temp, target)
+    finally:
+        temp.unlink(missing_ok=True)
+    return target, replaced

@@ -1,0 +1,419 @@
+"""Planning across many nodes (pure): per-node recommendations, totals, groups of identical nodes, multi-node plans.
+
+Each node is judged by the planner ``check`` uses (``plan.machine_of``, ``plan.evaluate``, ``plan.recommend``,
+``plan.stretch_of``) on all of its GPUs: the admin's CUDA_VISIBLE_DEVICES says nothing about other machines, and the
+``visible`` flags a probe wrote only reflect how the probe was launched there.
+
+Scale: nodes are added one at a time and only a small record is kept per node. Identical machines share one evaluated
+plan (cached by GPUs and RAM, then by ``Machine``; options by their vector of fits), so the work per node is a few
+dictionary look-ups however large the fleet.
+
+Multi-node plans (contract, Cluster): for each option that no single node can hold (its usable VRAM does not meet the
+option's minimum), the smallest number of nodes whose summed usable VRAM meets it. Among groups of that size, the
+best fit comes first (``comfortable`` before ``minimum``; the largest nodes give the best fit any group of that size
+can have), then identical nodes (same GPU model and count), then nodes whose interconnect the probe saw
+(InfiniBand/RDMA between nodes, NVLink inside), then the fewest GPUs. The fit of a group is the option's fit on the
+summed usable VRAM.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import accumulate
+from typing import Any, NamedTuple
+
+from vram_advisor.catalog.profiles import Catalog, ModelProfile, QuantRow
+from vram_advisor.core import units
+from vram_advisor.core.records import Record
+from vram_advisor.fleet import nodefacts
+from vram_advisor.fleet.inputs import NodeInput, Skipped
+from vram_advisor.fleet.nodefacts import INFINIBAND, NVLINK, RDMA
+from vram_advisor.plan import rules as plan
+from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, Machine, Option, Recommendation
+from vram_advisor.report.check import recommendation_dict, short_option
+
+SCHEMA = "vram-advisor/cluster/v1"
+#: Skipped inputs kept for the report (all are counted; the rest are only counted).
+MAX_SKIPPED_KEPT = 1000
+#: A hostname longer than this (DNS allows 253) is not used as the node's name.
+MAX_HOSTNAME = 255
+_FIT_ORDER = {COMFORTABLE: 0, MINIMUM: 1}
+
+
+@dataclass(frozen=True, repr=False)
+class MachinePlan(Record):
+    """The verdict for one distinct machine, shared by every node that is that machine."""
+
+    machine: Machine
+    options: tuple[Option, ...]
+    recommendation: Recommendation
+    stretch: Option | None
+    recommendation_dict: dict[str, Any]
+    stretch_dict: dict[str, Any] | None
+    #: What a person reads of this plan (recommendation and stretch, not the exact figures): nodes are grouped by it.
+    verdict: tuple[str | None, ...]
+
+
+def _verdict(recommendation: Recommendation, stretch: Option | None) -> tuple[str | None, ...]:
+    option = recommendation.option
+    return (
+        recommendation.kind,
+        option.key[0] if option else None,
+        option.key[1] if option else None,
+        option.fit if option else None,
+        stretch.key[0] if stretch else None,
+        stretch.key[1] if stretch else None,
+        stretch.fit if stretch else None,
+    )
+
+
+@dataclass(eq=False, repr=False)
+class HardwareGroup(Record):
+    """Nodes with the same GPU model(s) and count: one row of the fleet table."""
+
+    id: int
+    gpus: tuple[tuple[str, int], ...]
+    nodes: list[int] = field(default_factory=list)
+    #: How many nodes got each verdict (``MachinePlan.verdict``), and one plan that gave it.
+    verdicts: Counter[tuple[str | None, ...]] = field(default_factory=Counter)
+    examples: dict[tuple[str | None, ...], int] = field(default_factory=dict)
+    usable_min: int | None = None
+    usable_max: int | None = None
+
+    @property
+    def gpu_count(self) -> int:
+        return sum(count for _, count in self.gpus)
+
+    @property
+    def label(self) -> str:
+        if not self.gpus:
+            return "no GPU"
+        return " + ".join(f"{count} × {name}" for name, count in self.gpus)
+
+
+class Node(NamedTuple):
+    """One planned node. ``name`` is unique in the plan; ``hostname`` is what the node reported."""
+
+    name: str
+    source: str
+    hostname: str | None
+    group: int
+    entry: int
+    usable_vram_bytes: int
+    gpu_count: int
+    interconnect: frozenset[str]
+    hidden_gpus: int
+
+
+@dataclass(frozen=True, repr=False)
+class MultiNodePlan(Record):
+    """An option no single node holds, and the smallest group of nodes that holds it."""
+
+    option: Option
+    fit: str
+    nodes: tuple[int, ...]
+    usable_vram_bytes: int
+    gpu_count: int
+    group: int | None
+    interconnect: tuple[str, ...]
+    interconnect_note: str
+    #: What to do about a link between the nodes that the probes did not see (None when InfiniBand or RDMA was seen).
+    link_advice: str | None
+    comfortable_node_count: int | None
+
+
+@dataclass(repr=False)
+class ClusterPlan(Record):
+    """Everything ``cluster`` reports."""
+
+    base: bool
+    nodes: list[Node]
+    entries: list[MachinePlan]
+    groups: list[HardwareGroup]
+    multi_node: list[MultiNodePlan]
+    skipped: list[Skipped]
+    skipped_count: int
+
+    @property
+    def total_gpus(self) -> int:
+        return sum(node.gpu_count for node in self.nodes)
+
+    @property
+    def total_usable_vram_bytes(self) -> int:
+        return sum(node.usable_vram_bytes for node in self.nodes)
+
+    @property
+    def total_spare_ram_bytes(self) -> int:
+        return sum(self.entries[node.entry].machine.spare_ram_bytes for node in self.nodes)
+
+
+def _gpu_models(gpus: tuple[tuple[str, int, int, bool], ...]) -> tuple[tuple[str, int], ...]:
+    counts: Counter[str] = Counter(row[0] for row in gpus)
+    return tuple(counts.items())
+
+
+class ClusterPlanner:
+    """Adds nodes one by one (``add``), keeps small records, and plans the fleet (``finish``)."""
+
+    def __init__(self, catalog: Catalog, base: bool = False) -> None:
+        self.catalog = catalog
+        self.base = base
+        self.ranked: list[tuple[ModelProfile, QuantRow]] = plan.ranking(*plan.candidates(catalog, base))
+        self.nodes: list[Node] = []
+        self.entries: list[MachinePlan] = []
+        self.groups: list[HardwareGroup] = []
+        self.skipped: list[Skipped] = []
+        self.skipped_count = 0
+        self._by_key: dict[tuple[Any, ...], tuple[int, int]] = {}
+        self._by_machine: dict[Machine, int] = {}
+        self._by_fits: dict[tuple[str, ...], tuple[Option, ...]] = {}
+        self._fits_cache_ok = True
+        self._group_of: dict[tuple[tuple[str, int], ...], int] = {}
+        self._names: set[str] = set()
+        self._machines_seen: dict[tuple[str, tuple[str, ...]], str] = {}
+
+    # --------------------------------------------------------------------------------------- per machine
+
+    def _entry_for(self, machine: Machine) -> int:
+        index = self._by_machine.get(machine)
+        if index is not None:
+            return index
+        fits = tuple(plan.fit_of(quant, machine) for _, quant in self.ranked)
+        options = self._by_fits.get(fits) if self._fits_cache_ok else None
+        if options is None:
+            options = plan.evaluate(self.catalog, machine, self.base)
+            if tuple(option.fit for option in options) == fits:
+                self._by_fits[fits] = options
+            else:  # the planner grew a rule beyond fit_of: evaluate every machine
+                self._fits_cache_ok = False
+        recommendation = plan.recommend(options, machine)
+        stretch = plan.stretch_of(options, recommendation)
+        index = len(self.entries)
+        self.entries.append(
+            MachinePlan(
+                machine=machine,
+                options=options,
+                recommendation=recommendation,
+                stretch=stretch,
+                recommendation_dict=recommendation_dict(recommendation),
+                stretch_dict=short_option(stretch),
+                verdict=_verdict(recommendation, stretch),
+            )
+        )
+        self._by_machine[machine] = index
+        return index
+
+    def _group_for(self, models: tuple[tuple[str, int], ...]) -> int:
+        index = self._group_of.get(models)
+        if index is None:
+            index = len(self.groups)
+            self.groups.append(HardwareGroup(id=index + 1, gpus=models))
+            self._group_of[models] = index
+        return index
+
+    # ------------------------------------------------------------------------------------------- nodes
+
+    def _unique_name(self, hostname: str | None, source: str) -> str:
+        if hostname is not None and hostname.strip() and len(hostname) <= MAX_HOSTNAME:
+            name = hostname if hostname not in self._names else f"{hostname} ({source})"
+        else:
+            name = source
+        base, number = name, 1
+        while name in self._names:
+            number += 1
+            name = f"{base} #{number}"
+        self._names.add(name)
+        return name
+
+    def add(self, item: NodeInput) -> Skipped | None:
+        """Plan one node. Returns ``Skipped`` when it is the same machine as a node already added."""
+        source, facts = item
+        if facts.hostname and facts.uuids:
+            fingerprint = (facts.hostname, facts.uuids)
+            first = self._machines_seen.get(fingerprint)
+            if first is not None:
+                return self.skip(
+                    Skipped(source, f"same machine as {first} (same hostname and GPU UUIDs): counted once")
+                )
+        key = (facts.gpus, facts.ram_total_bytes, facts.ram_limit_bytes)
+        cached = self._by_key.get(key)
+        if cached is None:
+            machine = plan.machine_of(nodefacts.planning_inventory(facts))
+            cached = (self._entry_for(machine), self._group_for(_gpu_models(facts.gpus)))
+            self._by_key[key] = cached
+        entry_index, group_index = cached
+        usable = self.entries[entry_index].machine.usable_vram_bytes
+        name = self._unique_name(facts.hostname, source)
+        if facts.hostname and facts.uuids:
+            self._machines_seen[(facts.hostname, facts.uuids)] = name
+        node_index = len(self.nodes)
+        self.nodes.append(
+            Node(
+                name=name,
+                source=source,
+                hostname=facts.hostname,
+                group=group_index,
+                entry=entry_index,
+                usable_vram_bytes=usable,
+                gpu_count=len(facts.gpus),
+                interconnect=facts.interconnect,
+                hidden_gpus=facts.hidden_gpus,
+            )
+        )
+        group = self.groups[group_index]
+        group.nodes.append(node_index)
+        verdict = self.entries[entry_index].verdict
+        group.verdicts[verdict] += 1
+        group.examples.setdefault(verdict, entry_index)
+        group.usable_min = usable if group.usable_min is None else min(group.usable_min, usable)
+        group.usable_max = usable if group.usable_max is None else max(group.usable_max, usable)
+        return None
+
+    def skip(self, skipped: Skipped) -> Skipped:
+        """Record an input that was not planned (kept up to ``MAX_SKIPPED_KEPT``, all counted)."""
+        self.skipped_count += 1
+        if len(self.skipped) < MAX_SKIPPED_KEPT:
+            self.skipped.append(skipped)
+        return skipped
+
+    # ------------------------------------------------------------------------------------------ finish
+
+    def finish(self) -> ClusterPlan:
+        return ClusterPlan(
+            base=self.base,
+            nodes=self.nodes,
+            entries=self.entries,
+            groups=self.groups,
+            multi_node=multi_node_plans(self.nodes, self.groups, self.ranked),
+            skipped=self.skipped,
+            skipped_count=self.skipped_count,
+        )
+
+
+# ------------------------------------------------------------------------------------------- multi-node
+
+
+def _bisect_meets(prefix: Sequence[int], need_bytes: int) -> int | None:
+    """The fewest leading nodes (largest first, ``prefix`` = running sums) whose VRAM meets ``need_bytes``."""
+    low, high = 0, len(prefix)
+    while low < high:
+        middle = (low + high) // 2
+        if units.meets(prefix[middle], need_bytes):
+            high = middle
+        else:
+            low = middle + 1
+    return low + 1 if low < len(prefix) else None
+
+
+def _link_summary(nodes: Sequence[Node]) -> tuple[tuple[str, ...], str, str | None, int]:
+    """The interconnect every node of a group has, a note for people, the advice when the link between the nodes
+    is unknown, and a score (higher is better)."""
+    count = len(nodes)
+    with_ib = sum(1 for node in nodes if INFINIBAND in node.interconnect)
+    with_rdma = sum(1 for node in nodes if INFINIBAND in node.interconnect or RDMA in node.interconnect)
+    multi_gpu = [node for node in nodes if node.gpu_count > 1]
+    with_nvlink = sum(1 for node in multi_gpu if NVLINK in node.interconnect)
+    kinds: list[str] = []
+    parts: list[str] = []
+    advice = None
+    score = 0
+    if multi_gpu and with_nvlink == len(multi_gpu):
+        kinds.append(NVLINK)
+        parts.append("NVLink inside each node")
+        score += 1
+    if with_ib == count:
+        kinds.append(INFINIBAND)
+        parts.append("InfiniBand between nodes")
+        score += 4
+    elif with_rdma == count:
+        kinds.append(RDMA)
+        parts.append("RDMA (InfiniBand or RoCE) between nodes")
+        score += 3
+    else:
+        seen = f" (seen on {with_rdma} of {count} nodes)" if with_rdma else ""
+        advice = (
+            f"no InfiniBand or RDMA device seen on every node{seen}; over plain Ethernet, split the model by "
+            "pipeline stages rather than tensor parallel"
+        )
+        parts.append(f"link between nodes unknown: {advice}")
+    return tuple(kinds), "; ".join(parts), advice, score
+
+
+class _Pool(NamedTuple):
+    """Nodes to draw a group from, largest usable VRAM first, with running sums."""
+
+    group: int | None
+    order: list[int]
+    prefix: list[int]
+
+
+def _node_link_score(node: Node) -> int:
+    links = node.interconnect
+    return (4 if INFINIBAND in links else 3 if RDMA in links else 0) + (1 if NVLINK in links else 0)
+
+
+def _pool(nodes: Sequence[Node], indices: Sequence[int], group: int | None) -> _Pool:
+    """Largest usable VRAM first; among equals, nodes with a known interconnect first, then input order."""
+    order = sorted(indices, key=lambda i: (-nodes[i].usable_vram_bytes, -_node_link_score(nodes[i]), i))
+    return _Pool(group, order, list(accumulate(nodes[i].usable_vram_bytes for i in order)))
+
+
+def multi_node_plans(
+    nodes: Sequence[Node], groups: Sequence[HardwareGroup], ranked: Sequence[tuple[ModelProfile, QuantRow]]
+) -> list[MultiNodePlan]:
+    """For each option (best-ranked first) that no single node holds, the smallest group of nodes that holds it."""
+    if len(nodes) < 2:
+        return []
+    best_single = max(node.usable_vram_bytes for node in nodes)
+    everyone = _pool(nodes, range(len(nodes)), None)
+    identical = [_pool(nodes, group.nodes, index) for index, group in enumerate(groups) if len(group.nodes) >= 2]
+    plans: list[MultiNodePlan] = []
+    for rank, (model, quant) in enumerate(ranked):
+        if units.meets(best_single, quant.min_vram_bytes):
+            continue  # a single node holds it: not a multi-node plan
+        count = _bisect_meets(everyone.prefix, quant.min_vram_bytes)
+        if count is None:
+            continue  # not even the whole fleet holds it
+        candidates = [pool for pool in identical if len(pool.order) >= count]
+        candidates = [pool for pool in candidates if units.meets(pool.prefix[count - 1], quant.min_vram_bytes)]
+        candidates.append(everyone)  # the largest nodes: the best fit a group of this size can have
+
+        def preference(pool: _Pool, count: int = count, quant: QuantRow = quant) -> tuple[int, int, int, int, int]:
+            chosen = [nodes[i] for i in pool.order[:count]]
+            total = pool.prefix[count - 1]
+            fit = _group_fit(quant, total, chosen)
+            mixed = 1 if pool.group is None else 0
+            return (_FIT_ORDER[fit], mixed, -_link_summary(chosen)[3], sum(n.gpu_count for n in chosen), total)
+
+        pool = min(candidates, key=preference)
+        chosen_indices = tuple(pool.order[:count])
+        chosen = [nodes[i] for i in chosen_indices]
+        total = pool.prefix[count - 1]
+        kinds, note, advice, _score = _link_summary(chosen)
+        option = Option(model=model, quant=quant, fit=_group_fit(quant, total, chosen), rank=rank)
+        comfortable = _bisect_meets(pool.prefix, quant.safer_vram_bytes)
+        plans.append(
+            MultiNodePlan(
+                option=option,
+                fit=option.fit,
+                nodes=chosen_indices,
+                usable_vram_bytes=total,
+                gpu_count=sum(node.gpu_count for node in chosen),
+                group=None if pool.group is None else groups[pool.group].id,
+                interconnect=kinds,
+                interconnect_note=note,
+                link_advice=advice,
+                comfortable_node_count=comfortable,
+            )
+        )
+    return plans
+
+
+def _group_fit(quant: QuantRow, total_bytes: int, chosen: Sequence[Node]) -> str:
+    """The option's fit on the group's summed usable VRAM (comfortable or minimum: the group meets the minimum)."""
+    machine = Machine(
+        usable_vram_bytes=total_bytes, spare_ram_bytes=0, gpu_count=sum(node.gpu_count for node in chosen)
+    )
+    return plan.fit_of(quant, machine)

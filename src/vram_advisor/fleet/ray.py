@@ -1,0 +1,127 @@
+"""``cluster --ray [ADDRESS]``: run the probe once on every alive node of a Ray cluster, through Ray itself.
+
+One task per alive node, pinned there with ``NodeAffinitySchedulingStrategy(node_id, soft=False)`` and requesting
+no CPUs and no GPUs (``num_cpus=0, num_gpus=0``): it runs even on a fully booked node, and Ray gives it no GPU slice.
+Ray sets CUDA_VISIBLE_DEVICES for its tasks, but the probe reads GPUs through NVML, which ignores that variable, and
+this task does not apply it either: the node's every GPU is reported. Each task returns the inventory as one line of
+JSON, which is then read like any other untrusted input. Results are collected with a deadline (``ray.wait``); a
+node that fails or does not answer in time is reported by address and node id, and the others are still planned.
+
+Ray is an optional extra (``pip install 'vram-advisor[ray]'``) imported only here, and vram-advisor must be
+installed on the nodes (the task imports it there).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from vram_advisor.core.errors import UsageError
+from vram_advisor.fleet.inputs import Document, Skipped
+from vram_advisor.inventory.model import MAX_INVENTORY_BYTES
+
+DEFAULT_TIMEOUT_S = 120.0
+
+Progress = Callable[[int], None]
+
+
+def probe_node() -> str:
+    """Runs on the node: this machine's inventory, every GPU, as one line of JSON."""
+    from vram_advisor.inventory import model as inventory
+    from vram_advisor.probe import collect_inventory
+
+    return inventory.dumps(collect_inventory())
+
+
+def _connect(address: str | None) -> tuple[Any, bool]:
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("--ray needs Ray on this machine: pip install 'vram-advisor[ray]'") from None
+    if ray.is_initialized():
+        return ray, False
+    target = address or os.environ.get("RAY_ADDRESS") or "auto"
+    try:
+        ray.init(address=target, logging_level=logging.WARNING, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise UsageError(f"--ray: cannot connect to the Ray cluster at {target!r}: {first_line}") from None
+    return ray, True
+
+
+def _where(node: dict[str, Any]) -> str:
+    address = node.get("NodeManagerAddress") or node.get("NodeManagerHostname") or "?"
+    return f"ray:{address} ({str(node.get('NodeID', '?'))[:12]})"
+
+
+def _failure(exc: BaseException) -> str:
+    cause = getattr(exc, "cause", None) or exc
+    if isinstance(cause, ModuleNotFoundError) and "vram_advisor" in str(cause):
+        return "vram-advisor is not installed on that node (pip install vram-advisor there)"
+    text = str(cause).strip().splitlines()
+    detail = text[-1] if text else ""
+    return f"the probe failed there: {cause.__class__.__name__}" + (f": {detail[:200]}" if detail else "")
+
+
+def scan(
+    address: str | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    on_total: Progress | None = None,
+    on_done: Progress | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> Iterator[Document | Skipped]:
+    """Probe every alive node; yield each inventory (parsed JSON, still to be validated) or why a node is missing."""
+    ray, connected_here = _connect(address)
+    try:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        nodes = ray.nodes()
+        alive = [node for node in nodes if node.get("Alive")]
+        if warn is not None and len(alive) < len(nodes):
+            warn(f"{len(nodes) - len(alive)} node(s) in Ray's list are not alive and were not probed")
+        if not alive:
+            raise UsageError("--ray: the Ray cluster has no alive node")
+        if on_total is not None:
+            on_total(len(alive))
+        task = ray.remote(num_cpus=0, num_gpus=0, max_retries=0)(probe_node)
+        pending: dict[Any, dict[str, Any]] = {}
+        for node in alive:
+            strategy = NodeAffinitySchedulingStrategy(node_id=node["NodeID"], soft=False)
+            pending[task.options(scheduling_strategy=strategy).remote()] = node
+        deadline = time.monotonic() + timeout_s
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=left)
+            for ref in ready:
+                node = pending.pop(ref)
+                if on_done is not None:
+                    on_done(1)
+                yield _result(ray, ref, node)
+        for ref, node in pending.items():
+            ray.cancel(ref, force=True)
+            yield Skipped(_where(node), f"no answer within {timeout_s:g} s (raise --ray-timeout, or is the node busy?)")
+    finally:
+        if connected_here:
+            ray.shutdown()
+
+
+def _result(ray: Any, ref: Any, node: dict[str, Any]) -> Document | Skipped:
+    where = _where(node)
+    try:
+        text = ray.get(ref, timeout=10)
+    except Exception as exc:
+        return Skipped(where, _failure(exc))
+    if not isinstance(text, str):
+        return Skipped(where, f"the probe returned {type(text).__name__}, expected JSON text")
+    if len(text) > MAX_INVENTORY_BYTES:
+        return Skipped(where, f"inventory larger than {MAX_INVENTORY_BYTES // (1024 * 1024)} MiB, not read")
+    try:
+        return Document(where, json.loads(text))
+    except (ValueError, RecursionError) as exc:
+        return Skipped(where, f"the probe's answer is not valid JSON ({exc.__class__.__name__})")

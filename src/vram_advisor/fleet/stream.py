@@ -1,0 +1,406 @@
+"""A stream of JSON objects, read safely: one object a line (NDJSON), or whole objects one after another, pretty
+printed over many lines, or both mixed; with or without the line prefix a parallel launcher adds.
+
+Lines are read in large chunks and split here, each at most ``limit`` long (a longer one is refused unread). A line
+that holds a whole object is decoded at once; an object that spans lines is gathered until its braces balance
+(braces inside strings do not count) and then decoded. Nothing else is kept, so memory stays flat however long the
+stream.
+
+Launcher prefixes: ``srun --label`` starts every line with the task number (``0: {...}``, `` 7: {...}``), and pdsh
+without ``-N`` with the host (``gpu-07: {...}``, ``gpu-07.example.org: {...}``). A line whose text after such a
+prefix starts an object is read without the prefix, and the lines of a pretty object that carry the same prefix are
+gathered apart from the others (``Router``), so objects from several nodes may interleave line by line. A host
+prefix travels with the object (``Document.host``) as the hostname to use when the inventory has none.
+
+Whatever is not a JSON object becomes a ``Skipped`` record naming where it was (``<stdin>:12``,
+``nodes/a.json:1-40``) and why: every line that is not JSON on its own, an object that does not decode, text after an
+object (at its own line). An object broken off in the middle (larger than ``limit``, or interrupted by a line that
+could not be read) is skipped to its end: the lines up to the next line that starts an object are counted into its
+record rather than read as lines of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any, NamedTuple
+
+from vram_advisor.core.records import Record
+
+#: Bytes read from a stream at a time.
+CHUNK_BYTES = 1024 * 1024
+
+_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+#: ``srun --label`` (task number, right-aligned) or pdsh (host name, as DNS spells one) before ": ".
+PREFIX = re.compile(r" *([0-9]+|[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252}[A-Za-z0-9])?): ")
+PREFIX_BYTES = re.compile(PREFIX.pattern.encode())
+_DECODER = json.JSONDecoder()
+_SNIPPET = 60
+
+
+@dataclass(frozen=True, repr=False)
+class Skipped(Record):
+    """An input that was not used: where it was and why."""
+
+    source: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.reason}"
+
+
+class Document(NamedTuple):
+    """One parsed JSON object, where it came from, and the host named by its line prefix (pdsh), if any."""
+
+    source: str
+    data: Any
+    host: str | None = None
+
+
+def where(name: str, first: int, last: int) -> str:
+    """``name:first`` or ``name:first-last``."""
+    return f"{name}:{first}" if first == last else f"{name}:{first}-{last}"
+
+
+def snippet(text: str) -> str:
+    """The start of some text, quoted with escapes, for a message."""
+    text = text.strip()
+    return repr(text if len(text) <= _SNIPPET else text[: _SNIPPET - 3] + "...")
+
+
+def value_error(exc: Exception) -> str:
+    """The reason for a JSON value Python refuses (too deep, an integer with too many digits)."""
+    if isinstance(exc, RecursionError):
+        return "JSON nested too deeply, not read"
+    return f"not valid JSON ({exc})"
+
+
+def host_of(label: str | None) -> str | None:
+    """The host a line prefix names: a pdsh host, not an srun task number."""
+    return None if label is None or label.isdigit() else label  # the pattern allows ASCII only
+
+
+def _mib(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MiB" if limit >= 1024 * 1024 else f"{limit} bytes"
+
+
+def numbered_lines(stream: IO[Any], name: str, limit: int) -> Iterator[tuple[int, Any]]:
+    """``(line number, line)`` for a binary or text stream, without the line end; a line longer than ``limit``
+    comes as a ``Skipped`` instead, and its rest is not kept."""
+    lineno = 0
+    tail: Any = None
+    newline: Any = None
+    overlong = False
+    while True:
+        chunk = stream.read(CHUNK_BYTES)
+        if not chunk:
+            break
+        if newline is None:
+            newline = b"\n" if isinstance(chunk, bytes) else "\n"
+            tail = chunk[:0]
+            chunk = chunk.removeprefix(b"\xef\xbb\xbf" if isinstance(chunk, bytes) else "\ufeff")  # a UTF-8 BOM
+        parts = (tail + chunk).split(newline)
+        tail = parts.pop()
+        for part in parts:
+            lineno += 1
+            if overlong or len(part) > limit:
+                overlong = False
+                yield lineno, Skipped(where(name, lineno, lineno), f"line longer than {_mib(limit)}, not read")
+            else:
+                yield lineno, part
+        if len(tail) > limit:
+            overlong = True
+            tail = tail[:0]
+    if overlong or tail:
+        lineno += 1
+        if overlong:
+            yield lineno, Skipped(where(name, lineno, lineno), f"line longer than {_mib(limit)}, not read")
+        else:
+            yield lineno, tail
+
+
+def _depth_change(line: str) -> int:
+    """How many JSON objects a line opens minus how many it closes (braces inside strings do not count)."""
+    if '"' in line:
+        line = _STRING.sub("", line)
+    return line.count("{") - line.count("}")
+
+
+def text_of(lineno: int, line: Any, name: str) -> str | Skipped:
+    """A line as text (bytes are read as UTF-8)."""
+    if isinstance(line, str):
+        return line
+    try:
+        return str(line.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return Skipped(where(name, lineno, lineno), f"not UTF-8 text (byte {exc.start + 1})")
+
+
+def _not_an_object(text: str) -> str:
+    if text.lstrip().startswith("["):
+        return (
+            f"a JSON array, not an inventory object ({snippet(text)}); give one inventory a line "
+            "(jq -c '.[]' turns an array into that)"
+        )
+    return f"not an inventory (expected a JSON object): {snippet(text)}"
+
+
+class StreamReader:
+    """The line-by-line state of one stream (or of the lines of one launcher prefix): a multi-line object being
+    gathered, or a broken one being skipped to its end."""
+
+    def __init__(self, name: str, limit: int, host: str | None = None) -> None:
+        self.name = name
+        self.limit = limit
+        self.host = host
+        self.pending: list[str] = []
+        #: The line numbers of the pending lines (not consecutive when other prefixes' lines come in between).
+        self.pending_lines: list[int] = []
+        self.pending_size = 0
+        self.depth = 0
+        #: An object broken off in the middle, skipped up to the next line that starts an object: (first, last, why).
+        self.broken: tuple[int, int, str] | None = None
+
+    @property
+    def gathering(self) -> bool:
+        """Whether an object spanning lines is being gathered (the next lines belong to it)."""
+        return bool(self.pending)
+
+    @property
+    def idle(self) -> bool:
+        """Whether this reader holds nothing (no object being gathered, none being skipped)."""
+        return not self.pending and self.broken is None
+
+    def end_skip(self) -> Iterator[Skipped]:
+        """Report the broken object being skipped, now that something else starts."""
+        if self.broken is not None:
+            first, last, reason = self.broken
+            self.broken = None
+            yield Skipped(where(self.name, first, last), reason)
+
+    @property
+    def pending_start(self) -> int:
+        return self.pending_lines[0] if self.pending_lines else 0
+
+    def _break(self, last: int, reason: str) -> None:
+        self.broken = (self.pending_start, last, reason)
+        self.pending = []
+        self.pending_lines = []
+
+    # -------------------------------------------------------------------------------------------- lines
+
+    def line(self, lineno: int, text: str) -> Iterator[Document | Skipped]:
+        """Take one line (without its line end, and without the launcher's prefix)."""
+        if self.pending:
+            if text.startswith("{") and self._starts_new_object():
+                yield Skipped(
+                    where(self.name, self.pending_start, self.pending_lines[-1]),
+                    f"incomplete JSON object (a new object starts at line {lineno})",
+                )
+                self.pending = []
+                self.pending_lines = []
+            else:
+                yield from self._continue(lineno, text)
+                return
+        stripped = text.strip()
+        if self.broken is not None:
+            if not text.startswith("{"):
+                if stripped:
+                    self.broken = (self.broken[0], lineno, self.broken[2])
+                return
+            yield from self.end_skip()
+        if not stripped:
+            return
+        if stripped[0] != "{":
+            yield Skipped(where(self.name, lineno, lineno), _not_an_object(text))
+            return
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            pass  # several objects on the line, the start of a multi-line object, or garbage: look closer
+        except (ValueError, RecursionError) as exc:
+            yield Skipped(where(self.name, lineno, lineno), value_error(exc))
+            return
+        else:
+            yield Document(where(self.name, lineno, lineno), data, self.host)
+            return
+        yield from self._scan(text, [lineno])
+
+    def _starts_new_object(self) -> bool:
+        """Whether a line opening an object at column 0 begins a new top-level object (the gathered one was cut
+        off) rather than a nested one. Pretty printers indent nested objects, so in indented output it always does;
+        in unindented output only where the gathered text does not expect a value next."""
+        if any(line[:1] in (" ", "\t") for line in self.pending[1:]):
+            return True
+        return self.pending[-1].rstrip()[-1:] not in (",", "[", ":", "{")
+
+    def _continue(self, lineno: int, text: str) -> Iterator[Document | Skipped]:
+        self.pending.append(text + "\n")
+        self.pending_lines.append(lineno)
+        self.pending_size += len(text) + 1
+        if self.pending_size > self.limit:
+            self._break(lineno, f"JSON object larger than {_mib(self.limit)}, not read")
+            return
+        self.depth += _depth_change(text)
+        if self.depth > 0:
+            return
+        blob = "".join(self.pending)
+        numbers = self.pending_lines
+        self.pending = []
+        self.pending_lines = []
+        yield from self._scan(blob, numbers)
+
+    def _scan(self, text: str, numbers: list[int]) -> Iterator[Document | Skipped]:
+        """Decode the objects in ``text`` (whose lines have the line numbers ``numbers``), one after another; each
+        one, and each thing that is wrong, is named by its own lines. An object that starts on the last line and goes
+        on is gathered."""
+        position = len(text) - len(text.lstrip())
+        end_of_text = len(text.rstrip())
+        last = numbers[text.count("\n", 0, end_of_text)]
+        while position < end_of_text:
+            start = numbers[text.count("\n", 0, position)]
+            try:
+                data, end = _DECODER.raw_decode(text, position)
+            except json.JSONDecodeError as exc:
+                rest = text[position:end_of_text]
+                if exc.pos >= end_of_text and start == last:  # an object that goes on on the next lines
+                    self.pending = [rest + "\n"]
+                    self.pending_lines = [start]
+                    self.pending_size = len(rest) + 1
+                    self.depth = _depth_change(rest)
+                    return
+                line = numbers[exc.lineno - 1]
+                yield Skipped(
+                    where(self.name, start, last), f"not valid JSON ({exc.msg} at line {line} column {exc.colno})"
+                )
+                return
+            except (ValueError, RecursionError) as exc:
+                yield Skipped(where(self.name, start, last), value_error(exc))
+                return
+            yield Document(where(self.name, start, numbers[text.count("\n", 0, end - 1)]), data, self.host)
+            position = end
+            while position < end_of_text and text[position].isspace():
+                position += 1
+            if position < end_of_text and text[position] != "{":
+                line = numbers[text.count("\n", 0, position)]
+                yield Skipped(
+                    where(self.name, line, line),
+                    f"unexpected text after the JSON object: {snippet(text[position:end_of_text])}",
+                )
+                return
+
+    def skipped_line(self, lineno: int) -> None:
+        """A line that could not be read at all (too long, not UTF-8) breaks an object being gathered."""
+        if self.pending:
+            self._break(self.pending_lines[-1], f"JSON object broken by line {lineno}, which could not be read")
+
+    def end(self, lineno: int) -> Iterator[Skipped]:
+        """The stream ended at ``lineno``: report what is left."""
+        yield from self.end_skip()
+        if self.pending:
+            yield Skipped(
+                where(self.name, self.pending_start, self.pending_lines[-1]),
+                "incomplete JSON object at the end of the input (cut off?)",
+            )
+            self.pending = []
+            self.pending_lines = []
+
+
+class Router:
+    """Sends each line to the reader of its launcher prefix (``srun --label``, pdsh), or to the reader of plain
+    lines, so that a pretty object's lines are gathered with the others of its prefix.
+
+    A line goes to its prefix's reader when that reader holds something (an object being gathered or skipped);
+    else, when the text after its prefix starts an object and the plain reader is not gathering one, to its prefix's
+    reader; else to the plain reader as it is (``srun: error: ...`` is not JSON behind a prefix but a line that is
+    not JSON). A prefix before nothing is a blank line. A line that starts an object ends the plain reader's
+    skipping of a broken object. Readers with nothing pending are dropped, so a prefix costs nothing once its object
+    is read.
+    """
+
+    def __init__(self, name: str, limit: int) -> None:
+        self.name = name
+        self.limit = limit
+        self.plain = StreamReader(name, limit)
+        self.labelled: dict[str, StreamReader] = {}
+        self._gathering: set[str] = set()
+
+    @property
+    def gathering(self) -> bool:
+        """Whether some reader is gathering an object (the next lines may belong to it)."""
+        return self.plain.gathering or bool(self._gathering)
+
+    def object_ahead(self, label: str | None) -> Iterator[Skipped]:
+        """Prepare for a line that holds one whole object (with the prefix ``label``, or none), read elsewhere:
+        what a reader would do before decoding it (end the broken object it was skipping)."""
+        if self.plain.broken is None and not self.labelled:
+            return
+        yield from self.plain.end_skip()
+        if label is not None:
+            reader = self.labelled.get(label)
+            if reader is not None:
+                yield from reader.end_skip()
+                self._settle(label, reader)
+
+    def _settle(self, label: str, reader: StreamReader) -> None:
+        if reader.gathering:
+            self._gathering.add(label)
+        else:
+            self._gathering.discard(label)
+            if reader.idle:
+                del self.labelled[label]
+
+    def _labelled(self, label: str, lineno: int, rest: str) -> Iterator[Document | Skipped]:
+        reader = self.labelled.get(label)
+        if reader is None:
+            reader = self.labelled[label] = StreamReader(self.name, self.limit, host_of(label))
+        yield from reader.line(lineno, rest)
+        self._settle(label, reader)
+
+    def line(self, lineno: int, text: str) -> Iterator[Document | Skipped]:
+        """Take one line (without its line end)."""
+        match = PREFIX.match(text) if text[:1] != "{" else None
+        if match is not None:
+            label, rest = match[1], text[match.end() :]
+            reader = self.labelled.get(label)
+            if reader is not None and reader.gathering:
+                yield from self._labelled(label, lineno, rest)
+                return
+            if not rest.strip() and not self.plain.gathering:
+                return  # a blank line of a node's output, as the launcher prefixes it
+            opens = rest.lstrip()[:1] == "{"
+            if reader is not None or (opens and not self.plain.gathering):
+                if opens:
+                    yield from self.plain.end_skip()
+                yield from self._labelled(label, lineno, rest)
+                return
+        yield from self.plain.line(lineno, text)
+
+    def skipped_line(self, lineno: int) -> None:
+        """A line that could not be read: it breaks the plain object being gathered (its prefix is unknown)."""
+        self.plain.skipped_line(lineno)
+
+    def end(self, lineno: int) -> Iterator[Skipped]:
+        """The stream ended at ``lineno``: report what every reader has left."""
+        yield from self.plain.end(lineno)
+        for reader in sorted(self.labelled.values(), key=lambda r: r.broken[0] if r.broken else r.pending_start):
+            yield from reader.end(lineno)
+        self.labelled.clear()
+        self._gathering.clear()
+
+
+def documents(stream: IO[Any], name: str, limit: int) -> Iterator[Document | Skipped]:
+    """The JSON objects in a stream (NDJSON, or pretty objects one after another, launcher prefixes or none), and
+    what had to be skipped."""
+    router = Router(name, limit)
+    lineno = 0
+    for lineno, line in numbered_lines(stream, name, limit):
+        text = line if isinstance(line, Skipped) else text_of(lineno, line, name)
+        if isinstance(text, Skipped):
+            router.skipped_line(lineno)
+            yield text
+            continue
+        yield from router.line(lineno, text)
+    yield from router.end(lineno)

@@ -1,0 +1,1 @@
+"""The Hugging Face Hub: the only network client, repository checks and profile import."""

@@ -1,0 +1,162 @@
+"""``check --repo``: the download's real files drive the disk check, and make a requirement where none was asked.
+
+With ``--require MODEL:QUANT`` the table row still decides the VRAM (contract rule 8) and the disk check counts the
+files still to download plus the download scratch (``hub.RepoListing.disk_need_bytes``) instead of the table's
+weights. Without ``--require`` the repo is the requirement: its VRAM need is the files' total size x the
+VRAM-to-weights ratios of the best-matching table row (``derive``), stated as derived in the reason, and the exit
+code answers it as it answers ``--require``. Pure: the listing comes from ``hub.list_repo_files``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from vram_advisor.catalog.derive import DerivedNeed, derived_need, derived_row, guess_quant, ratios_for
+from vram_advisor.catalog.profiles import Catalog, ModelProfile, QuantRow
+from vram_advisor.core import units
+from vram_advisor.hub.client import RepoListing
+from vram_advisor.inventory.model import Inventory
+from vram_advisor.plan.rules import Option, Plan, fit_of, requirement, select_disk
+
+SOURCE = "hub"
+
+
+def download_detail(listing: RepoListing) -> str:
+    """The disk check's figure: what must be fetched, and why that much."""
+    count = len(listing.files)
+    where = "in the HF cache" if listing.target_kind == "cache" else f"in {listing.target}"
+    parts = [f"{count} file{'s' if count != 1 else ''} of {listing.label}, {units.format_file_gb(listing.total_bytes)}"]
+    if not listing.local_consulted:
+        parts.append("this disk's copies not consulted (another machine's inventory)")
+    elif listing.local_bytes:
+        parts.append(f"{units.format_file_gb(listing.local_bytes)} already {where}")
+    if listing.scratch_bytes:
+        parts.append(f"+ {units.format_file_gb(listing.scratch_bytes)} of Xet chunk cache")
+    else:
+        parts.append("no scratch beyond the files")
+    return f"{units.format_file_gb(listing.disk_need_bytes)} to download ({'; '.join(parts)})"
+
+
+def repo_option(listing: RepoListing, need: DerivedNeed, option_fit: Callable[[QuantRow], str]) -> Option:
+    """The repo as an option: a derived row (rounded up to 0.1 GB of VRAM) of a model named after the repo."""
+    ratios = need.ratios
+    row = derived_row(
+        need,
+        row_id=need.quant or ratios.row.id,
+        label=f"{listing.repo_id} ({', '.join(listing.include) or 'all files'})",
+        best_for=need.basis,
+        source=SOURCE,
+    )
+    model = ModelProfile(
+        id=listing.repo_id,
+        name=listing.repo_id,
+        short_name=listing.repo_id.rsplit("/", 1)[-1],
+        base=ratios.model.base,
+        params_total=ratios.model.params_total,
+        params_active=ratios.model.params_active,
+        official_weights=row.weights,
+        quants=(row,),
+        source=SOURCE,
+        origin=SOURCE,
+        hf_repo=listing.repo_id,
+    )
+    return Option(model=model, quant=row, fit=option_fit(row), rank=-1)
+
+
+def apply_download(
+    result: Plan,
+    listing: RepoListing,
+    catalog: Catalog,
+    inventory: Inventory,
+    *,
+    model_dir: str | None,
+    allow_offload: bool,
+    models: Sequence[str] = (),
+    vram_word: str = "usable",
+) -> tuple[Plan, DerivedNeed | None]:
+    """``result`` with its requirement judged on the download (see the module docstring)."""
+    machine = result.machine
+    disk = select_disk(inventory, model_dir)
+    detail = download_detail(listing)
+    need: DerivedNeed | None = None
+    if result.required is not None:
+        option = result.required.option
+    else:
+        quant = guess_quant(f.path for f in listing.files)
+        pool = [catalog.model(model_id) for model_id in models]
+        need = derived_need(listing.total_bytes, ratios_for(catalog, listing.repo_id, quant, pool), quant)
+        option = repo_option(listing, need, lambda row: fit_of(row, machine))
+    judged = requirement(
+        option,
+        machine,
+        disk,
+        allow_offload,
+        listing.disk_need_bytes,
+        disk_what="download",
+        disk_detail=detail,
+        vram_word=vram_word,
+    )
+    if need is not None:
+        judged = replace(
+            judged,
+            reason=f"{judged.reason} (derived: {units.format_file_gb(need.weights_bytes)} of files x the "
+            f"{need.ratios.reference} ratios)",
+        )
+    return replace(result, required=judged), need
+
+
+def listing_dict(listing: RepoListing) -> dict[str, Any]:
+    """The ``download`` block of ``check --json``."""
+    return {
+        "repo": listing.repo_id,
+        "revision": listing.revision,
+        "commit": listing.commit,
+        "include": list(listing.include),
+        "source": listing.source,
+        "complete": listing.complete,
+        "gated": listing.gated,
+        "target": listing.target,
+        "target_kind": listing.target_kind,
+        "local_consulted": listing.local_consulted,
+        "files": [{"path": f.path, "size_bytes": f.size_bytes, "local": f.local} for f in listing.files],
+        "total_bytes": listing.total_bytes,
+        "local_bytes": listing.local_bytes,
+        "download_bytes": listing.download_bytes,
+        "scratch_bytes": listing.scratch_bytes,
+        "scratch_note": listing.scratch_note,
+        "disk_need_bytes": listing.disk_need_bytes,
+        "stale_incomplete_bytes": listing.stale_incomplete_bytes,
+    }
+
+
+def derived_dict(need: DerivedNeed) -> dict[str, Any]:
+    """How a repo's VRAM need was derived (``required.derived`` of ``check --json``)."""
+    ratios = need.ratios
+    return {
+        "weights_bytes": need.weights_bytes,
+        "min_vram_bytes": need.min_vram_bytes,
+        "safer_vram_bytes": need.safer_vram_bytes,
+        "quant_from_file_names": need.quant,
+        "reference": {"model": ratios.model.id, "quant": ratios.row.id},
+        "min_ratio": round(ratios.min_ratio, 4),
+        "safer_ratio": round(ratios.safer_ratio, 4),
+        "basis": need.basis,
+    }
+
+
+def notes_of(listing: RepoListing) -> list[str]:
+    """Lines worth a user's attention about the download."""
+    notes = [f"download scratch: {listing.scratch_note}"]
+    if listing.source == "cache":
+        notes.append(
+            f"HF_HUB_OFFLINE=1: {listing.repo_id} listed from the local cache"
+            + ("" if listing.complete else " (a partial snapshot: files never downloaded are not known)")
+        )
+    if listing.stale_incomplete_bytes:
+        notes.append(
+            f"{units.format_file_gb(listing.stale_incomplete_bytes)} of .incomplete files left by interrupted downloads"
+            f" under {listing.target} will never be resumed and can be deleted"
+        )
+    return notes

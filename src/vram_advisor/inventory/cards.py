@@ -1,0 +1,169 @@
+"""Known GPUs: NVML's real memory totals for common cards, for what-if specs and readers that see only a name.
+
+Figures are NVML / nvidia-smi readings (MiB), not marketing sizes: an "80GB" H100 reports 81559 MiB. Source for
+every row: shared/reference/hardware-probing.md §8 (k8s-test-infra ``qx-*.xml`` captures and public nvidia-smi
+outputs). ``reserved_mib`` is the v2 ``reserved`` reading where one was captured, else None (unknown).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from vram_advisor.core.records import Record
+from vram_advisor.core.units import MIB
+
+SOURCE = "shared/reference/hardware-probing.md §8 (real NVML readings)"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Card(Record):
+    """A GPU model with its NVML name and memory as NVML reports it."""
+
+    key: str
+    nvml_name: str
+    vendor: str
+    total_mib: int
+    reserved_mib: int | None
+    aliases: tuple[str, ...]
+    note: str = ""
+    unified: bool = False
+
+    @property
+    def total_bytes(self) -> int:
+        return self.total_mib * MIB
+
+    @property
+    def reserved_bytes(self) -> int | None:
+        return None if self.reserved_mib is None else self.reserved_mib * MIB
+
+
+CARDS: tuple[Card, ...] = (
+    Card(
+        "RTX3090",
+        "NVIDIA GeForce RTX 3090",
+        "nvidia",
+        24576,
+        None,
+        ("3090", "rtx3090", "geforcertx3090"),
+        "newer drivers; older drivers report 24268 MiB",
+    ),
+    Card("RTX3090TI", "NVIDIA GeForce RTX 3090 Ti", "nvidia", 24564, None, ("3090ti", "rtx3090ti")),
+    Card("RTX4090", "NVIDIA GeForce RTX 4090", "nvidia", 24564, None, ("4090", "rtx4090", "geforcertx4090")),
+    Card("RTX5090", "NVIDIA GeForce RTX 5090", "nvidia", 32607, None, ("5090", "rtx5090", "geforcertx5090")),
+    Card("RTX5070", "NVIDIA GeForce RTX 5070", "nvidia", 12227, 464, ("5070", "rtx5070")),
+    Card(
+        "RTX6000ADA",
+        "NVIDIA RTX 6000 Ada Generation",
+        "nvidia",
+        49140,
+        None,
+        ("rtx6000ada", "6000ada", "rtx6000adageneration"),
+        "ECC off; 46068 MiB with ECC on",
+    ),
+    Card(
+        "RTXPRO6000",
+        "NVIDIA RTX PRO 6000 Blackwell Server Edition",
+        "nvidia",
+        97887,
+        None,
+        (
+            "rtxpro6000",
+            "pro6000",
+            "rtxpro6000blackwell",
+            "rtxpro6000blackwellserveredition",
+            "rtxpro6000blackwellworkstationedition",
+            "rtxpro6000blackwellmaxqworkstationedition",
+        ),
+    ),
+    Card("T4", "Tesla T4", "nvidia", 15360, 448, ("t4", "teslat4")),
+    Card("L40S", "NVIDIA L40S", "nvidia", 46068, 609, ("l40s",)),
+    Card("L40", "NVIDIA L40", "nvidia", 46068, None, ("l40",)),
+    Card(
+        "A100-40GB",
+        "NVIDIA A100-SXM4-40GB",
+        "nvidia",
+        40960,
+        518,
+        ("a10040gb", "a100sxm440gb", "a100pcie40gb", "a10040g"),
+        "newer drivers; older drivers report 40536 MiB",
+    ),
+    Card(
+        "A100-80GB",
+        "NVIDIA A100-SXM4-80GB",
+        "nvidia",
+        81920,
+        None,
+        ("a10080gb", "a100sxm480gb", "a10080gbpcie", "a100pcie80gb", "a10080g", "a800", "a80080gb"),
+        "newer drivers; older drivers report 81251 MiB",
+    ),
+    Card(
+        "H100-80GB",
+        "NVIDIA H100 80GB HBM3",
+        "nvidia",
+        81559,
+        480,
+        ("h100", "h10080gb", "h10080gbhbm3", "h100sxm", "h100sxm580gb", "h100sxm", "h100pcie", "h10080g"),
+    ),
+    Card("H100-NVL", "NVIDIA H100 NVL", "nvidia", 95830, None, ("h100nvl", "h10094gb", "h10096gb")),
+    Card("H200", "NVIDIA H200", "nvidia", 143771, None, ("h200", "h200141gb", "h200nvl", "h200sxm", "h200141g")),
+    Card("B200", "NVIDIA B200", "nvidia", 183359, 728, ("b200", "b200180gb", "b200192gb")),
+    Card("GB200", "NVIDIA GB200", "nvidia", 189471, 742, ("gb200",)),
+    Card("GB300", "NVIDIA GB300", "nvidia", 284208, 947, ("gb300", "b300")),
+    # GB10 (DGX Spark): NVML reports no memory of its own; the probe budgets its 121.7 GiB of MemTotal (nvitop#208)
+    # less the OS reserve (policy.os_reserve_bytes): 109.5 GiB = 112128 MiB (probe/unified.py).
+    Card(
+        "GB10",
+        "NVIDIA GB10",
+        "nvidia",
+        112128,
+        None,
+        ("gb10", "dgxspark", "spark"),
+        "unified memory: the probe's budget from the DGX Spark's 121.7 GiB of RAM",
+        unified=True,
+    ),
+    Card(
+        "MI300X",
+        "AMD Instinct MI300X",
+        "amd",
+        196592,
+        None,
+        ("mi300x", "instinctmi300x", "amdinstinctmi300x"),
+    ),
+)
+
+_AMBIGUOUS: dict[str, str] = {
+    "a100": "A100-40GB or A100-80GB",
+    "rtx6000": "RTX6000ADA or RTXPRO6000",
+}
+
+
+def normalise(name: str) -> str:
+    """A card name reduced to lower-case letters and digits, without vendor words ("NVIDIA H100 80GB HBM3" -> "h10080gbhbm3")."""
+    text = re.sub(r"[^a-z0-9]", "", name.lower())
+    return re.sub(r"^(nvidia|amd)", "", text).replace("geforce", "").replace("instinct", "")
+
+
+def _index() -> dict[str, Card]:
+    table: dict[str, Card] = {}
+    for card in CARDS:
+        for alias in (*card.aliases, normalise(card.key), normalise(card.nvml_name)):
+            table[normalise(alias)] = card
+    return table
+
+
+_BY_ALIAS = _index()
+
+
+def lookup(name: str) -> Card | None:
+    """The card a name refers to (a what-if token, a Slurm gres type, an NVML name), or None."""
+    return _BY_ALIAS.get(normalise(name))
+
+
+def ambiguity(name: str) -> str | None:
+    """When a name could mean several cards, the choices to offer."""
+    return _AMBIGUOUS.get(normalise(name))
+
+
+def known_names() -> str:
+    return ", ".join(card.key for card in CARDS)

@@ -1,0 +1,157 @@
+"""The estimate beyond the table: KV cache for a context length, weights (the table's, the published files', and the
+bits-per-weight arithmetic), runtime overheads, and where an option can run (GPU, GPU+RAM, CPU, NVMe) with an upper
+bound on its decode speed.
+
+Every figure comes from a profile field (``architecture``, ``bits``, ``published``: profiles/deepseek-v4.json) or a
+named constant with its source (shared/reference/deepseek-v4-facts.md §1.4, §1.6, §1.7, §5, §6). Pure: nothing here
+reads the machine. One job per module:
+
+* ``kv``: the V4 KV cache (``kv_cache_bytes``, and the per-token rate ``importer.py`` reuses);
+* ``weights``: the weights in use, their routed/other split, the bytes a decoded token reads, and the runtime
+  overhead per device (CUDA context, compute buffers, vLLM's own memory);
+* ``placement``: the machine as the placements see it, and the GPU, GPU+RAM, CPU and mmap placements with their
+  fits and decode-speed bounds;
+* ``option``: one option's whole ``Estimate`` and the input checks;
+* ``document``: the JSON document and ``estimate_and_document`` / ``estimate_document``, the one pipeline of the
+  CLI and the MCP server.
+
+The names below are this package's public face; import them from ``vram_advisor.plan.estimate``. Its value classes
+are frozen dataclasses with ``eq=False`` (compared by identity): nothing compares them, and the generated
+``__eq__``/``__hash__`` would cost every ``check`` start-up about half a millisecond per class.
+"""
+
+from __future__ import annotations
+
+from vram_advisor.plan.estimate.document import (
+    ESTIMATE_SCHEMA,
+    estimate_and_document,
+    estimate_dict,
+    estimate_document,
+    kv_dict,
+    machine_dict,
+    overhead_dict,
+    placement_dict,
+    round_rate,
+    weights_dict,
+)
+from vram_advisor.plan.estimate.kv import KvEstimate, kv_bytes_per_token, kv_cache_bytes, kv_formula, kv_ring_bytes
+from vram_advisor.plan.estimate.option import (
+    Estimate,
+    assumptions,
+    check_context,
+    estimate_option,
+    estimate_with_weights,
+    kv_dtype_of,
+    sizes_of,
+)
+from vram_advisor.plan.estimate.placement import (
+    ACHIEVABLE_BANDWIDTH_FRACTION,
+    PLACEMENT_CPU,
+    PLACEMENT_GPU,
+    PLACEMENT_HYBRID,
+    PLACEMENT_LABELS,
+    PLACEMENT_NVME,
+    PREFERENCE,
+    MachineView,
+    MemoryTier,
+    Placement,
+    best_placement,
+    cpu_placement,
+    even_split_bytes,
+    gpu_placement,
+    heterogeneity_warning,
+    hybrid_placement,
+    machine_view,
+    nvme_placement,
+    placements,
+    serial_estimate_words,
+    tensor_parallel_size,
+)
+from vram_advisor.plan.estimate.weights import (
+    CPU_COMPUTE_BYTES,
+    CUDA_CONTEXT_BYTES,
+    LLAMA_CPP_COMPUTE_BYTES,
+    SIZE_WARNING_FRACTION,
+    SIZES,
+    VLLM_ACTIVATION_BYTES,
+    VLLM_DEFAULT_UTILIZATION,
+    VLLM_MAX_ADVISED_UTILIZATION,
+    VLLM_NON_TORCH_TP1_BYTES,
+    VLLM_NON_TORCH_TP_BYTES,
+    ActiveBytes,
+    Overhead,
+    WeightsEstimate,
+    active_bytes,
+    computed_weights_bytes,
+    cpu_overhead,
+    gpu_overhead,
+    other_weights_bytes,
+    weights_estimate,
+    weights_in_use,
+)
+
+__all__ = [
+    "ACHIEVABLE_BANDWIDTH_FRACTION",
+    "CPU_COMPUTE_BYTES",
+    "CUDA_CONTEXT_BYTES",
+    "ESTIMATE_SCHEMA",
+    "LLAMA_CPP_COMPUTE_BYTES",
+    "PLACEMENT_CPU",
+    "PLACEMENT_GPU",
+    "PLACEMENT_HYBRID",
+    "PLACEMENT_LABELS",
+    "PLACEMENT_NVME",
+    "PREFERENCE",
+    "SIZES",
+    "SIZE_WARNING_FRACTION",
+    "VLLM_ACTIVATION_BYTES",
+    "VLLM_DEFAULT_UTILIZATION",
+    "VLLM_MAX_ADVISED_UTILIZATION",
+    "VLLM_NON_TORCH_TP1_BYTES",
+    "VLLM_NON_TORCH_TP_BYTES",
+    "ActiveBytes",
+    "Estimate",
+    "KvEstimate",
+    "MachineView",
+    "MemoryTier",
+    "Overhead",
+    "Placement",
+    "WeightsEstimate",
+    "active_bytes",
+    "assumptions",
+    "best_placement",
+    "check_context",
+    "computed_weights_bytes",
+    "cpu_overhead",
+    "cpu_placement",
+    "estimate_and_document",
+    "estimate_dict",
+    "estimate_document",
+    "estimate_option",
+    "estimate_with_weights",
+    "even_split_bytes",
+    "gpu_overhead",
+    "gpu_placement",
+    "heterogeneity_warning",
+    "hybrid_placement",
+    "kv_bytes_per_token",
+    "kv_cache_bytes",
+    "kv_dict",
+    "kv_dtype_of",
+    "kv_formula",
+    "kv_ring_bytes",
+    "machine_dict",
+    "machine_view",
+    "nvme_placement",
+    "other_weights_bytes",
+    "overhead_dict",
+    "placement_dict",
+    "placements",
+    "round_rate",
+    "serial_estimate_words",
+    "sizes_of",
+    "tensor_parallel_size",
+    "weights_dict",
+    "weights_estimate",
+    "weights_in_use",
+]

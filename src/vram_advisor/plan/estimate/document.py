@@ -1,0 +1,240 @@
+"""The estimate as JSON: the ``vram-advisor/estimate/v1`` document of ``vram-advisor estimate --json`` and of the MCP
+server's ``estimate`` tool, and the one pipeline both go through (``estimate_and_document``: the input checks, in the
+CLI's order, before the machine is probed). Pure, apart from the inventory callable a caller may pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from vram_advisor.catalog.architecture import PublishedFile
+from vram_advisor.catalog.profiles import Catalog, default_catalog
+from vram_advisor.inventory.model import Inventory
+from vram_advisor.plan.estimate.kv import KvEstimate, kv_formula
+from vram_advisor.plan.estimate.option import Estimate, check_context, estimate_option, kv_dtype_of, sizes_of
+from vram_advisor.plan.estimate.placement import (
+    PLACEMENT_LABELS,
+    MachineView,
+    Placement,
+    even_split_bytes,
+    machine_view,
+)
+from vram_advisor.plan.estimate.weights import Overhead, WeightsEstimate
+
+ESTIMATE_SCHEMA = "vram-advisor/estimate/v1"
+
+
+def round_rate(value: float | None, digits: int = 2) -> float | None:
+    """A rate or ratio rounded for JSON (None stays None)."""
+    return None if value is None else round(value, digits)
+
+
+def _file_dict(item: PublishedFile) -> dict[str, Any]:
+    return {
+        "name": item.name,
+        "size_bytes": item.size_bytes,
+        "stated": item.stated,
+        "repo": item.repo,
+        "include": item.include,
+        "source": item.source,
+        "note": item.note,
+    }
+
+
+def weights_dict(weights: WeightsEstimate) -> dict[str, Any]:
+    return {
+        "bytes": weights.bytes,
+        "basis": weights.basis,
+        "table_bytes": weights.table_bytes,
+        "published_bytes": weights.published_bytes,
+        "published_differs_by": round_rate(weights.published_differs_by, 3),
+        "published": [_file_dict(item) for item in weights.published],
+        "computed_bytes": weights.computed_bytes,
+        "routed_bytes": weights.routed_bytes,
+        "other_bytes": weights.other_bytes,
+    }
+
+
+def kv_dict(kv: KvEstimate) -> dict[str, Any]:
+    return {
+        "bytes": kv.total_bytes,
+        "dtype": kv.dtype,
+        "context_tokens": kv.context_tokens,
+        "sequences": kv.sequences,
+        "amortised_bytes_per_token": round(kv.amortised_bytes_per_token, 2),
+        "compressed_bytes": kv.compressed_bytes,
+        "swa_ring_bytes": kv.swa_ring_bytes,
+        "rows_per_layer": {"csa": kv.csa_rows, "hca": kv.hca_rows, "sliding_window": kv.swa_rows},
+        "row_bytes": {"main": kv.main_row_bytes, "indexer": kv.indexer_row_bytes},
+        "formula": kv_formula(kv.csa_ratio, kv.hca_ratio, kv.sliding_window),
+        "source": kv.source,
+    }
+
+
+def overhead_dict(overhead: Overhead) -> dict[str, Any]:
+    return {
+        "engine": overhead.engine,
+        "devices": overhead.devices,
+        "per_device_bytes": overhead.per_device_bytes,
+        "total_bytes": overhead.total_bytes,
+        "parts": [{"name": name, "bytes": size, "source": source} for name, size, source in overhead.parts],
+    }
+
+
+def placement_dict(placement: Placement) -> dict[str, Any]:
+    bottleneck = placement.bottleneck
+    return {
+        "placement": placement.kind,
+        "label": PLACEMENT_LABELS[placement.kind],
+        "engine": placement.engine,
+        "fits": placement.fits,
+        "reason": placement.reason,
+        "gpu_bytes": placement.gpu_bytes,
+        "ram_bytes": placement.ram_bytes,
+        "disk_bytes": placement.weights_disk,
+        "need_bytes": placement.need_bytes,
+        "budget_bytes": placement.budget_bytes,
+        "gpus_used": placement.gpus_used,
+        "breakdown": {
+            "weights": {"gpu": placement.weights_gpu, "ram": placement.weights_ram, "disk": placement.weights_disk},
+            "kv_cache": {"bytes": placement.kv_bytes, "on": placement.kv_on},
+            "overhead": {**overhead_dict(placement.overhead), "on": placement.overhead_on},
+        },
+        "decode_tokens_per_s": {
+            "upper_bound": round_rate(placement.tokens_per_s_upper_bound),
+            "estimate": round_rate(placement.tokens_per_s_estimate),
+            "bottleneck": bottleneck.name if bottleneck is not None else None,
+        },
+        "tiers": [
+            {
+                "tier": tier.name,
+                "holds_bytes": tier.holds_bytes,
+                "reads_per_token_bytes": tier.reads_per_token_bytes,
+                "bandwidth_bytes_per_s": tier.bandwidth.bytes_per_s,
+                "bandwidth_source": tier.bandwidth.source,
+                "tokens_per_s": round_rate(tier.tokens_per_s),
+            }
+            for tier in placement.tiers
+        ],
+        "notes": list(placement.notes),
+    }
+
+
+def machine_dict(machine: MachineView) -> dict[str, Any]:
+    return {
+        "gpus": len(machine.gpus),
+        "usable_vram_bytes": machine.usable_vram_bytes,
+        "spare_ram_bytes": machine.spare_ram_bytes,
+        "heterogeneous_gpus": machine.heterogeneous,
+        "even_split_vram_bytes": even_split_bytes(machine.capacities, len(machine.capacities)),
+        "bandwidths": {
+            "gpu": [{"bytes_per_s": b.bytes_per_s, "source": b.source} for b in machine.gpu_bandwidths],
+            "ram": {"bytes_per_s": machine.ram_bandwidth.bytes_per_s, "source": machine.ram_bandwidth.source},
+            "disk": {"bytes_per_s": machine.disk_bandwidth.bytes_per_s, "source": machine.disk_bandwidth.source},
+        },
+        "disk": None if machine.disk is None else {"path": machine.disk.path, "kind": machine.disk.kind},
+    }
+
+
+def estimate_dict(estimate: Estimate, kv_dtype: str, sizes: str) -> dict[str, Any]:
+    """An ``Estimate`` as the ``vram-advisor/estimate/v1`` JSON document (the run command included)."""
+    from vram_advisor.plan.runners import run_dict
+
+    arch = estimate.model.architecture
+    best = estimate.best
+    run = run_dict(estimate, best or estimate.gpu) if estimate.kv is not None else None
+    return {
+        "schema": ESTIMATE_SCHEMA,
+        "model": estimate.model.id,
+        "name": estimate.model.name,
+        "quant": estimate.quant.id,
+        "context_tokens": estimate.context_tokens,
+        "kv_dtype": kv_dtype,
+        "sizes": sizes,
+        "weights": weights_dict(estimate.weights),
+        "kv_cache": kv_dict(estimate.kv) if estimate.kv is not None else None,
+        "active_bytes_per_token": None
+        if estimate.active is None
+        else {"routed": estimate.active.routed, "other": estimate.active.other, "total": estimate.active.total},
+        "architecture": None
+        if arch is None
+        else {
+            "layers": arch.layers,
+            "csa_layers": arch.csa_layers,
+            "hca_layers": arch.hca_layers,
+            "swa_only_layers": arch.swa_only_layers,
+            "routed_params": arch.routed_params,
+            "other_params": arch.other_params,
+            "active_routed_params": arch.active_routed_params,
+            "active_other_params": arch.active_other_params,
+            "max_context_tokens": arch.max_context_tokens,
+        },
+        "machine": None if estimate.machine is None else machine_dict(estimate.machine),
+        "placements": [placement_dict(p) for p in estimate.placements],
+        "recommended_placement": best.kind if best is not None else None,
+        "run": run,
+        "assumptions": list(estimate.assumptions),
+        "warnings": list(estimate.warnings),
+        "unavailable": estimate.unavailable,
+    }
+
+
+def estimate_and_document(
+    model_id: str,
+    quant_id: str,
+    context_tokens: int,
+    inventory: Inventory | Callable[[], Inventory] | None = None,
+    kv_dtype: str = "bf16",
+    *,
+    sizes: str = "table",
+    ram_bw: int | None = None,
+    disk_bw: int | None = None,
+    model_dir: str | None = None,
+    catalog: Catalog | None = None,
+) -> tuple[Estimate, dict[str, Any]]:
+    """The estimate of ``model_id`` ``quant_id`` at ``context_tokens`` and its JSON document: the one pipeline of
+    ``vram-advisor estimate`` and the MCP tool. The inputs are checked first, in the CLI's order (KV format, sizes,
+    model, quantization, the context against the model's limit); only then is ``inventory`` called when it is a
+    function (a probe), so bad input never waits for one. ``inventory`` (already filtered to the visible GPUs) adds
+    the placements' fits and speeds; without it the breakdown is machine-independent. Bad input raises
+    ``UsageError``."""
+    kv_dtype, sizes = kv_dtype_of(kv_dtype), sizes_of(sizes)
+    catalog = catalog or default_catalog()
+    model = catalog.model(model_id)
+    quant = model.quant(quant_id.strip().lower())
+    check_context(model, context_tokens)
+    if inventory is not None and not isinstance(inventory, Inventory):
+        inventory = inventory()
+    machine = machine_view(inventory, ram_bw, disk_bw, model_dir) if inventory is not None else None
+    estimate = estimate_option(model, quant, context_tokens, machine, kv_dtype, sizes)
+    return estimate, estimate_dict(estimate, kv_dtype, sizes)
+
+
+def estimate_document(
+    model_id: str,
+    quant_id: str,
+    context_tokens: int,
+    inventory: Inventory | Callable[[], Inventory] | None = None,
+    kv_dtype: str = "bf16",
+    *,
+    sizes: str = "table",
+    ram_bw: int | None = None,
+    disk_bw: int | None = None,
+    model_dir: str | None = None,
+    catalog: Catalog | None = None,
+) -> dict[str, Any]:
+    """``estimate_and_document``'s JSON-ready dict alone (the MCP server's ``estimate`` tool; ``vram-advisor
+    estimate --json`` prints the same)."""
+    return estimate_and_document(
+        model_id,
+        quant_id,
+        context_tokens,
+        inventory,
+        kv_dtype,
+        sizes=sizes,
+        ram_bw=ram_bw,
+        disk_bw=disk_bw,
+        model_dir=model_dir,
+        catalog=catalog,
+    )[1]

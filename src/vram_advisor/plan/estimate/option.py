@@ -1,0 +1,189 @@
+"""One option's whole estimate: the KV cache at the planned context, the weights, and every placement on a machine
+(or machine-independent), with the assumptions behind the numbers in words. Also the input checks shared by the
+``estimate`` command, ``check`` and the MCP tool (context within the model's limit, KV format, sizes). Pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from vram_advisor.catalog.architecture import KV_DTYPES, Architecture, QuantBits
+from vram_advisor.catalog.profiles import ModelProfile, QuantRow
+from vram_advisor.core import units
+from vram_advisor.core.errors import UsageError
+from vram_advisor.core.records import Record
+from vram_advisor.plan.estimate.kv import KvEstimate, kv_cache_bytes
+from vram_advisor.plan.estimate.placement import (
+    PLACEMENT_GPU,
+    MachineView,
+    Placement,
+    best_placement,
+    heterogeneity_warning,
+    placements,
+    serial_estimate_words,
+)
+from vram_advisor.plan.estimate.weights import (
+    CUDA_CONTEXT_BYTES,
+    LLAMA_CPP_COMPUTE_BYTES,
+    SIZES,
+    VLLM_ACTIVATION_BYTES,
+    VLLM_NON_TORCH_TP1_BYTES,
+    VLLM_NON_TORCH_TP_BYTES,
+    ActiveBytes,
+    WeightsEstimate,
+    active_bytes,
+    weights_estimate,
+    weights_in_use,
+)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Estimate(Record):
+    """One option's whole estimate (``estimate`` command, MCP tool, and each option of ``check``)."""
+
+    model: ModelProfile
+    quant: QuantRow
+    context_tokens: int
+    kv: KvEstimate | None
+    weights: WeightsEstimate
+    active: ActiveBytes | None
+    placements: tuple[Placement, ...]
+    machine: MachineView | None
+    assumptions: tuple[str, ...]
+    warnings: tuple[str, ...]
+    unavailable: str | None = None
+
+    @property
+    def gpu(self) -> Placement | None:
+        return next((p for p in self.placements if p.kind == PLACEMENT_GPU), None)
+
+    @property
+    def best(self) -> Placement | None:
+        return best_placement(self.placements)
+
+
+def kv_dtype_of(text: str) -> str:
+    """``--kv-dtype`` (any case) as a known KV format; anything else is a UsageError naming the text given."""
+    kv = text.strip().lower()
+    if kv not in KV_DTYPES:
+        raise UsageError(f"--kv-dtype {text!r}: expected one of {', '.join(KV_DTYPES)}")
+    return kv
+
+
+def sizes_of(text: str) -> str:
+    """``--sizes`` (any case) as ``table`` or ``published``; anything else is a UsageError."""
+    basis = text.strip().lower()
+    if basis not in SIZES:
+        raise UsageError(f"--sizes {text!r}: expected one of {', '.join(SIZES)}")
+    return basis
+
+
+def check_context(model: ModelProfile, context_tokens: int) -> None:
+    """A context below one token, or beyond the model's own limit, is a usage error."""
+    if context_tokens < 1:
+        raise UsageError(f"--context {context_tokens:,}: the context must be at least one token")
+    arch = model.architecture
+    if arch is not None and context_tokens > arch.max_context_tokens:
+        raise UsageError(
+            f"--context {units.format_tokens(context_tokens)}: longer than {model.id}'s "
+            f"{arch.max_context_tokens:,}-token context"
+        )
+
+
+def estimate_option(
+    model: ModelProfile,
+    quant: QuantRow,
+    context_tokens: int,
+    machine: MachineView | None = None,
+    kv_dtype: str = "bf16",
+    sizes: str = "table",
+) -> Estimate:
+    """The estimate of one model x quantization at ``context_tokens``, on ``machine`` (or machine-independent)."""
+    kv_dtype = kv_dtype_of(kv_dtype)
+    check_context(model, context_tokens)
+    weights = weights_estimate(model, quant, sizes)
+    arch, bits = model.architecture, quant.bits
+    warnings = list(weights.warnings)
+    if arch is None or bits is None:
+        missing = "architecture" if arch is None else f"bits for {quant.id}"
+        why = f"{model.id}: its profile ({model.origin}) has no {missing}: no KV, placement or speed estimate"
+        return Estimate(model, quant, context_tokens, None, weights, None, (), machine, (), tuple(warnings), why)
+    kv = kv_cache_bytes(arch, context_tokens, kv_dtype)
+    found = placements(arch, bits, weights, kv, machine)
+    if machine is not None:
+        hetero = heterogeneity_warning(machine)
+        if hetero is not None:
+            warnings.append(hetero)
+    return Estimate(
+        model=model,
+        quant=quant,
+        context_tokens=context_tokens,
+        kv=kv,
+        weights=weights,
+        active=active_bytes(arch, bits),
+        placements=found,
+        machine=machine,
+        assumptions=assumptions(arch, bits, kv, weights, machine),
+        warnings=tuple(warnings),
+    )
+
+
+def estimate_with_weights(estimate: Estimate, size_bytes: int, basis: str) -> Estimate:
+    """``estimate`` again with ``size_bytes`` of weights (``basis``: "published" or "computed"), e.g. what a command
+    that loads a published file needs; unchanged when that is the size in use or the profile cannot place the
+    weights."""
+    arch, bits, kv = estimate.model.architecture, estimate.quant.bits, estimate.kv
+    if arch is None or bits is None or kv is None or size_bytes == estimate.weights.bytes:
+        return estimate
+    weights = weights_in_use(estimate.weights, size_bytes, basis, arch, bits)
+    return replace(
+        estimate,
+        weights=weights,
+        placements=placements(arch, bits, weights, kv, estimate.machine),
+        assumptions=assumptions(arch, bits, kv, weights, estimate.machine),
+    )
+
+
+def assumptions(
+    arch: Architecture, bits: QuantBits, kv: KvEstimate, weights: WeightsEstimate, machine: MachineView | None
+) -> tuple[str, ...]:
+    """Each assumption behind the numbers, in words, with its source."""
+    active = active_bytes(arch, bits)
+    lines = [
+        f"KV cache: {kv.dtype} rows of {kv.main_row_bytes} B (latent) and {kv.indexer_row_bytes} B (indexer); "
+        f"{arch.csa_layers} CSA layers (1 row per {arch.csa_ratio} tokens + indexer), {arch.hca_layers} HCA layers "
+        f"(1 row per {arch.hca_ratio} tokens), a {arch.sliding_window}-token window on all {arch.layers} layers; "
+        f"{kv.amortised_bytes_per_token:,.0f} B/token amortised, one sequence (deepseek-v4-facts.md §1.6)",
+        f"weights: {weights.basis} figure, {units.format_file_gb(weights.bytes)}; routed experts "
+        f"{arch.routed_params / 1e9:,.2f}B params (layers x experts x 3 x hidden x expert width) at {bits.experts:g} "
+        f"bits, the other {arch.other_params / 1e9:,.2f}B at {bits.other:g} bits ({bits.format}; §1.4, §3.1)",
+        f"decode reads per token: {arch.active_routed_params / 1e9:.2f}B active routed params "
+        f"({units.format_file_gb(active.routed)}) + {arch.active_other_params / 1e9:.2f}B other active params "
+        f"({units.format_file_gb(active.other)}) of the model card's {arch.params_active / 1e9:g}B active; KV reads "
+        "and compute are not counted",
+        "upper bound = the slowest tier's peak bandwidth / the bytes it reads per token (tiers overlapping "
+        f"perfectly); estimate = the {serial_estimate_words()} bandwidth (llmfit's calibration, anchor-tools.md §4.4)",
+        f"runtime overhead per GPU: llama.cpp {units.format_gib(CUDA_CONTEXT_BYTES + LLAMA_CPP_COMPUTE_BYTES, 2)} "
+        f"(CUDA context ~456 MiB, PR #15860; compute buffers 1 GiB, §5); vLLM "
+        f"{units.format_gib(VLLM_NON_TORCH_TP1_BYTES + VLLM_ACTIVATION_BYTES, 2)} at tensor-parallel 1 and "
+        f"{units.format_gib(VLLM_NON_TORCH_TP_BYTES + VLLM_ACTIVATION_BYTES, 2)} per GPU above it (PR #10511); "
+        "CUDA-graph memory (vLLM: 1-3 GiB per GPU) is not counted",
+        "GPU+RAM and mmap plans put routed experts (llama.cpp tensors matching 'exps') off the GPU and assume experts "
+        "are used evenly",
+    ]
+    if bits.engine == "vllm" and kv.dtype != "fp8":
+        lines.append("vLLM runs V4 only with --kv-cache-dtype fp8 (a hard requirement): its KV cache is the fp8 figure")
+    if bits.engine == "llama.cpp" and kv.dtype == "fp8":
+        lines.append(
+            "the fp8 rows are vLLM's fp8_ds_mla layout; llama.cpp keeps V4's cache in BF16 (issue #27680 logs)"
+        )
+    if machine is not None:
+        texts = [b.text() for b in machine.gpu_bandwidths]
+        gpu_rates = "; ".join(
+            (f"{texts.count(text)} x " if texts.count(text) > 1 else "") + text for text in dict.fromkeys(texts)
+        )
+        gpu_rates = gpu_rates or "no GPU"
+        lines.append(
+            f"bandwidths: GPU {gpu_rates}; RAM {machine.ram_bandwidth.text()}; disk {machine.disk_bandwidth.text()}"
+        )
+    return tuple(lines)
