@@ -12,7 +12,7 @@ import pytest
 
 import vram_advisor
 from conftest import gpu, inventory_dict
-from vram_advisor.catalog import profiles
+from vram_advisor.catalog import profiles, userprofiles
 
 H100 = ("NVIDIA H100 80GB HBM3", 81559, 480)
 
@@ -151,13 +151,13 @@ def test_broken_packaged_profile_is_exit_2_naming_file_and_field(cli, tmp_path, 
     broken.mkdir()
     (broken / "deepseek-v4.json").write_text(json.dumps(good))
     monkeypatch.setattr(profiles, "packaged_dir", lambda: broken)
-    profiles.default_catalog.cache_clear()
+    userprofiles.default_catalog.cache_clear()
     try:
         assert_one_line_error(
             cli(["check", "--gpus", "1xH100"]), "profiles/deepseek-v4.json", "models[1].quants[3].min_vram"
         )
     finally:
-        profiles.default_catalog.cache_clear()
+        userprofiles.default_catalog.cache_clear()
 
 
 def test_debug_shows_the_traceback(cli):

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from conftest import GIB, MIB, gpu, inventory_dict
 from vram_advisor.catalog.architecture import KvRow
-from vram_advisor.catalog.profiles import default_catalog
+from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.core.errors import UsageError
 from vram_advisor.plan.estimate import kv_cache_bytes
 

@@ -9,7 +9,7 @@ import shlex
 import pytest
 
 from conftest import GIB, gpu, inventory_dict
-from vram_advisor.catalog.profiles import default_catalog
+from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.inventory import model as inv
 from vram_advisor.plan import estimate as est
 from vram_advisor.plan import runners

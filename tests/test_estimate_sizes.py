@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from conftest import GIB, gpu, inventory_dict
-from vram_advisor.catalog.profiles import default_catalog, load_catalog, packaged_dir
+from vram_advisor.catalog.profiles import load_catalog, packaged_dir
 from vram_advisor.catalog.published import published_catalog
+from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.core.errors import ProfileError
 from vram_advisor.plan import estimate as est
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import GIB, MIB, gpu, inventory_dict
-from vram_advisor.catalog.profiles import default_catalog
+from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.core import units
 from vram_advisor.inventory.model import Gpu, Inventory, Ram
 from vram_advisor.plan import rules as planner

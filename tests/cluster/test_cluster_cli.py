@@ -385,7 +385,7 @@ def test_csv_has_one_row_per_node_and_neutralises_formulas(cli):
 
 
 def test_compact_json_for_large_fleets_is_the_same_document(cli):
-    from vram_advisor.catalog.profiles import default_catalog
+    from vram_advisor.catalog.userprofiles import default_catalog
     from vram_advisor.fleet.inputs import Skipped, stream_inputs
     from vram_advisor.fleet.planner import ClusterPlanner
     from vram_advisor.report import cluster as cluster_report

@@ -27,7 +27,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 from vram_advisor import __version__
 from vram_advisor.agent.inventory_source import InventorySource
-from vram_advisor.catalog.profiles import Catalog, default_catalog
+from vram_advisor.catalog.profiles import Catalog
+from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.core.errors import VramAdvisorError
 from vram_advisor.core.records import Record
 from vram_advisor.inventory import model as inv
@@ -36,7 +37,7 @@ from vram_advisor.plan.check_estimates import EstimateOptions
 from vram_advisor.plan.rules import parse_requirement
 from vram_advisor.render import json_text
 from vram_advisor.report import metrics
-from vram_advisor.service import CheckRequest, parse_context, run_check
+from vram_advisor.service import CheckRequest, check_json, parse_context, run_check
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9835
@@ -412,16 +413,18 @@ class Agent:
             if parameter is None:
                 raise
             raise BadRequest(_parameter_message(parameter, exc), parameter) from None
-        return Response(200, _json_body(outcome.document), headers=self._snapshot_headers(snapshot))
+        return Response(200, _json_body(check_json(outcome)), headers=self._snapshot_headers(snapshot))
 
     def check_documents(self, snapshot: Snapshot) -> list[dict[str, Any]]:
         """The instruct and the Base check documents behind ``/metrics`` (as ``check --json`` and ``--base``)."""
         return [
-            run_check(
-                CheckRequest(inventory=snapshot.inventory, model_dir=self.model_dir, base=base),
-                environ=self.environ,
-                catalog=self.catalog,
-            ).document
+            check_json(
+                run_check(
+                    CheckRequest(inventory=snapshot.inventory, model_dir=self.model_dir, base=base),
+                    environ=self.environ,
+                    catalog=self.catalog,
+                )
+            )
             for base in (False, True)
         ]
 

@@ -22,7 +22,7 @@ from vram_advisor.agent.inventory_source import InventorySource
 from vram_advisor.core.errors import VramAdvisorError
 from vram_advisor.inventory import model as inv
 from vram_advisor.inventory import visibility, whatif
-from vram_advisor.service import CheckRequest, parse_context, run_check
+from vram_advisor.service import CheckRequest, check_json, parse_context, run_check
 
 Probe = InventorySource
 
@@ -167,7 +167,7 @@ def build_server(inventory_source: Probe, model_dir: str | None = None) -> MCPSe
                 sizes=sizes,
                 free=free,
             )
-            return run_check(request, environ=_environ()).document
+            return check_json(run_check(request, environ=_environ()))
 
         return _answer(compute)
 

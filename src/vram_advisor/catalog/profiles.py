@@ -37,6 +37,10 @@ from vram_advisor.core.errors import ProfileError, UsageError
 from vram_advisor.core.jsonread import FieldReader
 from vram_advisor.core.records import Record
 
+#: Contract rule 4: the ranking within a pair of models (large, small), best first; q3 and q2 are experimental.
+NON_EXPERIMENTAL_ORDER = ("fp8", "q6", "q5", "q4")
+EXPERIMENTAL_ORDER = ("q3", "q2")
+
 FAMILY_SCHEMA = "vram-advisor/profile/v1"
 LOCAL_MODELS_SCHEMA = "vram-advisor/local-models/v1"
 QUANT_IDS = ("fp8", "q6", "q5", "q4", "q3", "q2")
@@ -475,19 +479,3 @@ def load_catalog(directory: Path | None = None) -> Catalog:
 def packaged_catalog() -> Catalog:
     """The packaged profiles, read once per process."""
     return load_catalog()
-
-
-class _DefaultCatalog:
-    """``default_catalog()``: the packaged profiles with the user's merged in by model id (``userprofiles``);
-    ``default_catalog.cache_clear()`` forgets the packaged ones, as ``functools.cache`` would."""
-
-    def __call__(self) -> Catalog:
-        from vram_advisor.catalog.userprofiles import merge_user_profiles
-
-        return merge_user_profiles(packaged_catalog())
-
-    def cache_clear(self) -> None:
-        packaged_catalog.cache_clear()
-
-
-default_catalog = _DefaultCatalog()

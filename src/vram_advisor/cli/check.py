@@ -21,7 +21,7 @@ from vram_advisor.cli.estimate_options import DiskBwOpt, KvDtypeOpt, RamBwOpt, S
 from vram_advisor.cli.hubopts import IncludeOpt, ModelOpt, RepoOpt, RevisionOpt, hub_spinner
 from vram_advisor.render import warn, write_json, write_line
 from vram_advisor.report import check as report
-from vram_advisor.service import CheckRequest, run_check
+from vram_advisor.service import CheckRequest, check_json, run_check
 
 
 @app.command()
@@ -87,7 +87,7 @@ def check(
     )
     result = outcome.plan
     if json_output:
-        write_json(outcome.document)
+        write_json(check_json(outcome))
     elif quiet and result.required is not None:
         write_line(report.quiet_line(result))
     else:
@@ -95,14 +95,7 @@ def check(
             warn("--quiet only applies with --require; printing the full view")
         from vram_advisor.render.human import check_view, print_view
 
-        document = outcome.document
-        view = check_view(
-            result,
-            outcome.inventory,
-            outcome.estimates,
-            warnings=document.get("warnings", ()),
-            remarks=document.get("free_memory_notes", ()),
-        )
+        view = check_view(outcome)
         print_view(view, console())
     if result.required is not None and not result.required.fits:
         raise typer.Exit(1)

@@ -242,7 +242,7 @@ def cluster(
         raise UsageError("standard input (-) can be read only once")
     if STDIN in paths and sys.stdin.isatty():
         warn("reading inventories from the terminal: paste NDJSON and end with Ctrl-D (or pipe probe output in)")
-    from vram_advisor.catalog.profiles import default_catalog
+    from vram_advisor.catalog.userprofiles import default_catalog
 
     planner = ClusterPlanner(default_catalog(), base=base)
     report = _SkipReporter()

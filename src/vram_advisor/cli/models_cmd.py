@@ -12,7 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from vram_advisor.catalog.profiles import Catalog, ModelProfile, default_catalog
+from vram_advisor.catalog.profiles import Catalog, ModelProfile
+from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.cli.app import JsonOpt, app
 from vram_advisor.cli.common import console
 from vram_advisor.render import write_json, write_line

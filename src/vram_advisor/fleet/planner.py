@@ -32,7 +32,6 @@ from vram_advisor.fleet.inputs import NodeInput, Skipped
 from vram_advisor.fleet.nodefacts import INFINIBAND, NVLINK, RDMA
 from vram_advisor.plan import rules as plan
 from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, Machine, Option, Recommendation
-from vram_advisor.report.check import recommendation_dict, short_option
 
 SCHEMA = "vram-advisor/cluster/v1"
 #: Skipped inputs kept for the report (all are counted; the rest are only counted).
@@ -50,8 +49,6 @@ class MachinePlan(Record):
     options: tuple[Option, ...]
     recommendation: Recommendation
     stretch: Option | None
-    recommendation_dict: dict[str, Any]
-    stretch_dict: dict[str, Any] | None
     #: What a person reads of this plan (recommendation and stretch, not the exact figures): nodes are grouped by it.
     verdict: tuple[str | None, ...]
 
@@ -197,8 +194,6 @@ class ClusterPlanner:
                 options=options,
                 recommendation=recommendation,
                 stretch=stretch,
-                recommendation_dict=recommendation_dict(recommendation),
-                stretch_dict=short_option(stretch),
                 verdict=_verdict(recommendation, stretch),
             )
         )

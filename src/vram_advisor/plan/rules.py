@@ -14,7 +14,16 @@ import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vram_advisor.catalog.profiles import ApiOption, Catalog, LocalModel, ModelProfile, QuantRow, TierRow
+from vram_advisor.catalog.profiles import (
+    EXPERIMENTAL_ORDER,
+    NON_EXPERIMENTAL_ORDER,
+    ApiOption,
+    Catalog,
+    LocalModel,
+    ModelProfile,
+    QuantRow,
+    TierRow,
+)
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.policy import os_reserve_bytes
@@ -26,10 +35,6 @@ MINIMUM = "minimum"
 OFFLOAD = "offload"
 NONE = "none"
 FITS = (COMFORTABLE, MINIMUM, OFFLOAD, NONE)
-
-#: Contract rule 4: the ranking within a pair of models (large, small), best first.
-NON_EXPERIMENTAL_ORDER = ("fp8", "q6", "q5", "q4")
-EXPERIMENTAL_ORDER = ("q3", "q2")
 
 
 #: A smaller local model "fits" where its file plus this share on top (KV cache for an ordinary context, compute

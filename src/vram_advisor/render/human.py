@@ -22,7 +22,7 @@ from vram_advisor.inventory.model import Disk, Gpu, Inventory, all_notes
 from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, NONE, OFFLOAD, Option, Plan
 
 if TYPE_CHECKING:
-    from vram_advisor.plan.check_estimates import CheckEstimates
+    from vram_advisor.plan.check import CheckReport
 
 FIT_STYLE = {COMFORTABLE: "bold green", MINIMUM: "yellow", OFFLOAD: "magenta", NONE: "dim red"}
 FIT_SYMBOL = {COMFORTABLE: "●", MINIMUM: "◐", OFFLOAD: "◌", NONE: "·"}
@@ -196,15 +196,9 @@ class FitGridView:
         yield Text(cells, style="dim")
 
 
-def check_view(
-    plan: Plan,
-    inventory: Inventory,
-    estimates: CheckEstimates | None = None,
-    *,
-    warnings: Sequence[str] = (),
-    remarks: Sequence[str] = (),
-) -> Group:
-    """The check result; ``warnings`` (other processes hold GPU memory...) follow the verdict, ``remarks`` the notes."""
+def check_view(report: CheckReport) -> Group:
+    """The check result: machine, verdict and its warnings, the grid, the facts, the estimates, the notes."""
+    plan, inventory, estimates = report.plan, report.inventory, report.estimates
     parts: list[object] = []
     title = Text(f"vram-advisor {__version__}", style="bold")
     if inventory.hostname:
@@ -215,7 +209,7 @@ def check_view(
     verdict = Text("Verdict  ", style="bold")
     verdict.append_text(_verdict(plan))
     parts.append(verdict)
-    for warning in warnings:
+    for warning in report.warnings:
         parts.append(Text(f"warning: {warning}", style="bold yellow"))
     parts.append(Text())
     parts.append(FitGridView(plan))
@@ -274,15 +268,13 @@ def check_view(
         for name, ok, detail in req.checks:
             mark = {True: "✓", False: "✗", None: "?"}[ok]
             facts.add_row("", Text(f"{mark} {name}: {detail}", style={True: "", False: "red", None: "dim"}[ok]))
-    if estimates is not None:
-        from vram_advisor.render.estimate_view import check_parts, check_rows
+    from vram_advisor.render.estimate_view import check_parts, check_rows
 
-        for label, row in check_rows(plan, estimates):
-            facts.add_row(label, row)
+    for label, row in check_rows(plan, estimates):
+        facts.add_row(label, row)
     parts.append(facts)
-    if estimates is not None:
-        parts.extend(check_parts(plan, estimates))
-    notes = [*all_notes(inventory), *remarks]
+    parts.extend(check_parts(plan, estimates))
+    notes = report.notes
     if notes:
         parts.append(Text())
         parts.append(notes_table(notes))

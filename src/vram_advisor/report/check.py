@@ -1,6 +1,7 @@
-"""The ``check`` result as data: a ``Plan`` and its inventory turned into the contract's JSON (``vram-advisor/check/v1``).
+"""The ``check`` result as JSON: a ``CheckReport`` turned into the contract's document (``vram-advisor/check/v1``).
 
-The human view reads the same ``Plan`` (render/human.py), and ``cluster`` reuses the helpers here for its nodes.
+Built here and nowhere else, in one pass (nothing edits the document afterwards). The human view reads the same
+``CheckReport`` (render/human.py), and ``cluster`` reuses the helpers here for its nodes.
 """
 
 from __future__ import annotations
@@ -9,6 +10,9 @@ from typing import Any
 
 from vram_advisor.core import units
 from vram_advisor.inventory import model as inv
+from vram_advisor.plan import estimate as est
+from vram_advisor.plan.check import CheckReport
+from vram_advisor.plan.check_estimates import loads_from_vram
 from vram_advisor.plan.rules import Option, Plan, Recommendation
 
 CHECK_SCHEMA = "vram-advisor/check/v1"
@@ -61,8 +65,82 @@ def recommendation_dict(recommendation: Recommendation) -> dict[str, Any]:
     }
 
 
-def check_dict(plan: Plan, inventory: inv.Inventory) -> dict[str, Any]:
-    """The whole ``check --json`` document."""
+def _offload_plan(placement: est.Placement) -> dict[str, Any]:
+    bottleneck = placement.bottleneck
+    return {
+        "placement": placement.kind,
+        "fits": placement.fits,
+        "reason": placement.reason,
+        "gpu_bytes": placement.gpu_bytes,
+        "ram_bytes": placement.ram_bytes,
+        "disk_bytes": placement.weights_disk,
+        "decode_tokens_per_s_upper_bound": est.round_rate(placement.tokens_per_s_upper_bound),
+        "decode_tokens_per_s_estimate": est.round_rate(placement.tokens_per_s_estimate),
+        "bottleneck": bottleneck.name if bottleneck is not None else None,
+    }
+
+
+def option_fields(option: Option, estimate: est.Estimate | None) -> dict[str, Any]:
+    """The fields ``check --json`` adds to one option."""
+    if estimate is None:
+        return {}
+    weights = estimate.weights
+    gpu = estimate.gpu
+    size_warning = weights.warnings[0] if weights.warnings else None
+    fields: dict[str, Any] = {
+        "kv_cache_bytes": estimate.kv.total_bytes if estimate.kv is not None else None,
+        "need_bytes": gpu.need_bytes if gpu is not None else None,
+        "context_fits": gpu.fits if gpu is not None else None,
+        "weights_basis": weights.basis,
+        "weights_bytes": weights.bytes,
+        "published_weights_bytes": weights.published_bytes,
+        "published_weights_source": weights.published[0].name if weights.published else None,
+        "computed_weights_bytes": weights.computed_bytes,
+        "size_warning": size_warning,
+    }
+    if not loads_from_vram(option) or (gpu is not None and gpu.fits is False):
+        fields["offload_plans"] = [_offload_plan(p) for p in estimate.placements if p.kind != est.PLACEMENT_GPU]
+    return fields
+
+
+def check_document(report: CheckReport) -> dict[str, Any]:
+    """The whole ``check --json`` document of one report (key order is part of the byte-for-byte contract)."""
+    plan, extras = report.plan, report.estimates
+    document = _plan_dict(plan, report.inventory, report.notes)
+    for entry, option in zip(document["options"], plan.options, strict=True):
+        entry.update(option_fields(option, extras.of(option)))
+    document["context_tokens"] = report.options.context_tokens
+    document["graded_on"] = report.graded_on
+    document["visible_gpus"] = list(report.visible_gpus)
+    document["cuda_visible_devices"] = report.options.cuda_visible_devices
+    if report.free_memory_notes is not None:
+        document["free_memory_notes"] = list(report.free_memory_notes)
+    document["warnings"] = list(report.warnings)
+    machine = est.machine_dict(extras.machine)
+    chosen = extras.options.get(extras.run_for) if extras.run_for is not None else None
+    first = chosen or next(iter(extras.options.values()), None)
+    document["estimate"] = {
+        "context_tokens": extras.context_tokens,
+        "kv_dtype": extras.kv_dtype,
+        "sizes": extras.sizes,
+        "even_split_vram_bytes": machine["even_split_vram_bytes"],
+        "heterogeneous_gpus": machine["heterogeneous_gpus"],
+        "bandwidths": machine["bandwidths"],
+        "assumptions": list(first.assumptions) if first is not None else [],
+        "warnings": list(extras.warnings),
+    }
+    document["run"] = extras.run
+    if report.download is not None:
+        from vram_advisor.hub import repocheck
+
+        document["download"] = repocheck.listing_dict(report.download)  # type: ignore[arg-type]
+        if report.derived is not None and "required" in document:
+            document["required"]["derived"] = repocheck.derived_dict(report.derived)  # type: ignore[arg-type]
+    return document
+
+
+def _plan_dict(plan: Plan, inventory: inv.Inventory, notes: tuple[str, ...]) -> dict[str, Any]:
+    """The rules' part of the document: verdict, options, tier and advice, alternatives, the requirement."""
     tier = None
     if plan.tier is not None:
         tier = {
@@ -102,7 +180,7 @@ def check_dict(plan: Plan, inventory: inv.Inventory) -> dict[str, Any]:
         "advice": list(plan.advice),
         "options": [option_dict(o) for o in plan.options],
         "alternatives": alternatives,
-        "notes": list(inv.all_notes(inventory)),
+        "notes": list(notes),
     }
     if plan.required is not None:
         req = plan.required

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from vram_advisor.catalog.architecture import PublishedFile
-from vram_advisor.catalog.profiles import Catalog, default_catalog
+from vram_advisor.catalog.profiles import Catalog
+from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.inventory.model import Inventory
 from vram_advisor.plan.estimate.kv import KvEstimate, kv_formula
 from vram_advisor.plan.estimate.option import Estimate, check_context, estimate_option, kv_dtype_of, sizes_of
