@@ -30,6 +30,20 @@ RANKS: dict[str, int] = {
 }
 MAX_LINES = 500
 
+#: Outside libraries that only some layers may import (everything else may use the standard library freely).
+ALLOWED_LIBRARIES: dict[str, set[str]] = {
+    "click": set(),  # typer vendors click; use typer's public API only
+    "typer": {"cli"},
+    "rich": {"render", "cli"},
+    "pynvml": {"probe"},
+    "psutil": {"probe"},
+    "huggingface_hub": {"hub"},
+    "httpx": {"hub"},
+    "ray": {"fleet"},
+    "mcp": {"agent", "cli"},
+    "prometheus_client": {"report", "cli"},
+}
+
 
 def layer_of(module: str) -> str:
     """``vram_advisor.plan.rules`` -> ``plan``; ``vram_advisor`` -> ``__init__``."""
@@ -61,6 +75,17 @@ def imports_of(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.level:
             raise AssertionError(f"{path}: relative import; use absolute vram_advisor imports")
     return found
+
+
+def libraries_of(path: Path) -> set[str]:
+    """The top-level names of the outside libraries a file imports (lazy imports count)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found & ALLOWED_LIBRARIES.keys()
 
 
 def source_files() -> list[Path]:
@@ -143,3 +168,19 @@ def test_no_cycle_between_modules_inside_a_layer() -> None:
 def test_no_module_is_over_500_lines(path: Path) -> None:
     lines = len(path.read_text().splitlines())
     assert lines <= MAX_LINES, f"{path.relative_to(PACKAGE)} has {lines} lines"
+
+
+@pytest.mark.parametrize("path", source_files(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_outside_libraries_stay_in_their_layer(path: Path) -> None:
+    own = layer_of(module_name(path))
+    for library in libraries_of(path):
+        assert own in ALLOWED_LIBRARIES[library], f"{path.relative_to(PACKAGE)} ({own}) imports {library}"
+
+
+def test_the_layer_check_sees_a_planted_upward_import(tmp_path: Path) -> None:
+    """The checks above could pass by reading nothing: plant a violation and see it found."""
+    planted = tmp_path / "planted.py"
+    planted.write_text("def f():\n    from vram_advisor.render import warn\n    import rich.text\n")
+    assert imports_of(planted) == {"vram_advisor.render"}
+    assert libraries_of(planted) == {"rich"}
+    assert RANKS[layer_of("vram_advisor.render")] > RANKS["plan"]

@@ -67,6 +67,14 @@ Model = Annotated[
     Field(description="Model id: deepseek-v4-pro, deepseek-v4-flash, deepseek-v4-pro-base or deepseek-v4-flash-base."),
 ]
 Quant = Annotated[str, Field(description="Quantization id: fp8, q6, q5, q4, q3 or q2 (q3 and q2 are experimental).")]
+RamBw = Annotated[
+    str | None,
+    Field(description='What-if system RAM bandwidth for the speed estimates, e.g. "400GB/s" (default: estimated).'),
+]
+DiskBw = Annotated[
+    str | None,
+    Field(description='What-if disk read bandwidth for the NVMe placement, e.g. "7GB/s" (default: estimated).'),
+]
 KvDtype = Annotated[
     Literal["bf16", "fp8"], Field(description="Data type of the KV cache: bf16 (default) or fp8 (about half).")
 ]
@@ -151,6 +159,8 @@ def build_server(inventory_source: Probe, model_dir: str | None = None) -> MCPSe
         kv_dtype: KvDtype = "bf16",
         sizes: Sizes = "table",
         free: Free = False,
+        ram_bw: RamBw = None,
+        disk_bw: DiskBw = None,
     ) -> dict[str, Any]:
         def compute() -> dict[str, Any]:
             request = CheckRequest(
@@ -166,6 +176,8 @@ def build_server(inventory_source: Probe, model_dir: str | None = None) -> MCPSe
                 kv_dtype=kv_dtype,
                 sizes=sizes,
                 free=free,
+                ram_bw=ram_bw,
+                disk_bw=disk_bw,
             )
             return check_json(run_check(request, environ=_environ()))
 
