@@ -11,6 +11,8 @@ reads the machine. One job per module:
   overhead per device (CUDA context, compute buffers, vLLM's own memory);
 * ``placement``: the machine as the placements see it, and the GPU, GPU+RAM, CPU and mmap placements with their
   fits and decode-speed bounds;
+* ``speed``: the calibrated single-stream decode speed of a placement (bandwidth beside a per-token floor), printed
+  as a range; ``calibration``: the measured runs it is checked against (tests and bench/speeds_table.py);
 * ``option``: one option's whole ``Estimate`` and the input checks;
 * ``document``: the JSON document and ``estimate_and_document`` / ``estimate_document``, the one pipeline of the
   CLI and the MCP server.
@@ -45,7 +47,6 @@ from vram_advisor.plan.estimate.option import (
     sizes_of,
 )
 from vram_advisor.plan.estimate.placement import (
-    ACHIEVABLE_BANDWIDTH_FRACTION,
     PLACEMENT_CPU,
     PLACEMENT_GPU,
     PLACEMENT_HYBRID,
@@ -67,6 +68,7 @@ from vram_advisor.plan.estimate.placement import (
     serial_estimate_words,
     tensor_parallel_size,
 )
+from vram_advisor.plan.estimate.speed import SpeedEstimate, decode_speed, format_rate
 from vram_advisor.plan.estimate.weights import (
     CPU_COMPUTE_BYTES,
     CUDA_CONTEXT_BYTES,
@@ -91,7 +93,6 @@ from vram_advisor.plan.estimate.weights import (
 )
 
 __all__ = [
-    "ACHIEVABLE_BANDWIDTH_FRACTION",
     "CPU_COMPUTE_BYTES",
     "CUDA_CONTEXT_BYTES",
     "ESTIMATE_SCHEMA",
@@ -116,6 +117,7 @@ __all__ = [
     "MemoryTier",
     "Overhead",
     "Placement",
+    "SpeedEstimate",
     "WeightsEstimate",
     "active_bytes",
     "assumptions",
@@ -124,12 +126,14 @@ __all__ = [
     "computed_weights_bytes",
     "cpu_overhead",
     "cpu_placement",
+    "decode_speed",
     "estimate_and_document",
     "estimate_dict",
     "estimate_document",
     "estimate_option",
     "estimate_with_weights",
     "even_split_bytes",
+    "format_rate",
     "gpu_overhead",
     "gpu_placement",
     "heterogeneity_warning",

@@ -15,13 +15,9 @@ from vram_advisor.core import units
 from vram_advisor.core.records import Record
 from vram_advisor.inventory import bandwidth as bw
 from vram_advisor.inventory.model import Disk, Gpu, Inventory
+from vram_advisor.plan.estimate import speed as speed_model
 from vram_advisor.plan.estimate.kv import KvEstimate
 from vram_advisor.plan.estimate.weights import Overhead, WeightsEstimate, active_bytes, cpu_overhead, gpu_overhead
-
-#: The share of peak memory bandwidth a decode step achieves, llmfit's calibration constant
-#: (``tok/s = bw / (active_params x bytes/param) x 0.55``; anchor-tools.md §4.4). Used for the serial estimate only,
-#: never for the upper bound.
-ACHIEVABLE_BANDWIDTH_FRACTION = 0.55
 
 PLACEMENT_GPU = "gpu"
 PLACEMENT_HYBRID = "gpu+ram"
@@ -36,8 +32,8 @@ PLACEMENT_LABELS = {
 
 
 def serial_estimate_words() -> str:
-    """How the ``estimate`` speed is computed, in words, from ``ACHIEVABLE_BANDWIDTH_FRACTION``."""
-    return f"tiers in series at {ACHIEVABLE_BANDWIDTH_FRACTION:.0%} of peak"
+    """How the ``≈`` speed is computed, in words (``speed.model_words``)."""
+    return speed_model.model_words()
 
 
 # ------------------------------------------------------------------------------------------------ machine
@@ -74,14 +70,17 @@ def machine_view(
 
     gpus = inventory.visible_gpus
     disk = plan.select_disk(inventory, model_dir)
+    gpu_bandwidths = tuple(bw.gpu_bandwidth(gpu) for gpu in gpus)
+    unified = any(gpu.unified for gpu in gpus)
+    shared = next((b for gpu, b in zip(gpus, gpu_bandwidths, strict=True) if gpu.unified), None)
     return MachineView(
         gpus=gpus,
         usable_vram_bytes=plan.usable_vram_bytes(inventory),
         spare_ram_bytes=plan.spare_ram_bytes(inventory),
         disk=disk,
-        unified=any(gpu.unified for gpu in gpus),
-        gpu_bandwidths=tuple(bw.gpu_bandwidth(gpu) for gpu in gpus),
-        ram_bandwidth=bw.ram_bandwidth(ram_bw),
+        unified=unified,
+        gpu_bandwidths=gpu_bandwidths,
+        ram_bandwidth=bw.ram_bandwidth(ram_bw, inventory.ram.effective_bytes, shared),
         disk_bandwidth=bw.disk_bandwidth(disk, disk_bw),
     )
 
@@ -161,6 +160,9 @@ class Placement(Record):
     gpus_used: int
     budget_bytes: int | None
     notes: tuple[str, ...] = ()
+    #: The model's layer count and vLLM's tensor-parallel size (0: not vLLM): what the per-token floor depends on.
+    layers: int = 0
+    tensor_parallel: int = 0
 
     @property
     def gpu_bytes(self) -> int:
@@ -201,17 +203,16 @@ class Placement(Record):
         return min(tier.tokens_per_s or 0.0 for tier in reading)
 
     @property
+    def speed(self) -> speed_model.SpeedEstimate | None:
+        """The calibrated single-stream decode speed with its range (``speed.decode_speed``)."""
+        return speed_model.decode_speed(self)
+
+    @property
     def tokens_per_s_estimate(self) -> float | None:
-        """The tiers one after the other (a layer's attention on the GPU, then its experts in RAM), each at
-        ``ACHIEVABLE_BANDWIDTH_FRACTION`` of its peak: 1 / sum(bytes / (bandwidth x fraction))."""
-        reading = [tier for tier in self.tiers if tier.reads_per_token_bytes > 0]
-        if not reading or any(tier.bandwidth.bytes_per_s is None for tier in reading):
-            return None
-        seconds = sum(
-            tier.reads_per_token_bytes / ((tier.bandwidth.bytes_per_s or 1) * ACHIEVABLE_BANDWIDTH_FRACTION)
-            for tier in reading
-        )
-        return 1 / seconds
+        """The calibrated estimate: the tiers' bytes at their achievable share of peak, one after another, plus the
+        engine's per-token floor (``speed.decode_speed``); None when a reading tier's bandwidth is unknown."""
+        found = self.speed
+        return None if found is None else found.tokens_per_s
 
 
 def _gpu_tier(machine: MachineView | None, holds: int, reads: int, tensor_parallel: int) -> MemoryTier:
@@ -308,6 +309,8 @@ def gpu_placement(
         gpus_used=devices,
         budget_bytes=budget,
         notes=tuple(notes),
+        layers=arch.layers,
+        tensor_parallel=tp,
     )
 
 
@@ -371,6 +374,7 @@ def hybrid_placement(
         tiers=tiers,
         gpus_used=max(1, gpu_count),
         budget_bytes=machine.usable_vram_bytes if machine is not None else None,
+        layers=arch.layers,
     )
 
 
@@ -413,6 +417,7 @@ def cpu_placement(
         tiers=(MemoryTier("ram", need, active.total, ram_rate),),
         gpus_used=0,
         budget_bytes=machine.spare_ram_bytes if machine is not None else None,
+        layers=arch.layers,
     )
 
 
@@ -488,6 +493,7 @@ def nvme_placement(
         gpus_used=len(machine.gpus) if with_gpu else 0,
         budget_bytes=machine.usable_vram_bytes if with_gpu else machine.spare_ram_bytes,
         notes=tuple(notes),
+        layers=arch.layers,
     )
 
 
