@@ -34,6 +34,7 @@ from vram_advisor.plan.estimate.document import (
     overhead_dict,
     placement_dict,
     round_rate,
+    speed_dict,
     weights_dict,
 )
 from vram_advisor.plan.estimate.kv import KvEstimate, kv_bytes_per_token, kv_cache_bytes, kv_formula, kv_ring_bytes
@@ -154,6 +155,7 @@ __all__ = [
     "round_rate",
     "serial_estimate_words",
     "sizes_of",
+    "speed_dict",
     "tensor_parallel_size",
     "weights_dict",
     "weights_estimate",
