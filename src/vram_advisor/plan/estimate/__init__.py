@@ -39,10 +39,12 @@ from vram_advisor.plan.estimate.document import (
 )
 from vram_advisor.plan.estimate.kv import KvEstimate, kv_bytes_per_token, kv_cache_bytes, kv_formula, kv_ring_bytes
 from vram_advisor.plan.estimate.option import (
+    SERVED_SEQUENCES,
     Estimate,
     assumptions,
     check_context,
     estimate_option,
+    kv_cache_name,
     estimate_with_weights,
     kv_dtype_of,
     sizes_of,
@@ -104,6 +106,7 @@ __all__ = [
     "PLACEMENT_LABELS",
     "PLACEMENT_NVME",
     "PREFERENCE",
+    "SERVED_SEQUENCES",
     "SIZES",
     "SIZE_WARNING_FRACTION",
     "VLLM_ACTIVATION_BYTES",
@@ -141,6 +144,7 @@ __all__ = [
     "hybrid_placement",
     "kv_bytes_per_token",
     "kv_cache_bytes",
+    "kv_cache_name",
     "kv_dict",
     "kv_dtype_of",
     "kv_formula",
