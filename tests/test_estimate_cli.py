@@ -86,7 +86,9 @@ def test_only_datacenter_blackwell_gets_the_fp4_indexer_cache(cli, write_invento
     doc = cli(["estimate", "deepseek-v4-flash", "--quant", "fp8", "--inventory", hopper, "--json"]).json()
     assert "indexer" not in doc["run"]["command"]
     for spec in ("2xRTXPRO6000", "8xRTX5090"):
-        doc = cli(["estimate", "deepseek-v4-flash", "--quant", "fp8", "--gpus", spec, "--ram", "512GB", "--json"]).json()
+        doc = cli(
+            ["estimate", "deepseek-v4-flash", "--quant", "fp8", "--gpus", spec, "--ram", "512GB", "--json"]
+        ).json()
         assert doc["run"]["command"] is not None and "vllm serve" in doc["run"]["command"], spec
         assert "indexer" not in doc["run"]["command"], spec
         assert any("sm_12x" in note for note in doc["run"]["notes"]), spec

@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any
 from vram_advisor.core import units
 from vram_advisor.core.records import Record
 from vram_advisor.plan.estimate import (
-    SERVED_SEQUENCES,
     PLACEMENT_CPU,
     PLACEMENT_GPU,
     PLACEMENT_HYBRID,
     PLACEMENT_NVME,
     PREFERENCE,
+    SERVED_SEQUENCES,
     VLLM_DEFAULT_UTILIZATION,
     VLLM_MAX_ADVISED_UTILIZATION,
     Estimate,

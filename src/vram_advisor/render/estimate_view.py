@@ -153,7 +153,8 @@ def estimate_view(estimate: est.Estimate, document: dict[str, object]) -> Group:
     title = Text(f"{model.name} {quant.id.upper()}", style="bold")
     title.append(f" · {units.format_tokens(estimate.context_tokens)} tokens of context ({estimate.context_tokens:,})")
     if estimate.kv is not None:
-        title.append(f" · {estimate.kv.dtype.upper()} KV cache")
+        engine = estimate.quant.bits.engine if estimate.quant.bits is not None else ""
+        title.append(f" · {est.kv_cache_name(engine, estimate.kv.dtype).upper()} KV cache")
     title.append(f" · weights from the {estimate.weights.basis}")
     parts.append(title)
     facts = Table.grid(padding=(0, 2))

@@ -44,8 +44,8 @@ from vram_advisor.plan.estimate.option import (
     assumptions,
     check_context,
     estimate_option,
-    kv_cache_name,
     estimate_with_weights,
+    kv_cache_name,
     kv_dtype_of,
     sizes_of,
 )
@@ -57,7 +57,6 @@ from vram_advisor.plan.estimate.placement import (
     PLACEMENT_NVME,
     PREFERENCE,
     MachineView,
-    MemoryTier,
     Placement,
     best_placement,
     cpu_placement,
@@ -68,10 +67,15 @@ from vram_advisor.plan.estimate.placement import (
     machine_view,
     nvme_placement,
     placements,
-    serial_estimate_words,
     tensor_parallel_size,
 )
-from vram_advisor.plan.estimate.speed import SpeedEstimate, decode_speed, format_rate
+from vram_advisor.plan.estimate.speed import (
+    MemoryTier,
+    SpeedEstimate,
+    decode_speed,
+    format_rate,
+    serial_estimate_words,
+)
 from vram_advisor.plan.estimate.weights import (
     CPU_COMPUTE_BYTES,
     CUDA_CONTEXT_BYTES,

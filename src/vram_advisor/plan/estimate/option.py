@@ -20,8 +20,8 @@ from vram_advisor.plan.estimate.placement import (
     best_placement,
     heterogeneity_warning,
     placements,
-    serial_estimate_words,
 )
+from vram_advisor.plan.estimate.speed import serial_estimate_words
 from vram_advisor.plan.estimate.weights import (
     CUDA_CONTEXT_BYTES,
     LLAMA_CPP_COMPUTE_BYTES,
@@ -35,7 +35,6 @@ from vram_advisor.plan.estimate.weights import (
     weights_estimate,
     weights_in_use,
 )
-
 
 #: The sequences the printed commands serve, and so the sequences the KV estimate is for: llama-server runs with
 #: ``-np 1`` (its default is 4 parallel slots), vLLM's estimate is one sequence at ``--max-model-len``.
@@ -199,9 +198,7 @@ def assumptions(
     if bits.engine == "vllm" and kv.dtype != "fp8":
         lines.append("vLLM runs V4 only with --kv-cache-dtype fp8 (a hard requirement): its KV cache is the fp8 figure")
     if bits.engine == "llama.cpp" and kv.dtype == "fp8":
-        lines.append(
-            "the fp8 rows are vLLM's fp8_ds_mla layout; llama.cpp keeps V4's cache in f16 (issue #27680 logs)"
-        )
+        lines.append("the fp8 rows are vLLM's fp8_ds_mla layout; llama.cpp keeps V4's cache in f16 (issue #27680 logs)")
     if machine is not None:
         texts = [b.text() for b in machine.gpu_bandwidths]
         gpu_rates = "; ".join(

@@ -1,8 +1,7 @@
 """Where one option's memory can go (all on the GPUs, GPUs + RAM, CPU only, mapped from the disk), whether each
-placement fits the machine, and its decode-speed bounds from each memory tier's bandwidth
-(shared/reference/deepseek-v4-facts.md §1.7, §6; anchor-tools.md §4.4). The machine comes in as a ``MachineView``:
-the visible GPUs, usable VRAM and spare RAM exactly as the planner counts them (plan.py), the disk under the model
-directory, and each tier's bandwidth with its source (bandwidth.py). Pure: reads an ``Inventory``, never the machine.
+placement fits the machine, and the memory tiers its decode reads (their speed: ``speed``; deepseek-v4-facts.md
+§1.7, §6). The machine comes in as a ``MachineView``: the visible GPUs, usable VRAM and spare RAM as the planner
+counts them, the disk under the model directory, and each tier's bandwidth with its source (bandwidth.py). Pure.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from vram_advisor.inventory import bandwidth as bw
 from vram_advisor.inventory.model import Disk, Gpu, Inventory
 from vram_advisor.plan.estimate import speed as speed_model
 from vram_advisor.plan.estimate.kv import KvEstimate
+from vram_advisor.plan.estimate.speed import MemoryTier
 from vram_advisor.plan.estimate.weights import Overhead, WeightsEstimate, active_bytes, cpu_overhead, gpu_overhead
 
 PLACEMENT_GPU = "gpu"
@@ -29,11 +29,6 @@ PLACEMENT_LABELS = {
     PLACEMENT_CPU: "CPU only: everything in RAM",
     PLACEMENT_NVME: "weights mapped from disk (mmap): routed experts read from the disk as needed",
 }
-
-
-def serial_estimate_words() -> str:
-    """How the ``≈`` speed is computed, in words (``speed.model_words``)."""
-    return speed_model.model_words()
 
 
 # ------------------------------------------------------------------------------------------------ machine
@@ -123,25 +118,6 @@ def heterogeneity_warning(machine: MachineView) -> str | None:
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class MemoryTier(Record):
-    """One memory tier of a placement: what it holds, what it reads per decoded token, and how fast it reads."""
-
-    name: str
-    holds_bytes: int
-    reads_per_token_bytes: int
-    bandwidth: bw.Bandwidth
-
-    @property
-    def tokens_per_s(self) -> float | None:
-        """This tier's own ceiling: bandwidth / bytes read per token."""
-        if self.reads_per_token_bytes <= 0:
-            return None
-        if self.bandwidth.bytes_per_s is None:
-            return None
-        return self.bandwidth.bytes_per_s / self.reads_per_token_bytes
-
-
-@dataclass(frozen=True, eq=False, repr=False)
 class Placement(Record):
     """Where one option's memory goes, whether it fits, and its decode-speed bounds."""
 
@@ -209,10 +185,8 @@ class Placement(Record):
 
     @property
     def tokens_per_s_estimate(self) -> float | None:
-        """The calibrated estimate: the tiers' bytes at their achievable share of peak, one after another, plus the
-        engine's per-token floor (``speed.decode_speed``); None when a reading tier's bandwidth is unknown."""
-        found = self.speed
-        return None if found is None else found.tokens_per_s
+        """The calibrated estimate (``speed``); None when a reading tier's bandwidth is unknown."""
+        return None if self.speed is None else self.speed.tokens_per_s
 
 
 def _gpu_tier(machine: MachineView | None, holds: int, reads: int, tensor_parallel: int) -> MemoryTier:

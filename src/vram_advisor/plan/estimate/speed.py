@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vram_advisor.core.records import Record
+from vram_advisor.inventory import bandwidth as bw
 
 if TYPE_CHECKING:
     from vram_advisor.plan.estimate.placement import Placement
@@ -52,6 +53,25 @@ RANGE_FACTOR = 1.5
 
 
 @dataclass(frozen=True, eq=False, repr=False)
+class MemoryTier(Record):
+    """One memory tier of a placement: what it holds, what it reads per decoded token, and how fast it reads."""
+
+    name: str
+    holds_bytes: int
+    reads_per_token_bytes: int
+    bandwidth: bw.Bandwidth
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """This tier's own ceiling: bandwidth / bytes read per token."""
+        if self.reads_per_token_bytes <= 0:
+            return None
+        if self.bandwidth.bytes_per_s is None:
+            return None
+        return self.bandwidth.bytes_per_s / self.reads_per_token_bytes
+
+
+@dataclass(frozen=True, eq=False, repr=False)
 class SpeedEstimate(Record):
     """A decode-speed estimate (tokens per second) with its range and the parts of a token's time."""
 
@@ -63,11 +83,11 @@ class SpeedEstimate(Record):
     floor_words: str
 
     def text(self) -> str:
-        """"≈ 26 tok/s (17-39)": the estimate and its range, never a bare figure."""
+        """ "≈ 26 tok/s (17-39)": the estimate and its range, never a bare figure."""
         return f"≈ {format_rate(self.tokens_per_s)} tok/s ({format_rate(self.low)}-{format_rate(self.high)})"
 
     def short(self) -> str:
-        """"≈26 (17-39)" for a table cell."""
+        """ "≈26 (17-39)" for a table cell."""
         return f"≈{format_rate(self.tokens_per_s)} ({format_rate(self.low)}-{format_rate(self.high)})"
 
 
@@ -112,15 +132,20 @@ def decode_speed(placement: Placement) -> SpeedEstimate | None:
     split = placement.gpus_used if placement.engine != "vllm" and placement.weights_gpu else 0
     floor, words = floor_ms(placement.engine, placement.layers, placement.tensor_parallel, split)
     total_ms = seconds * 1000 + floor
-    rate = 1000 / total_ms
+    tokens_per_s = 1000 / total_ms
     return SpeedEstimate(
-        tokens_per_s=rate,
-        low=rate / RANGE_FACTOR,
-        high=rate * RANGE_FACTOR,
+        tokens_per_s=tokens_per_s,
+        low=tokens_per_s / RANGE_FACTOR,
+        high=tokens_per_s * RANGE_FACTOR,
         bandwidth_ms=seconds * 1000,
         floor_ms=floor,
         floor_words=words,
     )
+
+
+def serial_estimate_words() -> str:
+    """How the ``≈`` speed is computed, in words (every view and the assumptions print it)."""
+    return model_words()
 
 
 def model_words() -> str:
