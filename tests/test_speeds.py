@@ -136,3 +136,15 @@ def test_rates_print_to_two_significant_figures(value: float, text: str) -> None
 def test_a_speed_prints_as_a_range() -> None:
     estimate = speed.SpeedEstimate(26.0, 26 / 1.5, 26 * 1.5, 10.0, 28.0, "x")
     assert estimate.text() == "≈ 26 tok/s (17-39)"
+
+
+def test_docs_speeds_table_is_current() -> None:
+    """docs/speeds.md is what bench/speeds_table.py writes (regenerate it with --write after changing a constant)."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("speeds_table", root / "bench" / "speeds_table.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (root / "docs" / "speeds.md").read_text(encoding="utf-8") == module.INTRO + "\n" + module.table() + "\n"

@@ -205,7 +205,7 @@ def estimate_view(estimate: est.Estimate, document: dict[str, object]) -> Group:
                 f"{len(machine.gpus)} GPU(s), {units.format_gib(machine.usable_vram_bytes)} usable VRAM; "
                 f"{units.format_gib(machine.spare_ram_bytes)} of RAM to spare; bandwidth GPU {gpu_rates}, RAM "
                 f"{units.format_bandwidth(machine.ram_bandwidth.bytes_per_s)}"
-                f"{' (assumed: ' + machine.ram_bandwidth.source + ')' if machine.ram_bandwidth.assumed else ''}, disk "
+                f"{' (' + machine.ram_bandwidth.source + ')' if machine.ram_bandwidth.assumed else ''}, disk "
                 f"{units.format_bandwidth(machine.disk_bandwidth.bytes_per_s)}"
             ),
         )
