@@ -14,7 +14,7 @@ from vram_advisor.hub import importer
 from vram_advisor.inventory import bandwidth
 from vram_advisor.inventory.model import Gpu
 from vram_advisor.plan import estimate as est
-from vram_advisor.plan.estimate import placement as placement_module
+from vram_advisor.plan.estimate import speed as speed_module
 
 
 def flash_arch():  # type: ignore[no-untyped-def]
@@ -64,14 +64,15 @@ def test_an_import_reads_the_compression_ratios_from_the_config() -> None:
 # -------------------------------------------------------------------------------------------------- speeds
 
 
-def test_the_share_of_peak_bandwidth_in_every_view_is_the_constant(cli, write_inventory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setattr(placement_module, "ACHIEVABLE_BANDWIDTH_FRACTION", 0.5)
+def test_the_speed_model_in_every_view_is_the_constants(cli, write_inventory, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12: the views describe the calibrated model (shares of peak and the per-layer floor) from its constants."""
+    monkeypatch.setitem(speed_module.TIER_FRACTION, "ram", 0.45)
     path = write_inventory(inventory_dict([gpu("NVIDIA GeForce RTX 4090", 24564)], ram_gib=192))
     estimate_out = cli(["estimate", "deepseek-v4-flash", "--quant", "q4", "--inventory", path]).out
     check_out = cli(["check", "--inventory", path]).out
     for out in (" ".join(estimate_out.split()), " ".join(check_out.split())):  # as one line, however rich wraps
-        assert "tiers in series at 50% of peak" in out
-        assert "55%" not in out
+        assert "ram 45%" in out
+        assert "ms per layer" in out
 
 
 # ------------------------------------------------------------------------------------- table rows from sizes

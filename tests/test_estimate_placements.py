@@ -183,7 +183,7 @@ def test_unknown_bandwidth_gives_no_speed_rather_than_a_guess() -> None:
     machine = inventory_dict([gpu("Some Future GPU", 49152)], ram_gib=256)
     doc = document("deepseek-v4-flash", "q2", 32768, machine)
     gpu_plan = placement(doc, est.PLACEMENT_GPU)
-    assert gpu_plan["decode_tokens_per_s"] == {"upper_bound": None, "estimate": None, "bottleneck": None}
+    assert set(gpu_plan["decode_tokens_per_s"].values()) == {None}  # no estimate, no range, no bound
     with_nvml = inventory_dict(
         [gpu("Some Future GPU", 49152, memory_bus_width_bits=384, memory_clock_max_mhz=10501)], ram_gib=256
     )

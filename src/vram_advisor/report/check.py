@@ -76,6 +76,7 @@ def _offload_plan(placement: est.Placement) -> dict[str, Any]:
         "disk_bytes": placement.weights_disk,
         "decode_tokens_per_s_upper_bound": est.round_rate(placement.tokens_per_s_upper_bound),
         "decode_tokens_per_s_estimate": est.round_rate(placement.tokens_per_s_estimate),
+        "decode_tokens_per_s": est.speed_dict(placement),
         "bottleneck": bottleneck.name if bottleneck is not None else None,
     }
 

@@ -83,8 +83,25 @@ def overhead_dict(overhead: Overhead) -> dict[str, Any]:
     }
 
 
-def placement_dict(placement: Placement) -> dict[str, Any]:
+def speed_dict(placement: Placement) -> dict[str, Any]:
+    """The decode speed as JSON: the calibrated estimate with its range and the parts of a token's time, the pure
+    bandwidth bound beside it, the slowest tier, and the text every view prints ("≈ 26 tok/s (17-39)")."""
     bottleneck = placement.bottleneck
+    found = placement.speed
+    return {
+        "upper_bound": round_rate(placement.tokens_per_s_upper_bound),
+        "estimate": round_rate(found.tokens_per_s if found is not None else None),
+        "low": round_rate(found.low if found is not None else None),
+        "high": round_rate(found.high if found is not None else None),
+        "text": found.text() if found is not None else None,
+        "bandwidth_ms_per_token": round_rate(found.bandwidth_ms if found is not None else None),
+        "floor_ms_per_token": round_rate(found.floor_ms if found is not None else None),
+        "floor": found.floor_words if found is not None else None,
+        "bottleneck": bottleneck.name if bottleneck is not None else None,
+    }
+
+
+def placement_dict(placement: Placement) -> dict[str, Any]:
     return {
         "placement": placement.kind,
         "label": PLACEMENT_LABELS[placement.kind],
@@ -102,11 +119,7 @@ def placement_dict(placement: Placement) -> dict[str, Any]:
             "kv_cache": {"bytes": placement.kv_bytes, "on": placement.kv_on},
             "overhead": {**overhead_dict(placement.overhead), "on": placement.overhead_on},
         },
-        "decode_tokens_per_s": {
-            "upper_bound": round_rate(placement.tokens_per_s_upper_bound),
-            "estimate": round_rate(placement.tokens_per_s_estimate),
-            "bottleneck": bottleneck.name if bottleneck is not None else None,
-        },
+        "decode_tokens_per_s": speed_dict(placement),
         "tiers": [
             {
                 "tier": tier.name,
@@ -131,7 +144,11 @@ def machine_dict(machine: MachineView) -> dict[str, Any]:
         "even_split_vram_bytes": even_split_bytes(machine.capacities, len(machine.capacities)),
         "bandwidths": {
             "gpu": [{"bytes_per_s": b.bytes_per_s, "source": b.source} for b in machine.gpu_bandwidths],
-            "ram": {"bytes_per_s": machine.ram_bandwidth.bytes_per_s, "source": machine.ram_bandwidth.source},
+            "ram": {
+                "bytes_per_s": machine.ram_bandwidth.bytes_per_s,
+                "source": machine.ram_bandwidth.source,
+                "assumed": machine.ram_bandwidth.assumed,
+            },
             "disk": {"bytes_per_s": machine.disk_bandwidth.bytes_per_s, "source": machine.disk_bandwidth.source},
         },
         "disk": None if machine.disk is None else {"path": machine.disk.path, "kind": machine.disk.kind},
