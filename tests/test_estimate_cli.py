@@ -220,7 +220,7 @@ def test_disk_bandwidth_by_kind() -> None:
     [
         (["--quant", "q4", "--context", "2M"], {"quant_id": "q4", "context_tokens": 2 * 1024**2}),
         (["--quant", "q4", "--kv-dtype", "FP16"], {"quant_id": "q4", "kv_dtype": "FP16"}),
-        (["--quant", "q4", "--sizes", "Real"], {"quant_id": "q4", "sizes": "Real"}),
+        (["--quant", "q4", "--sizes", "Bogus"], {"quant_id": "q4", "sizes": "Bogus"}),
         (["--quant", "q1"], {"quant_id": "q1"}),
         # two bad inputs: both report the KV format first, as the CLI checks it first
         (["--quant", "q1", "--kv-dtype", "int4"], {"quant_id": "q1", "kv_dtype": "int4"}),

@@ -41,7 +41,7 @@ class CheckRequest(Record):
     allow_offload: bool = False
     context: str | None = None
     kv_dtype: str = "bf16"
-    sizes: str = "table"
+    sizes: str = "real"
     ram_bw: str | None = None
     disk_bw: str | None = None
     free: bool = False

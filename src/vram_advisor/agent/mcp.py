@@ -59,8 +59,10 @@ Free = Annotated[
     Field(description="Grade on the GPUs' free memory now instead of their capacity (a shared node, others running)."),
 ]
 Sizes = Annotated[
-    Literal["table", "published"],
-    Field(description='Which weight sizes drive the verdict: "table" (the article\'s, default) or "published" files.'),
+    Literal["real", "table", "published"],
+    Field(
+        description='Which sizes drive the verdict: "real" (the files a user downloads, default), "table" (the article\'s figures alone) or "published" (the old published-size view).'
+    ),
 ]
 Model = Annotated[
     str,
@@ -157,7 +159,7 @@ def build_server(inventory_source: Probe, model_dir: str | None = None) -> MCPSe
         ram: Ram = None,
         all_gpus: AllGpus = False,
         kv_dtype: KvDtype = "bf16",
-        sizes: Sizes = "table",
+        sizes: Sizes = "real",
         free: Free = False,
         ram_bw: RamBw = None,
         disk_bw: DiskBw = None,
@@ -191,7 +193,7 @@ def build_server(inventory_source: Probe, model_dir: str | None = None) -> MCPSe
         quant: Quant,
         context: Context = None,
         kv_dtype: KvDtype = "bf16",
-        sizes: Sizes = "table",
+        sizes: Sizes = "real",
         gpus: Gpus = None,
         ram: Ram = None,
         all_gpus: AllGpus = False,

@@ -42,7 +42,7 @@ def check(
         typer.Option("--context", metavar="TOKENS", help="Planned context length: 32768, 128k, 1M."),
     ] = None,
     kv_dtype: KvDtypeOpt = "bf16",
-    sizes: SizesOpt = "table",
+    sizes: SizesOpt = "real",
     ram_bw: RamBwOpt = None,
     disk_bw: DiskBwOpt = None,
     model_dir: ModelDirOpt = None,

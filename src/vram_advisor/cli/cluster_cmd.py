@@ -230,6 +230,14 @@ def cluster(
         typer.Option("--from-slurm", metavar="FILE", help="Read `scontrol show nodes --json` (gres and real_memory)."),
     ] = None,
     base: BaseOpt = False,
+    sizes: Annotated[
+        str,
+        typer.Option(
+            "--sizes",
+            metavar="real|table",
+            help="Judge each node on the real downloads (default, as check does) or on the article's figures alone.",
+        ),
+    ] = "real",
 ) -> None:
     """Plan across many nodes: per node, per group of identical nodes, and what only several nodes together hold."""
     paths, ray_address = _split_ray_address(list(paths or []), ray)
@@ -244,7 +252,10 @@ def cluster(
         warn("reading inventories from the terminal: paste NDJSON and end with Ctrl-D (or pipe probe output in)")
     from vram_advisor.catalog.userprofiles import default_catalog
 
-    planner = ClusterPlanner(default_catalog(), base=base)
+    basis = sizes.strip().lower()
+    if basis not in ("real", "table"):
+        raise UsageError(f"--sizes {sizes!r}: expected real or table")
+    planner = ClusterPlanner(default_catalog(), base=base, sizes=basis)
     report = _SkipReporter()
     with _no_cycle_collection():
         for item in _inputs(paths, ray, ray_address, ray_timeout, from_k8s, from_slurm):

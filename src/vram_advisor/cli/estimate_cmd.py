@@ -31,7 +31,7 @@ def estimate(
         bool, typer.Option("--no-machine", help="Do not probe: the breakdown alone, without fits or speeds.")
     ] = False,
     kv_dtype: KvDtypeOpt = "bf16",
-    sizes: SizesOpt = "table",
+    sizes: SizesOpt = "real",
     ram_bw: RamBwOpt = None,
     disk_bw: DiskBwOpt = None,
 ) -> None:

@@ -19,8 +19,9 @@ SizesOpt = Annotated[
     str,
     typer.Option(
         "--sizes",
-        metavar="table|published",
-        help="Weights that drive the verdict: the article's table (default) or the published files.",
+        metavar="real|table|published",
+        help="Sizes that drive the verdict: real downloads with KV and overhead (default), the article's table "
+        "alone (rules 1-8 exactly), or the published files scaled by the table's headroom.",
     ),
 ]
 RamBwOpt = Annotated[

@@ -17,7 +17,7 @@ from vram_advisor.core.records import Record
 from vram_advisor.inventory.model import Inventory, all_notes
 from vram_advisor.plan import occupancy
 from vram_advisor.plan.check_estimates import CheckEstimates, EstimateOptions, estimate_check
-from vram_advisor.plan.rules import Plan, plan
+from vram_advisor.plan.rules import Plan, machine_of, plan
 
 #: ``--context`` when none is given.
 DEFAULT_CONTEXT_TOKENS = 32 * 1024
@@ -60,6 +60,8 @@ class CheckReport(Record):
     download: object | None = None
     derived: object | None = None
     download_notes: tuple[str, ...] = ()
+    #: Under rule 9 (the default), the plan the article's figures alone give (``--sizes table``), for comparison.
+    table_plan: Plan | None = None
 
     @property
     def visible_gpus(self) -> tuple[int, ...]:
@@ -113,16 +115,30 @@ def check(
     """Plan ``inventory`` against ``catalog`` (the table's catalog; ``--sizes`` picks the figures judged)."""
     judged = judging_catalog(catalog, options)
     validate(options, judged)
-    result = plan(
-        inventory,
-        judged,
-        base=options.base,
-        require=options.require,
-        allow_offload=options.allow_offload,
-        model_dir=options.model_dir,
-        free=options.free,
-        models=options.models,
-    )
+    judge = None
+    if options.estimate.sizes == "real":
+        from vram_advisor.plan.realfit import judge_for
+
+        machine = machine_of(inventory, options.free)
+        judge, _made = judge_for(
+            inventory,
+            machine,
+            options.context_tokens,
+            options.estimate.kv_dtype,
+            options.estimate.ram_bw,
+            options.estimate.disk_bw,
+            options.model_dir,
+        )
+    rules = {
+        "base": options.base,
+        "require": options.require,
+        "allow_offload": options.allow_offload,
+        "model_dir": options.model_dir,
+        "free": options.free,
+        "models": options.models,
+    }
+    result = plan(inventory, judged, judge=judge, **rules)  # type: ignore[arg-type]
+    table_plan = plan(inventory, catalog, **rules) if judge is not None else None  # type: ignore[arg-type]
     derived = None
     if revise is not None:
         result, derived = revise(result)
@@ -150,4 +166,5 @@ def check(
         download=download,
         derived=derived,
         download_notes=download_notes,
+        table_plan=table_plan,
     )

@@ -29,13 +29,13 @@ class EstimateOptions(Record):
     """``--kv-dtype``, ``--sizes``, ``--ram-bw`` and ``--disk-bw``, validated (bad values are UsageErrors)."""
 
     kv_dtype: str = "bf16"
-    sizes: str = "table"
+    sizes: str = "real"
     ram_bw: int | None = None
     disk_bw: int | None = None
 
     @classmethod
     def parse(
-        cls, kv_dtype: str = "bf16", sizes: str = "table", ram_bw: str | None = None, disk_bw: str | None = None
+        cls, kv_dtype: str = "bf16", sizes: str = "real", ram_bw: str | None = None, disk_bw: str | None = None
     ) -> EstimateOptions:
         return cls(
             kv_dtype=est.kv_dtype_of(kv_dtype),
@@ -57,6 +57,8 @@ class CheckEstimates(Record):
     run: dict[str, Any] | None
     run_for: tuple[str, str] | None
     warnings: tuple[str, ...]
+    #: Where the recommendation runs by the estimate the run command was built from (its speed is the verdict's).
+    run_placement: est.Placement | None = None
 
     def of(self, option: Option) -> est.Estimate | None:
         return self.options.get(option.key)
@@ -102,16 +104,16 @@ def estimate_check(
                 f"{option.model.id} {option.quant.id} meets the table's {option.fit} figure, but at "
                 f"{units.format_tokens(context_tokens)} tokens of context it {gpu.reason}"
             )
-    run, run_for = None, None
+    run, run_for, run_placement = None, None, None
     rec = plan.recommendation
     if rec.option is not None:
         chosen_estimate = options.get(rec.option.key)
         if chosen_estimate is not None and chosen_estimate.kv is not None:
-            placement = chosen_estimate.gpu if rec.kind == "local" else chosen_estimate.best
+            placement = verdict_placement(chosen_estimate, rec.kind, rec.option)
             if placement is not None:
                 from vram_advisor.plan.runners import run_dict
 
-                run, run_for = run_dict(chosen_estimate, placement), rec.option.key
+                run, run_for, run_placement = run_dict(chosen_estimate, placement), rec.option.key, placement
             else:
                 warnings.append(
                     f"{rec.option.model.id} {rec.option.quant.id}: no offload plan fits this machine by the estimate"
@@ -124,5 +126,15 @@ def estimate_check(
         options=options,
         run=run,
         run_for=run_for,
+        run_placement=run_placement,
         warnings=tuple(dict.fromkeys(warnings)),
     )
+
+
+def verdict_placement(estimate: est.Estimate, kind: str, option: Option) -> est.Placement | None:
+    """Where the recommendation runs by its estimate: the GPU placement for ``local``; for ``offload`` the placement
+    the verdict named (rule 9), else the best that fits."""
+    if kind == "local":
+        return estimate.gpu
+    named = next((p for p in estimate.placements if p.kind == option.placement and p.fits), None)
+    return named or estimate.best

@@ -26,6 +26,15 @@ if TYPE_CHECKING:
 
 FIT_STYLE = {COMFORTABLE: "bold green", MINIMUM: "yellow", OFFLOAD: "magenta", NONE: "dim red"}
 FIT_SYMBOL = {COMFORTABLE: "●", MINIMUM: "◐", OFFLOAD: "◌", NONE: "·"}
+#: Where the recommendation runs, in words (the placement names of the offload plans).
+PLACEMENT_WORDS = {
+    "gpu": "all in GPU memory",
+    "unified": "in unified memory",
+    "gpu+ram": "attention on the GPUs, routed experts in system RAM",
+    "cpu": "on the CPU from system RAM",
+    "nvme": "experts streamed from NVMe",
+}
+
 KIND_WORDS = {
     "local": "runs from GPU memory",
     "offload": "runs with weights offloaded to system RAM (slow)",
@@ -136,7 +145,7 @@ def _verdict(plan: Plan) -> Text:
 
 def _compact_gb(gb: float) -> str:
     """A table figure for a grid cell: 96 -> "96G", 1228.8 -> "1.2T"."""
-    return f"{gb / 1024:.3g}T" if gb >= 1024 else f"{gb:g}G"
+    return f"{gb / 1024:.3g}T" if gb >= 1024 else f"{gb:.3g}G"
 
 
 #: Below this width the grid uses short words ("comfort.") so that all six columns fit in 80 columns.
@@ -181,8 +190,9 @@ def fit_grid(plan: Plan, narrow: bool = False) -> Table:
 class FitGridView:
     """The grid and its legend, laid out for the width it is printed at."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, real: bool = False) -> None:
         self.plan = plan
+        self.real = real
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         narrow = options.max_width < NARROW_WIDTH
@@ -192,6 +202,8 @@ class FitGridView:
         if narrow:
             legend = "● comfortable ◐ minimum ◌ offload (needs RAM) · none ► recommended * experimental"
             cells = "cells: minimum/safer VRAM of the table (G = GiB of card capacity, T = 1024G)"
+        if self.real:
+            cells = "cells: minimum/safer VRAM for the real download (G = GiB, T = 1024G; --sizes table: article's)"
         yield Text(legend, style="dim")
         yield Text(cells, style="dim")
 
@@ -208,11 +220,21 @@ def check_view(report: CheckReport) -> Group:
     parts.append(Text())
     verdict = Text("Verdict  ", style="bold")
     verdict.append_text(_verdict(plan))
+    rec = plan.recommendation.option
+    if rec is not None and rec.placement is not None:
+        verdict.append(f" Runs {PLACEMENT_WORDS.get(rec.placement, rec.placement)}")
+        speed = estimates.run_placement.speed if estimates.run_placement is not None else None
+        verdict.append(f", {speed.text()} single-stream." if speed is not None else ".")
     parts.append(verdict)
+    from vram_advisor.report.check import table_note
+
+    article = table_note(report)
+    if article is not None:
+        parts.append(Text(f"Article  {article}", style="dim"))
     for warning in report.warnings:
         parts.append(Text(f"warning: {warning}", style="bold yellow"))
     parts.append(Text())
-    parts.append(FitGridView(plan))
+    parts.append(FitGridView(plan, real=report.options.estimate.sizes == "real"))
     parts.append(Text())
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="cyan", no_wrap=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vram_advisor.catalog.profiles import QuantRow
 from vram_advisor.core import units
 from vram_advisor.inventory import model as inv
 from vram_advisor.plan import estimate as est
@@ -35,6 +36,18 @@ def option_dict(option: Option) -> dict[str, Any]:
         "experimental": quant.experimental,
         "rank": option.rank + 1,
         "best_for": quant.best_for,
+        "placement": option.placement,
+        "table_fit": option.table_fit,
+        "table": None if option.table_quant is None else _table_figures(option.table_quant),
+    }
+
+
+def _table_figures(row: QuantRow) -> dict[str, Any]:
+    """The article's own figures for a row (beside the real-size figures rule 9 judges)."""
+    return {
+        "weights_gb": json_number(row.weights_gb),
+        "min_vram_gb": json_number(row.min_vram_gb),
+        "safer_vram_gb": json_number(row.safer_vram_gb),
     }
 
 
@@ -62,6 +75,7 @@ def recommendation_dict(recommendation: Recommendation) -> dict[str, Any]:
         "fit": option.fit if option else None,
         "experimental": option.experimental if option else False,
         "reason": recommendation.reason,
+        "placement": option.placement if option else None,
     }
 
 
@@ -131,6 +145,11 @@ def check_document(report: CheckReport) -> dict[str, Any]:
         "warnings": list(extras.warnings),
     }
     document["run"] = extras.run
+    document["recommendation"]["decode_tokens_per_s"] = (
+        est.speed_dict(extras.run_placement) if extras.run_placement is not None else None
+    )
+    document["sizes"] = report.options.estimate.sizes
+    document["table_verdict"] = None if report.table_plan is None else table_verdict(report)
     if report.download is not None:
         from vram_advisor.hub import repocheck
 
@@ -201,3 +220,43 @@ def quiet_line(plan: Plan) -> str:
     """The one line of ``check --require ... --quiet``: ``ok: ...`` or ``no: ...``."""
     assert plan.required is not None
     return f"{'ok' if plan.required.fits else 'no'}: {plan.required.reason}"
+
+
+def table_verdict(report: CheckReport) -> dict[str, Any]:
+    """What the article's figures alone say (``--sizes table``), and the one line that says where they differ."""
+    assert report.table_plan is not None
+    table = report.table_plan.recommendation
+    return {
+        **recommendation_dict(table),
+        "differs": _key(table) != _key(report.plan.recommendation),
+        "note": table_note(report),
+    }
+
+
+def _key(recommendation: Recommendation) -> tuple[str, str | None, str | None]:
+    option = recommendation.option
+    return (recommendation.kind, option.model.id if option else None, option.quant.id if option else None)
+
+
+def table_note(report: CheckReport) -> str | None:
+    """One line where the article's figures alone would answer otherwise, e.g. "the article rates V4-Flash Q2
+    comfortable at 64 GB; its real download is 86.8 GB and needs 84.4 GB"; None where they agree."""
+    if report.table_plan is None:
+        return None
+    table = report.table_plan.recommendation
+    if _key(table) == _key(report.plan.recommendation):
+        return None
+    if table.option is None:
+        return "by the article's figures alone nothing fits here; on the real files it does"
+    chosen = table.option
+    real = next((o for o in report.plan.options if o.key == chosen.key), None)
+    label = f"{chosen.model.name} {chosen.quant.id.upper()}"
+    figure = chosen.quant.safer_vram_gb if chosen.fit == "comfortable" else chosen.quant.min_vram_gb
+    words = {"comfortable": "comfortable", "minimum": "at its minimum", "offload": "with offload"}[chosen.fit]
+    line = f"the article rates {label} {words} at {units.format_gb(figure)}"
+    if real is not None:
+        line += (
+            f"; its real download is {units.format_file_gb(real.quant.weights_bytes)} and needs "
+            f"{units.format_gb(real.quant.min_vram_gb)} of VRAM"
+        )
+    return line

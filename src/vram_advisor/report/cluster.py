@@ -13,7 +13,8 @@ from typing import IO, Any
 
 from vram_advisor.core import units
 from vram_advisor.fleet.nodefacts import INFINIBAND, NVLINK, RDMA
-from vram_advisor.fleet.planner import SCHEMA, ClusterPlan, HardwareGroup, MultiNodePlan, Node
+from vram_advisor.fleet.planner import SCHEMA, ClusterPlan, HardwareGroup, MachinePlan, MultiNodePlan, Node
+from vram_advisor.plan import estimate as est
 from vram_advisor.report.check import json_number, recommendation_dict, short_option
 
 #: Interconnect kinds in the order they are listed.
@@ -91,6 +92,14 @@ def _kinds(node: Node, cache: dict[frozenset[str], list[str]]) -> list[str]:
     return kinds
 
 
+def node_recommendation(entry: MachinePlan) -> dict[str, Any]:
+    """A node's ``recommendation``, as ``check --json`` writes it (with the speed of where it runs)."""
+    return {
+        **recommendation_dict(entry.recommendation),
+        "decode_tokens_per_s": None if entry.run_placement is None else est.speed_dict(entry.run_placement),
+    }
+
+
 def _node_dict(plan: ClusterPlan, node: Node, cache: dict[frozenset[str], list[str]]) -> dict[str, Any]:
     entry = plan.entries[node.entry]
     row: dict[str, Any] = {
@@ -100,7 +109,7 @@ def _node_dict(plan: ClusterPlan, node: Node, cache: dict[frozenset[str], list[s
         "gpu_count": node.gpu_count,
         "usable_vram_bytes": node.usable_vram_bytes,
         "spare_ram_bytes": entry.machine.spare_ram_bytes,
-        "recommendation": recommendation_dict(entry.recommendation),
+        "recommendation": node_recommendation(entry),
         "stretch": short_option(entry.stretch),
         "interconnect": _kinds(node, cache),
     }
@@ -146,7 +155,7 @@ def _compact_json(plan: ClusterPlan) -> str:
     dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
     text = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) does to a string
     entries = [
-        (str(e.machine.spare_ram_bytes), dumps(recommendation_dict(e.recommendation)), dumps(short_option(e.stretch)))
+        (str(e.machine.spare_ram_bytes), dumps(node_recommendation(e)), dumps(short_option(e.stretch)))
         for e in plan.entries
     ]
     group_ids = [str(group.id) for group in plan.groups]

@@ -15,7 +15,11 @@ from vram_advisor.core.errors import UsageError
 from vram_advisor.core.records import Record
 
 #: ``--sizes``: which weights drive the estimate.
-SIZES = ("table", "published")
+SIZES = ("real", "table", "published")
+#: Bits per routed-expert weight below which no real file goes: V4's routed experts ship as FP4 with one E8M0
+#: scale per 32 weights (4 + 8/32 = 4.25 bits; deepseek-v4-facts.md §1.4). A size computed for a lower-bit row is
+#: raised to this (contract rule 9); a published file is taken as published.
+NATIVE_EXPERT_BITS = 4.25
 #: A published size that differs from the table's weights by more than this share gets a warning (issue 4).
 SIZE_WARNING_FRACTION = 0.20
 
@@ -76,6 +80,18 @@ def computed_weights_bytes(arch: Architecture, bits: QuantBits) -> int:
     return round(arch.routed_params * bits.experts / 8 + arch.other_params * bits.other / 8)
 
 
+def real_weights(arch: Architecture | None, bits: QuantBits | None, quant: QuantRow) -> tuple[int, str]:
+    """The download a user would fetch for ``quant`` and where its size comes from: the first published file
+    (``published``), else the size computed from the architecture with the routed experts never below their native
+    FP4 (``computed``), else the table's figure where the profile cannot say (``table``)."""
+    if quant.published:
+        return quant.published[0].size_bytes, "published"
+    if arch is not None and bits is not None:
+        floor = bits if bits.experts >= NATIVE_EXPERT_BITS else replace(bits, experts=NATIVE_EXPERT_BITS)
+        return max(quant.weights_bytes, computed_weights_bytes(arch, floor)), "computed"
+    return quant.weights_bytes, "table"
+
+
 def other_weights_bytes(arch: Architecture, bits: QuantBits) -> int:
     """Everything but the routed experts at the quantization's ``other`` bits (what stays on the GPUs when the
     routed experts go to RAM)."""
@@ -123,7 +139,9 @@ def weights_estimate(model: ModelProfile, quant: QuantRow, sizes: str = "table")
     warning = _size_warning(model, quant, computed)
     warnings = [warning] if warning is not None else []
     in_use, basis = quant.weights_bytes, "table"
-    if sizes == "published":
+    if sizes == "real":
+        in_use, basis = real_weights(arch, bits, quant)
+    elif sizes == "published":
         if quant.published:
             in_use, basis = quant.published[0].size_bytes, "published"
         else:
