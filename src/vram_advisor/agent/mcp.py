@@ -19,6 +19,7 @@ from pydantic import Field
 
 from vram_advisor import __version__
 from vram_advisor.agent.inventory_source import InventorySource
+from vram_advisor.agent.mcp_wire import cut, guarded_stdio
 from vram_advisor.core.errors import VramAdvisorError
 from vram_advisor.inventory import model as inv
 from vram_advisor.inventory import visibility, whatif
@@ -123,9 +124,9 @@ def _answer(compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     except ToolError:
         raise
     except VramAdvisorError as exc:
-        raise ToolError(" ".join(exc.message.split())) from None
+        raise ToolError(cut(" ".join(exc.message.split()))) from None
     except Exception as exc:
-        detail = " ".join(f"{exc.__class__.__name__}: {exc}".split())
+        detail = cut(" ".join(f"{exc.__class__.__name__}: {exc}".split()))
         raise ToolError(f"internal error: {detail} (a bug in vram-advisor; please report it)") from exc
 
 
@@ -219,5 +220,7 @@ def _environ() -> dict[str, str]:
 
 
 def run(inventory_source: Probe, model_dir: str | None = None) -> None:
-    """Serve over stdio until the client closes the connection."""
-    build_server(inventory_source, model_dir).run("stdio")
+    """Serve over stdio until the client closes the connection; every request is answered (``agent.mcp_wire``)."""
+    server = build_server(inventory_source, model_dir)
+    with guarded_stdio():
+        server.run("stdio")
