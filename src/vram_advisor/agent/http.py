@@ -239,6 +239,7 @@ class _Handler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """A malformed request (400, 414, 431, 501...): a short JSON answer, and the connection closes."""
         self.close_connection = True
+        self.request_version = "HTTP/1.0"  # whatever the request line said: an answer with a status line
         self.connection.settimeout(WRITE_TIMEOUT_SECONDS)
         text = shortened(" ".join((message or self.responses.get(code, ("error",))[0]).split()))
         body = json.dumps({"error": "bad_request", "message": text}).encode("ascii")
