@@ -208,6 +208,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._reader.deadline = time.monotonic() + self.agent_server.read_timeout
         super().handle_one_request()
 
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if self.request_version not in ("HTTP/1.0", "HTTP/1.1"):  # HTTP/0.9 has no status line to say anything
+            self.send_error(505, "only HTTP/1.0 and HTTP/1.1 are served")
+            return False
+        return True
+
     def _answer(self, method: str) -> None:
         self._reader.deadline = float("inf")
         self.connection.settimeout(WRITE_TIMEOUT_SECONDS)

@@ -187,6 +187,8 @@ def parse_query(query: str, allowed: tuple[str, ...], path: str) -> dict[str, st
             raise BadRequest(f"unknown parameter {shortened(name)!r} for {path} (known: {known})", shortened(name))
         if name in values:
             raise BadRequest(f"parameter {name!r} is given more than once", name)
+        if len(value) > MAX_QUOTED_CHARS:
+            raise BadRequest(f"{name}: the value is {len(value)} characters long (at most {MAX_QUOTED_CHARS})", name)
         values[name] = value
     return values
 
