@@ -115,6 +115,10 @@ def test_other_hosts_are_refused_with_a_clear_421(start: Callable[..., Started],
     assert "--allow-host" in document["message"] and "DNS rebinding" in document["message"]
 
 
+def test_this_machines_own_name_is_answered(start: Callable[..., Started]) -> None:
+    assert start().get(headers={"Host": f"{socket.gethostname()}:9835"})[0] == 200
+
+
 def test_allow_host_admits_a_name_and_star_admits_any(start: Callable[..., Started]) -> None:
     named = start(allowed_hosts=["gpu-node-07.example"])
     assert named.get(headers={"Host": "gpu-node-07.example:9835"})[0] == 200

@@ -107,7 +107,7 @@ def exposure_warning(host: str) -> str | None:
     return (
         f"listening on {where}, beyond loopback: anyone who can reach this port can read this machine's "
         "hardware inventory (there is no authentication; put it behind a firewall or a reverse proxy); clients "
-        "must address it by IP address or by a name given with --allow-host"
+        "must address it by IP address, by this machine's host name or by a name given with --allow-host"
     )
 
 
@@ -116,15 +116,19 @@ class HostPolicy:
     attacker controls reaches the agent through the victim's browser: such a request carries that name).
 
     Allowed: ``localhost``, any IP address literal (a rebinding page cannot use one: its origin would then be the
-    agent itself), the host the agent is bound to, and each name in ``allowed`` (``*`` allows every Host: behind
+    agent itself), this machine's own name (``socket.gethostname()``, no DNS lookup), the host the agent is bound
+    to, and each name in ``allowed`` (``*`` allows every Host: behind
     a reverse proxy that checks it); each with or without a port. An HTTP/1.0 request without Host is allowed
     (browsers always send one); an HTTP/1.1 request needs one (RFC 9112).
     """
 
     def __init__(self, bound_host: str = DEFAULT_HOST, allowed: Iterable[str] = ()) -> None:
         names = {name.strip().lower().rstrip(".") for name in allowed}
+        own = socket.gethostname().strip().lower().rstrip(".")
         self.any_host = "*" in names
-        self.names = frozenset({"localhost", normalise_host(bound_host).lower(), *names} - {"", "*"})
+        self.names = frozenset(
+            {"localhost", normalise_host(bound_host).lower(), own, own.split(".")[0], *names} - {"", "*"}
+        )
 
     def problem(self, host: str | None, http_version: str) -> str | None:
         """Why a request with this Host header is refused, or None when it is answered."""
@@ -143,7 +147,7 @@ class HostPolicy:
                 pass
         quoted = clean_text(shortened(host))
         return (
-            f"Host {quoted!r} is not allowed: this agent answers to localhost and IP addresses only (a defence "
+            f"Host {quoted!r} is not allowed: this agent answers to localhost, IP addresses and its own host name only (a defence "
             f"against DNS rebinding); to use this name, start it with --allow-host {quoted.split(':')[0]}"
         )
 
