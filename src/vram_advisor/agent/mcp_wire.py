@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO, TextIO
 
-import mcp_types
+from mcp.types import jsonrpc_message_adapter
 
 #: The longest line read as a message (tool arguments are short; a longer line is answered -32600 unread).
 MAX_LINE_BYTES = 1024 * 1024
@@ -69,7 +69,7 @@ def vet_line(line: bytes) -> bytes | None:
         return None  # blank lines are skipped by the caller
     text = line.decode("utf-8", "replace")
     try:
-        mcp_types.jsonrpc_message_adapter.validate_json(text, by_name=False)
+        jsonrpc_message_adapter.validate_json(text, by_name=False)
         return None
     except ValueError:
         pass
