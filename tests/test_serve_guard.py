@@ -348,3 +348,23 @@ def test_serve_command_stays_quiet_under_resets_and_slow_clients(write_inventory
     assert "Traceback" not in err
     assert "Error" not in err
     assert len(err.splitlines()) <= 6, err  # start-up lines, at most one for the cap, "stopped"
+
+
+def test_the_load_bench_runs_and_reports(tmp_path: Path) -> None:
+    """bench/serve_load.py in miniature (5 clients, 60 requests), so that the script cannot rot unnoticed."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")])
+    bench = SRC.parent / "bench" / "serve_load.py"
+    result = subprocess.run(
+        [sys.executable, str(bench), "--clients", "5", "--requests", "60", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["answers"] == 60 and figures["errors"] == 0
+    assert figures["closed_by_server"] == 0  # keep-alive held
+    assert figures["p99_ms"] >= figures["p50_ms"] > 0
