@@ -4,6 +4,8 @@ Three read-only tools, each returning the contract's JSON (the same documents th
 (``probe --json``), ``check`` (``check --json``, with the what-ifs) and ``estimate`` (``estimate --json``).
 Built on the ``mcp`` SDK's ``MCPServer`` (mcp >= 2; the optional extra ``vram-advisor[mcp]``). This module imports
 the SDK at its top, so only ``cli/mcp_cmd.py`` imports it, inside the command and after checking the SDK is there.
+The SDK's stdio transport runs over ``agent.mcp_wire``'s guarded streams, so every request gets an answer (a parse
+error included) and no error quotes a huge input back.
 """
 
 from __future__ import annotations
