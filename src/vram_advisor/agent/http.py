@@ -32,11 +32,22 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
 
 from vram_advisor import __version__
-from vram_advisor.agent.http_routes import Agent, Response, shortened
+from vram_advisor.agent.http_routes import (
+    CHECK_PARAMETERS,
+    ENDPOINTS,
+    QUERYABLE_CHECK_OPTIONS,
+    Agent,
+    Response,
+    check_parameters,
+    shortened,
+)
 from vram_advisor.agent.probe_cache import CachedProbe, Probe, ProbeUnavailable, Snapshot
 from vram_advisor.core.jsonread import clean_text
 
 __all__ = [
+    "CHECK_PARAMETERS",
+    "ENDPOINTS",
+    "QUERYABLE_CHECK_OPTIONS",
     "Agent",
     "AgentHTTPServer",
     "CachedProbe",
@@ -44,6 +55,7 @@ __all__ = [
     "Probe",
     "ProbeUnavailable",
     "Snapshot",
+    "check_parameters",
     "exposure_warning",
     "is_loopback",
     "make_server",
