@@ -4,6 +4,8 @@ Three read-only tools, each returning the contract's JSON (the same documents th
 (``probe --json``), ``check`` (``check --json``, with the what-ifs) and ``estimate`` (``estimate --json``).
 Built on the ``mcp`` SDK's ``MCPServer`` (mcp >= 2; the optional extra ``vram-advisor[mcp]``). This module imports
 the SDK at its top, so only ``cli/mcp_cmd.py`` imports it, inside the command and after checking the SDK is there.
+The SDK's stdio transport runs over ``agent.mcp_wire``'s guarded streams, so every request gets an answer (a parse
+error included) and no error quotes a huge input back.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pydantic import Field
 
 from vram_advisor import __version__
 from vram_advisor.agent.inventory_source import InventorySource
+from vram_advisor.agent.mcp_wire import cut, guarded_stdio
 from vram_advisor.core.errors import VramAdvisorError
 from vram_advisor.inventory import model as inv
 from vram_advisor.inventory import visibility, whatif
@@ -125,9 +128,9 @@ def _answer(compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     except ToolError:
         raise
     except VramAdvisorError as exc:
-        raise ToolError(" ".join(exc.message.split())) from None
+        raise ToolError(cut(" ".join(exc.message.split()))) from None
     except Exception as exc:
-        detail = " ".join(f"{exc.__class__.__name__}: {exc}".split())
+        detail = cut(" ".join(f"{exc.__class__.__name__}: {exc}".split()))
         raise ToolError(f"internal error: {detail} (a bug in vram-advisor; please report it)") from exc
 
 
@@ -221,5 +224,7 @@ def _environ() -> dict[str, str]:
 
 
 def run(inventory_source: Probe, model_dir: str | None = None) -> None:
-    """Serve over stdio until the client closes the connection."""
-    build_server(inventory_source, model_dir).run("stdio")
+    """Serve over stdio until the client closes the connection; every request is answered (``agent.mcp_wire``)."""
+    server = build_server(inventory_source, model_dir)
+    with guarded_stdio():
+        server.run("stdio")
