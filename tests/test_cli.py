@@ -339,7 +339,14 @@ def test_unknown_required_model_names_the_option(cli):
 
 def test_api_reason_mentions_the_experimental_option_that_would_load(cli, write_inventory):
     document = cli(
-        ["check", "--sizes", "table", "--inventory", write_inventory(inventory_dict([gpu("GPU", 50 * 1024)], ram_gib=16)), "--json"]
+        [
+            "check",
+            "--sizes",
+            "table",
+            "--inventory",
+            write_inventory(inventory_dict([gpu("GPU", 50 * 1024)], ram_gib=16)),
+            "--json",
+        ]
     ).json()
     assert document["recommendation"]["kind"] == "api"
     reason = document["recommendation"]["reason"]

@@ -48,7 +48,9 @@ def test_four_rtx_4090_do_not_get_a_command_that_loads_155_gb_onto_96_gib(cli, w
     # The table's Flash Q4 (80 GB) meets its 96 GB minimum on 4 x 24 GiB, but the command downloads unsloth's
     # 155 GB UD-Q4_K_XL: all on the GPUs it needs ~150 GiB. With 512 GiB of RAM the routed experts go there.
     machine = inventory_dict([gpu(*RTX_4090)] * 4, ram_gib=512, disks=[NVME])
-    doc = cli(["check", "--sizes", "table", "--inventory", write_inventory(machine), "--model-dir", "/models", "--json"]).json()
+    doc = cli(
+        ["check", "--sizes", "table", "--inventory", write_inventory(machine), "--model-dir", "/models", "--json"]
+    ).json()
     assert (doc["recommendation"]["kind"], doc["recommendation"]["quant"]) == ("local", "q4")
     run = doc["run"]
     assert run["placement"] == "gpu+ram"
@@ -65,7 +67,9 @@ def test_four_rtx_4090_do_not_get_a_command_that_loads_155_gb_onto_96_gib(cli, w
 
 def test_without_the_ram_for_the_experts_the_command_maps_them_from_disk_and_says_why(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
     machine = inventory_dict([gpu(*RTX_4090)] * 4, ram_gib=24, disks=[NVME])
-    result = cli(["check", "--sizes", "table", "--inventory", write_inventory(machine), "--model-dir", "/models", "--json"])
+    result = cli(
+        ["check", "--sizes", "table", "--inventory", write_inventory(machine), "--model-dir", "/models", "--json"]
+    )
     run = result.json()["run"]
     assert run["placement"] == "nvme"
     assert flags(run["command"])["-ot"] == "exps=CPU"
@@ -91,7 +95,9 @@ def test_a_gguf_to_convert_is_sized_by_its_bits_per_weight(cli, write_inventory)
     # 8 x H100 (633 GiB) meet the table's Pro Q4 (432 GB of weights), but no Q4 GGUF of Pro is published and one
     # made with llama-quantize (Q4_K experts, Q8_0 rest) is ~926 GB: the command keeps the routed experts in RAM.
     machine = inventory_dict([gpu("NVIDIA H100 80GB HBM3", 81559, 480)] * 8, ram_gib=2048, disks=[NVME])
-    doc = cli(["check", "--sizes", "table", "--inventory", write_inventory(machine), "--model-dir", "/models", "--json"]).json()
+    doc = cli(
+        ["check", "--sizes", "table", "--inventory", write_inventory(machine), "--model-dir", "/models", "--json"]
+    ).json()
     assert (doc["recommendation"]["model"], doc["recommendation"]["quant"]) == ("deepseek-v4-pro", "q4")
     run = doc["run"]
     assert run["placement"] == "gpu+ram" and flags(run["command"])["-ot"] == "exps=CPU"

@@ -71,7 +71,9 @@ def test_a_user_profile_is_listed_and_planned(cli, user_dir, write_inventory):
     assert ids[:4] == ["deepseek-v4-pro", "deepseek-v4-flash", "deepseek-v4-pro-base", "deepseek-v4-flash-base"]
     assert ids[-1] == "my-flash"
     assert next(m for m in listed.json()["models"] if m["id"] == "my-flash")["profile"] == "user-profiles/mine.json"
-    planned = cli(["check", "--sizes", "table", "--inventory", inventory(write_inventory), "--model", "my-flash", "--json"])
+    planned = cli(
+        ["check", "--sizes", "table", "--inventory", inventory(write_inventory), "--model", "my-flash", "--json"]
+    )
     assert planned.code == 0, planned.err
     options = planned.json()["options"]
     assert {o["model"] for o in options} == {"my-flash"}

@@ -376,7 +376,9 @@ def test_untrusted_text_in_skip_messages_is_escaped(cli):
 
 
 def test_csv_has_one_row_per_node_and_neutralises_formulas(cli):
-    result = cli(["cluster", "--sizes", "table", "-", "--csv"], stdin=ndjson(h100_node("=HYPERLINK(1)"), h100_node("n2")))
+    result = cli(
+        ["cluster", "--sizes", "table", "-", "--csv"], stdin=ndjson(h100_node("=HYPERLINK(1)"), h100_node("n2"))
+    )
     assert result.code == 0, result.err
     rows = list(csv.DictReader(io.StringIO(result.out)))
     assert [r["hostname"] for r in rows] == ["'=HYPERLINK(1)", "n2"]
