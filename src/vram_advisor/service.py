@@ -48,6 +48,7 @@ class CheckRequest(Record):
     repo: str | None = None
     revision: str | None = None
     include: tuple[str, ...] = ()
+    release: str | None = None
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -132,7 +133,9 @@ def run_check(
     context_tokens = parse_context(request.context)
     estimate_options = EstimateOptions.parse(request.kv_dtype, request.sizes, request.ram_bw, request.disk_bw)
     requirement = parse_requirement(request.require) if request.require is not None else None
-    catalog = table_catalog = catalog or default_catalog()
+    from vram_advisor.catalog.releases import with_release
+
+    catalog = table_catalog = with_release(catalog or default_catalog(), request.release)
     if estimate_options.sizes == "published":
         from vram_advisor.catalog.published import published_catalog
 
@@ -175,6 +178,7 @@ def run_check(
     _add_occupancy(document, result, inventory, request, environ)
     estimates = estimate_check(result, inventory, table_catalog, context_tokens, estimate_options, request.model_dir)
     add_to_document(document, result, estimates)
+    _add_family(document, result, estimates, inventory, table_catalog, request)
     if download is not None:
         from vram_advisor.hub import repocheck
 
@@ -185,6 +189,48 @@ def run_check(
     return CheckOutcome(
         inventory=inventory, plan=result, document=document, context_tokens=context_tokens, estimates=estimates
     )
+
+
+def _add_family(
+    document: dict[str, Any],
+    result: Plan,
+    estimates: CheckEstimates,
+    inventory: inv.Inventory,
+    catalog: Catalog,
+    request: CheckRequest,
+) -> None:
+    """The releases judged, each option's reference download (catalog/downloads.py), and the V4.1-Flash line of a
+    default check (plan/family.py) as ``v41_flash`` and a note."""
+    from vram_advisor.catalog.downloads import download_dict, reference_download
+    from vram_advisor.catalog.releases import release_dict
+
+    judged = {option.model.id: option.model for option in result.options}
+    document["releases"] = {model_id: release_dict(model) for model_id, model in judged.items()}
+    for entry, option in zip(document.get("options", []), result.options, strict=True):
+        try:
+            model = catalog.model(option.model.id)
+            row = model.quant(option.quant.id)
+        except UsageError:  # a model only --repo knows
+            model, row = option.model, option.quant
+        entry["release"] = model.release
+        entry["reference_download"] = download_dict(reference_download(model, row))
+    note = None
+    if not request.models and not request.base and request.repo is None:
+        from vram_advisor.plan.family import v41_note
+
+        note = v41_note(
+            result.options,
+            estimates.options,
+            inventory,
+            catalog,
+            estimates.context_tokens,
+            estimates.kv_dtype,
+            estimates.machine,
+            request.model_dir,
+        )
+    document["v41_flash"] = note.as_dict() if note is not None else None
+    if note is not None:
+        document["notes"] = [*document.get("notes", []), note.line]
 
 
 def _ask_hub(

@@ -14,7 +14,8 @@ import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from vram_advisor.catalog.profiles import ApiOption, Catalog, LocalModel, ModelProfile, QuantRow, TierRow
+from vram_advisor.catalog.api import ApiOption
+from vram_advisor.catalog.profiles import Catalog, LocalModel, ModelProfile, QuantRow, TierRow
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.policy import os_reserve_bytes

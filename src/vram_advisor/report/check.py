@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vram_advisor.catalog.api import api_dict
 from vram_advisor.core import units
 from vram_advisor.inventory import model as inv
 from vram_advisor.plan.rules import Option, Plan, Recommendation
@@ -76,7 +77,7 @@ def check_dict(plan: Plan, inventory: inv.Inventory) -> dict[str, Any]:
         short_by = units.shortfall_bytes(plan.machine.usable_vram_bytes, plan.next_up.quant.min_vram_bytes)
         next_up["short_by_bytes"] = short_by
     alternatives: dict[str, Any] = {
-        "api": None if plan.api is None else {"name": plan.api.name, "url": plan.api.url, "why": plan.api.why},
+        "api": None if plan.api is None else api_dict(plan.api),
         "smaller_models": [
             {
                 "name": fit.model.name,
