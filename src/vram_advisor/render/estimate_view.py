@@ -265,7 +265,12 @@ def check_rows(plan: Plan, extras: CheckEstimates) -> list[tuple[str, Text]]:
                     f"weights {_gib(gpu.weights_gpu)} ({estimate.weights.basis}) + KV {_gib(gpu.kv_bytes)} + "
                     f"overhead {_gib(gpu.overhead.total_bytes)} = {_gib(gpu.gpu_bytes)}: {verdict} in "
                     f"{_gib(gpu.budget_bytes or 0)}"
-                    + (f" (and {_gib(gpu.weights_disk)} of engram tables on disk)" if gpu.weights_disk else ""),
+                    + (f" (and {_gib(gpu.weights_disk)} of engram tables on disk)" if gpu.weights_disk else "")
+                    + (
+                        f"; decode ≈{gpu.tokens_per_s_estimate:.0f} tok/s (estimate)"
+                        if gpu.fits and gpu.tokens_per_s_estimate is not None
+                        else ""
+                    ),
                     style=style,
                 ),
             )
