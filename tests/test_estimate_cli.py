@@ -16,7 +16,9 @@ H100 = ("NVIDIA H100 80GB HBM3", 81559, 480)
 
 def test_estimate_json_is_the_breakdown(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
     path = write_inventory(inventory_dict([gpu("NVIDIA GeForce RTX 4090", 24564)], ram_gib=192))
-    result = cli(["estimate", "deepseek-v4-flash", "--quant", "Q2", "--context", "128k", "--inventory", path, "--json"])
+    # the preview release: its antirez GGUF is the published Q2 file (0731 has none in the profile)
+    args = ["estimate", "deepseek-v4-flash", "--quant", "Q2", "--context", "128k", "--inventory", path, "--json"]
+    result = cli([*args, "--release", "preview"])
     assert result.code == 0, result.err
     doc = result.json()
     assert doc["schema"] == "vram-advisor/estimate/v1"
@@ -63,7 +65,7 @@ def test_estimate_vllm_command_for_fp8_on_eight_gpus(cli, write_inventory) -> No
     run = doc["run"]
     assert run["engine"] == "vLLM" and run["engine_version"] == "0.20.0"
     command = shlex.split(run["command"])
-    assert command[:3] == ["vllm", "serve", "deepseek-ai/DeepSeek-V4-Pro"]
+    assert command[:3] == ["vllm", "serve", "deepseek-ai/DeepSeek-V4-Pro-0813"]  # the official release (issue 15)
     for flag, value in (
         ("--tensor-parallel-size", "8"),
         ("--kv-cache-dtype", "fp8"),

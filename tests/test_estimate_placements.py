@@ -77,7 +77,7 @@ def test_v4_flash_hybrid_vram_against_lm_studio_2235() -> None:
 
 def test_published_fp8_weights_reconcile_with_the_routed_expert_bytes() -> None:
     """facts §1.4: Flash routed experts 277.03B params -> 147.17 GB at FP4 + scales; the checkpoint is 159.6 GB."""
-    doc = document("deepseek-v4-flash", "fp8", 1024, sizes="published")
+    doc = document("deepseek-v4-flash", "fp8", 1024, sizes="published", release="preview")
     arch = doc["architecture"]
     assert arch["routed_params"] / 1e9 == pytest.approx(277.03, abs=0.01)
     assert arch["routed_params"] * 4.25 / 8 / 1e9 == pytest.approx(147.17, abs=0.01)

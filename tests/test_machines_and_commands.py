@@ -118,7 +118,21 @@ def test_llama_server_states_np_and_names_a_real_file(cli, quant: str, gpus: str
 
 
 def test_the_antirez_q2_file_is_named(cli) -> None:  # type: ignore[no-untyped-def]
-    doc = cli(["estimate", "deepseek-v4-flash", "--quant", "q2", "--gpus", "1xH100", "--ram", "512GB", "--json"]).json()
+    doc = cli(
+        [
+            "estimate",
+            "deepseek-v4-flash",
+            "--quant",
+            "q2",
+            "--gpus",
+            "1xH100",
+            "--ram",
+            "512GB",
+            "--json",
+            "--release",
+            "preview",
+        ]
+    ).json()
     command = doc["run"]["command"]
     assert "IQ2XXS-w2Q2K" in command and command.count("FILE") == 0
 

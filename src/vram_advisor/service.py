@@ -49,6 +49,7 @@ class CheckRequest(Record):
     repo: str | None = None
     revision: str | None = None
     include: tuple[str, ...] = ()
+    release: str | None = None
 
 
 def parse_context(text: str | None) -> int:
@@ -74,6 +75,7 @@ def check_options(request: CheckRequest, environ: Mapping[str, str]) -> CheckOpt
         model_dir=request.model_dir,
         estimate=EstimateOptions.parse(request.kv_dtype, request.sizes, request.ram_bw, request.disk_bw),
         cuda_visible_devices=None if request.all_gpus else environ.get("CUDA_VISIBLE_DEVICES"),
+        release=request.release,
     )
 
 

@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlsplit
 from vram_advisor import __version__
 from vram_advisor.agent.probe_cache import CachedProbe, ProbeUnavailable, Snapshot
 from vram_advisor.catalog.profiles import Catalog
+from vram_advisor.catalog.releases import with_release
 from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.core.errors import VramAdvisorError
 from vram_advisor.core.jsonread import clean_text
@@ -61,6 +62,7 @@ QUERYABLE_CHECK_OPTIONS = (
     "sizes",
     "ram_bw",
     "disk_bw",
+    "release",
 )
 
 
@@ -304,6 +306,7 @@ class Agent:
             "sizes": lambda text: EstimateOptions.parse(sizes=text),
             "ram_bw": lambda text: EstimateOptions.parse(ram_bw=text),
             "disk_bw": lambda text: EstimateOptions.parse(disk_bw=text),
+            "release": lambda text: with_release(catalog, text),
         }
         for name, parse in parsers.items():
             if name in values:

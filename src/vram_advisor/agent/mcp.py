@@ -80,6 +80,12 @@ DiskBw = Annotated[
     str | None,
     Field(description='What-if disk read bandwidth for the NVMe placement, e.g. "7GB/s" (default: estimated).'),
 ]
+Release = Annotated[
+    str | None,
+    Field(
+        description='Which release to judge: "0731" (V4-Flash), "0813" (V4-Pro) or "preview"; default the newest official.'
+    ),
+]
 KvDtype = Annotated[
     Literal["bf16", "fp8"], Field(description="Data type of the KV cache: bf16 (default) or fp8 (about half).")
 ]
@@ -166,6 +172,7 @@ def build_server(inventory_source: Probe, model_dir: str | None = None) -> MCPSe
         free: Free = False,
         ram_bw: RamBw = None,
         disk_bw: DiskBw = None,
+        release: Release = None,
     ) -> dict[str, Any]:
         def compute() -> dict[str, Any]:
             request = CheckRequest(
@@ -183,6 +190,7 @@ def build_server(inventory_source: Probe, model_dir: str | None = None) -> MCPSe
                 free=free,
                 ram_bw=ram_bw,
                 disk_bw=disk_bw,
+                release=release,
             )
             return check_json(run_check(request, environ=_environ()))
 

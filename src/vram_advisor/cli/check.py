@@ -17,11 +17,17 @@ from vram_advisor.cli.app import (
     app,
 )
 from vram_advisor.cli.common import console
-from vram_advisor.cli.estimate_options import DiskBwOpt, KvDtypeOpt, RamBwOpt, SizesOpt
+from vram_advisor.cli.estimate_options import DiskBwOpt, KvDtypeOpt, RamBwOpt, ReleaseOpt, SizesOpt
 from vram_advisor.cli.hubopts import IncludeOpt, ModelOpt, RepoOpt, RevisionOpt, hub_spinner
 from vram_advisor.render import warn, write_json, write_line
 from vram_advisor.report import check as report
 from vram_advisor.service import CheckRequest, check_json, run_check
+
+
+def family_lines(document: dict[str, object]) -> list[str]:
+    """The V4.1-Flash line of a default check (service: ``v41_flash``), as a note of the human view."""
+    note = document.get("v41_flash")
+    return [str(note["line"])] if isinstance(note, dict) else []
 
 
 @app.command()
@@ -60,6 +66,7 @@ def check(
     repo: RepoOpt = None,
     revision: RevisionOpt = None,
     include: IncludeOpt = None,
+    release: ReleaseOpt = None,
 ) -> None:
     """Say which DeepSeek V4 model and quantization this machine can run, and how comfortably."""
     outcome = run_check(
@@ -82,6 +89,7 @@ def check(
             repo=repo,
             revision=revision,
             include=tuple(include or ()),
+            release=release,
         ),
         hub_status=hub_spinner(not json_output and not quiet),
     )

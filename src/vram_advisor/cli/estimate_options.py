@@ -38,3 +38,12 @@ DiskBwOpt = Annotated[
         "--disk-bw", metavar="RATE", help="Disk read bandwidth for mmap speeds, e.g. 7GB/s (default: by kind)."
     ),
 ]
+ReleaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--release",
+        metavar="NAME",
+        help="Which release of the model to plan: preview, 0731 (V4-Flash), 0813 (V4-Pro); default: the newest "
+        "official one. (--revision names a Hub git revision.)",
+    ),
+]

@@ -17,6 +17,7 @@ from vram_advisor.core.records import Record
 from vram_advisor.inventory.model import Inventory, all_notes
 from vram_advisor.plan import occupancy
 from vram_advisor.plan.check_estimates import CheckEstimates, EstimateOptions, estimate_check
+from vram_advisor.plan.family import FamilyNote
 from vram_advisor.plan.rules import Plan, machine_of, plan
 
 #: ``--context`` when none is given.
@@ -38,6 +39,8 @@ class CheckOptions(Record):
     models: tuple[str, ...] = ()
     model_dir: str | None = None
     estimate: EstimateOptions = field(default_factory=EstimateOptions)
+    #: ``--release``: the release judged for every model that has it (None: each model's newest official one).
+    release: str | None = None
     #: The CUDA_VISIBLE_DEVICES that selected the GPUs (None where unset or ignored with --all-gpus); reported only.
     cuda_visible_devices: str | None = None
 
@@ -62,6 +65,10 @@ class CheckReport(Record):
     download_notes: tuple[str, ...] = ()
     #: Under rule 9 (the default), the plan the article's figures alone give (``--sizes table``), for comparison.
     table_plan: Plan | None = None
+    #: The DeepSeek-V4.1-Flash line of a default check (``plan.family``), where it applies.
+    family: FamilyNote | None = None
+    #: The catalog judged (with ``--release`` applied), for the releases and reference downloads it names.
+    catalog: Catalog | None = None
 
     @property
     def visible_gpus(self) -> tuple[int, ...]:
@@ -94,8 +101,16 @@ def validate(options: CheckOptions, catalog: Catalog) -> None:
         catalog.model(model_id)
 
 
+def release_catalog(catalog: Catalog, options: CheckOptions) -> Catalog:
+    """The catalog with ``--release`` chosen (a UsageError names the releases there are)."""
+    from vram_advisor.catalog.releases import with_release
+
+    return with_release(catalog, options.release)
+
+
 def judging_catalog(catalog: Catalog, options: CheckOptions) -> Catalog:
     """The catalog the rules read: the table's rows, or with ``--sizes published`` the published files' figures."""
+    catalog = release_catalog(catalog, options)
     if options.estimate.sizes == "published":
         from vram_advisor.catalog.published import published_catalog
 
@@ -115,6 +130,7 @@ def check(
     """Plan ``inventory`` against ``catalog`` (the table's catalog; ``--sizes`` picks the figures judged)."""
     judged = judging_catalog(catalog, options)
     validate(options, judged)
+    catalog = release_catalog(catalog, options)
     judge = None
     if options.estimate.sizes == "real":
         from vram_advisor.plan.realfit import judge_for
@@ -155,16 +171,34 @@ def check(
             warnings.append(warning)
     estimates = estimate_check(result, inventory, catalog, options.context_tokens, options.estimate, options.model_dir)
     warnings.extend(estimates.warnings)
+    family = None
+    if not options.models and not options.base and revise is None:
+        from vram_advisor.plan.family import v41_note
+
+        family = v41_note(
+            result.options,
+            estimates.options,
+            inventory,
+            catalog,
+            estimates.context_tokens,
+            estimates.kv_dtype,
+            estimates.machine,
+            options.model_dir,
+            judge=judge,
+            sizes=options.estimate.sizes,
+        )
     return CheckReport(
         options=options,
         inventory=inventory,
         plan=result,
         estimates=estimates,
         warnings=tuple(warnings),
-        notes=(*all_notes(inventory), *(free_notes or ()), *download_notes),
+        notes=(*all_notes(inventory), *(free_notes or ()), *((family.line,) if family else ()), *download_notes),
         free_memory_notes=free_notes,
         download=download,
         derived=derived,
         download_notes=download_notes,
         table_plan=table_plan,
+        family=family,
+        catalog=catalog,
     )

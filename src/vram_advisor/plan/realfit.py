@@ -73,11 +73,13 @@ def judge_for(
             return row, fit, table_placement(fit, machine)
         made[(model.id, row.id)] = estimate
         gpu = estimate.gpu
-        judged = raised_row(row, estimate.weights.bytes, gpu.need_bytes if gpu is not None else None)
+        # what must sit in GPU memory (the need less what the placement keeps on disk, e.g. V4.1's engram tables)
+        gpu_need = gpu.gpu_bytes if gpu is not None else None
+        judged = raised_row(row, estimate.weights.bytes, gpu_need)
         usable = machine.usable_vram_bytes
         on_gpu = "unified" if machine.unified else "gpu"
-        if gpu is not None and gpu.fits and gpu.budget_bytes is not None:
-            comfortable_need = -(-gpu.need_bytes * row.safer_vram_bytes // row.min_vram_bytes)
+        if gpu is not None and gpu_need is not None and gpu.fits and gpu.budget_bytes is not None:
+            comfortable_need = -(-gpu_need * row.safer_vram_bytes // row.min_vram_bytes)
             if units.meets(usable, judged.safer_vram_bytes) and comfortable_need <= gpu.budget_bytes:
                 return judged, COMFORTABLE, on_gpu
             if units.meets(usable, judged.min_vram_bytes):

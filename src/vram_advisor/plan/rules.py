@@ -14,10 +14,10 @@ import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from vram_advisor.catalog.api import ApiOption
 from vram_advisor.catalog.profiles import (
     EXPERIMENTAL_ORDER,
     NON_EXPERIMENTAL_ORDER,
-    ApiOption,
     Catalog,
     LocalModel,
     ModelProfile,

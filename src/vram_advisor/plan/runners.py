@@ -112,6 +112,30 @@ PLACEMENT_WORDS = {
 EXPERTS_TO_CPU = "exps=CPU"
 
 
+#: DeepSeek-V4.1-Flash (profiles/deepseek-v41-flash.json): its engine facts beside V4's. The vLLM recipe
+#: (models/deepseek-ai/DeepSeek-V4.1-Flash.yaml): vLLM >= 0.30.0 from the image, ``--tokenizer-mode deepseek_v41``;
+#: engram tables on disk need an engine that keeps them there (sparkring PR #261's patches, oMLX, colibri).
+V41_VLLM_NOTE = (
+    "vLLM >= 0.30.0 from the image vllm/vllm-openai:deepseekv41-flash-0909 (no pip wheel serves V4.1; vLLM recipe "
+    "DeepSeek-V4.1-Flash.yaml); it downloads deepseek-ai/DeepSeek-V4.1-Flash from the Hugging Face Hub itself"
+)
+V41_ENGRAM_NOTE = (
+    "the plan keeps the engram tables on NVMe: stock vLLM loads them into GPU memory; the Engram-on-disk patches "
+    "of sparkring PR #261 (or SGLang's DS4.1 profile with NVMe Engram, oMLX, colibri) keep them on disk"
+)
+V41_LLAMA_NOTE = (
+    "DeepSeek-V4.1 needs a llama.cpp build with PR #28696 (open) or ik_llama.cpp PR #2455; -ot engram_embd=CPU "
+    "leaves the engram tables in the mapped file, read from the disk as n-grams need them"
+)
+#: llama.cpp's tensor override that keeps V4.1's engram tables (``blk.N.engram_embd``) off the GPU.
+ENGRAM_TO_CPU = "engram_embd=CPU"
+
+
+def _is_v41(estimate: Estimate) -> bool:
+    arch = estimate.model.architecture
+    return arch is not None and arch.model_type == "deepseek_v41"
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class RunCommand(Record):
     """The command (and download step) that would run a placement here."""
@@ -198,6 +222,15 @@ def vllm_command(estimate: Estimate, placement: Placement) -> RunCommand:
         parts.append("--enable-expert-parallel")
     parts += ["--max-model-len", str(estimate.context_tokens), "--gpu-memory-utilization", f"{util:.2f}"]
     notes = [f"vLLM >= {ENGINES['vllm'].min_version}; it downloads {repo} from the Hugging Face Hub itself"]
+    if _is_v41(estimate):  # the V4.1 recipe's base_args: --tokenizer-mode deepseek_v41, not V4's flags
+        parts[3:8] = ["--tokenizer-mode", "deepseek_v41", "--kv-cache-dtype", "fp8"]
+        notes = [V41_VLLM_NOTE, V41_ENGRAM_NOTE]
+        arch = estimate.model.architecture
+        if arch is not None and arch.attention_heads is None:
+            notes.append(
+                f"the profile does not know the attention head count (not in the sources): --tensor-parallel-size "
+                f"{tp} is not checked against it (the recipe verifies TP4 and TP8)"
+            )
     majors = _cc_majors(estimate) or []
     if _datacenter_blackwell(estimate):
         parts.append(FP4_INDEXER_FLAG)
@@ -296,6 +329,12 @@ def _gguf_source(estimate: Estimate) -> tuple[PublishedFile | None, list[str]]:
             f"no published GGUF of {estimate.model.name} {estimate.quant.id.upper()} is in the profile: convert the "
             f"checkpoint with llama.cpp's convert_hf_to_gguf.py (PR #22359) and llama-quantize to {fmt}"
         )
+        other = next((f for f in estimate.quant.published_all if f.repo and f.release != estimate.model.release), None)
+        if other is not None:
+            notes.append(
+                f"the {other.release} release's {other.name} ({other.stated}, {other.repo}) has the same architecture: "
+                f"--release {other.release} plans on it"
+            )
     return first, notes
 
 
@@ -348,6 +387,9 @@ def llama_cpp_command(estimate: Estimate, placement: Placement) -> RunCommand:
         parts += ["-ngl", str(ALL_LAYERS)]
     if placement.kind in (PLACEMENT_HYBRID, PLACEMENT_NVME) and placement.gpus_used > 0:
         parts += ["-ot", EXPERTS_TO_CPU]
+    if _is_v41(estimate):
+        parts += ["-ot", ENGRAM_TO_CPU]
+        notes.append(V41_LLAMA_NOTE)
     machine = estimate.machine
     if machine is not None and machine.heterogeneous and placement.gpus_used > 1:
         split = ",".join(str(max(1, round(cap / units.GIB))) for cap in machine.capacities)

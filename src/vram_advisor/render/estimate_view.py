@@ -174,7 +174,8 @@ def estimate_view(estimate: est.Estimate, document: dict[str, object]) -> Group:
             "",
             Text(
                 f"routed experts {_gib(weights.routed_bytes)}, attention + shared experts + the rest "
-                f"{_gib(weights.other_bytes)}",
+                f"{_gib(weights.other_bytes)}"
+                + (f", engram tables {_gib(weights.engram_bytes)} (kept on disk)" if weights.engram_bytes else ""),
                 style="dim",
             ),
         )
@@ -264,9 +265,15 @@ def check_rows(plan: Plan, extras: CheckEstimates) -> list[tuple[str, Text]]:
             (
                 "Need",
                 Text(
-                    f"weights {_gib(estimate.weights.bytes)} ({estimate.weights.basis}) + KV {_gib(gpu.kv_bytes)} + "
-                    f"overhead {_gib(gpu.overhead.total_bytes)} = {_gib(gpu.need_bytes)}: {verdict} in "
-                    f"{_gib(gpu.budget_bytes or 0)}",
+                    f"weights {_gib(gpu.weights_gpu)} ({estimate.weights.basis}) + KV {_gib(gpu.kv_bytes)} + "
+                    f"overhead {_gib(gpu.overhead.total_bytes)} = {_gib(gpu.gpu_bytes)}: {verdict} in "
+                    f"{_gib(gpu.budget_bytes or 0)}"
+                    + (f" (and {_gib(gpu.weights_disk)} of engram tables on disk)" if gpu.weights_disk else "")
+                    + (
+                        f"; decode ≈{gpu.tokens_per_s_estimate:.0f} tok/s (estimate)"
+                        if gpu.fits and gpu.tokens_per_s_estimate is not None
+                        else ""
+                    ),
                     style=style,
                 ),
             )

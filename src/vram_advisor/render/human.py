@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from vram_advisor import __version__
-from vram_advisor.catalog.profiles import Catalog
+from vram_advisor.catalog.profiles import Catalog, ModelProfile
 from vram_advisor.core import units
 from vram_advisor.inventory.model import Disk, Gpu, Inventory, all_notes
 from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, NONE, OFFLOAD, Option, Plan
@@ -343,6 +343,25 @@ def probe_view(inventory: Inventory) -> Group:
     return Group(*parts)  # type: ignore[arg-type]
 
 
+def _release_lines(model: ModelProfile) -> list[Text]:
+    """A model's releases (catalog/releases.py): each with its repository, date and source; the one planned by
+    default marked, and where a release's files differ in size from the first's."""
+    from vram_advisor.catalog.releases import size_differences
+
+    lines = []
+    for release in model.releases:
+        mark = " (planned by default)" if release.id == model.release else ""
+        kind = "official" if release.official else "not official"
+        lines.append(
+            Text(
+                f"  release {release.id}: {release.repo}, {release.published}, {kind}{mark} [{release.source}]",
+                style="dim",
+            )
+        )
+    lines.extend(Text(f"  {line}", style="dim") for line in size_differences(model))
+    return lines
+
+
 def models_view(catalog: Catalog) -> Group:
     parts: list[object] = []
     for model in catalog.models:
@@ -353,6 +372,7 @@ def models_view(catalog: Catalog) -> Group:
             + f"; official weights {model.official_weights})"
         )
         parts.append(header)
+        parts.extend(_release_lines(model))
         table = Table(box=None, padding=(0, 1), header_style="bold")
         for column in ("quant", "weights", "minimum VRAM", "safer VRAM", "best for"):
             table.add_column(column)
@@ -371,7 +391,10 @@ def models_view(catalog: Catalog) -> Group:
     )
     if any(row.derived for model in catalog.models for row in model.quants):
         parts.append(
-            Text("† derived (models import): weights by bit width, VRAM = weights x a table row's ratio", style="dim")
+            Text(
+                "† derived, no article row (models import; V4.1-Flash): VRAM = weights x a table row's ratio",
+                style="dim",
+            )
         )
     parts.append(Text(f"profiles: {', '.join(escape(f) for f in catalog.files)}", style="dim"))
     return Group(*parts)  # type: ignore[arg-type]

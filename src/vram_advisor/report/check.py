@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from vram_advisor.catalog.api import api_dict
 from vram_advisor.catalog.profiles import QuantRow
 from vram_advisor.core import units
 from vram_advisor.inventory import model as inv
@@ -149,6 +150,7 @@ def check_document(report: CheckReport) -> dict[str, Any]:
         est.speed_dict(extras.run_placement) if extras.run_placement is not None else None
     )
     document["sizes"] = report.options.estimate.sizes
+    _add_family(document, report)
     document["table_verdict"] = None if report.table_plan is None else table_verdict(report)
     if report.download is not None:
         from vram_advisor.hub import repocheck
@@ -174,7 +176,7 @@ def _plan_dict(plan: Plan, inventory: inv.Inventory, notes: tuple[str, ...]) -> 
         short_by = units.shortfall_bytes(plan.machine.usable_vram_bytes, plan.next_up.quant.min_vram_bytes)
         next_up["short_by_bytes"] = short_by
     alternatives: dict[str, Any] = {
-        "api": None if plan.api is None else {"name": plan.api.name, "url": plan.api.url, "why": plan.api.why},
+        "api": None if plan.api is None else api_dict(plan.api),
         "smaller_models": [
             {
                 "name": fit.model.name,
@@ -260,3 +262,18 @@ def table_note(report: CheckReport) -> str | None:
             f"{units.format_gb(real.quant.min_vram_gb)} of VRAM"
         )
     return line
+
+
+def _add_family(document: dict[str, Any], report: CheckReport) -> None:
+    """The releases judged, each option's reference download (catalog/downloads.py), and the V4.1-Flash line."""
+    from vram_advisor.catalog.downloads import download_dict, reference_download
+    from vram_advisor.catalog.releases import release_dict
+
+    plan = report.plan
+    judged = {option.model.id: option.model for option in plan.options}
+    document["releases"] = {model_id: release_dict(model) for model_id, model in judged.items()}
+    for entry, option in zip(document["options"], plan.options, strict=True):
+        row = option.table_quant or option.quant
+        entry["release"] = option.model.release
+        entry["reference_download"] = download_dict(reference_download(option.model, row))
+    document["v41_flash"] = report.family.as_dict() if report.family is not None else None

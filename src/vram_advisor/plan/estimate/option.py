@@ -12,6 +12,7 @@ from vram_advisor.catalog.profiles import ModelProfile, QuantRow
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.records import Record
+from vram_advisor.plan.estimate.engram import placements_engram_on_disk
 from vram_advisor.plan.estimate.kv import KvEstimate, kv_cache_bytes
 from vram_advisor.plan.estimate.placement import (
     PLACEMENT_GPU,
@@ -19,7 +20,6 @@ from vram_advisor.plan.estimate.placement import (
     Placement,
     best_placement,
     heterogeneity_warning,
-    placements,
 )
 from vram_advisor.plan.estimate.speed import serial_estimate_words
 from vram_advisor.plan.estimate.weights import (
@@ -119,7 +119,7 @@ def estimate_option(
         why = f"{model.id}: its profile ({model.origin}) has no {missing}: no KV, placement or speed estimate"
         return Estimate(model, quant, context_tokens, None, weights, None, (), machine, (), tuple(warnings), why)
     kv = kv_cache_bytes(arch, context_tokens, kv_dtype, SERVED_SEQUENCES)
-    found = placements(arch, bits, weights, kv, machine)
+    found = placements_engram_on_disk(arch, bits, weights, kv, machine)
     if machine is not None:
         hetero = heterogeneity_warning(machine)
         if hetero is not None:
@@ -162,7 +162,7 @@ def estimate_with_weights(estimate: Estimate, size_bytes: int, basis: str) -> Es
     return replace(
         estimate,
         weights=weights,
-        placements=placements(arch, bits, weights, kv, estimate.machine),
+        placements=placements_engram_on_disk(arch, bits, weights, kv, estimate.machine),
         assumptions=assumptions(arch, bits, kv, weights, estimate.machine),
     )
 

@@ -80,13 +80,13 @@ def machine_view(
     )
 
 
-def tensor_parallel_size(gpu_count: int, attention_heads: int) -> int:
+def tensor_parallel_size(gpu_count: int, attention_heads: int | None) -> int:
     """vLLM's tensor-parallel size here: the largest power of two up to the GPU count that divides the attention
-    heads (64 for Flash, 128 for Pro); 0 without GPUs."""
+    heads (64 for Flash, 128 for Pro; any power of two where the profile does not know them); 0 without GPUs."""
     size = 0
     candidate = 1
     while candidate <= gpu_count:
-        if attention_heads % candidate == 0:
+        if attention_heads is None or attention_heads % candidate == 0:
             size = candidate
         candidate *= 2
     return size
@@ -249,7 +249,7 @@ def gpu_placement(
     overhead = gpu_overhead(bits.engine, devices)
     need = weights.bytes + kv.total_bytes + overhead.total_bytes
     notes: list[str] = []
-    if bits.engine == "vllm" and 0 < tp < gpu_count:
+    if bits.engine == "vllm" and 0 < tp < gpu_count and arch.attention_heads is not None:
         notes.append(
             f"tensor parallelism over {tp} of the {gpu_count} GPUs (the size must divide the "
             f"{arch.attention_heads} attention heads)"
