@@ -17,8 +17,8 @@ from vram_advisor.catalog.derive import DerivedNeed, derived_need, derived_row, 
 from vram_advisor.catalog.profiles import Catalog, ModelProfile, QuantRow
 from vram_advisor.core import units
 from vram_advisor.hub.client import RepoListing
-from vram_advisor.inventory.model import Inventory
-from vram_advisor.plan.rules import Option, Plan, fit_of, requirement, select_disk
+from vram_advisor.inventory.model import Inventory, select_disk
+from vram_advisor.plan.rules import Option, Plan, fit_of, requirement
 
 SOURCE = "hub"
 

@@ -10,6 +10,7 @@ only thing the planner sees of a machine. Loading follows the contract: ``schema
 from __future__ import annotations
 
 import json
+import posixpath
 import sys
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -351,3 +352,26 @@ __all__ = [
     "loads",
     "to_dict",
 ]
+
+
+def select_disk(inventory: Inventory, model_dir: str | None) -> Disk | None:
+    """The disk under ``model_dir``: the inventory disk whose path is the longest prefix of it.
+
+    Without ``model_dir`` it is the disk the probe marked as the model dir (or the only/first disk listed).
+    """
+    if not inventory.disks:
+        return None
+    if model_dir is None:
+        return next((d for d in inventory.disks if d.model_dir), inventory.disks[0])
+    wanted = posixpath.normpath(model_dir)  # "/models/../etc" is under "/", not "/models"
+    best: Disk | None = None
+    best_length = -1
+    for disk in inventory.disks:
+        for root in (disk.path, disk.mountpoint):
+            if not root:
+                continue
+            root = root.rstrip("/") or "/"
+            inside = root == "/" or wanted == root or wanted.startswith(root + "/")
+            if inside and len(root) > best_length:
+                best, best_length = disk, len(root)
+    return best

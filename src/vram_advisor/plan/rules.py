@@ -10,7 +10,6 @@ costs start-up time on every run (bench/startup.py).
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -28,7 +27,7 @@ from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.policy import os_reserve_bytes
 from vram_advisor.core.records import Record
-from vram_advisor.inventory.model import Disk, Inventory
+from vram_advisor.inventory.model import Disk, Inventory, select_disk
 
 COMFORTABLE = "comfortable"
 MINIMUM = "minimum"
@@ -341,29 +340,6 @@ def small_models(catalog: Catalog, machine: Machine) -> tuple[SmallModelFit, ...
 
 
 # --------------------------------------------------------------------------------------------------- rule 8
-
-
-def select_disk(inventory: Inventory, model_dir: str | None) -> Disk | None:
-    """The disk under ``model_dir``: the inventory disk whose path is the longest prefix of it.
-
-    Without ``model_dir`` it is the disk the probe marked as the model dir (or the only/first disk listed).
-    """
-    if not inventory.disks:
-        return None
-    if model_dir is None:
-        return next((d for d in inventory.disks if d.model_dir), inventory.disks[0])
-    wanted = posixpath.normpath(model_dir)  # "/models/../etc" is under "/", not "/models"
-    best: Disk | None = None
-    best_length = -1
-    for disk in inventory.disks:
-        for root in (disk.path, disk.mountpoint):
-            if not root:
-                continue
-            root = root.rstrip("/") or "/"
-            inside = root == "/" or wanted == root or wanted.startswith(root + "/")
-            if inside and len(root) > best_length:
-                best, best_length = disk, len(root)
-    return best
 
 
 def requirement(

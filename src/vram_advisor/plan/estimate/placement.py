@@ -13,7 +13,7 @@ from vram_advisor.catalog.architecture import Architecture, QuantBits
 from vram_advisor.core import units
 from vram_advisor.core.records import Record
 from vram_advisor.inventory import bandwidth as bw
-from vram_advisor.inventory.model import Disk, Gpu, Inventory
+from vram_advisor.inventory.model import Disk, Gpu, Inventory, select_disk
 from vram_advisor.plan.estimate import speed as speed_model
 from vram_advisor.plan.estimate.kv import KvEstimate
 from vram_advisor.plan.estimate.speed import MemoryTier
@@ -64,7 +64,7 @@ def machine_view(
     from vram_advisor.plan import rules as plan
 
     gpus = inventory.visible_gpus
-    disk = plan.select_disk(inventory, model_dir)
+    disk = select_disk(inventory, model_dir)
     gpu_bandwidths = tuple(bw.gpu_bandwidth(gpu) for gpu in gpus)
     unified = any(gpu.unified for gpu in gpus)
     shared = next((b for gpu, b in zip(gpus, gpu_bandwidths, strict=True) if gpu.unified), None)

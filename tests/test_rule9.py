@@ -1,0 +1,210 @@
+"""Contract rule 9 and issue 12: the verdict is true on the files a user will load, and every part of one output
+tells the same story. The issue's machines, a corpus of 36 machines checked for consistency (verdict = grid cell =
+gate = run block), and the arithmetic edges a mutation check found unpinned."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+
+from conftest import gpu, inventory_dict
+from vram_advisor.catalog.userprofiles import default_catalog
+from vram_advisor.core import units
+from vram_advisor.plan.estimate import kv_cache_bytes
+
+BIG_DISK = {"path": "/models", "kind": "nvme", "total_bytes": 8 * 10**12, "free_bytes": 6 * 10**12}
+
+
+def check(cli, write_inventory, *args: str, disks=(BIG_DISK,)):  # type: ignore[no-untyped-def]
+    path = write_inventory(inventory_dict([], ram_gib=64, disks=list(disks)))
+    result = cli(["check", "--json", "--inventory", path, "--model-dir", "/models", *args])
+    assert result.code in (0, 1), result.err
+    return result.json()
+
+
+def option(document, model: str, quant: str):  # type: ignore[no-untyped-def]
+    return next(o for o in document["options"] if (o["model"], o["quant"]) == (model, quant))
+
+
+# ------------------------------------------------------------------------------------- the issue's machines
+
+
+def test_one_h100_runs_flash_with_its_experts_in_ram_at_a_stated_speed(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
+    document = check(cli, write_inventory, "--gpus", "1xH100", "--ram", "256GB")
+    rec = document["recommendation"]
+    assert (rec["kind"], rec["model"], rec["placement"]) == ("offload", "deepseek-v4-flash", "gpu+ram")
+    assert rec["decode_tokens_per_s"]["estimate"] > 0 and rec["decode_tokens_per_s"]["text"].startswith("≈")
+    assert document["run"]["placement"] == "gpu+ram"
+    # the article's answer, one line beside it
+    table = document["table_verdict"]
+    assert (table["model"], table["quant"], table["fit"]) == ("deepseek-v4-flash", "q2", "comfortable")
+    assert table["differs"] is True and "the article rates DeepSeek-V4-Flash Q2 comfortable at 64 GB" in table["note"]
+
+
+def test_the_article_alone_still_says_flash_q2_on_one_h100(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
+    document = check(cli, write_inventory, "--gpus", "1xH100", "--ram", "256GB", "--sizes", "table")
+    rec = document["recommendation"]
+    assert (rec["kind"], rec["model"], rec["quant"], rec["fit"]) == ("local", "deepseek-v4-flash", "q2", "comfortable")
+    assert document["table_verdict"] is None
+
+
+def test_eight_h100_run_flash_fp8_on_the_gpus(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
+    document = check(cli, write_inventory, "--gpus", "8xH100", "--ram", "2TB")
+    rec = document["recommendation"]
+    assert (rec["kind"], rec["model"], rec["quant"], rec["placement"]) == ("local", "deepseek-v4-flash", "fp8", "gpu")
+    assert document["run"]["command"].startswith("vllm serve deepseek-ai/DeepSeek-V4-Flash")
+    assert option(document, "deepseek-v4-pro", "q4")["fit"] not in ("comfortable", "minimum")  # ~926 GB computed
+
+
+def test_two_rtx_pro_6000_run_native_flash_fp8(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
+    rec = check(cli, write_inventory, "--gpus", "2xRTXPRO6000", "--ram", "256GB")["recommendation"]
+    assert (rec["model"], rec["quant"], rec["placement"]) == ("deepseek-v4-flash", "fp8", "gpu")
+
+
+def test_eight_h200_keep_native_pro_fp8_in_the_picture(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
+    document = check(cli, write_inventory, "--gpus", "8xH200", "--ram", "2TB")
+    rec, stretch = document["recommendation"], document["stretch"]
+    picked = {(rec["model"], rec["quant"]), (stretch or {}).get("model"), ((stretch or {}).get("quant"))}
+    assert ("deepseek-v4-pro", "fp8") in {
+        (rec["model"], rec["quant"]),
+        ((stretch or {}).get("model"), (stretch or {}).get("quant")),
+    }, picked
+    assert option(document, "deepseek-v4-pro", "fp8")["fit"] in ("comfortable", "minimum")
+
+
+def test_the_gate_refuses_a_155_gb_file_that_fits_nowhere(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
+    path = write_inventory(inventory_dict([], ram_gib=64, disks=[BIG_DISK]))
+    args = [
+        "check",
+        "--inventory",
+        path,
+        "--require",
+        "deepseek-v4-flash:q4",
+        "--gpus",
+        "1xRTXPRO6000",
+        "--ram",
+        "64GB",
+    ]
+    result = cli([*args, "--quiet"])
+    assert result.code == 1 and result.out.startswith("no: ")
+    assert cli([*args, "--sizes", "table", "--quiet"]).code == 0  # the article's figures alone would say ok
+
+
+def test_the_gate_counts_the_real_download_against_the_disk(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
+    small = {"path": "/models", "kind": "nvme", "total_bytes": 200 * 10**9, "free_bytes": 120 * 10**9}
+    document = check(cli, write_inventory, "--gpus", "8xH100", "--require", "deepseek-v4-flash:fp8", disks=(small,))
+    required = document["required"]
+    assert required["fit"] == "comfortable" and required["fits"] is False  # 159.6 GB > 120 GB free
+    assert any(c["check"] == "disk" and c["ok"] is False for c in required["checks"])
+
+
+# ------------------------------------------------------------------------------------------ one story
+
+
+CARDS = ["H100", "H200", "RTXPRO6000", "RTX4090", "A100-80GB", "B200", "L40S"]
+COUNTS = [1, 2, 4, 8]
+CORPUS = [(f"{n}x{card}", ram) for card, n in itertools.product(CARDS, COUNTS) for ram in ["256GB"]][:28]
+CORPUS += [("0", "768GB"), ("0", "64GB"), ("GB10", "128GB"), ("M3-Ultra-512GB", "512GB"), ("M4-Max-128GB", "128GB")]
+CORPUS += [("1xRTX4090", "32GB"), ("2xRTX4090", "128GB"), ("16xH100", "4TB")]
+
+
+@pytest.mark.parametrize(("gpus", "ram"), CORPUS)
+def test_verdict_grid_gate_and_run_block_agree(cli, write_inventory, gpus: str, ram: str) -> None:  # type: ignore[no-untyped-def]
+    document = check(cli, write_inventory, "--gpus", gpus, "--ram", ram)
+    usable = document["usable_vram_bytes"]
+    for entry in document["options"]:
+        if entry["fit"] in ("comfortable", "minimum"):
+            # never graded on GPU while the real weights exceed usable VRAM
+            assert entry["weights_bytes"] <= usable, entry
+            assert entry["placement"] in ("gpu", "unified")
+            assert entry["min_vram_gb"] >= entry["table"]["min_vram_gb"]  # never more optimistic than the article
+    rec = document["recommendation"]
+    if rec["kind"] == "api":
+        assert rec["placement"] is None and document["run"] is None
+        return
+    cell = option(document, rec["model"], rec["quant"])
+    assert cell["fit"] == rec["fit"] and cell["placement"] == rec["placement"]  # verdict = grid cell
+    assert document["run"]["placement"] == rec["placement"] or (  # verdict = run block
+        rec["placement"] == "unified" and document["run"]["placement"] == "gpu"
+    )
+    assert (rec["kind"] == "local") == (rec["placement"] in ("gpu", "unified"))
+    gate = check(
+        cli,
+        write_inventory,
+        "--gpus",
+        gpus,
+        "--ram",
+        ram,
+        "--require",
+        f"{rec['model']}:{rec['quant']}",
+        "--allow-offload",
+    )
+    assert gate["required"]["fits"] is True and gate["required"]["fit"] == rec["fit"]  # verdict = gate
+
+
+def test_the_corpus_has_at_least_30_machines() -> None:
+    assert len(set(CORPUS)) >= 30
+
+
+def test_the_human_view_names_the_verdicts_placement_and_speed(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
+    path = write_inventory(inventory_dict([], ram_gib=64, disks=[BIG_DISK]))
+    document = cli(["check", "--json", "--inventory", path, "--gpus", "1xH100", "--ram", "256GB"]).json()
+    human = " ".join(cli(["check", "--inventory", path, "--gpus", "1xH100", "--ram", "256GB"]).out.split())
+    assert document["recommendation"]["decode_tokens_per_s"]["text"] in human
+    assert "routed experts in system RAM" in human
+    assert document["table_verdict"]["note"] in human
+
+
+# ------------------------------------------------------------------------------------ pinned arithmetic
+
+
+def test_kv_rows_round_up_at_a_context_that_is_no_multiple_of_4_or_128() -> None:
+    arch = default_catalog().model("deepseek-v4-flash").architecture
+    at_1000, at_1001 = kv_cache_bytes(arch, 1000), kv_cache_bytes(arch, 1001)
+    assert at_1001.csa_rows == 251 and at_1001.hca_rows == 8  # ceil(1001 / 4), ceil(1001 / 128)
+    one_row = at_1001.main_row_bytes + at_1001.indexer_row_bytes
+    assert at_1001.total_bytes - at_1000.total_bytes == arch.csa_layers * one_row
+    at_1024, at_1025 = kv_cache_bytes(arch, 1024), kv_cache_bytes(arch, 1025)
+    assert (
+        at_1025.total_bytes - at_1024.total_bytes
+        == arch.csa_layers * one_row + arch.hca_layers * at_1025.main_row_bytes
+    )
+
+
+def test_the_98_percent_rule_holds_at_the_exact_edge() -> None:
+    required = 100 * units.GIB
+    edge = required * 98 // 100
+    assert edge * 100 == required * 98  # an exact edge: 98% of 100 GiB is a whole number of bytes
+    assert units.meets(edge, required) is True
+    assert units.meets(edge - 1, required) is False
+
+
+def test_a_need_just_covered_is_minimum_and_one_byte_less_is_not() -> None:
+    """realfit's figure for a need: met exactly when usable VRAM covers the need (no 98% slack on the need)."""
+    from vram_advisor.plan.realfit import _figure_for
+
+    for need in (10**9, 80 * units.GIB + 7, 123_456_789_013):
+        figure = _figure_for(need)
+        assert units.meets(need + 1, figure) or units.meets(need, figure)
+        assert not units.meets(need - 100, figure)
+
+
+def test_json_keeps_the_contract_fields_and_adds_placement_and_the_table_fit(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
+    document = check(cli, write_inventory, "--gpus", "2xH100")
+    for key in (
+        "schema",
+        "inventory",
+        "usable_vram_bytes",
+        "recommendation",
+        "stretch",
+        "tier",
+        "options",
+        "alternatives",
+    ):
+        assert key in document
+    assert {"kind", "model", "quant", "fit", "experimental", "reason", "placement"} <= set(document["recommendation"])
+    for entry in document["options"]:
+        assert {"weights_gb", "min_vram_gb", "safer_vram_gb", "fit", "table_fit", "placement", "table"} <= set(entry)
+    json.dumps(document)
