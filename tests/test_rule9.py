@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from conftest import gpu, inventory_dict
+from conftest import inventory_dict
 from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.core import units
 from vram_advisor.plan.estimate import kv_cache_bytes
