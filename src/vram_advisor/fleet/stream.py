@@ -37,7 +37,8 @@ _STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 PREFIX = re.compile(r" *([0-9]+|[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252}[A-Za-z0-9])?): ")
 PREFIX_BYTES = re.compile(PREFIX.pattern.encode())
 _DECODER = json.JSONDecoder()
-_SNIPPET = 60
+#: The schema an inventory line names: such a line always starts a new object (see ``StreamReader.line``).
+_INVENTORY_SCHEMA = re.compile(r'^\{\s*"schema"\s*:\s*"vram-advisor/inventory/')
 
 
 @dataclass(frozen=True, repr=False)
@@ -64,10 +65,11 @@ def where(name: str, first: int, last: int) -> str:
     return f"{name}:{first}" if first == last else f"{name}:{first}-{last}"
 
 
-def snippet(text: str) -> str:
-    """The start of some text, quoted with escapes, for a message."""
-    text = text.strip()
-    return repr(text if len(text) <= _SNIPPET else text[: _SNIPPET - 3] + "...")
+def described(text: str) -> str:
+    """Some text of the input as a message may name it: its size, never its content (the file may be a token or
+    a secret that a symlink or a wrong argument sent here)."""
+    size = len(text.strip())
+    return f"{size} character{'s' if size != 1 else ''}"
 
 
 def value_error(exc: Exception) -> str:
@@ -88,9 +90,12 @@ def _mib(limit: int) -> str:
 
 def numbered_lines(stream: IO[Any], name: str, limit: int) -> Iterator[tuple[int, Any]]:
     """``(line number, line)`` for a binary or text stream, without the line end; a line longer than ``limit``
-    comes as a ``Skipped`` instead, and its rest is not kept."""
+    comes as a ``Skipped`` instead, and its rest is not kept.
+
+    Linear in the input: the pieces of a line that spans reads are kept in a list and joined once, at its end."""
     lineno = 0
-    tail: Any = None
+    pieces: list[Any] = []  # the start of the current line, read so far
+    held = 0  # its length
     newline: Any = None
     overlong = False
     while True:
@@ -99,26 +104,34 @@ def numbered_lines(stream: IO[Any], name: str, limit: int) -> Iterator[tuple[int
             break
         if newline is None:
             newline = b"\n" if isinstance(chunk, bytes) else "\n"
-            tail = chunk[:0]
             chunk = chunk.removeprefix(b"\xef\xbb\xbf" if isinstance(chunk, bytes) else "\ufeff")  # a UTF-8 BOM
-        parts = (tail + chunk).split(newline)
-        tail = parts.pop()
+        parts = chunk.split(newline)
+        last = parts.pop()
         for part in parts:
             lineno += 1
-            if overlong or len(part) > limit:
+            if pieces:
+                pieces.append(part)
+                held += len(part)
+                part = part[:0].join(pieces) if not overlong and held <= limit else None
+                pieces, held = [], 0
+            if overlong or part is None or len(part) > limit:
                 overlong = False
                 yield lineno, Skipped(where(name, lineno, lineno), f"line longer than {_mib(limit)}, not read")
             else:
                 yield lineno, part
-        if len(tail) > limit:
+        if overlong:
+            continue  # the rest of an overlong line: not kept
+        pieces.append(last)
+        held += len(last)
+        if held > limit:
             overlong = True
-            tail = tail[:0]
-    if overlong or tail:
+            pieces, held = [], 0
+    if overlong or held:
         lineno += 1
         if overlong:
             yield lineno, Skipped(where(name, lineno, lineno), f"line longer than {_mib(limit)}, not read")
         else:
-            yield lineno, tail
+            yield lineno, pieces[0][:0].join(pieces)
 
 
 def _depth_change(line: str) -> int:
@@ -141,10 +154,10 @@ def text_of(lineno: int, line: Any, name: str) -> str | Skipped:
 def _not_an_object(text: str) -> str:
     if text.lstrip().startswith("["):
         return (
-            f"a JSON array, not an inventory object ({snippet(text)}); give one inventory a line "
+            f"a JSON array, not an inventory object ({described(text)}); give one inventory a line "
             "(jq -c '.[]' turns an array into that)"
         )
-    return f"not an inventory (expected a JSON object): {snippet(text)}"
+    return f"not an inventory (expected a JSON object; a line of {described(text)})"
 
 
 class StreamReader:
@@ -159,6 +172,9 @@ class StreamReader:
         #: The line numbers of the pending lines (not consecutive when other prefixes' lines come in between).
         self.pending_lines: list[int] = []
         self.pending_size = 0
+        #: Whether a pending line after the first is indented (pretty printed output): kept as lines come, so the
+        #: question "does a line at column 0 start a new object" costs the same however long the object.
+        self.indented = False
         self.depth = 0
         #: An object broken off in the middle, skipped up to the next line that starts an object: (first, last, why).
         self.broken: tuple[int, int, str] | None = None
@@ -194,7 +210,7 @@ class StreamReader:
     def line(self, lineno: int, text: str) -> Iterator[Document | Skipped]:
         """Take one line (without its line end, and without the launcher's prefix)."""
         if self.pending:
-            if text.startswith("{") and self._starts_new_object():
+            if text.startswith("{") and (self._starts_new_object() or _INVENTORY_SCHEMA.match(text)):
                 yield Skipped(
                     where(self.name, self.pending_start, self.pending_lines[-1]),
                     f"incomplete JSON object (a new object starts at line {lineno})",
@@ -232,11 +248,12 @@ class StreamReader:
         """Whether a line opening an object at column 0 begins a new top-level object (the gathered one was cut
         off) rather than a nested one. Pretty printers indent nested objects, so in indented output it always does;
         in unindented output only where the gathered text does not expect a value next."""
-        if any(line[:1] in (" ", "\t") for line in self.pending[1:]):
+        if self.indented:
             return True
-        return self.pending[-1].rstrip()[-1:] not in (",", "[", ":", "{")
+        return self.pending[-1].rstrip()[-1:] not in (",", "[", ":")  # after "{" comes a key, never an object
 
     def _continue(self, lineno: int, text: str) -> Iterator[Document | Skipped]:
+        self.indented = self.indented or text[:1] in (" ", "\t")
         self.pending.append(text + "\n")
         self.pending_lines.append(lineno)
         self.pending_size += len(text) + 1
@@ -267,6 +284,7 @@ class StreamReader:
                 rest = text[position:end_of_text]
                 if exc.pos >= end_of_text and start == last:  # an object that goes on on the next lines
                     self.pending = [rest + "\n"]
+                    self.indented = False
                     self.pending_lines = [start]
                     self.pending_size = len(rest) + 1
                     self.depth = _depth_change(rest)
@@ -287,7 +305,7 @@ class StreamReader:
                 line = numbers[text.count("\n", 0, position)]
                 yield Skipped(
                     where(self.name, line, line),
-                    f"unexpected text after the JSON object: {snippet(text[position:end_of_text])}",
+                    f"unexpected text after the JSON object ({described(text[position:end_of_text])})",
                 )
                 return
 
