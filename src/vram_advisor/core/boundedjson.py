@@ -44,12 +44,14 @@ DEFAULT_LIMITS = JsonLimits()
 
 
 class JsonRefused(ValueError):
-    """A JSON text refused: ``where`` is the field (``gpus[0].name``, or ``""`` for the text as a whole)."""
+    """A JSON text refused: ``where`` is the field (``gpus[0].name``, or ``""`` for the text as a whole);
+    ``syntax`` says whether the text is not JSON at all (rather than JSON beyond the limits)."""
 
-    def __init__(self, where: str, problem: str) -> None:
+    def __init__(self, where: str, problem: str, syntax: bool = False) -> None:
         super().__init__(f"{where}: {problem}" if where else problem)
         self.where = where
         self.problem = problem
+        self.syntax = syntax
 
 
 class _Refused:
@@ -121,7 +123,9 @@ def parse(text: str | bytes, limits: JsonLimits = DEFAULT_LIMITS) -> Any:
     try:
         value = _decoder(limits.max_number_chars).decode(text)
     except json.JSONDecodeError as exc:
-        raise JsonRefused("", f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        raise JsonRefused(
+            "", f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", syntax=True
+        ) from None
     except RecursionError:
         raise JsonRefused("", f"JSON nested more than {limits.max_depth} levels deep, not read") from None
     if (
@@ -132,6 +136,19 @@ def parse(text: str | bytes, limits: JsonLimits = DEFAULT_LIMITS) -> Any:
     ):
         check(value, limits)
     return value
+
+
+def raw_decode(text: str, position: int, limits: JsonLimits = DEFAULT_LIMITS) -> tuple[Any, int]:
+    """``json.JSONDecoder.raw_decode`` within ``limits``: the value starting at ``position`` and where it ends.
+    Raises ``json.JSONDecodeError`` for text that is not JSON, ``JsonRefused`` for JSON beyond the limits."""
+    try:
+        value, end = _decoder(limits.max_number_chars).raw_decode(text, position)
+    except RecursionError:
+        raise JsonRefused("", f"JSON nested more than {limits.max_depth} levels deep, not read") from None
+    if end - position > limits.max_bytes:
+        raise JsonRefused("", f"larger than {_size(limits.max_bytes)}, not read")
+    check(value, limits)
+    return value, end
 
 
 def check(value: Any, limits: JsonLimits = DEFAULT_LIMITS) -> None:

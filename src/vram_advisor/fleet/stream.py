@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, NamedTuple
 
+from vram_advisor.core import boundedjson
 from vram_advisor.core.records import Record
 
 #: Bytes read from a stream at a time.
@@ -36,7 +37,6 @@ _STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 #: ``srun --label`` (task number, right-aligned) or pdsh (host name, as DNS spells one) before ": ".
 PREFIX = re.compile(r" *([0-9]+|[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252}[A-Za-z0-9])?): ")
 PREFIX_BYTES = re.compile(PREFIX.pattern.encode())
-_DECODER = json.JSONDecoder()
 #: The schema an inventory line names: such a line always starts a new object (see ``StreamReader.line``).
 _INVENTORY_SCHEMA = re.compile(r'^\{\s*"schema"\s*:\s*"vram-advisor/inventory/')
 
@@ -160,6 +160,24 @@ def _not_an_object(text: str) -> str:
     return f"not an inventory (expected a JSON object; a line of {described(text)})"
 
 
+class _LineCounter:
+    """The line number of a position in ``text`` (whose lines have the numbers ``numbers``), for positions that only
+    move forward: each newline is counted once."""
+
+    def __init__(self, text: str, numbers: list[int]) -> None:
+        self.text = text
+        self.numbers = numbers
+        self.position = 0
+        self.newlines = 0
+
+    def __call__(self, position: int) -> int:
+        if position < self.position:
+            self.position, self.newlines = 0, 0
+        self.newlines += self.text.count("\n", self.position, position)
+        self.position = position
+        return self.numbers[self.newlines]
+
+
 class StreamReader:
     """The line-by-line state of one stream (or of the lines of one launcher prefix): a multi-line object being
     gathered, or a broken one being skipped to its end."""
@@ -167,6 +185,7 @@ class StreamReader:
     def __init__(self, name: str, limit: int, host: str | None = None) -> None:
         self.name = name
         self.limit = limit
+        self.json_limits = boundedjson.JsonLimits(max_bytes=limit)
         self.host = host
         self.pending: list[str] = []
         #: The line numbers of the pending lines (not consecutive when other prefixes' lines come in between).
@@ -233,12 +252,12 @@ class StreamReader:
             yield Skipped(where(self.name, lineno, lineno), _not_an_object(text))
             return
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            pass  # several objects on the line, the start of a multi-line object, or garbage: look closer
-        except (ValueError, RecursionError) as exc:
-            yield Skipped(where(self.name, lineno, lineno), value_error(exc))
-            return
+            data = boundedjson.parse(text, self.json_limits)
+        except boundedjson.JsonRefused as exc:
+            if not exc.syntax:
+                yield Skipped(where(self.name, lineno, lineno), str(exc))
+                return
+            # else several objects on the line, the start of a multi-line object, or garbage: look closer
         else:
             yield Document(where(self.name, lineno, lineno), data, self.host)
             return
@@ -276,10 +295,11 @@ class StreamReader:
         position = len(text) - len(text.lstrip())
         end_of_text = len(text.rstrip())
         last = numbers[text.count("\n", 0, end_of_text)]
+        line_at = _LineCounter(text, numbers)  # line numbers found as the position moves on: linear, however many
         while position < end_of_text:
-            start = numbers[text.count("\n", 0, position)]
+            start = line_at(position)
             try:
-                data, end = _DECODER.raw_decode(text, position)
+                data, end = boundedjson.raw_decode(text, position, self.json_limits)
             except json.JSONDecodeError as exc:
                 rest = text[position:end_of_text]
                 if exc.pos >= end_of_text and start == last:  # an object that goes on on the next lines
@@ -294,15 +314,18 @@ class StreamReader:
                     where(self.name, start, last), f"not valid JSON ({exc.msg} at line {line} column {exc.colno})"
                 )
                 return
+            except boundedjson.JsonRefused as exc:
+                yield Skipped(where(self.name, start, last), str(exc))
+                return
             except (ValueError, RecursionError) as exc:
                 yield Skipped(where(self.name, start, last), value_error(exc))
                 return
-            yield Document(where(self.name, start, numbers[text.count("\n", 0, end - 1)]), data, self.host)
+            yield Document(where(self.name, start, line_at(end - 1)), data, self.host)
             position = end
             while position < end_of_text and text[position].isspace():
                 position += 1
             if position < end_of_text and text[position] != "{":
-                line = numbers[text.count("\n", 0, position)]
+                line = line_at(position)
                 yield Skipped(
                     where(self.name, line, line),
                     f"unexpected text after the JSON object ({described(text[position:end_of_text])})",
