@@ -38,8 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from vram_advisor.core import boundedjson
 from vram_advisor.core.errors import HubError, UsageError
+from vram_advisor.core.jsonread import MAX_BYTES, clean_text
 from vram_advisor.core.records import Record
+from vram_advisor.hub import transport
 from vram_advisor.probe.paths import default_model_dir
 
 T = TypeVar("T")
@@ -200,6 +203,7 @@ def _library_settings(settings: HubSettings) -> Iterator[None]:
     from huggingface_hub.utils import disable_progress_bars  # type: ignore[attr-defined]  # public, lazily exported
 
     disable_progress_bars()  # our spinner is the progress; tqdm bars would clutter stderr
+    transport.install()  # every answer bounded and checked (hub/transport.py)
     previous = constants.HF_HUB_OFFLINE
     constants.HF_HUB_OFFLINE = settings.offline
     try:
@@ -271,6 +275,10 @@ def hub_error(exc: BaseException, repo_id: str, settings: HubSettings) -> Except
         return HubError(f"{repo_id}: the Hub at {settings.endpoint} answered {_status(exc)}")
     if isinstance(exc, hf.HFValidationError):
         return UsageError(f"--repo {repo_id!r}: {_first_line(str(exc))}")
+    if isinstance(exc, httpx2.TooManyRedirects):
+        return HubError(f"{repo_id}: the Hub at {settings.endpoint} redirected more than {transport.MAX_REDIRECTS} times")
+    if isinstance(exc, RecursionError | OverflowError | UnicodeError):  # an answer no check above foresaw
+        return HubError(f"{repo_id}: unexpected answer from the Hub at {settings.endpoint} ({type(exc).__name__})")
     if isinstance(exc, httpx2.TimeoutException):
         return HubError(f"{repo_id}: the Hub at {settings.endpoint} did not answer within {settings.timeout_s:g} s")
     if isinstance(exc, httpx2.TransportError | ConnectionError):
@@ -280,7 +288,8 @@ def hub_error(exc: BaseException, repo_id: str, settings: HubSettings) -> Except
         )
     if isinstance(exc, json.JSONDecodeError | KeyError | TypeError | ValueError):
         return HubError(
-            f"{repo_id}: unexpected answer from the Hub at {settings.endpoint} ({type(exc).__name__}: {exc})"
+            f"{repo_id}: unexpected answer from the Hub at {settings.endpoint} "
+            f"({type(exc).__name__}: {clean_text(_first_line(str(exc)))[:200]})"
         )
     if isinstance(exc, OSError):
         return HubError(f"{repo_id}: {type(exc).__name__}: {_first_line(str(exc))}")
@@ -292,12 +301,24 @@ def _status(exc: Any) -> str:
     code = getattr(response, "status_code", None)
     message = getattr(response, "headers", {}).get("X-Error-Message") if response is not None else None
     text = f"HTTP {code}" if code else type(exc).__name__
-    return f"{text}: {message}" if message else text
+    return f"{text}: {clean_text(message)[:200]}" if message else text  # the header is the server's text: escaped
 
 
 def _revision_of(exc: Any) -> str:
     match = re.search(r"/(?:revision|resolve|tree)/([^/?]+)", str(getattr(getattr(exc, "response", None), "url", "")))
     return match.group(1) if match else "?"
+
+
+def _commit_of(sha: Any) -> str | None:
+    """The commit a Hub answer names, if it is one (40 hex digits); anything else is not used, nor shown."""
+    return sha if isinstance(sha, str) and _COMMIT.match(sha) else None
+
+
+def _size_of(size: Any) -> int | None:
+    """A file size a Hub answer gives, if it is one (a whole number of bytes up to 1 EiB); else unknown."""
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_BYTES:
+        return None
+    return size
 
 
 def _first_line(text: str) -> str:
@@ -364,17 +385,17 @@ def _listing_from_hub(
 
     api = HfApi(endpoint=settings.endpoint)
     info = api.model_info(repo_id, revision=revision, files_metadata=True, timeout=settings.timeout_s)
-    commit = info.sha
+    commit = _commit_of(info.sha)
     entries: dict[str, tuple[int | None, str | None]] = {}
     for sibling in info.siblings or []:
         blob = sibling.lfs.sha256 if sibling.lfs is not None else sibling.blob_id
-        entries[sibling.rfilename] = (sibling.size, blob)
+        entries[sibling.rfilename] = (_size_of(sibling.size), blob)
     selected = _select(entries, include)
     if any(entries[path][0] is None for path in selected):
         # an endpoint (a mirror) that ignores ?blobs=true: the tree listing carries the sizes
         for item in api.list_repo_tree(repo_id, recursive=True, revision=commit or revision):
             if isinstance(item, HubRepoFile):
-                entries[item.path] = (item.size, item.lfs.sha256 if item.lfs is not None else item.blob_id)
+                entries[item.path] = (_size_of(item.size), item.lfs.sha256 if item.lfs is not None else item.blob_id)
         selected = _select(entries, include)
     _require_files(repo_id, revision, include, selected, len(entries))
     gated = bool(info.gated)
@@ -577,9 +598,11 @@ def fetch_model_files(repo_id: str, revision: str | None = None, settings: HubSe
 
 def _read_json(path: str, repo_id: str, name: str) -> Any:
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise HubError(f"{repo_id}: {name} is not valid JSON ({type(exc).__name__}: {exc})") from None
+        with Path(path).open("rb") as handle:
+            raw = handle.read(transport.MAX_ANSWER_BYTES + 1)
+    except OSError as exc:
+        raise HubError(f"{repo_id}: {name} cannot be read ({type(exc).__name__}: {exc.strerror or 'error'})") from None
+    return boundedjson.load(raw, f"{repo_id}: {name}", HubError, transport.HUB_LIMITS)
 
 
 def _download_json(repo_id: str, name: str, commit: str | None, settings: HubSettings, local_only: bool) -> Any:
@@ -599,7 +622,7 @@ def _download_json(repo_id: str, name: str, commit: str | None, settings: HubSet
 
 def _index_total(index: Any, repo_id: str) -> int:
     total = index.get("metadata", {}).get("total_size") if isinstance(index, dict) else None
-    if isinstance(total, bool) or not isinstance(total, int | float) or total <= 0:
+    if isinstance(total, bool) or not isinstance(total, int | float) or not 0 < total <= MAX_BYTES:
         raise HubError(f"{repo_id}: {INDEX_FILE} has no positive metadata.total_size")
     return int(total)
 
@@ -655,8 +678,8 @@ def _model_files_from_hub(repo_id: str, revision: str | None, settings: HubSetti
     info = HfApi(endpoint=settings.endpoint).model_info(
         repo_id, revision=revision, files_metadata=True, timeout=settings.timeout_s
     )
-    sizes = {sibling.rfilename: sibling.size for sibling in info.siblings or []}
-    return _model_files(repo_id, revision, info.sha, settings, sizes, "hub", local_only=False)
+    sizes = {sibling.rfilename: _size_of(sibling.size) for sibling in info.siblings or []}
+    return _model_files(repo_id, revision, _commit_of(info.sha), settings, sizes, "hub", local_only=False)
 
 
 def _model_files_from_cache(repo_id: str, revision: str | None, settings: HubSettings) -> ModelFiles:
