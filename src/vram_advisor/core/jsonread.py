@@ -103,7 +103,7 @@ class FieldReader:
         def read(value: Any, where: str) -> str:
             text = self.text(value, where)
             if text not in choices:
-                raise self.fail(where, f"expected one of {', '.join(choices)}, got {text!r}")
+                raise self.fail(where, f"expected one of {', '.join(choices)}, got {_kind(text)}")
             return text
 
         return read
@@ -131,9 +131,8 @@ def _kind(value: Any) -> str:
         return f"boolean {str(value).lower()}"
     if isinstance(value, int | float):
         return f"number {value!r}"
-    if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return f"string {shown!r}"
+    if isinstance(value, str):  # never its content: the file may not be what it was taken for (a token, a secret)
+        return f"a string of {len(value)} character{'s' if len(value) != 1 else ''}"
     if isinstance(value, list):
         return "a list"
     return "an object" if isinstance(value, dict) else type(value).__name__
