@@ -87,15 +87,21 @@ def run_cli(block: bytes, size: int) -> dict[str, object]:
 
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
-    out, err = proc.communicate()
+    _out, err = proc.communicate()
     seconds = time.perf_counter() - start
     lines = err.decode("utf-8", "replace").strip().splitlines()
-    return {"seconds": round(seconds, 2), "exit": proc.returncode, "fed_mb": round(fed[0] / 1e6, 1),
-            "stderr_lines": len(lines), "stderr_last": lines[-1][:160] if lines else ""}
+    return {
+        "seconds": round(seconds, 2),
+        "exit": proc.returncode,
+        "fed_mb": round(fed[0] / 1e6, 1),
+        "stderr_lines": len(lines),
+        "stderr_last": lines[-1][:160] if lines else "",
+    }
 
 
 def reader_seconds(block: bytes, size: int) -> tuple[float, int]:
     """Seconds the reader takes over ``size`` bytes (budget off), and the records it produced."""
+
     class Stream(io.RawIOBase):
         def __init__(self) -> None:
             self.parts = blocks(block, size)

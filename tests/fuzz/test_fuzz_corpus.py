@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from inputs_kit import assert_clean, inventory, line, run
 
 from hubserver import FakeFile, FakeHub, dense_repo, serve_recorded_hub
-from inputs_kit import assert_clean, inventory, line, run
 
 CORPUS = Path(__file__).parent / "corpus"
 REPO = "fuzz/dense"

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from inputs_kit import FAST, Outcome, assert_clean, dumps_loose, hostile_texts, inventory, json_values, line, run
 
 from hubserver import DENSE_CONFIG, FakeFile, FakeHub, dense_repo, serve_recorded_hub
-from inputs_kit import FAST, Outcome, assert_clean, dumps_loose, hostile_texts, inventory, json_values, line, run
 
 REPO = "fuzz/dense"
 
@@ -118,12 +118,12 @@ def test_a_huge_answer_is_refused_without_holding_it(fake_hub: FakeHub, tmp_path
         ("model_type", "\ud800", "lone surrogate"),
     ],
 )
-def test_hostile_configs_of_the_issue(
-    fake_hub: FakeHub, tmp_path: Path, field: str, value: Any, expected: str
-) -> None:
+def test_hostile_configs_of_the_issue(fake_hub: FakeHub, tmp_path: Path, field: str, value: Any, expected: str) -> None:
     repo = fake_hub.repos[REPO]
     config = dict(DENSE_CONFIG, **{field: value})
-    repo.files = [f if f.path != "config.json" else FakeFile("config.json", json.dumps(config).encode()) for f in repo.files]
+    repo.files = [
+        f if f.path != "config.json" else FakeFile("config.json", json.dumps(config).encode()) for f in repo.files
+    ]
     outcome = run(["models", "import", REPO, "--id", "fuzzed"], env={"VRAM_ADVISOR_PROFILES": str(tmp_path)})
     _clean_hub_outcome(outcome, tmp_path)
     assert outcome.code == 2 and expected in outcome.err, outcome.err
@@ -139,7 +139,9 @@ def test_an_infinite_total_size_is_one_line(fake_hub: FakeHub, tmp_path: Path) -
     assert outcome.code == 2 and "total_size: Infinity is not a number JSON allows" in outcome.err, outcome.err
 
 
-def test_a_full_disk_leaves_no_temporary_file(fake_hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_full_disk_leaves_no_temporary_file(
+    fake_hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import errno
     import os
 

@@ -16,8 +16,6 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-from conftest import FIXTURES
 from inputs_kit import (
     FAST,
     assert_clean,
@@ -29,6 +27,8 @@ from inputs_kit import (
     mutated_inventory,
     run,
 )
+
+from conftest import FIXTURES
 from vram_advisor.fleet.inputs import GarbageBudget, NodeInput, stream_inputs
 
 inventory_bytes = st.one_of(

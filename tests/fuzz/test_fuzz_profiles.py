@@ -9,8 +9,8 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
-
 from inputs_kit import FAST, assert_clean, dumps_loose, hostile_texts, inventory, json_values, line, run
+
 from vram_advisor.catalog.userprofiles import packaged_raw_models
 
 _MODEL, _SOURCES = next(iter(packaged_raw_models().values()))

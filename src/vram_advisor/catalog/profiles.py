@@ -31,9 +31,8 @@ from vram_advisor.catalog.architecture import (
     read_bits,
     read_published,
 )
-from vram_advisor.core import units
+from vram_advisor.core import boundedjson, units
 from vram_advisor.core.errors import ProfileError, UsageError
-from vram_advisor.core import boundedjson
 from vram_advisor.core.jsonread import FieldReader, clean_text
 from vram_advisor.core.records import Record
 

@@ -266,9 +266,7 @@ def cluster(
     planner = ClusterPlanner(default_catalog(), base=base)
     report = _SkipReporter()
     with _no_cycle_collection():
-        for item in _inputs(
-            paths, ray, ray_address, ray_timeout, from_k8s, from_slurm, follow_symlinks, timeout_s
-        ):
+        for item in _inputs(paths, ray, ray_address, ray_timeout, from_k8s, from_slurm, follow_symlinks, timeout_s):
             if isinstance(item, Skipped):
                 report(planner.skip(item))
             else:

@@ -18,7 +18,6 @@ import functools
 import json
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -115,10 +114,7 @@ def parse(text: str | bytes, limits: JsonLimits = DEFAULT_LIMITS) -> Any:
     """The value of one JSON text within ``limits``, or ``JsonRefused``."""
     if len(text) > limits.max_bytes:
         raise JsonRefused("", f"larger than {_size(limits.max_bytes)}, not read")
-    if isinstance(text, bytes | bytearray):
-        text = decode_utf8(bytes(text))
-    else:
-        text = text.removeprefix("\ufeff")
+    text = decode_utf8(bytes(text)) if isinstance(text, bytes | bytearray) else text.removeprefix("\ufeff")
     refusals = _refusals[0]
     try:
         value = _decoder(limits.max_number_chars).decode(text)

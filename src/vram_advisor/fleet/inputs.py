@@ -304,9 +304,7 @@ def stream_inputs(
         yield item
 
 
-def _stream_items(
-    stream: Any, name: str, limit: int, worker: WorkerPolicy | None
-) -> Iterator[NodeInput | Skipped]:
+def _stream_items(stream: Any, name: str, limit: int, worker: WorkerPolicy | None) -> Iterator[NodeInput | Skipped]:
     state = _StreamInputs(name, limit, worker)
     batch: list[_Line] = []
     lineno = 0

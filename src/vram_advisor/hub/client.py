@@ -276,7 +276,9 @@ def hub_error(exc: BaseException, repo_id: str, settings: HubSettings) -> Except
     if isinstance(exc, hf.HFValidationError):
         return UsageError(f"--repo {repo_id!r}: {_first_line(str(exc))}")
     if isinstance(exc, httpx2.TooManyRedirects):
-        return HubError(f"{repo_id}: the Hub at {settings.endpoint} redirected more than {transport.MAX_REDIRECTS} times")
+        return HubError(
+            f"{repo_id}: the Hub at {settings.endpoint} redirected more than {transport.MAX_REDIRECTS} times"
+        )
     if isinstance(exc, RecursionError | OverflowError | UnicodeError):  # an answer no check above foresaw
         return HubError(f"{repo_id}: unexpected answer from the Hub at {settings.endpoint} ({type(exc).__name__})")
     if isinstance(exc, httpx2.TimeoutException):

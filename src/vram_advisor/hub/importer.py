@@ -124,7 +124,12 @@ def geometry(config: Mapping[str, Any]) -> dict[str, Any]:
         "max_context_tokens": _int(c, "max_position_embeddings", "max_sequence_length"),
     }
     ratios = c.get("compress_ratios")
-    if layers and isinstance(ratios, list) and all(isinstance(x, int) and 0 <= x <= MAX_CONFIG_COUNT for x in ratios) and len(ratios) >= layers:
+    if (
+        layers
+        and isinstance(ratios, list)
+        and all(isinstance(x, int) and 0 <= x <= MAX_CONFIG_COUNT for x in ratios)
+        and len(ratios) >= layers
+    ):
         backbone = ratios[:layers]  # trailing entries belong to the MTP layer(s)
         compressed = sorted({ratio for ratio in backbone if ratio > 0})
         if len(compressed) == 2:  # DeepSeek V4: CSA, the finer ratio (with an indexer), and HCA (facts §1.3)
