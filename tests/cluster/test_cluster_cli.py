@@ -300,7 +300,9 @@ def test_a_number_out_of_range_skips_that_node_only(cli):
     document, result = run_json(cli, "-", stdin=ndjson(bad, h100_node("good")))
     assert [n["hostname"] for n in document["nodes"]] == ["good"]
     assert document["skipped"][0]["source"] == "<stdin>:1"
-    assert document["skipped"][0]["reason"] == "gpus[0].memory_total_bytes: a number of 401 characters (at most 100)"
+    assert document["skipped"][0]["reason"] == (
+        "gpus[0].memory_total_bytes: a number of 401 digits bytes is more than any machine has (limit 1 EiB)"
+    )
     assert len(result.err.splitlines()) == 1 and "skipped <stdin>:1: gpus[0].memory_total_bytes" in result.err
 
 

@@ -22,7 +22,7 @@ EXPECTED: dict[str, tuple[int, str]] = {
     "stream-stray-brace-before-inventory.ndjson": (0, "incomplete JSON object"),
     "stream-junk-lines.txt": (2, "no inventory could be planned"),
     "stream-invalid-utf8.ndjson": (2, "not UTF-8 text"),
-    "inventory-5000-digit-integer.json": (2, "a number of 5000 characters"),
+    "inventory-5000-digit-integer.json": (2, "a number of"),
     "inventory-invalid-utf8.json": (2, "not UTF-8 text"),
     "inventory-nan-ram.json": (2, "ram.total_bytes: NaN is not a number JSON allows"),
     "profile-nested-100k.json": (0, "ignoring user profile"),

@@ -36,6 +36,9 @@ class JsonLimits:
     max_number_chars: int = 100
     max_string_chars: int = MIB
     reject_surrogates: bool = False
+    #: Leave integers to Python's own decoder (no call per number; more than 4300 digits is still refused) where
+    #: every integer used is range-checked by a typed reader anyway: inventory lines of a stream, 10,000s of them.
+    fast_integers: bool = False
 
 
 #: Limits for inventories, cluster listings and profiles (the caller sets ``max_bytes``).
@@ -77,7 +80,7 @@ def _constant(name: str) -> _Refused:
 
 
 @functools.lru_cache(maxsize=8)
-def _decoder(longest: int) -> json.JSONDecoder:
+def _decoder(longest: int, fast_integers: bool = False) -> json.JSONDecoder:
     """A decoder that puts a marker in place of each refused number (too long, NaN, Infinity, a float that
     overflows); built once per limit, as ``json.loads`` with hooks would build one per call."""
 
@@ -94,7 +97,9 @@ def _decoder(longest: int) -> json.JSONDecoder:
             return _marker("a number too large for a float")
         return value
 
-    return json.JSONDecoder(parse_int=parse_int, parse_float=parse_float, parse_constant=_constant)
+    return json.JSONDecoder(
+        parse_int=None if fast_integers else parse_int, parse_float=parse_float, parse_constant=_constant
+    )
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -117,13 +122,15 @@ def parse(text: str | bytes, limits: JsonLimits = DEFAULT_LIMITS) -> Any:
     text = decode_utf8(bytes(text)) if isinstance(text, bytes | bytearray) else text.removeprefix("\ufeff")
     refusals = _refusals[0]
     try:
-        value = _decoder(limits.max_number_chars).decode(text)
+        value = _decoder(limits.max_number_chars, limits.fast_integers).decode(text)
     except json.JSONDecodeError as exc:
         raise JsonRefused(
             "", f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})", syntax=True
         ) from None
     except RecursionError:
         raise JsonRefused("", f"JSON nested more than {limits.max_depth} levels deep, not read") from None
+    except ValueError:  # fast_integers: an integer past Python's own limit
+        raise JsonRefused("", "a number of more than 4300 digits, not read") from None
     if (
         _refusals[0] != refusals
         or text.count("{") + text.count("[") > limits.max_depth  # else no value can nest deeper
@@ -138,9 +145,13 @@ def raw_decode(text: str, position: int, limits: JsonLimits = DEFAULT_LIMITS) ->
     """``json.JSONDecoder.raw_decode`` within ``limits``: the value starting at ``position`` and where it ends.
     Raises ``json.JSONDecodeError`` for text that is not JSON, ``JsonRefused`` for JSON beyond the limits."""
     try:
-        value, end = _decoder(limits.max_number_chars).raw_decode(text, position)
+        value, end = _decoder(limits.max_number_chars, limits.fast_integers).raw_decode(text, position)
     except RecursionError:
         raise JsonRefused("", f"JSON nested more than {limits.max_depth} levels deep, not read") from None
+    except ValueError as exc:
+        if isinstance(exc, json.JSONDecodeError):
+            raise
+        raise JsonRefused("", "a number of more than 4300 digits, not read") from None
     if end - position > limits.max_bytes:
         raise JsonRefused("", f"larger than {_size(limits.max_bytes)}, not read")
     check(value, limits)

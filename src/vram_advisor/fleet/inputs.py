@@ -53,7 +53,7 @@ PARALLEL_AFTER_LINES = 2000
 WORKER_QUEUE = 2
 
 #: What one inventory line may hold (the bounded reader's limits).
-LINE_LIMITS = boundedjson.JsonLimits(max_bytes=MAX_INVENTORY_BYTES)
+LINE_LIMITS = boundedjson.JsonLimits(max_bytes=MAX_INVENTORY_BYTES, fast_integers=True)
 #: What a cluster listing may hold (its size is bounded by the reader's own limit as it is read).
 LISTING_LIMITS = boundedjson.JsonLimits(max_bytes=sys.maxsize, max_string_chars=16 * 1024 * 1024)
 #: Consecutive skipped inputs, and bytes, with no inventory among them, after which a stream is given up.

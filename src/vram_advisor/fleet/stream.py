@@ -185,7 +185,7 @@ class StreamReader:
     def __init__(self, name: str, limit: int, host: str | None = None) -> None:
         self.name = name
         self.limit = limit
-        self.json_limits = boundedjson.JsonLimits(max_bytes=limit)
+        self.json_limits = boundedjson.JsonLimits(max_bytes=limit, fast_integers=True)
         self.host = host
         self.pending: list[str] = []
         #: The line numbers of the pending lines (not consecutive when other prefixes' lines come in between).

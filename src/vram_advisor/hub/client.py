@@ -288,7 +288,8 @@ def hub_error(exc: BaseException, repo_id: str, settings: HubSettings) -> Except
             f"{repo_id}: cannot reach the Hub at {settings.endpoint} ({_first_line(str(exc)) or type(exc).__name__}): "
             "check the network, or set HF_HUB_OFFLINE=1 to use the local cache"
         )
-    if isinstance(exc, json.JSONDecodeError | KeyError | TypeError | ValueError):
+    if isinstance(exc, json.JSONDecodeError | KeyError | TypeError | ValueError | AttributeError | IndexError):
+        # huggingface_hub reads an answer's fields as it expects them: an answer of another shape fails in there
         return HubError(
             f"{repo_id}: unexpected answer from the Hub at {settings.endpoint} "
             f"({type(exc).__name__}: {clean_text(_first_line(str(exc)))[:200]})"
