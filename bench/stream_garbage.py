@@ -9,7 +9,7 @@ Two figures for each input:
   READER_SIZE bytes and over half of that: MB/s and the ratio of the two times (about 2.0 when linear).
 
 Usage: ``python bench/stream_garbage.py [SIZE] [--reader-size SIZE]`` with sizes like ``1G``, ``64M`` (defaults 1G and
-16M; the reader decodes one line at a time, so a full 1 GB of two-byte ``{`` lines is half a billion lines: give
+4M; the reader decodes one line at a time, so a full 1 GB of two-byte ``{`` lines is half a billion lines: give
 ``--reader-size 1G`` to measure it anyway).
 """
 
@@ -82,7 +82,7 @@ def run_cli(block: bytes, size: int) -> dict[str, object]:
                 proc.stdin.write(part)
                 fed[0] += len(part)
             proc.stdin.close()
-        except (BrokenPipeError, OSError):
+        except (BrokenPipeError, OSError, ValueError):  # a closed pipe (communicate closes it when done)
             pass  # it stopped reading: what the budget is for
 
     feeder = threading.Thread(target=feed, daemon=True)
@@ -122,7 +122,7 @@ def reader_seconds(block: bytes, size: int) -> tuple[float, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("size", nargs="?", default="1G")
-    parser.add_argument("--reader-size", default="16M")
+    parser.add_argument("--reader-size", default="4M")
     args = parser.parse_args()
     size, reader_size = size_of(args.size), size_of(args.reader_size)
     for name, block in (("junk lines", junk_block()), ("'{' lines", brace_block())):
