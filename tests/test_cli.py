@@ -12,7 +12,7 @@ import pytest
 
 import vram_advisor
 from conftest import gpu, inventory_dict
-from vram_advisor.catalog import profiles
+from vram_advisor.catalog import profiles, userprofiles
 
 H100 = ("NVIDIA H100 80GB HBM3", 81559, 480)
 
@@ -52,7 +52,7 @@ def test_json_is_the_only_thing_on_stdout(cli, h100_file):
 
 
 def test_check_json_shape(cli, h100_file):
-    document = cli(["check", "--inventory", h100_file, "--json"]).json()
+    document = cli(["check", "--sizes", "table", "--inventory", h100_file, "--json"]).json()
     for key in (
         "schema",
         "inventory",
@@ -83,7 +83,7 @@ def test_check_json_shape(cli, h100_file):
 def test_contract_example_machine(cli, write_inventory):
     # The contract's example: 679967653888 bytes usable -> V4-Pro Q4 comfortable, stretch V4-Pro Q5 at its minimum.
     data = inventory_dict([{"name": "GPU", "memory_total_bytes": 679967653888}], ram_gib=16)
-    document = cli(["check", "--inventory", write_inventory(data), "--json"]).json()
+    document = cli(["check", "--sizes", "table", "--inventory", write_inventory(data), "--json"]).json()
     assert document["usable_vram_bytes"] == 679967653888
     assert {k: document["recommendation"][k] for k in ("kind", "model", "quant", "fit", "experimental")} == {
         "kind": "local",
@@ -151,13 +151,13 @@ def test_broken_packaged_profile_is_exit_2_naming_file_and_field(cli, tmp_path, 
     broken.mkdir()
     (broken / "deepseek-v4.json").write_text(json.dumps(good))
     monkeypatch.setattr(profiles, "packaged_dir", lambda: broken)
-    profiles.default_catalog.cache_clear()
+    userprofiles.default_catalog.cache_clear()
     try:
         assert_one_line_error(
             cli(["check", "--gpus", "1xH100"]), "profiles/deepseek-v4.json", "models[1].quants[3].min_vram"
         )
     finally:
-        profiles.default_catalog.cache_clear()
+        userprofiles.default_catalog.cache_clear()
 
 
 def test_debug_shows_the_traceback(cli):
@@ -167,7 +167,7 @@ def test_debug_shows_the_traceback(cli):
 
 
 def test_human_view_at_fixed_width(cli, h100_file):
-    result = cli(["check", "--inventory", h100_file])
+    result = cli(["check", "--sizes", "table", "--inventory", h100_file])
     assert result.code == 0
     lines = result.out.splitlines()
     assert all(len(line) <= 100 for line in lines)
@@ -195,7 +195,7 @@ def test_human_view_api_answer(cli, write_inventory):
     result = cli(["check", "--inventory", write_inventory(inventory_dict([], ram_gib=16))])
     assert result.code == 0
     assert "Use the DeepSeek API" in result.out
-    assert "smaller local models that fit" in result.out
+    assert "smaller local models that fit" in " ".join(result.out.split())
 
 
 def test_models_lists_the_tables(cli):
@@ -289,7 +289,7 @@ def test_no_arguments_prints_help_and_exits_0(cli):
 
 
 def test_grid_fits_80_columns(cli, h100_file):
-    result = cli(["check", "--inventory", h100_file], env={"COLUMNS": "80"})
+    result = cli(["check", "--sizes", "table", "--inventory", h100_file], env={"COLUMNS": "80"})
     assert result.code == 0
     lines = result.out.splitlines()
     assert all(len(line) <= 80 for line in lines), max(lines, key=len)
@@ -339,7 +339,14 @@ def test_unknown_required_model_names_the_option(cli):
 
 def test_api_reason_mentions_the_experimental_option_that_would_load(cli, write_inventory):
     document = cli(
-        ["check", "--inventory", write_inventory(inventory_dict([gpu("GPU", 50 * 1024)], ram_gib=16)), "--json"]
+        [
+            "check",
+            "--sizes",
+            "table",
+            "--inventory",
+            write_inventory(inventory_dict([gpu("GPU", 50 * 1024)], ram_gib=16)),
+            "--json",
+        ]
     ).json()
     assert document["recommendation"]["kind"] == "api"
     reason = document["recommendation"]["reason"]
@@ -367,6 +374,6 @@ def test_debug_works_after_the_command(cli):
 
 def test_out_of_reach_shortfall_follows_the_98_percent_rule(cli, write_inventory):
     path = write_inventory(inventory_dict([], ram_gib=16))
-    document = cli(["check", "--inventory", path, "--json"]).json()
+    document = cli(["check", "--sizes", "table", "--inventory", path, "--json"]).json()
     assert document["next_up"]["quant"] == "q2"
     assert document["next_up"]["short_by_bytes"] == -(-48 * 1024**3 * 98 // 100)  # 47.04 GiB, not 48

@@ -16,7 +16,9 @@ H100 = ("NVIDIA H100 80GB HBM3", 81559, 480)
 
 def test_estimate_json_is_the_breakdown(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
     path = write_inventory(inventory_dict([gpu("NVIDIA GeForce RTX 4090", 24564)], ram_gib=192))
-    result = cli(["estimate", "deepseek-v4-flash", "--quant", "Q2", "--context", "128k", "--inventory", path, "--json"])
+    # the preview release: its antirez GGUF is the published Q2 file (0731 has none in the profile)
+    args = ["estimate", "deepseek-v4-flash", "--quant", "Q2", "--context", "128k", "--inventory", path, "--json"]
+    result = cli([*args, "--release", "preview"])
     assert result.code == 0, result.err
     doc = result.json()
     assert doc["schema"] == "vram-advisor/estimate/v1"
@@ -63,7 +65,7 @@ def test_estimate_vllm_command_for_fp8_on_eight_gpus(cli, write_inventory) -> No
     run = doc["run"]
     assert run["engine"] == "vLLM" and run["engine_version"] == "0.20.0"
     command = shlex.split(run["command"])
-    assert command[:3] == ["vllm", "serve", "deepseek-ai/DeepSeek-V4-Pro"]
+    assert command[:3] == ["vllm", "serve", "deepseek-ai/DeepSeek-V4-Pro-0813"]  # the official release (issue 15)
     for flag, value in (
         ("--tensor-parallel-size", "8"),
         ("--kv-cache-dtype", "fp8"),
@@ -75,13 +77,25 @@ def test_estimate_vllm_command_for_fp8_on_eight_gpus(cli, write_inventory) -> No
     assert float(command[command.index("--gpu-memory-utilization") + 1]) >= 0.92
 
 
-def test_blackwell_gets_the_fp4_indexer_flag(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
+def test_only_datacenter_blackwell_gets_the_fp4_indexer_cache(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
+    """Issue 12: vLLM takes indexer_kv_dtype=mxfp4 (PR #52550's spelling) only on sm_10x and refuses it on sm_12x
+    (RTX PRO 6000, RTX 5090, GB10); Hopper has no FP4 indexer either."""
     path = write_inventory(inventory_dict([gpu("NVIDIA B200", 183359, 728, compute_capability="10.0")] * 2))
     doc = cli(["estimate", "deepseek-v4-flash", "--quant", "fp8", "--inventory", path, "--json"]).json()
-    assert "--attention_config.use_fp4_indexer_cache=True" in doc["run"]["command"]
+    assert "--attention_config.indexer_kv_dtype=mxfp4" in shlex.split(doc["run"]["command"])
+    assert "use_fp4_indexer_cache" not in doc["run"]["command"]
     hopper = write_inventory(inventory_dict([gpu("NVIDIA H200", 143771, compute_capability="9.0")] * 2))
     doc = cli(["estimate", "deepseek-v4-flash", "--quant", "fp8", "--inventory", hopper, "--json"]).json()
-    assert "use_fp4_indexer_cache" not in doc["run"]["command"]
+    assert "indexer" not in doc["run"]["command"]
+    for spec in ("2xRTXPRO6000", "8xRTX5090"):
+        doc = cli(
+            ["estimate", "deepseek-v4-flash", "--quant", "fp8", "--gpus", spec, "--ram", "512GB", "--json"]
+        ).json()
+        assert doc["run"]["command"] is not None and "vllm serve" in doc["run"]["command"], spec
+        assert "indexer" not in doc["run"]["command"], spec
+        assert any("sm_12x" in note for note in doc["run"]["notes"]), spec
+    doc = cli(["estimate", "deepseek-v4-pro", "--quant", "fp8", "--gpus", "8xB300", "--ram", "2TB", "--json"]).json()
+    assert "--attention_config.indexer_kv_dtype=mxfp4" in doc["run"]["command"]
 
 
 def test_estimate_human_view(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
@@ -135,7 +149,7 @@ def test_check_json_gains_offload_plans_and_run(cli, write_inventory) -> None:  
     plans = {p["placement"]: p for p in rec["offload_plans"]}
     assert plans["gpu+ram"]["fits"] is True
     assert plans["gpu+ram"]["decode_tokens_per_s_upper_bound"] > plans["cpu"]["decode_tokens_per_s_upper_bound"]
-    assert doc["estimate"]["bandwidths"]["ram"] == {"bytes_per_s": 100 * 10**9, "source": "--ram-bw"}
+    assert doc["estimate"]["bandwidths"]["ram"] == {"bytes_per_s": 100 * 10**9, "source": "--ram-bw", "assumed": False}
     assert doc["estimate"]["assumptions"]
     assert doc["run"]["placement"] == "gpu+ram" and "-ot" in doc["run"]["command"]
     # options that load from VRAM carry no offload plans
@@ -146,7 +160,7 @@ def test_check_human_view_shows_context_and_offload(cli, write_inventory) -> Non
     path = write_inventory(inventory_dict([gpu("NVIDIA GeForce RTX 4090", 24564)], ram_gib=192))
     out = cli(["check", "--inventory", path, "--context", "128k"]).out
     assert "Context" in out and "128k tokens (131,072)" in out
-    assert "Offload plans for" in out and "tok/s ≤" in out
+    assert "Offload plans for" in out and "≈ tok/s" in out  # issue 12: a range, never a bare bandwidth bound
     assert "Run it" in out and "exps=CPU" in out
 
 
@@ -208,7 +222,7 @@ def test_disk_bandwidth_by_kind() -> None:
     [
         (["--quant", "q4", "--context", "2M"], {"quant_id": "q4", "context_tokens": 2 * 1024**2}),
         (["--quant", "q4", "--kv-dtype", "FP16"], {"quant_id": "q4", "kv_dtype": "FP16"}),
-        (["--quant", "q4", "--sizes", "Real"], {"quant_id": "q4", "sizes": "Real"}),
+        (["--quant", "q4", "--sizes", "Bogus"], {"quant_id": "q4", "sizes": "Bogus"}),
         (["--quant", "q1"], {"quant_id": "q1"}),
         # two bad inputs: both report the KV format first, as the CLI checks it first
         (["--quant", "q1", "--kv-dtype", "int4"], {"quant_id": "q1", "kv_dtype": "int4"}),

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from conftest import GIB, MIB, gpu, inventory_dict
 from vram_advisor.catalog.architecture import KvRow
-from vram_advisor.catalog.profiles import default_catalog
+from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.core.errors import UsageError
 from vram_advisor.plan.estimate import kv_cache_bytes
 
@@ -129,8 +129,8 @@ def test_context_that_does_not_fit_is_flagged_while_fit_stays_the_tables(cli, wr
     path = write_inventory(
         inventory_dict([gpu("NVIDIA H200", 143771), gpu("NVIDIA H100 80GB HBM3", 81559, 480)], ram_gib=512)
     )
-    short = cli(["check", "--inventory", path, "--json"]).json()
-    long = cli(["check", "--inventory", path, "--context", "1M", "--json"]).json()
+    short = cli(["check", "--sizes", "table", "--inventory", path, "--json"]).json()
+    long = cli(["check", "--sizes", "table", "--inventory", path, "--context", "1M", "--json"]).json()
     assert [o["fit"] for o in short["options"]] == [o["fit"] for o in long["options"]]
     by_key = {(o["model"], o["quant"]): o for o in long["options"]}
     short_by_key = {(o["model"], o["quant"]): o for o in short["options"]}

@@ -77,7 +77,7 @@ def test_v4_flash_hybrid_vram_against_lm_studio_2235() -> None:
 
 def test_published_fp8_weights_reconcile_with_the_routed_expert_bytes() -> None:
     """facts §1.4: Flash routed experts 277.03B params -> 147.17 GB at FP4 + scales; the checkpoint is 159.6 GB."""
-    doc = document("deepseek-v4-flash", "fp8", 1024, sizes="published")
+    doc = document("deepseek-v4-flash", "fp8", 1024, sizes="published", release="preview")
     arch = doc["architecture"]
     assert arch["routed_params"] / 1e9 == pytest.approx(277.03, abs=0.01)
     assert arch["routed_params"] * 4.25 / 8 / 1e9 == pytest.approx(147.17, abs=0.01)
@@ -183,7 +183,7 @@ def test_unknown_bandwidth_gives_no_speed_rather_than_a_guess() -> None:
     machine = inventory_dict([gpu("Some Future GPU", 49152)], ram_gib=256)
     doc = document("deepseek-v4-flash", "q2", 32768, machine)
     gpu_plan = placement(doc, est.PLACEMENT_GPU)
-    assert gpu_plan["decode_tokens_per_s"] == {"upper_bound": None, "estimate": None, "bottleneck": None}
+    assert set(gpu_plan["decode_tokens_per_s"].values()) == {None}  # no estimate, no range, no bound
     with_nvml = inventory_dict(
         [gpu("Some Future GPU", 49152, memory_bus_width_bits=384, memory_clock_max_mhz=10501)], ram_gib=256
     )

@@ -9,7 +9,8 @@ import shlex
 import pytest
 
 from conftest import GIB, gpu, inventory_dict
-from vram_advisor.catalog.profiles import default_catalog
+from vram_advisor.catalog.releases import with_release
+from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.inventory import model as inv
 from vram_advisor.plan import estimate as est
 from vram_advisor.plan import runners
@@ -23,10 +24,10 @@ def flags(command: str) -> dict[str, str]:
     return {word: words[i + 1] for i, word in enumerate(words[:-1]) if word.startswith("-")}
 
 
-def loaded_bytes(model: str, quant: str) -> int:
+def loaded_bytes(model: str, quant: str, release: str | None = None) -> int:
     """What a command for this option loads, by the profile: the first published file, else the GGUF made to the
     row's bits per weight (deepseek-v4-facts.md §1.4: the bits reproduce published GGUFs within 3%)."""
-    profile = default_catalog().model(model)
+    profile = with_release(default_catalog(), release).model(model)
     row = profile.quant(quant)
     if row.published:
         return row.published[0].size_bytes
@@ -34,13 +35,15 @@ def loaded_bytes(model: str, quant: str) -> int:
     return est.computed_weights_bytes(profile.architecture, row.bits)
 
 
-def as_loaded(model: str, quant: str, context: int, machine: dict, placement: str) -> est.Placement:  # type: ignore[type-arg]
+def as_loaded(
+    model: str, quant: str, context: int, machine: dict, placement: str, release: str | None = None
+) -> est.Placement:  # type: ignore[type-arg]
     """The placement as the estimate sees it with what the command loads as the weights."""
-    profile = default_catalog().model(model)
+    profile = with_release(default_catalog(), release).model(model)
     view = est.machine_view(inv.from_dict(machine), model_dir=machine["disks"][0]["path"])
     estimate = est.estimate_option(profile, profile.quant(quant), context, view)
-    loaded = est.estimate_with_weights(estimate, loaded_bytes(model, quant), "loaded")
-    assert loaded.weights.bytes == loaded_bytes(model, quant)
+    loaded = est.estimate_with_weights(estimate, loaded_bytes(model, quant, release), "loaded")
+    assert loaded.weights.bytes == loaded_bytes(model, quant, release)
     return next(p for p in loaded.placements if p.kind == placement)
 
 
@@ -48,7 +51,10 @@ def test_four_rtx_4090_do_not_get_a_command_that_loads_155_gb_onto_96_gib(cli, w
     # The table's Flash Q4 (80 GB) meets its 96 GB minimum on 4 x 24 GiB, but the command downloads unsloth's
     # 155 GB UD-Q4_K_XL: all on the GPUs it needs ~150 GiB. With 512 GiB of RAM the routed experts go there.
     machine = inventory_dict([gpu(*RTX_4090)] * 4, ram_gib=512, disks=[NVME])
-    doc = cli(["check", "--inventory", write_inventory(machine), "--model-dir", "/models", "--json"]).json()
+    path = write_inventory(machine)
+    doc = cli(
+        ["check", "--sizes", "table", "--inventory", path, "--model-dir", "/models", "--json", "--release", "preview"]
+    ).json()
     assert (doc["recommendation"]["kind"], doc["recommendation"]["quant"]) == ("local", "q4")
     run = doc["run"]
     assert run["placement"] == "gpu+ram"
@@ -56,7 +62,7 @@ def test_four_rtx_4090_do_not_get_a_command_that_loads_155_gb_onto_96_gib(cli, w
     assert run["loads"]["bytes"] == 155 * 10**9 and run["loads"]["basis"] == "published"
     assert "cannot go all on the GPUs" in run["warning"]
     assert "UD-Q4_K_XL (155 GB), the file the command loads" in run["warning"]
-    hybrid = as_loaded("deepseek-v4-flash", "q4", 32768, machine, "gpu+ram")
+    hybrid = as_loaded("deepseek-v4-flash", "q4", 32768, machine, "gpu+ram", "preview")
     assert hybrid.fits is True
     assert hybrid.gpu_bytes <= doc["usable_vram_bytes"]
     gpu_plan = as_loaded("deepseek-v4-flash", "q4", 32768, machine, "gpu")
@@ -65,13 +71,15 @@ def test_four_rtx_4090_do_not_get_a_command_that_loads_155_gb_onto_96_gib(cli, w
 
 def test_without_the_ram_for_the_experts_the_command_maps_them_from_disk_and_says_why(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
     machine = inventory_dict([gpu(*RTX_4090)] * 4, ram_gib=24, disks=[NVME])
-    result = cli(["check", "--inventory", write_inventory(machine), "--model-dir", "/models", "--json"])
+    result = cli(
+        ["check", "--sizes", "table", "--inventory", write_inventory(machine), "--model-dir", "/models", "--json"]
+    )
     run = result.json()["run"]
     assert run["placement"] == "nvme"
     assert flags(run["command"])["-ot"] == "exps=CPU"
     assert "nor with the routed experts in RAM (-ot exps=CPU): RAM:" in run["warning"]
     assert as_loaded("deepseek-v4-flash", "q4", 32768, machine, "gpu+ram").fits is False
-    human = cli(["check", "--inventory", write_inventory(machine), "--model-dir", "/models"]).out
+    human = cli(["check", "--sizes", "table", "--inventory", write_inventory(machine), "--model-dir", "/models"]).out
     assert "why this placement:" in human and "mapped from the disk" in human
 
 
@@ -91,7 +99,9 @@ def test_a_gguf_to_convert_is_sized_by_its_bits_per_weight(cli, write_inventory)
     # 8 x H100 (633 GiB) meet the table's Pro Q4 (432 GB of weights), but no Q4 GGUF of Pro is published and one
     # made with llama-quantize (Q4_K experts, Q8_0 rest) is ~926 GB: the command keeps the routed experts in RAM.
     machine = inventory_dict([gpu("NVIDIA H100 80GB HBM3", 81559, 480)] * 8, ram_gib=2048, disks=[NVME])
-    doc = cli(["check", "--inventory", write_inventory(machine), "--model-dir", "/models", "--json"]).json()
+    doc = cli(
+        ["check", "--sizes", "table", "--inventory", write_inventory(machine), "--model-dir", "/models", "--json"]
+    ).json()
     assert (doc["recommendation"]["model"], doc["recommendation"]["quant"]) == ("deepseek-v4-pro", "q4")
     run = doc["run"]
     assert run["placement"] == "gpu+ram" and flags(run["command"])["-ot"] == "exps=CPU"
@@ -152,5 +162,5 @@ def test_runnable_keeps_the_placement_without_a_machine() -> None:
 
 
 def _flash_q4():  # type: ignore[no-untyped-def]
-    model = default_catalog().model("deepseek-v4-flash")
+    model = with_release(default_catalog(), "preview").model("deepseek-v4-flash")
     return model, model.quant("q4")

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from conftest import GIB, gpu, inventory_dict
-from vram_advisor.catalog.profiles import default_catalog, load_catalog, packaged_dir
+from vram_advisor.catalog.profiles import load_catalog, packaged_dir
 from vram_advisor.catalog.published import published_catalog
+from vram_advisor.catalog.releases import with_release
+from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.core.errors import ProfileError
 from vram_advisor.plan import estimate as est
 
@@ -32,7 +34,7 @@ def test_bits_per_weight_reproduce_the_published_gguf_files() -> None:
 
 def test_published_sizes_are_shown_with_a_warning_where_they_differ(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
     path = write_inventory(inventory_dict([gpu("NVIDIA H100 80GB HBM3", 81559, 480)] * 2, ram_gib=512))
-    document = cli(["check", "--inventory", path, "--json"]).json()
+    document = cli(["check", "--sizes", "table", "--inventory", path, "--json", "--release", "preview"]).json()
     options = options_by_key(document)
     q4 = options[("deepseek-v4-flash", "q4")]
     assert q4["published_weights_bytes"] == 155 * 10**9
@@ -53,8 +55,8 @@ def test_sizes_published_drives_the_verdict_and_the_default_stays_the_table(cli,
     # 2 x H100 = 158.2 GiB usable: the table's Flash Q4 (80 GB, safer 128 GB) is comfortable; the 155 GB file
     # scales its figures by 155/80 (minimum 186 GB), which this machine does not meet.
     path = write_inventory(inventory_dict([gpu("NVIDIA H100 80GB HBM3", 81559, 480)] * 2, ram_gib=512))
-    table = cli(["check", "--inventory", path, "--json"]).json()
-    published = cli(["check", "--inventory", path, "--sizes", "published", "--json"]).json()
+    table = cli(["check", "--sizes", "table", "--inventory", path, "--json", "--release", "preview"]).json()
+    published = cli(["check", "--inventory", path, "--sizes", "published", "--json", "--release", "preview"]).json()
     assert options_by_key(table)[("deepseek-v4-flash", "q4")]["fit"] == "comfortable"
     assert table["estimate"]["sizes"] == "table"
     q4 = options_by_key(published)[("deepseek-v4-flash", "q4")]
@@ -67,7 +69,7 @@ def test_sizes_published_drives_the_verdict_and_the_default_stays_the_table(cli,
 
 
 def test_published_catalog_keeps_rows_without_files() -> None:
-    catalog = default_catalog()
+    catalog = with_release(default_catalog(), "preview")
     swapped = published_catalog(catalog)
     pro = swapped.model("deepseek-v4-pro")
     assert pro.quant("q6") == catalog.model("deepseek-v4-pro").quant("q6")
@@ -76,7 +78,7 @@ def test_published_catalog_keeps_rows_without_files() -> None:
 
 def test_bad_sizes_option_is_exit_2(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
     path = write_inventory(inventory_dict([gpu("NVIDIA H100 80GB HBM3", 81559, 480)]))
-    result = cli(["check", "--inventory", path, "--sizes", "real"])
+    result = cli(["check", "--inventory", path, "--sizes", "bogus"])
     assert result.code == 2 and "--sizes" in result.err
 
 

@@ -4,7 +4,7 @@ whole numbers or with 2 decimals, including the sizes of the smaller models."""
 from __future__ import annotations
 
 from conftest import gpu, inventory_dict
-from vram_advisor.catalog.profiles import default_catalog
+from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.report import check as report
 
 

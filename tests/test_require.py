@@ -36,7 +36,7 @@ def disk(path: str, free_gb: float) -> dict[str, object]:
 
 def check(cli, write_inventory, gpus, *args, ram_gib=64, disks=(), hostname="pipeline-node", env=None):  # type: ignore[no-untyped-def]
     path = write_inventory(inventory_dict(gpus, ram_gib=ram_gib, disks=list(disks), hostname=hostname))
-    return cli(["check", "--inventory", path, *args], env=env)
+    return cli(["check", "--inventory", path, "--sizes", "table", *args], env=env)
 
 
 # ----------------------------------------------------------------------------------------- the one line

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from conftest import GIB, MIB, gpu, inventory_dict
-from vram_advisor.catalog.profiles import default_catalog
+from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.core import units
 from vram_advisor.inventory.model import Gpu, Inventory, Ram
 from vram_advisor.plan import rules as planner
@@ -19,7 +19,7 @@ def run_check(cli, write_inventory, gpus, ram_gib=64, *extra, env=None, disks=No
     data = inventory_dict(gpus, ram_gib=ram_gib)
     if disks is not None:
         data["disks"] = disks
-    result = cli(["check", "--inventory", write_inventory(data), "--json", *extra], env=env)
+    result = cli(["check", "--inventory", write_inventory(data), "--json", "--sizes", "table", *extra], env=env)
     assert result.code in (0, 1), result.err
     return result
 
@@ -213,7 +213,7 @@ def test_cpu_only_with_large_ram_is_offload(cli, write_inventory):
 def test_container_limit_bounds_offload(cli, write_inventory):
     data = inventory_dict([gpu(*RTX4090)], ram_gib=1024)
     data["ram"]["limit_bytes"] = 64 * GIB
-    document = cli(["check", "--inventory", write_inventory(data), "--json"]).json()
+    document = cli(["check", "--inventory", write_inventory(data), "--json", "--sizes", "table"]).json()
     assert document["recommendation"]["kind"] == "api"
 
 
@@ -314,7 +314,7 @@ def test_require_a_base_model_without_base_flag(cli, write_inventory):
 
 def test_quiet_prints_one_line(cli, write_inventory):
     path = write_inventory(inventory_dict([gpu(*H100)], ram_gib=16))
-    result = cli(["check", "--inventory", path, "--require", "deepseek-v4-flash:q4", "--quiet"])
+    result = cli(["check", "--inventory", path, "--require", "deepseek-v4-flash:q4", "--quiet", "--sizes", "table"])
     assert result.code == 1
     assert result.out.count("\n") == 1
     assert result.out.startswith("no: deepseek-v4-flash q4 needs 96 GB")

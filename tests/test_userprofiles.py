@@ -71,7 +71,9 @@ def test_a_user_profile_is_listed_and_planned(cli, user_dir, write_inventory):
     assert ids[:4] == ["deepseek-v4-pro", "deepseek-v4-flash", "deepseek-v4-pro-base", "deepseek-v4-flash-base"]
     assert ids[-1] == "my-flash"
     assert next(m for m in listed.json()["models"] if m["id"] == "my-flash")["profile"] == "user-profiles/mine.json"
-    planned = cli(["check", "--inventory", inventory(write_inventory), "--model", "my-flash", "--json"])
+    planned = cli(
+        ["check", "--sizes", "table", "--inventory", inventory(write_inventory), "--model", "my-flash", "--json"]
+    )
     assert planned.code == 0, planned.err
     options = planned.json()["options"]
     assert {o["model"] for o in options} == {"my-flash"}
@@ -134,11 +136,11 @@ def test_packaged_profile_errors_stay_fatal(cli, user_dir, tmp_path, monkeypatch
     family["models"][0]["quants"][0]["weights"] = "heavy"
     write(broken, "deepseek-v4.json", family)
     monkeypatch.setattr(profiles, "packaged_dir", lambda: broken)
-    profiles.default_catalog.cache_clear()
+    userprofiles.default_catalog.cache_clear()
     try:
         result = cli(["models"])
     finally:
-        profiles.default_catalog.cache_clear()
+        userprofiles.default_catalog.cache_clear()
     assert result.code == 2 and result.err.count("\n") == 1
     assert "packaged/deepseek-v4.json: models[0].quants[0].weights: 'heavy'" in result.err
 
@@ -152,7 +154,7 @@ def test_several_user_folders_and_the_config_home_default(monkeypatch, tmp_path)
     for folder, model_id in zip(write_dirs, ("in-a", "in-b"), strict=True):
         folder.mkdir()
         write(folder, f"{model_id}.json", flash_copy(model_id))
-    ids = [m.id for m in profiles.default_catalog().models]
+    ids = [m.id for m in userprofiles.default_catalog().models]
     assert ids[-2:] == ["in-a", "in-b"]
     monkeypatch.delenv("VRAM_ADVISOR_PROFILES")
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
@@ -160,7 +162,7 @@ def test_several_user_folders_and_the_config_home_default(monkeypatch, tmp_path)
 
 
 def test_without_user_profiles_the_packaged_catalogue_is_returned_as_is(user_dir):
-    assert profiles.default_catalog() is packaged_catalog()
+    assert userprofiles.default_catalog() is packaged_catalog()
 
 
 # ------------------------------------------------------------------------------------------------- import
@@ -202,7 +204,7 @@ def test_derived_rows_follow_bit_width_and_the_family_ratios(cli, user_dir, fake
     table_q4 = packaged_catalog().model("deepseek-v4-flash").quant("q4")  # named in the repo: its profile's ratio
     q4_bytes = -(-V4_FLASH_TOTAL_SIZE * 4 // 8)
     expected_min = -(-q4_bytes * table_q4.min_vram_bytes // table_q4.weights_bytes)
-    assert profiles.default_catalog().model("flash-0731").quant("q4").min_vram_bytes >= expected_min
+    assert userprofiles.default_catalog().model("flash-0731").quant("q4").min_vram_bytes >= expected_min
     assert rows["q4"]["min_vram"] == "95.8GB"
     assert rows["q3"]["experimental"] and rows["q2"]["experimental"] and not rows["q4"]["experimental"]
     commit = fake_hub.repos["deepseek-ai/DeepSeek-V4-Flash-0731"].sha
@@ -221,7 +223,7 @@ def test_v4_geometry_gets_the_packaged_architecture_and_kv_estimate(cli, user_di
     assert model["architecture"] == packaged_flash["architecture"]
     assert model["hub_config"]["csa_layers"] == 21 and model["hub_config"]["hca_layers"] == 20
     assert model["hub_config"]["kv_bf16_bytes_per_token"] == 6880  # deepseek-v4-facts.md §1.6: Flash BF16
-    assert profiles.default_catalog().model("flash-0731").architecture is not None
+    assert userprofiles.default_catalog().model("flash-0731").architecture is not None
 
 
 def test_mla_and_dense_geometries(cli, user_dir, fake_hub):
@@ -270,7 +272,7 @@ def test_import_errors_are_one_line_and_write_nothing(cli, user_dir, fake_hub, a
 def test_force_allows_replacing_a_packaged_id(cli, user_dir, fake_hub):
     result = cli(["models", "import", "deepseek-ai/DeepSeek-V4-Flash", "--id", "deepseek-v4-flash", "--force"])
     assert result.code == 0, result.err
-    assert profiles.default_catalog().model("deepseek-v4-flash").quants[0].derived is True
+    assert userprofiles.default_catalog().model("deepseek-v4-flash").quants[0].derived is True
 
 
 def test_import_offline_after_an_online_import_uses_the_cache(cli, user_dir, fake_hub):

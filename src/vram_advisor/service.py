@@ -1,5 +1,6 @@
-"""``check`` as a function: the whole pipeline (inventory -> visibility -> plan -> JSON) for the CLI, the HTTP
-agent and the MCP server, so that every front end gives the same answer for the same request."""
+"""The impure edge of ``check``: a request of plain strings -> options, inventory (probe, file or given), the Hub
+listing -> the pure ``plan.check.check`` -> one ``CheckReport``. The CLI, the HTTP agent and the MCP server all
+call ``run_check``, so every front end gives the same answer for the same request."""
 
 from __future__ import annotations
 
@@ -9,25 +10,25 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vram_advisor.catalog.profiles import Catalog, default_catalog
+from vram_advisor.catalog.profiles import Catalog
+from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.records import Record
 from vram_advisor.inventory import model as inv
 from vram_advisor.inventory import visibility, whatif
-from vram_advisor.plan.check_estimates import CheckEstimates, EstimateOptions, add_to_document, estimate_check
-from vram_advisor.plan.rules import Plan, parse_requirement, plan
-from vram_advisor.report import check as report
+from vram_advisor.plan import check as core
+from vram_advisor.plan.check import DEFAULT_CONTEXT_TOKENS, CheckOptions, CheckReport
+from vram_advisor.plan.check_estimates import EstimateOptions
+from vram_advisor.plan.rules import Plan, parse_requirement
 
 if TYPE_CHECKING:
     from vram_advisor.hub.client import RepoListing
 
-DEFAULT_CONTEXT_TOKENS = 32 * 1024
-
 
 @dataclass(frozen=True, eq=False, repr=False)
 class CheckRequest(Record):
-    """Everything ``check`` can be asked (the CLI options, as plain values)."""
+    """Everything ``check`` can be asked, as the front ends receive it (strings); ``check_options`` parses it."""
 
     inventory_path: str | None = None
     inventory: inv.Inventory | None = None
@@ -40,7 +41,7 @@ class CheckRequest(Record):
     allow_offload: bool = False
     context: str | None = None
     kv_dtype: str = "bf16"
-    sizes: str = "table"
+    sizes: str = "real"
     ram_bw: str | None = None
     disk_bw: str | None = None
     free: bool = False
@@ -48,17 +49,7 @@ class CheckRequest(Record):
     repo: str | None = None
     revision: str | None = None
     include: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, eq=False, repr=False)
-class CheckOutcome(Record):
-    """The judged inventory, the plan and the contract's JSON document."""
-
-    inventory: inv.Inventory
-    plan: Plan
-    document: dict[str, Any]
-    context_tokens: int
-    estimates: CheckEstimates | None = None
+    release: str | None = None
 
 
 def parse_context(text: str | None) -> int:
@@ -70,8 +61,29 @@ def parse_context(text: str | None) -> int:
         raise UsageError(f"--context: {exc}") from None
 
 
+def check_options(request: CheckRequest, environ: Mapping[str, str]) -> CheckOptions:
+    """The request's strings parsed once into ``CheckOptions`` (each bad value a UsageError naming its option)."""
+    if request.repo is None and (request.revision is not None or request.include):
+        raise UsageError("--revision and --include need --repo ORG/NAME")
+    return CheckOptions(
+        context_tokens=parse_context(request.context),
+        base=request.base,
+        require=parse_requirement(request.require) if request.require is not None else None,
+        allow_offload=request.allow_offload,
+        free=request.free,
+        models=request.models,
+        model_dir=request.model_dir,
+        estimate=EstimateOptions.parse(request.kv_dtype, request.sizes, request.ram_bw, request.disk_bw),
+        cuda_visible_devices=None if request.all_gpus else environ.get("CUDA_VISIBLE_DEVICES"),
+        release=request.release,
+    )
+
+
 def obtain_inventory(request: CheckRequest) -> inv.Inventory:
-    """The inventory to judge: given, read from a file, or probed here; then the what-if overrides."""
+    """The inventory to judge: given, read from a file, or probed here; then the what-if overrides.
+
+    A ``--gpus`` what-if replaces every probed GPU, so only the host (RAM, disks) is probed then.
+    """
     if request.inventory is not None:
         inventory = request.inventory
     elif request.inventory_path is not None:
@@ -79,43 +91,8 @@ def obtain_inventory(request: CheckRequest) -> inv.Inventory:
     else:
         from vram_advisor.probe import collect_inventory
 
-        inventory = collect_inventory(request.model_dir)
+        inventory = collect_inventory(request.model_dir, gpus=request.gpus is None)
     return whatif.apply(inventory, gpus=request.gpus, ram=request.ram)
-
-
-def _add_occupancy(
-    document: dict[str, Any], result: Plan, inventory: inv.Inventory, request: CheckRequest, environ: Mapping[str, str]
-) -> None:
-    """What ``usable_vram_bytes`` counted (capacity or free memory), which GPUs, and the held-memory warning."""
-    from vram_advisor.plan import occupancy
-
-    document["graded_on"] = "free_memory" if request.free else "capacity"
-    document["visible_gpus"] = [
-        gpu.index if gpu.index is not None else position for position, gpu in enumerate(inventory.gpus) if gpu.visible
-    ]
-    document["cuda_visible_devices"] = None if request.all_gpus else environ.get("CUDA_VISIBLE_DEVICES")
-    warnings: list[str] = []
-    if request.free:
-        free_notes = [
-            "graded on free memory (--free): usable VRAM is what the visible GPUs had free when probed",
-            *occupancy.unknown_free_notes(inventory),
-        ]
-        document["free_memory_notes"] = free_notes
-        document["notes"] = [*document.get("notes", []), *free_notes]
-    else:
-        warning = occupancy.load_warning(result, inventory)
-        if warning:
-            warnings.append(warning)
-    document["warnings"] = warnings
-
-
-def _check_repo_options(request: CheckRequest, catalog: Catalog) -> None:
-    if request.repo is None and (request.revision is not None or request.include):
-        raise UsageError("--revision and --include need --repo ORG/NAME")
-    if request.models and request.base:
-        raise UsageError("--model and --base cannot be combined: --model names the models to plan")
-    for model_id in request.models:
-        catalog.model(model_id)
 
 
 def run_check(
@@ -123,68 +100,48 @@ def run_check(
     environ: Mapping[str, str] | None = None,
     catalog: Catalog | None = None,
     hub_status: Callable[[str], AbstractContextManager[object]] | None = None,
-) -> CheckOutcome:
-    """Validate the request, get the inventory, apply CUDA_VISIBLE_DEVICES, plan, and build the JSON.
-
-    With ``request.repo`` the Hub is asked for the download's files (inside ``hub_status(message)``, a spinner for
-    the CLI) and they drive the requirement (``repocheck``).
-    """
-    context_tokens = parse_context(request.context)
-    estimate_options = EstimateOptions.parse(request.kv_dtype, request.sizes, request.ram_bw, request.disk_bw)
-    requirement = parse_requirement(request.require) if request.require is not None else None
-    catalog = table_catalog = catalog or default_catalog()
-    if estimate_options.sizes == "published":
-        from vram_advisor.catalog.published import published_catalog
-
-        catalog = published_catalog(table_catalog)
-    if requirement is not None:
-        try:
-            catalog.model(requirement[0]).quant(requirement[1])
-        except UsageError as exc:
-            raise UsageError(f"--require: {exc}") from None
-    _check_repo_options(request, catalog)
+) -> CheckReport:
+    """The impure edge of ``check``: parse the request, get the inventory, apply CUDA_VISIBLE_DEVICES, ask the Hub
+    (``--repo``, inside ``hub_status(message)``, a spinner for the CLI), then the pure ``plan.check.check``."""
     environ = os.environ if environ is None else environ
+    options = check_options(request, environ)
+    catalog = catalog or default_catalog()
+    core.validate(options, core.judging_catalog(catalog, options))
     inventory = visibility.apply(obtain_inventory(request), environ, ignore=request.all_gpus)
-    result = plan(
-        inventory,
-        catalog,
-        base=request.base,
-        require=requirement,
-        allow_offload=request.allow_offload,
-        model_dir=request.model_dir,
-        free=request.free,
-        models=request.models,
-    )
-    download = _ask_hub(request, inventory, environ, hub_status) if request.repo is not None else None
-    derived = None
-    if download is not None:
-        from vram_advisor.hub import repocheck
+    if request.repo is None:
+        return core.check(inventory, catalog, options)
+    from vram_advisor.hub import repocheck
 
-        result, derived = repocheck.apply_download(
+    download = _ask_hub(request, inventory, environ, hub_status)
+    judged = core.judging_catalog(catalog, options)
+
+    def revise(result: Plan) -> tuple[Plan, object | None]:
+        return repocheck.apply_download(
             result,
             download,
-            catalog,
+            judged,
             inventory,
-            model_dir=request.model_dir,
-            allow_offload=request.allow_offload,
-            models=request.models,
-            vram_word="free" if request.free else "usable",
+            model_dir=options.model_dir,
+            allow_offload=options.allow_offload,
+            models=options.models,
+            vram_word="free" if options.free else "usable",
         )
-    document = report.check_dict(result, inventory)
-    document["context_tokens"] = context_tokens
-    _add_occupancy(document, result, inventory, request, environ)
-    estimates = estimate_check(result, inventory, table_catalog, context_tokens, estimate_options, request.model_dir)
-    add_to_document(document, result, estimates)
-    if download is not None:
-        from vram_advisor.hub import repocheck
 
-        document["download"] = repocheck.listing_dict(download)
-        document["notes"] = [*document.get("notes", []), *repocheck.notes_of(download)]
-        if derived is not None and "required" in document:
-            document["required"]["derived"] = repocheck.derived_dict(derived)
-    return CheckOutcome(
-        inventory=inventory, plan=result, document=document, context_tokens=context_tokens, estimates=estimates
+    return core.check(
+        inventory,
+        catalog,
+        options,
+        revise=revise,
+        download=download,
+        download_notes=tuple(repocheck.notes_of(download)),
     )
+
+
+def check_json(report: CheckReport) -> dict[str, Any]:
+    """The ``check --json`` document of a report (``report.check.check_document``)."""
+    from vram_advisor.report.check import check_document
+
+    return check_document(report)
 
 
 def _ask_hub(

@@ -53,7 +53,7 @@ def test_two_h100_nodes_hold_pro_q4_each_and_pro_fp8_together(cli):
     first = json.dumps(h100_node("gpu-node-07", links=("infiniband:mlx5_0",), nvlink=True))
     second = json.dumps(h100_node("gpu-node-08", links=("infiniband:mlx5_0",), nvlink=True), indent=2)
     stdin = f"{first}\nsrun: error: gpu-node-09: task 2: Exited with exit code 1\n{second}\n"
-    document, result = run_json(cli, "-", stdin=stdin)
+    document, result = run_json(cli, "--sizes", "table", "-", stdin=stdin)
 
     assert document["schema"] == "vram-advisor/cluster/v1"
     assert [n["hostname"] for n in document["nodes"]] == ["gpu-node-07", "gpu-node-08"]
@@ -185,7 +185,7 @@ def test_no_multi_node_plans_for_one_node_or_out_of_reach_options(cli):
 
 def test_groups_count_identical_nodes_and_their_verdicts(cli):
     nodes = [h100_node(f"h{i}") for i in range(3)] + [h200_node("g1"), inventory_dict([], hostname="cpu")]
-    document, _ = run_json(cli, "-", stdin=ndjson(*nodes))
+    document, _ = run_json(cli, "--sizes", "table", "-", stdin=ndjson(*nodes))
     groups = {g["label"]: g for g in document["groups"]}
     assert set(groups) == {"8 × NVIDIA H100 80GB HBM3", "8 × NVIDIA H200", "no GPU"}
     h100 = groups["8 × NVIDIA H100 80GB HBM3"]
@@ -378,7 +378,9 @@ def test_untrusted_text_in_skip_messages_is_escaped(cli):
 
 
 def test_csv_has_one_row_per_node_and_neutralises_formulas(cli):
-    result = cli(["cluster", "-", "--csv"], stdin=ndjson(h100_node("=HYPERLINK(1)"), h100_node("n2")))
+    result = cli(
+        ["cluster", "--sizes", "table", "-", "--csv"], stdin=ndjson(h100_node("=HYPERLINK(1)"), h100_node("n2"))
+    )
     assert result.code == 0, result.err
     rows = list(csv.DictReader(io.StringIO(result.out)))
     assert [r["hostname"] for r in rows] == ["'=HYPERLINK(1)", "n2"]
@@ -387,7 +389,7 @@ def test_csv_has_one_row_per_node_and_neutralises_formulas(cli):
 
 
 def test_compact_json_for_large_fleets_is_the_same_document(cli):
-    from vram_advisor.catalog.profiles import default_catalog
+    from vram_advisor.catalog.userprofiles import default_catalog
     from vram_advisor.fleet.inputs import Skipped, stream_inputs
     from vram_advisor.fleet.planner import ClusterPlanner
     from vram_advisor.report import cluster as cluster_report
@@ -396,7 +398,7 @@ def test_compact_json_for_large_fleets_is_the_same_document(cli):
     odd["gpus"][0]["visible"] = False
     nodes = [h100_node("dup"), odd, h200_node("big"), inventory_dict([], hostname="cpu")]
     nodes.append(h100_node("wide-\u00e9\u2603", links=("roce:mlx5_0",)))
-    planner = ClusterPlanner(default_catalog())
+    planner = ClusterPlanner(default_catalog(), sizes="table")
     for item in stream_inputs(io.BytesIO((ndjson(*nodes) + "noise\n").encode()), "<stdin>"):
         if isinstance(item, Skipped):
             planner.skip(item)

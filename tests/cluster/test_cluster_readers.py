@@ -25,7 +25,7 @@ def nodes_by_name(document: dict) -> dict[str, dict]:
 
 
 def test_kubernetes_nodes_from_gfd_labels(cli):
-    result = cli(["cluster", "--from-k8s", str(K8S), "--json"])
+    result = cli(["cluster", "--sizes", "table", "--from-k8s", str(K8S), "--json"])
     assert result.code == 0, result.err
     document = result.json()
     nodes = nodes_by_name(document)

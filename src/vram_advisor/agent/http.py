@@ -1,439 +1,82 @@
-"""The read-only HTTP agent behind ``vram-advisor serve``: ``/inventory``, ``/check`` and ``/metrics``.
+"""The read-only HTTP agent behind ``vram-advisor serve``: the server around ``agent.http_routes.Agent``.
 
-Standard library only (``http.server.ThreadingHTTPServer``). Every answer is built by the same code as the CLI
-(``service.run_check``), so ``GET /check?...`` returns exactly what ``check --json ...`` prints for the same
-inventory. The probe runs in a worker thread behind ``CachedProbe``: its result is reused for ``cache_seconds``
-so scrapes stay cheap, and a request never waits for it longer than ``timeout_seconds`` (then it gets the last
-good inventory, marked stale, or a 503 with the reason). Binds 127.0.0.1 unless told otherwise.
+Standard library only (``socketserver`` and ``http.server``), built to hold under a fleet's scrapers and hostile
+clients:
 
-Imported only by ``vram-advisor serve`` (never by ``check``), so its standard-library imports cost nothing there.
+* HTTP/1.1 keep-alive, a listen backlog of ``LISTEN_BACKLOG``, and a bounded pool of worker threads: one per open
+  connection, at most ``max_connections``; a connection beyond that is answered 503 and closed;
+* a read deadline per request (``read_timeout`` for the request line and headers together, so a client trickling
+  bytes, a slowloris, cannot hold a worker longer) and the same limit on an idle kept-alive connection;
+* quiet about clients: a reset, a timeout or a malformed request costs no traceback and, without ``--access-log``,
+  no line at all; whatever a client sent is escaped before it reaches a log (``core.jsonread.clean_text``);
+* a Host header check against DNS rebinding (``HostPolicy``): loopback names, IP addresses and the bound host,
+  plus the names given with ``--allow-host``; any other Host is answered 421.
+
+Binds 127.0.0.1 unless told otherwise. Imported only by ``vram-advisor serve`` (never by ``check``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import ipaddress
-import os
+import json
+import queue
 import socket
 import socketserver
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterable
+from http.server import BaseHTTPRequestHandler
 from typing import Any, cast
-from urllib.parse import parse_qsl, urlsplit
 
 from vram_advisor import __version__
-from vram_advisor.agent.inventory_source import InventorySource
-from vram_advisor.catalog.profiles import Catalog, default_catalog
-from vram_advisor.core.errors import VramAdvisorError
-from vram_advisor.core.records import Record
-from vram_advisor.inventory import model as inv
-from vram_advisor.inventory import visibility, whatif
-from vram_advisor.plan.check_estimates import EstimateOptions
-from vram_advisor.plan.rules import parse_requirement
-from vram_advisor.render import json_text
-from vram_advisor.report import metrics
-from vram_advisor.service import CheckRequest, parse_context, run_check
+from vram_advisor.agent.http_routes import (
+    CHECK_PARAMETERS,
+    ENDPOINTS,
+    QUERYABLE_CHECK_OPTIONS,
+    Agent,
+    Response,
+    check_parameters,
+    shortened,
+)
+from vram_advisor.agent.probe_cache import CachedProbe, Probe, ProbeUnavailable, Snapshot
+from vram_advisor.core.jsonread import clean_text
+
+__all__ = [
+    "CHECK_PARAMETERS",
+    "ENDPOINTS",
+    "QUERYABLE_CHECK_OPTIONS",
+    "Agent",
+    "AgentHTTPServer",
+    "CachedProbe",
+    "HostPolicy",
+    "Probe",
+    "ProbeUnavailable",
+    "Snapshot",
+    "check_parameters",
+    "exposure_warning",
+    "is_loopback",
+    "make_server",
+    "normalise_host",
+]
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9835
-DEFAULT_CACHE_SECONDS = 15.0
-DEFAULT_PROBE_TIMEOUT_SECONDS = 5.0
-#: A client that sends nothing for this long loses its connection (and the thread serving it).
-CLIENT_SOCKET_TIMEOUT_SECONDS = 30.0
-MAX_QUERY_FIELDS = 32
-
-Probe = InventorySource
-#: The machine ``_preflight`` hands to ``whatif.apply`` to have a what-if parsed (the inventory itself is unused).
-_NO_MACHINE = inv.Inventory(ram=inv.Ram(total_bytes=0))
-
-#: The ``check`` options ``/check`` takes (``-`` read as ``_``), each one that ``CheckRequest`` has. Deliberately
-#: not here: ``inventory``/``model_dir`` (the agent's own) and options that read files or the network on the
-#: client's behalf (user profiles, Hugging Face repositories); the agent answers from the inventory alone.
-QUERYABLE_CHECK_OPTIONS = (
-    "context",
-    "require",
-    "base",
-    "allow_offload",
-    "gpus",
-    "ram",
-    "all_gpus",
-    "free",
-    "kv_dtype",
-    "sizes",
-    "ram_bw",
-    "disk_bw",
-)
-
-
-def check_parameters() -> dict[str, bool]:
-    """The ``/check`` parameters, each mapped to whether it is a yes/no flag (from ``CheckRequest``'s defaults)."""
-    defaults = {field.name: field.default for field in fields(CheckRequest)}
-    return {name: isinstance(defaults[name], bool) for name in QUERYABLE_CHECK_OPTIONS if name in defaults}
-
-
-CHECK_PARAMETERS = tuple(check_parameters())
-INVENTORY_PARAMETERS = ("all_gpus",)
-ENDPOINTS = {
-    "/inventory": "the hardware inventory (probe --json); ?all_gpus=1 ignores CUDA_VISIBLE_DEVICES",
-    "/check": "the recommendation (check --json), e.g. ?context=128k&require=MODEL:QUANT; parameters: "
-    + ", ".join(CHECK_PARAMETERS),
-    "/metrics": "Prometheus text format: usable VRAM, RAM, per-GPU memory, vram_advisor_option_fit{model,quant}",
-}
-_TRUE = ("", "1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-
-
-# ------------------------------------------------------------------------------------------------ the probe
-
-
-class ProbeUnavailable(Exception):
-    """No inventory to answer with: the probe failed or is still running past its timeout, and none is cached."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-@dataclass(frozen=True, repr=False)
-class Snapshot(Record):
-    """The inventory to answer with, how old it is, and (when ``stale``) why a newer one is missing."""
-
-    inventory: inv.Inventory
-    age_seconds: float
-    stale: bool = False
-    problem: str | None = None
-
-
-class _Attempt:
-    """One run of the probe in its worker thread."""
-
-    def __init__(self, started: float) -> None:
-        self.started = started
-        self.done = threading.Event()
-        self.inventory: inv.Inventory | None = None
-        self.error: str | None = None
-
-
-def _probe_failure(exc: Exception) -> str:
-    detail = exc.message if isinstance(exc, VramAdvisorError) else f"{exc.__class__.__name__}: {exc}"
-    return "the probe failed: " + " ".join(detail.split())
-
-
-class CachedProbe:
-    """Runs ``probe`` in a worker thread at most once per ``cache_seconds`` and never waits on it past a timeout.
-
-    At most one probe runs at a time: requests that arrive while it runs wait for that one, until
-    ``timeout_seconds`` after it started. A failed probe is not retried within ``cache_seconds`` either.
-    """
-
-    def __init__(
-        self,
-        probe: Probe,
-        cache_seconds: float = DEFAULT_CACHE_SECONDS,
-        timeout_seconds: float = DEFAULT_PROBE_TIMEOUT_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        if cache_seconds < 0:
-            raise ValueError(f"cache_seconds must be >= 0, got {cache_seconds}")
-        if timeout_seconds <= 0:
-            raise ValueError(f"timeout_seconds must be > 0, got {timeout_seconds}")
-        self.cache_seconds = cache_seconds
-        self.timeout_seconds = timeout_seconds
-        self._probe = probe
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._good: inv.Inventory | None = None
-        self._good_at = 0.0
-        self._attempt: _Attempt | None = None
-        self._failure: tuple[float, str] | None = None
-
-    def prime(self) -> None:
-        """Start a probe in the background now (``serve`` does at start-up, so the first scrape is quick)."""
-        with self._lock:
-            if self._good is None and self._attempt is None:
-                self._start(self._clock())
-
-    def get(self) -> Snapshot:
-        """The cached inventory while fresh; else the result of a (shared) probe; else the last good one, stale.
-
-        Raises ``ProbeUnavailable`` when there is no inventory at all to answer with.
-        """
-        with self._lock:
-            now = self._clock()
-            if self._good is not None and now - self._good_at < self.cache_seconds:
-                return Snapshot(self._good, now - self._good_at)
-            attempt = self._attempt
-            if attempt is None:
-                if self._failure is not None and now - self._failure[0] < self.cache_seconds:
-                    return self._fallback(now, self._failure[1])
-                attempt = self._start(now)
-        attempt.done.wait(max(0.0, attempt.started + self.timeout_seconds - self._clock()))
-        with self._lock:
-            now = self._clock()
-            if attempt.inventory is not None and self._good is not None:
-                return Snapshot(self._good, now - self._good_at)
-            if attempt.done.is_set() and attempt.error is not None:
-                return self._fallback(now, attempt.error)
-            return self._fallback(now, f"the probe has not answered within {self.timeout_seconds:g} s")
-
-    def _fallback(self, now: float, problem: str) -> Snapshot:
-        if self._good is None:
-            raise ProbeUnavailable(problem)
-        return Snapshot(self._good, now - self._good_at, stale=True, problem=problem)
-
-    def _start(self, now: float) -> _Attempt:
-        attempt = _Attempt(now)
-        self._attempt = attempt
-        worker = threading.Thread(target=self._run, args=(attempt,), name="vram-advisor-probe", daemon=True)
-        worker.start()
-        return attempt
-
-    def _run(self, attempt: _Attempt) -> None:
-        inventory: inv.Inventory | None = None
-        error: str | None = None
-        try:
-            inventory = self._probe()
-        except Exception as exc:
-            error = _probe_failure(exc)
-        finally:
-            with self._lock:
-                finished = self._clock()
-                if inventory is not None:
-                    self._good, self._good_at, self._failure = inventory, finished, None
-                else:
-                    error = error or "the probe stopped without an inventory"
-                    self._failure = (finished, error)
-                attempt.inventory, attempt.error = inventory, error
-                if self._attempt is attempt:
-                    self._attempt = None
-            attempt.done.set()
-
-
-# ---------------------------------------------------------------------------------------------- the answers
-
-
-@dataclass(frozen=True, repr=False)
-class Response(Record):
-    """One HTTP answer."""
-
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-class BadRequest(Exception):
-    """A query the agent cannot answer (400), naming the parameter at fault where there is one."""
-
-    def __init__(self, message: str, parameter: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.parameter = parameter
-
-
-def _json_body(document: Any) -> bytes:
-    """JSON exactly as ``check --json`` writes it (``render.json_text``)."""
-    return json_text(document).encode("ascii")
-
-
-def _error(status: HTTPStatus, code: str, message: str, **extra: Any) -> Response:
-    document = {"error": code, "message": message, **extra}
-    return Response(int(status), _json_body(document))
-
-
-def _header_text(text: str) -> str:
-    """A value safe for an HTTP header: one line of ASCII."""
-    return " ".join(text.split()).encode("ascii", "replace").decode("ascii")[:500]
-
-
-def _parameter_message(parameter: str, exc: VramAdvisorError) -> str:
-    """``exc``'s message worded for a query parameter: ``--context: x`` becomes ``context: x``."""
-    text = " ".join(str(exc).split())
-    option = f"--{parameter.replace('_', '-')}"
-    if text.startswith(option):
-        text = text[len(option) :].lstrip(" :")
-    return f"{parameter}: {text}"
-
-
-def _parameter_of(exc: VramAdvisorError, values: Mapping[str, str]) -> str | None:
-    """The query parameter a CLI-worded error is about (``--kv-dtype 'x': ...`` -> ``kv_dtype``), if any."""
-    for name in values:
-        option = f"--{name.replace('_', '-')}"
-        rest = exc.message[len(option) :]
-        if exc.message.startswith(option) and (not rest or rest[0] in " :"):
-            return name
-    return None
-
-
-def parse_query(query: str, allowed: tuple[str, ...], path: str) -> dict[str, str]:
-    """The query string as a dict; unknown, repeated or undecodable parameters are a ``BadRequest``."""
-    try:
-        pairs = parse_qsl(query, keep_blank_values=True, errors="strict", max_num_fields=MAX_QUERY_FIELDS)
-    except ValueError as exc:
-        raise BadRequest(f"malformed query string: {exc}") from None
-    values: dict[str, str] = {}
-    for name, value in pairs:
-        if name not in allowed:
-            known = ", ".join(allowed) if allowed else "none"
-            raise BadRequest(f"unknown parameter {name!r} for {path} (known: {known})", name)
-        if name in values:
-            raise BadRequest(f"parameter {name!r} is given more than once", name)
-        values[name] = value
-    return values
-
-
-def parse_flag(values: Mapping[str, str], name: str) -> bool:
-    """A yes/no parameter: absent is false; ``?base``, ``1``, ``true``, ``yes``, ``on`` are true; ``0``... false."""
-    if name not in values:
-        return False
-    text = values[name].strip().lower()
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    raise BadRequest(f"{name}: expected 1 or 0 (true/false, yes/no), got {values[name]!r}", name)
-
-
-class Agent:
-    """Turns ``GET`` requests into answers; knows nothing of sockets (``AgentHTTPServer`` does)."""
-
-    def __init__(
-        self,
-        source: CachedProbe,
-        environ: Mapping[str, str] | None = None,
-        model_dir: str | None = None,
-        catalog: Catalog | None = None,
-    ) -> None:
-        self.source = source
-        self.environ = dict(os.environ if environ is None else environ)
-        self.model_dir = model_dir
-        self.catalog = catalog
-
-    def handle(self, method: str, target: str) -> Response:
-        """The answer to ``method`` on ``target`` (path and query). Never raises."""
-        if method not in ("GET", "HEAD"):
-            response = _error(
-                HTTPStatus.METHOD_NOT_ALLOWED, "method_not_allowed", f"{method} is not allowed: this agent is read-only"
-            )
-            return Response(response.status, response.body, headers=(("Allow", "GET, HEAD"),))
-        parts = urlsplit(target)
-        path = parts.path.rstrip("/") or "/"
-        try:
-            if path == "/":
-                parse_query(parts.query, (), path)
-                return Response(
-                    200, _json_body({"service": "vram-advisor", "version": __version__, "endpoints": ENDPOINTS})
-                )
-            if path == "/inventory":
-                return self._inventory(parse_query(parts.query, INVENTORY_PARAMETERS, path))
-            if path == "/check":
-                return self._check(parse_query(parts.query, CHECK_PARAMETERS, path))
-            if path == "/metrics":
-                parse_query(parts.query, (), path)
-                return self._metrics()
-            return _error(HTTPStatus.NOT_FOUND, "not_found", f"no endpoint {path!r} (try {', '.join(ENDPOINTS)})")
-        except BadRequest as exc:
-            extra = {} if exc.parameter is None else {"parameter": exc.parameter}
-            return _error(HTTPStatus.BAD_REQUEST, "bad_request", exc.message, **extra)
-        except ProbeUnavailable as exc:
-            response = _error(HTTPStatus.SERVICE_UNAVAILABLE, "probe_unavailable", exc.message)
-            retry = str(max(1, round(self.source.timeout_seconds)))
-            return Response(response.status, response.body, headers=(("Retry-After", retry),))
-        except VramAdvisorError as exc:
-            return _error(HTTPStatus.BAD_REQUEST, "bad_request", " ".join(exc.message.split()))
-        except Exception as exc:  # a bug: answer 500 and keep serving
-            sys.stderr.write(f"vram-advisor: internal error on {path}: {exc.__class__.__name__}: {exc}\n")
-            return _error(HTTPStatus.INTERNAL_SERVER_ERROR, "internal_error", f"{exc.__class__.__name__}: {exc}")
-
-    # --------------------------------------------------------------------------------------------- endpoints
-
-    def _snapshot_headers(self, snapshot: Snapshot) -> tuple[tuple[str, str], ...]:
-        headers = [("X-Vram-Advisor-Inventory-Age", f"{snapshot.age_seconds:.1f}")]
-        if snapshot.stale and snapshot.problem:
-            headers.append(("X-Vram-Advisor-Stale", _header_text(snapshot.problem)))
-        return tuple(headers)
-
-    def _inventory(self, values: Mapping[str, str]) -> Response:
-        all_gpus = parse_flag(values, "all_gpus")
-        snapshot = self.source.get()
-        inventory = visibility.apply(snapshot.inventory, self.environ, ignore=all_gpus)
-        return Response(200, _json_body(inv.to_dict(inventory)), headers=self._snapshot_headers(snapshot))
-
-    def _validated_request(self, values: Mapping[str, str]) -> CheckRequest:
-        """The request the query asks for, its values parsed before the probe runs (``_preflight``)."""
-        options: dict[str, Any] = {}
-        for name, is_flag in check_parameters().items():
-            if is_flag:
-                options[name] = parse_flag(values, name)
-            elif name in values:
-                options[name] = values[name]
-        request = CheckRequest(model_dir=self.model_dir, **options)
-        self._preflight(request, values)
-        return request
-
-    def _preflight(self, request: CheckRequest, values: Mapping[str, str]) -> None:
-        """Each given value parsed by the function ``run_check`` parses it with, so that a bad one is a 400 naming
-        it even while the probe is down (it would be a 503 if ``run_check`` met it after the probe)."""
-        catalog = self.catalog or default_catalog()
-
-        def require(text: str) -> None:
-            model_id, quant_id = parse_requirement(text)
-            catalog.model(model_id).quant(quant_id)
-
-        parsers: dict[str, Callable[[str], object]] = {
-            "context": parse_context,
-            "require": require,
-            "gpus": lambda text: whatif.apply(_NO_MACHINE, gpus=text),
-            "ram": lambda text: whatif.apply(_NO_MACHINE, ram=text),
-            "kv_dtype": lambda text: EstimateOptions.parse(kv_dtype=text),
-            "sizes": lambda text: EstimateOptions.parse(sizes=text),
-            "ram_bw": lambda text: EstimateOptions.parse(ram_bw=text),
-            "disk_bw": lambda text: EstimateOptions.parse(disk_bw=text),
-        }
-        for name, parse in parsers.items():
-            if name in values:
-                try:
-                    parse(values[name])
-                except VramAdvisorError as exc:
-                    raise BadRequest(_parameter_message(name, exc), name) from None
-
-    def _check(self, values: Mapping[str, str]) -> Response:
-        request = self._validated_request(values)
-        snapshot = self.source.get()
-        request = replace(request, inventory=snapshot.inventory)
-        try:
-            outcome = run_check(request, environ=self.environ, catalog=self.catalog)
-        except VramAdvisorError as exc:
-            parameter = _parameter_of(exc, values)
-            if parameter is None:
-                raise
-            raise BadRequest(_parameter_message(parameter, exc), parameter) from None
-        return Response(200, _json_body(outcome.document), headers=self._snapshot_headers(snapshot))
-
-    def check_documents(self, snapshot: Snapshot) -> list[dict[str, Any]]:
-        """The instruct and the Base check documents behind ``/metrics`` (as ``check --json`` and ``--base``)."""
-        return [
-            run_check(
-                CheckRequest(inventory=snapshot.inventory, model_dir=self.model_dir, base=base),
-                environ=self.environ,
-                catalog=self.catalog,
-            ).document
-            for base in (False, True)
-        ]
-
-    def _metrics(self) -> Response:
-        snapshot = self.source.get()
-        families = metrics.check_families(self.check_documents(snapshot))
-        families += metrics.agent_families(snapshot.age_seconds, snapshot.stale, __version__)
-        body = metrics.exposition(families).encode("utf-8")
-        return Response(200, body, content_type=metrics.CONTENT_TYPE, headers=self._snapshot_headers(snapshot))
-
-
-# ---------------------------------------------------------------------------------------------- the server
+#: Connections the kernel queues before ``accept`` (it caps this at ``net.core.somaxconn``).
+LISTEN_BACKLOG = 1024
+#: Open connections served at once (one worker thread each); more are answered 503.
+DEFAULT_MAX_CONNECTIONS = 128
+#: A request line and its headers must arrive within this many seconds, and a kept-alive connection that sends
+#: nothing for this long is closed.
+DEFAULT_READ_TIMEOUT_SECONDS = 10.0
+#: A blocked write (a client that stopped reading) fails after this long.
+WRITE_TIMEOUT_SECONDS = 30.0
+#: How long the refusal of a connection over the cap waits for the client's request and for it to read the 503.
+REFUSAL_SECONDS = 0.5
+MAX_LOGGED_CHARS = 300
+_LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 
 
 def is_loopback(host: str) -> bool:
@@ -446,36 +89,192 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def normalise_host(host: str) -> str:
+    """The address ``--host`` names, written out: ``0`` (which the C library reads as 0.0.0.0) is ``0.0.0.0``,
+    ``127.1`` is ``127.0.0.1``; brackets around an IPv6 address go; a name stays as given."""
+    text = host.strip().strip("[]")
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    if text and all(ch in "0123456789abcdefxABCDEFX." for ch in text) and text[0].isdigit():
+        try:
+            return socket.inet_ntoa(socket.inet_aton(text))
+        except OSError:
+            pass
+    return text
+
+
+def binds_everything(host: str) -> bool:
+    return normalise_host(host) in ("", "0.0.0.0", "::")
+
+
 def exposure_warning(host: str) -> str | None:
     """The warning ``serve`` prints when asked to listen beyond loopback, or None."""
-    if is_loopback(host):
+    if is_loopback(normalise_host(host)):
         return None
-    where = "every network interface" if host.strip("[]") in ("", "0.0.0.0", "::") else host
+    where = "every network interface (0.0.0.0)" if binds_everything(host) else normalise_host(host)
+    if binds_everything(host) and ":" in normalise_host(host):
+        where = "every network interface (::)"
     return (
         f"listening on {where}, beyond loopback: anyone who can reach this port can read this machine's "
-        "hardware inventory (there is no authentication; put it behind a firewall or a reverse proxy)"
+        "hardware inventory (there is no authentication; put it behind a firewall or a reverse proxy); clients "
+        "must address it by IP address, by this machine's host name or by a name given with --allow-host"
     )
+
+
+class HostPolicy:
+    """Which ``Host`` headers the agent answers (a defence against DNS rebinding, where a web page at a name the
+    attacker controls reaches the agent through the victim's browser: such a request carries that name).
+
+    Allowed: ``localhost``, any IP address literal (a rebinding page cannot use one: its origin would then be the
+    agent itself), this machine's own name (``socket.gethostname()``, no DNS lookup), the host the agent is bound
+    to, and each name in ``allowed`` (``*`` allows every Host: behind
+    a reverse proxy that checks it); each with or without a port. An HTTP/1.0 request without Host is allowed
+    (browsers always send one); an HTTP/1.1 request needs one (RFC 9112).
+    """
+
+    def __init__(self, bound_host: str = DEFAULT_HOST, allowed: Iterable[str] = ()) -> None:
+        names = {name.strip().lower().rstrip(".") for name in allowed}
+        own = socket.gethostname().strip().lower().rstrip(".")
+        self.any_host = "*" in names
+        self.names = frozenset(
+            {"localhost", normalise_host(bound_host).lower(), own, own.split(".")[0], *names} - {"", "*"}
+        )
+
+    def problem(self, host: str | None, http_version: str) -> str | None:
+        """Why a request with this Host header is refused, or None when it is answered."""
+        if host is None:
+            return "the request has no Host header" if http_version == "HTTP/1.1" else None
+        if self.any_host:
+            return None
+        name = _host_name(host)
+        if name is not None:
+            if name in self.names or name.endswith(".localhost"):
+                return None
+            try:
+                ipaddress.ip_address(name)
+                return None
+            except ValueError:
+                pass
+        quoted = clean_text(shortened(host))
+        return (
+            f"Host {quoted!r} is not allowed: this agent answers to localhost, IP addresses and its own host name only (a defence "
+            f"against DNS rebinding); to use this name, start it with --allow-host {quoted.split(':')[0]}"
+        )
+
+
+def _host_name(host: str) -> str | None:
+    """The name or address in a Host header value (``name[:port]``, ``[v6][:port]``), lower case; None if malformed."""
+    text = host.strip().lower()
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0 or (text[end + 1 :] and not (text[end + 1] == ":" and text[end + 2 :].isdigit())):
+            return None
+        return text[1:end]
+    name, _, port = text.partition(":")
+    if port and not port.isdigit():
+        return None
+    return name.rstrip(".") if name and " " not in name else None
+
+
+def loggable(text: object) -> str:
+    """Client-supplied text as it may reach a log: control characters and terminal escapes escaped, cut short."""
+    return clean_text(shortened(str(text), MAX_LOGGED_CHARS))
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The connection's incoming bytes, each read failing with ``TimeoutError`` once ``deadline`` has passed, so a
+    request must arrive whole in time however slowly a client trickles it (a per-read timeout alone would not
+    stop a slowloris)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.deadline = float("inf")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the client took too long to send its request")
+        self._sock.settimeout(min(remaining, WRITE_TIMEOUT_SECONDS))
+        return self._sock.recv_into(buffer)
 
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = f"vram-advisor/{__version__}"
-    timeout = CLIENT_SOCKET_TIMEOUT_SECONDS
+    protocol_version = "HTTP/1.1"
+    error_content_type = "application/json"
 
     def version_string(self) -> str:
         return self.server_version
 
+    @property
+    def agent_server(self) -> AgentHTTPServer:
+        return cast(AgentHTTPServer, self.server)
+
+    def setup(self) -> None:
+        super().setup()
+        self._reader = _DeadlineReader(self.connection)
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        self._reader.deadline = time.monotonic() + self.agent_server.read_timeout
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        if self.request_version not in ("HTTP/1.0", "HTTP/1.1"):  # HTTP/0.9 has no status line to say anything
+            self.send_error(505, "only HTTP/1.0 and HTTP/1.1 are served")
+            return False
+        return True
+
     def _answer(self, method: str) -> None:
-        server = cast(AgentHTTPServer, self.server)
-        response = server.agent.handle(method, self.path)
+        self._reader.deadline = float("inf")
+        self.connection.settimeout(WRITE_TIMEOUT_SECONDS)
+        server = self.agent_server
+        refusal = server.host_policy.problem(self.headers.get("Host"), self.request_version)
+        if len(self.headers.get_all("Host") or ()) > 1:
+            refusal = "the request has more than one Host header"
+        if refusal is not None:
+            status = 400 if "Host header" in refusal else 421
+            code = "bad_request" if status == 400 else "host_not_allowed"
+            body = json.dumps({"error": code, "message": refusal}).encode("ascii")
+            response = Response(status, body)
+        else:
+            response = server.agent.handle(method, self.path)
+        if self.headers.get("Content-Length", "0") != "0" or "Transfer-Encoding" in self.headers:
+            self.close_connection = True  # the body is never read: the next bytes are not a request
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
         self.send_header("Content-Length", str(len(response.body)))
         self.send_header("Cache-Control", "no-store")
         for name, value in response.headers:
             self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         if method != "HEAD":
             self.wfile.write(response.body)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """A malformed request (400, 414, 431, 501...): a short JSON answer, and the connection closes."""
+        self.close_connection = True
+        self.request_version = "HTTP/1.0"  # whatever the request line said: an answer with a status line
+        self.connection.settimeout(WRITE_TIMEOUT_SECONDS)
+        text = shortened(" ".join((message or self.responses.get(code, ("error",))[0]).split()))
+        body = json.dumps({"error": "bad_request", "message": text}).encode("ascii")
+        self.log_error("code %d, message %s", code, text)
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
 
     def do_GET(self) -> None:
         self._answer("GET")
@@ -496,27 +295,80 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer("PATCH")
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        if cast(AgentHTTPServer, self.server).access_log:
+        if self.agent_server.access_log:
             super().log_request(code, size)
 
+    def log_error(self, format: str, *args: Any) -> None:
+        if self.agent_server.access_log:  # a client's mistake is the client's business; the log shows it
+            super().log_error(format, *args)
+
     def log_message(self, format: str, *args: Any) -> None:
-        sys.stderr.write(f"vram-advisor: {self.address_string()} {format % args}\n")
+        self.agent_server.log(f"{self.address_string()} {loggable(format % args)}")
 
 
-class AgentHTTPServer(ThreadingHTTPServer):
-    """A threading HTTP server around an ``Agent``; one thread per request, none left behind at exit."""
+class _WorkerPool:
+    """At most ``size`` daemon threads, started when needed and kept for the next job."""
 
-    daemon_threads = True
+    def __init__(self, size: int, name: str) -> None:
+        self.size = size
+        self._name = name
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self.threads = 0
+        self._idle = 0
 
-    def __init__(self, address: tuple[str, int], agent: Agent, access_log: bool = False) -> None:
+    def submit(self, job: Callable[[], None]) -> None:
+        """Run ``job`` on an idle worker or a new one; the caller never submits more than ``size`` at once."""
+        with self._lock:
+            if self._idle > 0:
+                self._idle -= 1
+            else:
+                self.threads += 1
+                threading.Thread(target=self._work, name=f"{self._name}-{self.threads}", daemon=True).start()
+        self._jobs.put(job)
+
+    def _work(self) -> None:
+        while True:
+            self._jobs.get()()
+            with self._lock:
+                self._idle += 1
+
+
+class AgentHTTPServer(socketserver.TCPServer):
+    """An HTTP/1.1 server around an ``Agent``: a bounded pool of workers, one per connection, 503 beyond it."""
+
+    allow_reuse_address = True
+    request_queue_size = LISTEN_BACKLOG
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        agent: Agent,
+        access_log: bool = False,
+        allowed_hosts: Iterable[str] = (),
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, got {max_connections}")
         self.agent = agent
         self.access_log = access_log
+        self.max_connections = max_connections
+        self.read_timeout = read_timeout
+        self.host_policy = HostPolicy(address[0], allowed_hosts)
+        self._log = log or (lambda line: sys.stderr.write(f"vram-advisor: {line}\n"))
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._workers = _WorkerPool(max_connections, "vram-advisor-http")
+        self._refusals = _WorkerPool(2, "vram-advisor-refusal")
+        self._refusal_slots = threading.BoundedSemaphore(2)
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+        self.refused = 0
         super().__init__(address, _Handler)
 
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks the host up in DNS (socket.getfqdn), which can stall start-up; not needed.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.bound_address
+    def log(self, line: str) -> None:
+        self._log(line)
 
     @property
     def bound_address(self) -> tuple[str, int]:
@@ -530,15 +382,101 @@ class AgentHTTPServer(ThreadingHTTPServer):
         shown = f"[{host}]" if ":" in host else host
         return f"http://{shown}:{port}"
 
+    @property
+    def worker_threads(self) -> int:
+        """Worker threads started so far (never more than ``max_connections``)."""
+        return self._workers.threads
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        sock = cast(socket.socket, request)
+        if not self._slots.acquire(blocking=False):
+            self._refuse(sock)
+            return
+        with self._open_lock:
+            self._open.add(sock)
+        self._workers.submit(lambda: self._serve(sock, client_address))
+
+    def _serve(self, sock: socket.socket, client_address: Any) -> None:
+        try:
+            self.finish_request(sock, client_address)
+        except (OSError, ValueError) as exc:  # a reset, a timeout, a closed socket: the client's doing
+            if self.access_log:
+                self.log(f"{client_address[0]} connection ended: {loggable(exc.__class__.__name__)}")
+        except Exception as exc:  # a bug: one line, and keep serving
+            self.log(f"internal error serving {client_address[0]}: {exc.__class__.__name__}: {loggable(exc)}")
+        finally:
+            with self._open_lock:
+                self._open.discard(sock)
+            self.shutdown_request(sock)
+            self._slots.release()
+
+    def _refuse(self, sock: socket.socket) -> None:
+        """503 for a connection over the cap, from a small pool of its own (never the accepting thread)."""
+        self.refused += 1
+        if self.refused == 1:
+            self.log(
+                f"warning: {self.max_connections} connections open, the limit (--max-connections): further ones "
+                "are answered 503 (reported once)"
+            )
+        if not self._refusal_slots.acquire(blocking=False):
+            self.shutdown_request(sock)  # refusals are backed up too: drop it
+            return
+        self._refusals.submit(lambda: self._send_refusal(sock))
+
+    def _send_refusal(self, sock: socket.socket) -> None:
+        body = json.dumps(
+            {
+                "error": "busy",
+                "message": f"this agent is serving {self.max_connections} connections, its limit; retry shortly",
+            }
+        ).encode("ascii")
+        head = (
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+        )
+        try:
+            sock.settimeout(REFUSAL_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                sock.recv(65536)  # the request, if it came: closing with it unread would reset the connection
+            sock.sendall(head.encode("ascii") + body)
+            sock.shutdown(socket.SHUT_WR)
+            while sock.recv(65536):
+                pass
+        except OSError:
+            pass
+        finally:
+            sock.close()
+            self._refusal_slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        self.log(f"internal error serving {client_address[0]}: {loggable(sys.exc_info()[1])}")
+
+    def server_close(self) -> None:
+        """Stop listening and end every open connection (their workers then finish at once)."""
+        super().server_close()
+        with self._open_lock:
+            connections = list(self._open)
+        for sock in connections:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
 
 class _AgentHTTPServer6(AgentHTTPServer):
     address_family = socket.AF_INET6
 
 
 def make_server(
-    agent: Agent, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, access_log: bool = False
+    agent: Agent,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    access_log: bool = False,
+    allowed_hosts: Iterable[str] = (),
+    max_connections: int = DEFAULT_MAX_CONNECTIONS,
+    read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
 ) -> AgentHTTPServer:
-    """Bind (port 0: a free port) and return the server; ``serve_forever`` runs it. Raises OSError if it cannot bind."""
-    address = host.strip().strip("[]")
+    """Bind (port 0: a free port) and return the server; ``serve_forever`` runs it. Raises OSError if it cannot bind.
+
+    ``host`` is normalised first (``0`` is 0.0.0.0): the address shown is the address bound."""
+    address = normalise_host(host)
     server_class = _AgentHTTPServer6 if ":" in address else AgentHTTPServer
-    return server_class((address, port), agent, access_log)
+    return server_class((address, port), agent, access_log, allowed_hosts, max_connections, read_timeout)

@@ -4,6 +4,8 @@ Three read-only tools, each returning the contract's JSON (the same documents th
 (``probe --json``), ``check`` (``check --json``, with the what-ifs) and ``estimate`` (``estimate --json``).
 Built on the ``mcp`` SDK's ``MCPServer`` (mcp >= 2; the optional extra ``vram-advisor[mcp]``). This module imports
 the SDK at its top, so only ``cli/mcp_cmd.py`` imports it, inside the command and after checking the SDK is there.
+The SDK's stdio transport runs over ``agent.mcp_wire``'s guarded streams, so every request gets an answer (a parse
+error included) and no error quotes a huge input back.
 """
 
 from __future__ import annotations
@@ -19,10 +21,11 @@ from pydantic import Field
 
 from vram_advisor import __version__
 from vram_advisor.agent.inventory_source import InventorySource
+from vram_advisor.agent.mcp_wire import cut, guarded_stdio
 from vram_advisor.core.errors import VramAdvisorError
 from vram_advisor.inventory import model as inv
 from vram_advisor.inventory import visibility, whatif
-from vram_advisor.service import CheckRequest, parse_context, run_check
+from vram_advisor.service import CheckRequest, check_json, parse_context, run_check
 
 Probe = InventorySource
 
@@ -59,14 +62,30 @@ Free = Annotated[
     Field(description="Grade on the GPUs' free memory now instead of their capacity (a shared node, others running)."),
 ]
 Sizes = Annotated[
-    Literal["table", "published"],
-    Field(description='Which weight sizes drive the verdict: "table" (the article\'s, default) or "published" files.'),
+    Literal["real", "table", "published"],
+    Field(
+        description='Which sizes drive the verdict: "real" (the files a user downloads, default), "table" (the article\'s figures alone) or "published" (the old published-size view).'
+    ),
 ]
 Model = Annotated[
     str,
     Field(description="Model id: deepseek-v4-pro, deepseek-v4-flash, deepseek-v4-pro-base or deepseek-v4-flash-base."),
 ]
 Quant = Annotated[str, Field(description="Quantization id: fp8, q6, q5, q4, q3 or q2 (q3 and q2 are experimental).")]
+RamBw = Annotated[
+    str | None,
+    Field(description='What-if system RAM bandwidth for the speed estimates, e.g. "400GB/s" (default: estimated).'),
+]
+DiskBw = Annotated[
+    str | None,
+    Field(description='What-if disk read bandwidth for the NVMe placement, e.g. "7GB/s" (default: estimated).'),
+]
+Release = Annotated[
+    str | None,
+    Field(
+        description='Which release to judge: "0731" (V4-Flash), "0813" (V4-Pro) or "preview"; default the newest official.'
+    ),
+]
 KvDtype = Annotated[
     Literal["bf16", "fp8"], Field(description="Data type of the KV cache: bf16 (default) or fp8 (about half).")
 ]
@@ -115,9 +134,9 @@ def _answer(compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     except ToolError:
         raise
     except VramAdvisorError as exc:
-        raise ToolError(" ".join(exc.message.split())) from None
+        raise ToolError(cut(" ".join(exc.message.split()))) from None
     except Exception as exc:
-        detail = " ".join(f"{exc.__class__.__name__}: {exc}".split())
+        detail = cut(" ".join(f"{exc.__class__.__name__}: {exc}".split()))
         raise ToolError(f"internal error: {detail} (a bug in vram-advisor; please report it)") from exc
 
 
@@ -149,8 +168,11 @@ def build_server(inventory_source: Probe, model_dir: str | None = None) -> MCPSe
         ram: Ram = None,
         all_gpus: AllGpus = False,
         kv_dtype: KvDtype = "bf16",
-        sizes: Sizes = "table",
+        sizes: Sizes = "real",
         free: Free = False,
+        ram_bw: RamBw = None,
+        disk_bw: DiskBw = None,
+        release: Release = None,
     ) -> dict[str, Any]:
         def compute() -> dict[str, Any]:
             request = CheckRequest(
@@ -166,8 +188,11 @@ def build_server(inventory_source: Probe, model_dir: str | None = None) -> MCPSe
                 kv_dtype=kv_dtype,
                 sizes=sizes,
                 free=free,
+                ram_bw=ram_bw,
+                disk_bw=disk_bw,
+                release=release,
             )
-            return run_check(request, environ=_environ()).document
+            return check_json(run_check(request, environ=_environ()))
 
         return _answer(compute)
 
@@ -179,7 +204,7 @@ def build_server(inventory_source: Probe, model_dir: str | None = None) -> MCPSe
         quant: Quant,
         context: Context = None,
         kv_dtype: KvDtype = "bf16",
-        sizes: Sizes = "table",
+        sizes: Sizes = "real",
         gpus: Gpus = None,
         ram: Ram = None,
         all_gpus: AllGpus = False,
@@ -207,5 +232,7 @@ def _environ() -> dict[str, str]:
 
 
 def run(inventory_source: Probe, model_dir: str | None = None) -> None:
-    """Serve over stdio until the client closes the connection."""
-    build_server(inventory_source, model_dir).run("stdio")
+    """Serve over stdio until the client closes the connection; every request is answered (``agent.mcp_wire``)."""
+    server = build_server(inventory_source, model_dir)
+    with guarded_stdio():
+        server.run("stdio")

@@ -3,8 +3,10 @@ quantization's bits per weight, and the published files of each quantization, re
 
 ``profiles.py`` calls the ``read_*`` functions for the optional fields ``architecture`` (per model), ``bits`` and
 ``published`` (per quantization row); every error names the profile file and the field. The numbers themselves are
-in ``profiles/deepseek-v4.json`` with a source each (shared/reference/deepseek-v4-facts.md §1.2, §1.4, §1.6, §1.8,
-§3.1).
+in ``profiles/deepseek-v4.json`` and ``profiles/deepseek-v41-flash.json`` with a source each
+(shared/reference/deepseek-v4-facts.md §1.2, §1.4, §1.6, §1.8, §3.1). DeepSeek-V4.1 adds three optional fields:
+``kv_scheme: "global"`` (one KV rate per token shared by all layers), ``engram_params_b`` (its n-gram tables, kept
+on disk by the engines) and a null ``attention_heads`` where the sources do not give it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from vram_advisor.core.records import Record
 KV_DTYPES = ("bf16", "fp8")
 #: Engines a quantization row may name (runners.py builds their command lines).
 ENGINES = ("vllm", "llama.cpp")
+#: How a model's KV cache grows: V4's per-layer CSA/HCA rows, or one global rate per token shared by all layers
+#: (DeepSeek-V4.1: compressed latents shared across layers, 890 B/token; kv.py).
+KV_SCHEMES = ("v4", "global")
 
 SourceCheck = Callable[[FieldReader, Any, str], str]
 
@@ -33,6 +38,7 @@ class KvRow(Record):
     indexer_bytes: int
     source: str
     note: str | None = None
+    global_bytes_per_token: int | None = None
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -50,7 +56,7 @@ class Architecture(Record):
     sliding_window: int
     csa_ratio: int
     hca_ratio: int
-    attention_heads: int
+    attention_heads: int | None
     hidden_size: int
     routed_experts: int
     experts_per_token: int
@@ -61,6 +67,9 @@ class Architecture(Record):
     kv_rows: Mapping[str, KvRow]
     source: str
     params_source: str
+    model_type: str = "deepseek_v4"
+    kv_scheme: str = "v4"
+    engram_params: int = 0
 
     @property
     def routed_params(self) -> int:
@@ -70,7 +79,8 @@ class Architecture(Record):
 
     @property
     def other_params(self) -> int:
-        """Everything else (attention, shared experts, embeddings and head, mHC, indexer, compressor, MTP)."""
+        """Everything else of the backbone (attention, shared experts, embeddings and head, mHC, indexer,
+        compressor, MTP); the engram tables are outside the backbone's count (``engram_params``)."""
         return self.params_total - self.routed_params
 
     @property
@@ -86,13 +96,15 @@ class Architecture(Record):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class QuantBits(Record):
-    """Bits per weight of a quantization: routed experts and everything else, the file format and its engine."""
+    """Bits per weight of a quantization: routed experts and everything else (and the engram tables, where a model
+    has them), the file format and its engine."""
 
     experts: float
     other: float
     format: str
     engine: str
     source: str
+    engram: float | None = None
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -107,6 +119,7 @@ class PublishedFile(Record):
     include: str | None = None
     hf_tag: str | None = None
     note: str | None = None
+    release: str | None = None
 
 
 def _positive_int(r: FieldReader, value: Any, where: str) -> int:
@@ -145,7 +158,13 @@ def _kv_row(r: FieldReader, check_source: SourceCheck, value: Any, where: str) -
         indexer_bytes=r.required(data, "indexer_bytes", p, lambda v, w: _count(r, v, w)),
         source=r.required(data, "source", p, lambda v, w: check_source(r, v, w)),
         note=r.optional(data, "note", p, r.text),
+        global_bytes_per_token=r.optional(data, "global_bytes_per_token", p, lambda v, w: _positive_int(r, v, w)),
     )
+
+
+def _heads(r: FieldReader, value: Any, where: str) -> int | None:
+    """``attention_heads``: a positive count, or null where the sources do not give it."""
+    return None if value is None else _positive_int(r, value, where)
 
 
 def read_architecture(r: FieldReader, check_source: SourceCheck, value: Any, where: str) -> Architecture:
@@ -172,7 +191,9 @@ def read_architecture(r: FieldReader, check_source: SourceCheck, value: Any, whe
         sliding_window=positive("sliding_window"),
         csa_ratio=positive("csa_ratio"),
         hca_ratio=positive("hca_ratio"),
-        attention_heads=positive("attention_heads"),
+        attention_heads=_heads(r, data.get("attention_heads"), f"{p}attention_heads")
+        if "attention_heads" in data
+        else positive("attention_heads"),
         hidden_size=positive("hidden_size"),
         routed_experts=positive("routed_experts"),
         experts_per_token=positive("experts_per_token"),
@@ -183,7 +204,14 @@ def read_architecture(r: FieldReader, check_source: SourceCheck, value: Any, whe
         kv_rows=rows,
         source=r.required(data, "source", p, lambda v, w: check_source(r, v, w)),
         params_source=r.required(data, "params_source", p, lambda v, w: check_source(r, v, w)),
+        model_type=r.optional(data, "model_type", p, r.text) or "deepseek_v4",
+        kv_scheme=r.optional(data, "kv_scheme", p, r.choice(KV_SCHEMES)) or "v4",
+        engram_params=r.optional(data, "engram_params_b", p, lambda v, w: _billions(r, v, w)) or 0,
     )
+    if arch.kv_scheme == "global":
+        missing = [key for key, row in rows.items() if row.global_bytes_per_token is None]
+        if missing:
+            raise r.fail(f"{p}kv_rows.{missing[0]}", "a global KV scheme needs global_bytes_per_token")
     kinds = arch.swa_only_layers + arch.csa_layers + arch.hca_layers
     if kinds != arch.layers:
         raise r.fail(
@@ -219,6 +247,7 @@ def read_bits(r: FieldReader, check_source: SourceCheck, value: Any, where: str)
         format=r.required(data, "format", p, r.text),
         engine=r.required(data, "engine", p, r.choice(ENGINES)),
         source=r.required(data, "source", p, lambda v, w: check_source(r, v, w)),
+        engram=r.optional(data, "engram", p, lambda v, w: _bits(r, v, w)),
     )
 
 
@@ -249,6 +278,7 @@ def _published_file(r: FieldReader, check_source: SourceCheck, value: Any, where
         include=r.optional(data, "include", p, r.text),
         hf_tag=r.optional(data, "hf_tag", p, r.text),
         note=r.optional(data, "note", p, r.text),
+        release=r.optional(data, "release", p, r.text),
     )
 
 

@@ -16,10 +16,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from vram_advisor.catalog.profiles import Catalog, ModelProfile, QuantRow
+from vram_advisor.catalog.profiles import EXPERIMENTAL_ORDER, Catalog, ModelProfile, QuantRow
 from vram_advisor.core import units
 from vram_advisor.core.records import Record
-from vram_advisor.plan import rules as plan
 
 #: Bits per weight of each row of the table, as the seed article derived Q6..Q2 from the FP8 size (Flash: 159.61 GB
 #: at FP8, 120 GB at Q6 = x 6/8, 80 GB at Q4 = x 4/8, 40 GB at Q2 = x 2/8; shared/seed/deepseek-v4-vram-tables.md).
@@ -179,8 +178,8 @@ def derived_need(weights_bytes: int, ratios: Ratios, quant: str | None = None) -
 
 
 def is_experimental(row_id: str) -> bool:
-    """Contract rule 3: the quantizations ``plan.EXPERIMENTAL_ORDER`` names (q3, q2) are experimental."""
-    return row_id in plan.EXPERIMENTAL_ORDER
+    """Contract rule 3: the quantizations ``EXPERIMENTAL_ORDER`` names (q3, q2) are experimental."""
+    return row_id in EXPERIMENTAL_ORDER
 
 
 def derived_row(need: DerivedNeed, *, row_id: str, label: str, best_for: str, source: str) -> QuantRow:

@@ -4,7 +4,8 @@ Profiles are JSON files in the top-level ``profiles/`` folder, shipped inside th
 ``vram_advisor/profiles``. Two schemas exist:
 
 * ``vram-advisor/profile/v1``: a model family: ``sources``, ``models`` (each with its quantization rows),
-  ``quick_summary``, ``advice`` and ``api``. Every figure names a key of ``sources``.
+  ``quick_summary``, ``advice`` and ``api`` (catalog/api.py); a model may list its ``releases``
+  (catalog/releases.py). Every figure names a key of ``sources``.
 * ``vram-advisor/local-models/v1``: the catalogue of smaller local models offered when DeepSeek V4 does not fit.
 
 Sizes stay as the article writes them ("1.2TB+") and are read by ``units``: VRAM figures as table GB (GiB of
@@ -23,6 +24,7 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
+from vram_advisor.catalog.api import ApiOption, read_api
 from vram_advisor.catalog.architecture import (
     Architecture,
     PublishedFile,
@@ -31,10 +33,15 @@ from vram_advisor.catalog.architecture import (
     read_bits,
     read_published,
 )
+from vram_advisor.catalog.releases import Release, default_release, read_releases, select_release
 from vram_advisor.core import boundedjson, units
 from vram_advisor.core.errors import ProfileError, UsageError
 from vram_advisor.core.jsonread import FieldReader, clean_text
 from vram_advisor.core.records import Record
+
+#: Contract rule 4: the ranking within a pair of models (large, small), best first; q3 and q2 are experimental.
+NON_EXPERIMENTAL_ORDER = ("fp8", "q6", "q5", "q4")
+EXPERIMENTAL_ORDER = ("q3", "q2")
 
 FAMILY_SCHEMA = "vram-advisor/profile/v1"
 LOCAL_MODELS_SCHEMA = "vram-advisor/local-models/v1"
@@ -69,6 +76,8 @@ class QuantRow(Record):
     bits: QuantBits | None = None
     published: tuple[PublishedFile, ...] = ()
     derived: bool = False
+    #: every release's published files (``published`` holds the chosen release's; catalog/releases.py)
+    published_all: tuple[PublishedFile, ...] = ()
 
     @property
     def weights_gb(self) -> float:
@@ -113,6 +122,8 @@ class ModelProfile(Record):
     origin: str
     hf_repo: str | None = None
     architecture: Architecture | None = None
+    releases: tuple[Release, ...] = ()
+    release: str | None = None
 
     def quant(self, quant_id: str) -> QuantRow:
         for row in self.quants:
@@ -156,16 +167,6 @@ class Advice(Record):
         return (low is None or units.meets(usable_vram_bytes, low)) and (
             high is None or not units.meets(usable_vram_bytes, high)
         )
-
-
-@dataclass(frozen=True, eq=False, repr=False)
-class ApiOption(Record):
-    """The hosted alternative."""
-
-    name: str
-    url: str
-    why: str
-    source: str
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -288,6 +289,7 @@ def _quant(r: FieldReader, sources: Mapping[str, Source], value: Any, where: str
     data = r.obj(value, where)
     p = f"{where}."
     check_source = _source_checker(sources)
+    published = r.optional(data, "published", p, lambda v, w: read_published(r, check_source, v, w)) or ()
     row = QuantRow(
         id=r.required(data, "id", p, r.choice(QUANT_IDS)),
         label=r.required(data, "label", p, r.text),
@@ -298,8 +300,9 @@ def _quant(r: FieldReader, sources: Mapping[str, Source], value: Any, where: str
         experimental=r.required(data, "experimental", p, r.flag),
         source=r.required(data, "source", p, lambda v, w: _source_ref(r, sources, v, w)),
         bits=r.optional(data, "bits", p, lambda v, w: read_bits(r, check_source, v, w)),
-        published=r.optional(data, "published", p, lambda v, w: read_published(r, check_source, v, w)) or (),
+        published=published,
         derived=bool(r.optional(data, "derived", p, r.flag)),
+        published_all=published,
     )
     if row.safer_vram_bytes < row.min_vram_bytes:
         raise r.fail(f"{p}safer_vram", f"{row.safer_vram} is below min_vram {row.min_vram}")
@@ -322,7 +325,8 @@ def _model(r: FieldReader, sources: Mapping[str, Source], value: Any, where: str
     model_id = r.required(data, "id", p, r.text)
     if model_id != model_id.lower() or not model_id.strip() or " " in model_id:
         raise r.fail(f"{p}id", f"{model_id!r} must be a lower-case id without spaces")
-    return ModelProfile(
+    releases = r.optional(data, "releases", p, lambda v, w: read_releases(r, _source_checker(sources), v, w)) or ()
+    model = ModelProfile(
         id=model_id,
         name=r.required(data, "name", p, r.text),
         short_name=r.optional(data, "short_name", p, r.text) or model_id,
@@ -337,7 +341,9 @@ def _model(r: FieldReader, sources: Mapping[str, Source], value: Any, where: str
         architecture=r.optional(
             data, "architecture", p, lambda v, w: read_architecture(r, _source_checker(sources), v, w)
         ),
+        releases=releases,
     )
+    return select_release(model, default_release(releases))
 
 
 @dataclass(repr=False)
@@ -362,14 +368,8 @@ def _read_family(r: FieldReader, data: Mapping[str, Any], parts: _Parts, origin:
     advice = r.optional(data, "advice", "", lambda v, w: r.items(v, w, lambda x, y: _advice(r, sources, x, y)))
     if advice:
         parts.advice = list(advice)
-    api = r.optional(data, "api", "", r.obj)
-    if api is not None:
-        parts.api = ApiOption(
-            name=r.required(api, "name", "api.", r.text),
-            url=r.required(api, "url", "api.", r.text),
-            why=r.required(api, "why", "api.", r.text),
-            source=r.required(api, "source", "api.", lambda v, w: _source_ref(r, sources, v, w)),
-        )
+    if data.get("api") is not None:
+        parts.api = read_api(r, _source_checker(sources), data["api"])
     parts.sources.update({f"{origin}#{key}": value for key, value in sources.items()})
 
 
@@ -477,19 +477,3 @@ def load_catalog(directory: Path | None = None) -> Catalog:
 def packaged_catalog() -> Catalog:
     """The packaged profiles, read once per process."""
     return load_catalog()
-
-
-class _DefaultCatalog:
-    """``default_catalog()``: the packaged profiles with the user's merged in by model id (``userprofiles``);
-    ``default_catalog.cache_clear()`` forgets the packaged ones, as ``functools.cache`` would."""
-
-    def __call__(self) -> Catalog:
-        from vram_advisor.catalog.userprofiles import merge_user_profiles
-
-        return merge_user_profiles(packaged_catalog())
-
-    def cache_clear(self) -> None:
-        packaged_catalog.cache_clear()
-
-
-default_catalog = _DefaultCatalog()

@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from vram_advisor.catalog.profiles import Catalog, _Parts, packaged_dir, read_file, user_dirs
+from vram_advisor.catalog.profiles import Catalog, _Parts, packaged_catalog, packaged_dir, read_file, user_dirs
 from vram_advisor.core.errors import ProfileError, UsageError
 from vram_advisor.core.jsonread import clean_text
 
@@ -61,7 +61,7 @@ def _signature(files: Sequence[Path]) -> Signature:
 
 
 def _default_warn(message: str) -> None:
-    from vram_advisor.render import warn
+    from vram_advisor.core.stderr import warn
 
     warn(message)
 
@@ -192,3 +192,17 @@ def write_user_profile(
     finally:
         temp.unlink(missing_ok=True)
     return target, replaced
+
+
+class _DefaultCatalog:
+    """``default_catalog()``: the packaged profiles with the user's merged in by model id;
+    ``default_catalog.cache_clear()`` forgets the packaged ones, as ``functools.cache`` would."""
+
+    def __call__(self) -> Catalog:
+        return merge_user_profiles(packaged_catalog())
+
+    def cache_clear(self) -> None:
+        packaged_catalog.cache_clear()
+
+
+default_catalog = _DefaultCatalog()

@@ -17,11 +17,17 @@ from vram_advisor.cli.app import (
     app,
 )
 from vram_advisor.cli.common import console
-from vram_advisor.cli.estimate_options import DiskBwOpt, KvDtypeOpt, RamBwOpt, SizesOpt
+from vram_advisor.cli.estimate_options import DiskBwOpt, KvDtypeOpt, RamBwOpt, ReleaseOpt, SizesOpt
 from vram_advisor.cli.hubopts import IncludeOpt, ModelOpt, RepoOpt, RevisionOpt, hub_spinner
 from vram_advisor.render import warn, write_json, write_line
 from vram_advisor.report import check as report
-from vram_advisor.service import CheckRequest, run_check
+from vram_advisor.service import CheckRequest, check_json, run_check
+
+
+def family_lines(document: dict[str, object]) -> list[str]:
+    """The V4.1-Flash line of a default check (service: ``v41_flash``), as a note of the human view."""
+    note = document.get("v41_flash")
+    return [str(note["line"])] if isinstance(note, dict) else []
 
 
 @app.command()
@@ -42,7 +48,7 @@ def check(
         typer.Option("--context", metavar="TOKENS", help="Planned context length: 32768, 128k, 1M."),
     ] = None,
     kv_dtype: KvDtypeOpt = "bf16",
-    sizes: SizesOpt = "table",
+    sizes: SizesOpt = "real",
     ram_bw: RamBwOpt = None,
     disk_bw: DiskBwOpt = None,
     model_dir: ModelDirOpt = None,
@@ -60,6 +66,7 @@ def check(
     repo: RepoOpt = None,
     revision: RevisionOpt = None,
     include: IncludeOpt = None,
+    release: ReleaseOpt = None,
 ) -> None:
     """Say which DeepSeek V4 model and quantization this machine can run, and how comfortably."""
     outcome = run_check(
@@ -82,12 +89,13 @@ def check(
             repo=repo,
             revision=revision,
             include=tuple(include or ()),
+            release=release,
         ),
         hub_status=hub_spinner(not json_output and not quiet),
     )
     result = outcome.plan
     if json_output:
-        write_json(outcome.document)
+        write_json(check_json(outcome))
     elif quiet and result.required is not None:
         write_line(report.quiet_line(result))
     else:
@@ -95,14 +103,7 @@ def check(
             warn("--quiet only applies with --require; printing the full view")
         from vram_advisor.render.human import check_view, print_view
 
-        document = outcome.document
-        view = check_view(
-            result,
-            outcome.inventory,
-            outcome.estimates,
-            warnings=document.get("warnings", ()),
-            remarks=document.get("free_memory_notes", ()),
-        )
+        view = check_view(outcome)
         print_view(view, console())
     if result.required is not None and not result.required.fits:
         raise typer.Exit(1)

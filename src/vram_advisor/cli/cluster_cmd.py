@@ -247,6 +247,14 @@ def cluster(
         typer.Option("--follow-symlinks", help="Also read a folder's symbolic links that lead out of the folder."),
     ] = False,
     base: BaseOpt = False,
+    sizes: Annotated[
+        str,
+        typer.Option(
+            "--sizes",
+            metavar="real|table",
+            help="Judge each node on the real downloads (default, as check does) or on the article's figures alone.",
+        ),
+    ] = "real",
 ) -> None:
     """Plan across many nodes: per node, per group of identical nodes, and what only several nodes together hold."""
     check_seconds(ray_timeout, "--ray-timeout")
@@ -261,9 +269,12 @@ def cluster(
         raise UsageError("standard input (-) can be read only once")
     if STDIN in paths and sys.stdin.isatty():
         warn("reading inventories from the terminal: paste NDJSON and end with Ctrl-D (or pipe probe output in)")
-    from vram_advisor.catalog.profiles import default_catalog
+    from vram_advisor.catalog.userprofiles import default_catalog
 
-    planner = ClusterPlanner(default_catalog(), base=base)
+    basis = sizes.strip().lower()
+    if basis not in ("real", "table"):
+        raise UsageError(f"--sizes {sizes!r}: expected real or table")
+    planner = ClusterPlanner(default_catalog(), base=base, sizes=basis)
     report = _SkipReporter()
     with _no_cycle_collection():
         for item in _inputs(paths, ray, ray_address, ray_timeout, from_k8s, from_slurm, follow_symlinks, timeout_s):

@@ -9,7 +9,7 @@ import typer
 
 from vram_advisor.cli.app import AllGpusOpt, GpusOpt, InventoryOpt, JsonOpt, ModelDirOpt, RamOpt, app
 from vram_advisor.cli.common import console
-from vram_advisor.cli.estimate_options import DiskBwOpt, KvDtypeOpt, RamBwOpt, SizesOpt
+from vram_advisor.cli.estimate_options import DiskBwOpt, KvDtypeOpt, RamBwOpt, ReleaseOpt, SizesOpt
 from vram_advisor.render import write_json
 
 
@@ -31,9 +31,10 @@ def estimate(
         bool, typer.Option("--no-machine", help="Do not probe: the breakdown alone, without fits or speeds.")
     ] = False,
     kv_dtype: KvDtypeOpt = "bf16",
-    sizes: SizesOpt = "table",
+    sizes: SizesOpt = "real",
     ram_bw: RamBwOpt = None,
     disk_bw: DiskBwOpt = None,
+    release: ReleaseOpt = None,
 ) -> None:
     """The memory breakdown of one option (weights, KV cache, overhead) per placement, with speeds and assumptions."""
     import os
@@ -61,6 +62,7 @@ def estimate(
         ram_bw=options.ram_bw,
         disk_bw=options.disk_bw,
         model_dir=model_dir,
+        release=release,
     )
     if json_output:
         write_json(document)

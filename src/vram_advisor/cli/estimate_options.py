@@ -19,8 +19,9 @@ SizesOpt = Annotated[
     str,
     typer.Option(
         "--sizes",
-        metavar="table|published",
-        help="Weights that drive the verdict: the article's table (default) or the published files.",
+        metavar="real|table|published",
+        help="Sizes that drive the verdict: real downloads with KV and overhead (default), the article's table "
+        "alone (rules 1-8 exactly), or the published files scaled by the table's headroom.",
     ),
 ]
 RamBwOpt = Annotated[
@@ -35,5 +36,14 @@ DiskBwOpt = Annotated[
     str | None,
     typer.Option(
         "--disk-bw", metavar="RATE", help="Disk read bandwidth for mmap speeds, e.g. 7GB/s (default: by kind)."
+    ),
+]
+ReleaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--release",
+        metavar="NAME",
+        help="Which release of the model to plan: preview, 0731 (V4-Flash), 0813 (V4-Pro); default: the newest "
+        "official one. (--revision names a Hub git revision.)",
     ),
 ]

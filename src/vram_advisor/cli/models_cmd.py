@@ -12,7 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from vram_advisor.catalog.profiles import Catalog, ModelProfile, default_catalog
+from vram_advisor.catalog.profiles import Catalog, ModelProfile
+from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.cli.app import JsonOpt, app
 from vram_advisor.cli.common import console
 from vram_advisor.render import write_json, write_line
@@ -30,6 +31,8 @@ app.add_typer(models_app, name="models")
 
 
 def _model_dict(model: ModelProfile) -> dict[str, Any]:
+    from vram_advisor.catalog.downloads import download_dict, reference_download
+    from vram_advisor.catalog.releases import release_dict, size_differences
     from vram_advisor.report.check import json_number
 
     return {
@@ -40,6 +43,21 @@ def _model_dict(model: ModelProfile) -> dict[str, Any]:
         "params_active": model.params_active,
         "official_weights": model.official_weights,
         "profile": model.origin,
+        "source": model.source,
+        "release": release_dict(model),
+        "releases": [
+            {
+                "release": release.id,
+                "name": release.name,
+                "repo": release.repo,
+                "published": release.published,
+                "official": release.official,
+                "source": release.source,
+                "note": release.note,
+            }
+            for release in model.releases
+        ],
+        "size_differences": size_differences(model),
         "quants": [
             {
                 "quant": row.id,
@@ -50,6 +68,7 @@ def _model_dict(model: ModelProfile) -> dict[str, Any]:
                 "best_for": row.best_for,
                 "source": row.source,
                 "derived": row.derived,
+                "reference_download": download_dict(reference_download(model, row)),
             }
             for row in model.quants
         ],

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, NoReturn
 
 import typer
 
 from vram_advisor.cli.app import ModelDirOpt, app
-from vram_advisor.core.errors import VramAdvisorError
+from vram_advisor.core.errors import UsageError, VramAdvisorError
+from vram_advisor.core.jsonread import clean_text
 from vram_advisor.render import warn
 
 
@@ -17,6 +19,13 @@ class ServeError(VramAdvisorError):
 
 class _Stop(Exception):
     """SIGTERM arrived: shut down as on Ctrl-C."""
+
+
+def _check_seconds(option: str, value: float, allow_zero: bool) -> None:
+    """A time option must be a finite number of seconds (typer lets nan and inf through its bounds)."""
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise UsageError(f"{option} {value}: expected a finite number of seconds {bound}")
 
 
 def _on_sigterm(signum: int, frame: object) -> NoReturn:
@@ -30,7 +39,8 @@ def serve(
         typer.Option(
             "--host",
             metavar="ADDRESS",
-            help="Address to listen on. 127.0.0.1 (default) is this machine only; 0.0.0.0 is every interface.",
+            help="Address to listen on. 127.0.0.1 (default) is this machine only; 0.0.0.0 is every interface "
+            "(0 is read as 0.0.0.0, as the C library does).",
         ),
     ] = "127.0.0.1",
     port: Annotated[
@@ -59,7 +69,28 @@ def serve(
         ),
     ] = None,
     model_dir: ModelDirOpt = None,
-    access_log: Annotated[bool, typer.Option("--access-log", help="Log each request on stderr.")] = False,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Log each request on stderr (what clients sent is escaped).")
+    ] = False,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            metavar="NAME",
+            help="Also answer requests whose Host header is NAME (repeatable; * for any). By default only "
+            "localhost and IP addresses are answered, against DNS rebinding.",
+        ),
+    ] = None,
+    max_connections: Annotated[
+        int,
+        typer.Option(
+            "--max-connections",
+            min=1,
+            max=10000,
+            metavar="N",
+            help="Serve at most N connections at once (a worker thread each); more are answered 503.",
+        ),
+    ] = 128,
 ) -> None:
     """Serve /inventory, /check and /metrics (Prometheus) over HTTP, read-only, on 127.0.0.1 unless told otherwise."""
     import signal
@@ -68,6 +99,8 @@ def serve(
     from vram_advisor.agent import http as agent_http
     from vram_advisor.agent.inventory_source import inventory_source
 
+    _check_seconds("--cache-seconds", cache_seconds, allow_zero=True)
+    _check_seconds("--probe-timeout", probe_timeout, allow_zero=False)
     probe = inventory_source(inventory_path, model_dir)
 
     try:
@@ -80,10 +113,20 @@ def serve(
     source = agent_http.CachedProbe(probe, cache_seconds=cache_seconds, timeout_seconds=probe_timeout)
     agent = agent_http.Agent(source, model_dir=model_dir)
     try:
-        server = agent_http.make_server(agent, host=host, port=port, access_log=access_log)
+        server = agent_http.make_server(
+            agent,
+            host=host,
+            port=port,
+            access_log=access_log,
+            allowed_hosts=allow_host or (),
+            max_connections=max_connections,
+        )
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ServeError(f"--host {host} --port {port}: cannot listen there ({reason})") from None
+        raise ServeError(f"--host {clean_text(host)} --port {port}: cannot listen there ({reason})") from None
+    bound = agent_http.normalise_host(host)
+    if bound != host.strip().strip("[]"):
+        warn(f"--host {clean_text(host)} means {bound}")
     exposure = agent_http.exposure_warning(host)
     if exposure:
         warn(f"warning: {exposure}")
@@ -92,7 +135,7 @@ def serve(
         signal.signal(signal.SIGTERM, _on_sigterm)
     warn(
         f"serving {server.url} (GET /inventory, /check, /metrics); probe cached {cache_seconds:g} s, "
-        f"timeout {probe_timeout:g} s; Ctrl-C stops"
+        f"timeout {probe_timeout:g} s; at most {max_connections} connections; Ctrl-C stops"
     )
     try:
         server.serve_forever(poll_interval=0.5)

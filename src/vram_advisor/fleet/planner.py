@@ -19,7 +19,7 @@ summed usable VRAM.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any, NamedTuple
@@ -30,9 +30,11 @@ from vram_advisor.core.records import Record
 from vram_advisor.fleet import nodefacts
 from vram_advisor.fleet.inputs import NodeInput, Skipped
 from vram_advisor.fleet.nodefacts import INFINIBAND, NVLINK, RDMA
+from vram_advisor.inventory.model import Inventory
 from vram_advisor.plan import rules as plan
+from vram_advisor.plan.check_estimates import verdict_placement
+from vram_advisor.plan.estimate import Estimate, Placement
 from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, Machine, Option, Recommendation
-from vram_advisor.report.check import recommendation_dict, short_option
 
 SCHEMA = "vram-advisor/cluster/v1"
 #: Skipped inputs kept for the report (all are counted; the rest are only counted).
@@ -50,10 +52,10 @@ class MachinePlan(Record):
     options: tuple[Option, ...]
     recommendation: Recommendation
     stretch: Option | None
-    recommendation_dict: dict[str, Any]
-    stretch_dict: dict[str, Any] | None
     #: What a person reads of this plan (recommendation and stretch, not the exact figures): nodes are grouped by it.
     verdict: tuple[str | None, ...]
+    #: Where the recommendation runs by the estimate it was judged on (rule 9), for its speed; None otherwise.
+    run_placement: Placement | None = None
 
 
 def _verdict(recommendation: Recommendation, stretch: Option | None) -> tuple[str | None, ...]:
@@ -157,9 +159,14 @@ def _gpu_models(gpus: tuple[tuple[str, int, int, bool], ...]) -> tuple[tuple[str
 class ClusterPlanner:
     """Adds nodes one by one (``add``), keeps small records, and plans the fleet (``finish``)."""
 
-    def __init__(self, catalog: Catalog, base: bool = False) -> None:
+    def __init__(
+        self, catalog: Catalog, base: bool = False, sizes: str = "real", context_tokens: int = 32 * 1024
+    ) -> None:
         self.catalog = catalog
         self.base = base
+        #: "real" judges each node as ``check`` does by default (rule 9); "table" by the article's figures alone.
+        self.sizes = sizes
+        self.context_tokens = context_tokens
         self.ranked: list[tuple[ModelProfile, QuantRow]] = plan.ranking(*plan.candidates(catalog, base))
         self.nodes: list[Node] = []
         self.entries: list[MachinePlan] = []
@@ -176,7 +183,14 @@ class ClusterPlanner:
 
     # --------------------------------------------------------------------------------------- per machine
 
-    def _entry_for(self, machine: Machine) -> int:
+    def _entry_for(self, machine: Machine, inventory: Inventory | None = None) -> int:
+        """The plan of one distinct machine. Under rule 9 (``inventory`` given) the GPUs themselves matter (the
+        even split, the engine's overhead per GPU), so each distinct hardware key is judged on its own."""
+        if inventory is not None:
+            from vram_advisor.plan.realfit import judge_for
+
+            judge, made = judge_for(inventory, machine, self.context_tokens)
+            return self._append(machine, plan.evaluate(self.catalog, machine, self.base, judge=judge), made())
         index = self._by_machine.get(machine)
         if index is not None:
             return index
@@ -188,8 +202,19 @@ class ClusterPlanner:
                 self._by_fits[fits] = options
             else:  # the planner grew a rule beyond fit_of: evaluate every machine
                 self._fits_cache_ok = False
+        index = self._append(machine, options)
+        self._by_machine[machine] = index
+        return index
+
+    def _append(
+        self, machine: Machine, options: tuple[Option, ...], estimates: Mapping[tuple[str, str], Estimate] | None = None
+    ) -> int:
         recommendation = plan.recommend(options, machine)
         stretch = plan.stretch_of(options, recommendation)
+        run_placement = None
+        chosen = recommendation.option
+        if estimates is not None and chosen is not None and chosen.key in estimates:
+            run_placement = verdict_placement(estimates[chosen.key], recommendation.kind, chosen)
         index = len(self.entries)
         self.entries.append(
             MachinePlan(
@@ -197,12 +222,10 @@ class ClusterPlanner:
                 options=options,
                 recommendation=recommendation,
                 stretch=stretch,
-                recommendation_dict=recommendation_dict(recommendation),
-                stretch_dict=short_option(stretch),
+                run_placement=run_placement,
                 verdict=_verdict(recommendation, stretch),
             )
         )
-        self._by_machine[machine] = index
         return index
 
     def _group_for(self, models: tuple[tuple[str, int], ...]) -> int:
@@ -240,8 +263,10 @@ class ClusterPlanner:
         key = (facts.gpus, facts.ram_total_bytes, facts.ram_limit_bytes)
         cached = self._by_key.get(key)
         if cached is None:
-            machine = plan.machine_of(nodefacts.planning_inventory(facts))
-            cached = (self._entry_for(machine), self._group_for(_gpu_models(facts.gpus)))
+            inventory = nodefacts.planning_inventory(facts)
+            machine = plan.machine_of(inventory)
+            judged_on = inventory if self.sizes == "real" else None
+            cached = (self._entry_for(machine, judged_on), self._group_for(_gpu_models(facts.gpus)))
             self._by_key[key] = cached
         entry_index, group_index = cached
         usable = self.entries[entry_index].machine.usable_vram_bytes

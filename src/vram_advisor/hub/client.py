@@ -312,18 +312,6 @@ def _revision_of(exc: Any) -> str:
     return match.group(1) if match else "?"
 
 
-def _commit_of(sha: Any) -> str | None:
-    """The commit a Hub answer names, if it is one (40 hex digits); anything else is not used, nor shown."""
-    return sha if isinstance(sha, str) and _COMMIT.match(sha) else None
-
-
-def _size_of(size: Any) -> int | None:
-    """A file size a Hub answer gives, if it is one (a whole number of bytes up to 1 EiB); else unknown."""
-    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_BYTES:
-        return None
-    return size
-
-
 def _first_line(text: str) -> str:
     return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
@@ -388,17 +376,20 @@ def _listing_from_hub(
 
     api = HfApi(endpoint=settings.endpoint)
     info = api.model_info(repo_id, revision=revision, files_metadata=True, timeout=settings.timeout_s)
-    commit = _commit_of(info.sha)
+    commit = transport.commit_of(info.sha)
     entries: dict[str, tuple[int | None, str | None]] = {}
     for sibling in info.siblings or []:
         blob = sibling.lfs.sha256 if sibling.lfs is not None else sibling.blob_id
-        entries[sibling.rfilename] = (_size_of(sibling.size), blob)
+        entries[sibling.rfilename] = (transport.size_of(sibling.size), blob)
     selected = _select(entries, include)
     if any(entries[path][0] is None for path in selected):
         # an endpoint (a mirror) that ignores ?blobs=true: the tree listing carries the sizes
         for item in api.list_repo_tree(repo_id, recursive=True, revision=commit or revision):
             if isinstance(item, HubRepoFile):
-                entries[item.path] = (_size_of(item.size), item.lfs.sha256 if item.lfs is not None else item.blob_id)
+                entries[item.path] = (
+                    transport.size_of(item.size),
+                    item.lfs.sha256 if item.lfs is not None else item.blob_id,
+                )
         selected = _select(entries, include)
     _require_files(repo_id, revision, include, selected, len(entries))
     gated = bool(info.gated)
@@ -681,8 +672,8 @@ def _model_files_from_hub(repo_id: str, revision: str | None, settings: HubSetti
     info = HfApi(endpoint=settings.endpoint).model_info(
         repo_id, revision=revision, files_metadata=True, timeout=settings.timeout_s
     )
-    sizes = {sibling.rfilename: _size_of(sibling.size) for sibling in info.siblings or []}
-    return _model_files(repo_id, revision, _commit_of(info.sha), settings, sizes, "hub", local_only=False)
+    sizes = {sibling.rfilename: transport.size_of(sibling.size) for sibling in info.siblings or []}
+    return _model_files(repo_id, revision, transport.commit_of(info.sha), settings, sizes, "hub", local_only=False)
 
 
 def _model_files_from_cache(repo_id: str, revision: str | None, settings: HubSettings) -> ModelFiles:

@@ -6,6 +6,7 @@
   nesting, number length, NaN and Infinity, string size and lone surrogates (``core.boundedjson``, limits
   ``HUB_LIMITS``), so a hostile answer is one ``HubError`` line naming the field, never a RecursionError.
 * At most ``MAX_REDIRECTS`` redirects (a 302 loop ends as one line).
+* ``commit_of`` and ``size_of`` keep only the answer's fields that are what they claim (a commit id, a size).
 
 ``install()`` makes huggingface_hub build its shared client with this transport (``set_client_factory``, its public
 hook); ``hub.client`` calls it before each conversation with the Hub.
@@ -13,6 +14,7 @@ hook); ``hub.client`` calls it before each conversation with the Hub.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -21,10 +23,11 @@ import httpx2
 
 from vram_advisor.core.boundedjson import JsonLimits, JsonRefused, parse
 from vram_advisor.core.errors import HubError
-from vram_advisor.core.jsonread import clean_text
+from vram_advisor.core.jsonread import MAX_BYTES, clean_text
 
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 MAX_REDIRECTS = 10
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 #: What a Hub answer (an API listing, config.json, the safetensors index) may hold.
 HUB_LIMITS = JsonLimits(
     max_bytes=MAX_ANSWER_BYTES, max_depth=64, max_number_chars=40, max_string_chars=1024 * 1024, reject_surrogates=True
@@ -112,6 +115,18 @@ class BoundedTransport(httpx2.BaseTransport):
 
 #: Headers that described the body as it came (compressed, chunked); the body handed on is neither.
 _BODY_HEADERS = {"content-encoding", "content-length", "transfer-encoding"}
+
+
+def commit_of(sha: Any) -> str | None:
+    """The commit a Hub answer names, if it is one (40 hex digits); anything else is not used, nor shown."""
+    return sha if isinstance(sha, str) and _COMMIT.match(sha) else None
+
+
+def size_of(size: Any) -> int | None:
+    """A file size a Hub answer gives, if it is one (a whole number of bytes up to 1 EiB); else unknown."""
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= MAX_BYTES:
+        return None
+    return size
 
 
 def client_factory() -> httpx2.Client:

@@ -2,8 +2,10 @@
 
 * GPU: the inventory's ``memory_bandwidth_bytes_per_s``; else NVML's bus width x max memory clock x 2
   (shared/reference/hardware-probing.md §2, checked there against real readings); else a known card's figure below.
-* RAM: ``--ram-bw`` (a rate or a memory setup such as ``12xDDR5-4800``); else ``DEFAULT_RAM_BANDWIDTH``. Nothing is
-  measured here: a measurement would touch the machine, and only ``probe/`` does that.
+* RAM: ``--ram-bw`` (a rate or a memory setup such as ``12xDDR5-4800``); else assumed from the machine's class
+  (``RAM_CLASSES``, by its RAM size: a 2 TB server is not two DDR4 channels), marked ``assumed``; on a unified-memory
+  machine, the GPU's own bandwidth (the same memory); ``DEFAULT_RAM_BANDWIDTH`` only when the RAM size is unknown.
+  Nothing is measured here: a measurement would touch the machine, and only ``probe/`` does that.
 * Disk: ``--disk-bw``; else the interface limit of the disk's kind (``DISK_BANDWIDTH``); unknown kinds get no figure.
 
 Pure: reads an ``Inventory`` and strings, never the machine.
@@ -25,6 +27,8 @@ class Bandwidth(Record):
 
     bytes_per_s: int | None
     source: str
+    #: True when the figure is assumed (a machine class), not given (--ram-bw) or read from the hardware.
+    assumed: bool = False
 
     def text(self) -> str:
         return f"{units.format_bandwidth(self.bytes_per_s)} ({self.source})"
@@ -42,15 +46,48 @@ CARD_BANDWIDTH_GB_S: dict[str, tuple[float, str]] = {
     "RTX5090": (1792, "hardware-probing.md §2: 14001 MHz x 512 bit x 2"),
     "RTXPRO6000": (1792, "NVIDIA RTX PRO 6000 Blackwell spec: 512-bit GDDR7 at 28 Gbps (VideoCardz via gpu.name)"),
     "H200": (4800, "NVIDIA H200 spec 4.8 TB/s; llmfit's GPU table (anchor-tools.md §2)"),
+    "H100-NVL": (3900, "NVIDIA H100 NVL datasheet: 3.9 TB/s"),
+    "A100-80GB": (2039, "NVIDIA A100 80GB SXM datasheet: 2,039 GB/s"),
+    "RTX3090": (936, "NVIDIA GeForce RTX 3090 spec: 936 GB/s (384-bit GDDR6X at 19.5 Gbps)"),
+    "RTX3090TI": (1008, "NVIDIA GeForce RTX 3090 Ti spec: 1,008 GB/s"),
+    "RTX5070": (672, "NVIDIA GeForce RTX 5070 spec: 672 GB/s (192-bit GDDR7 at 28 Gbps)"),
+    "RTX6000ADA": (960, "NVIDIA RTX 6000 Ada datasheet: 960 GB/s"),
+    "L40": (864, "NVIDIA L40 datasheet: 864 GB/s (as L40S)"),
+    "B300": (8000, "NVIDIA HGX B300 spec: 8 TB/s per GPU (aiconfigurator b300_sxm.yaml: 7.75 TB/s)"),
+    "GB200": (8000, "NVIDIA GB200 NVL72 spec: 8 TB/s per GPU"),
+    "GB300": (8000, "NVIDIA GB300 NVL72 spec: 8 TB/s per GPU"),
+    "GB10": (273, "NVIDIA DGX Spark spec: 128 GB LPDDR5X at 273 GB/s"),
+    "V100-16GB": (900, "NVIDIA V100 SXM2 datasheet: 900 GB/s"),
+    "V100-32GB": (900, "NVIDIA V100 SXM2 datasheet: 900 GB/s"),
+    "MI300X": (5300, "AMD Instinct MI300X datasheet: 5.3 TB/s"),
 }
 
-#: RAM bandwidth assumed when ``--ram-bw`` is not given: two channels of DDR4-3200 (2 x 8 bytes x 3200 MT/s =
-#: 51.2 GB/s), a common desktop; llmfit falls back to 50 GB/s when its measurement fails (anchor-tools.md §2).
-#: Servers have far more (12 x DDR5-4800 = 460.8 GB/s): pass ``--ram-bw 12xDDR5-4800`` or a measured figure.
+#: RAM bandwidth assumed when neither ``--ram-bw`` nor the RAM size is known: two channels of DDR4-3200 (2 x 8 bytes
+#: x 3200 MT/s = 51.2 GB/s), a common desktop; llmfit falls back to 50 GB/s when its measurement fails
+#: (anchor-tools.md §2).
 DEFAULT_RAM_SPEC = "2xDDR4-3200"
 DEFAULT_RAM_BANDWIDTH = Bandwidth(
     units.parse_bandwidth(DEFAULT_RAM_SPEC),
     f"assumed {DEFAULT_RAM_SPEC}, a dual-channel desktop (llmfit falls back to 50 GB/s); pass --ram-bw",
+    assumed=True,
+)
+
+#: RAM bandwidth assumed by machine class when ``--ram-bw`` is not given, the class read from the machine's RAM size
+#: (its effective size): the size says how many memory channels a machine must have, and each class takes a common
+#: configuration of that many (``units.parse_bandwidth``: channels x 8 bytes x MT/s). Upper bounds in GiB:
+#:
+#: * up to 192 GiB: a desktop or laptop, two channels (2 x DDR5-4800 = 76.8 GB/s: 1.5x a DDR4-3200 pair, 0.75x a
+#:   DDR5-6400 pair);
+#: * up to 640 GiB: a workstation or small single-socket server, eight channels (8 x DDR5-4800 = 307.2 GB/s; an EPYC
+#:   Rome with 8 x DDR4-3200 has 204.8, a 12-channel EPYC Genoa 460.8);
+#: * up to 1.5 TiB: a single-socket server with twelve channels (12 x DDR5-4800 = 460.8 GB/s, as ktransformers
+#:   #2001's EPYC 9374F with 12 x 96 GB: shared/reference/measured-speeds.md row 1);
+#: * above: a two-socket server (2 x 8 x DDR5-4800 = 614.4 GB/s, as a DGX H100/H200: 2 TB on two Xeon 8480C).
+RAM_CLASSES: tuple[tuple[int, str, str], ...] = (
+    (192 * units.GIB, "a desktop or laptop", "2xDDR5-4800"),
+    (640 * units.GIB, "a workstation or small single-socket server", "8xDDR5-4800"),
+    (1536 * units.GIB, "a single-socket server", "12xDDR5-4800"),
+    (2**62, "a two-socket server", "16xDDR5-4800"),
 )
 
 #: Sequential read limits by disk kind (interface line rates, so upper bounds): NVMe as PCIe 4.0 x4
@@ -92,21 +129,41 @@ def gpu_bandwidth(gpu: Gpu) -> Bandwidth:
         return Bandwidth(
             rate, f"NVML {gpu.memory_clock_max_mhz} MHz x {gpu.memory_bus_width_bits} bit x 2 (hardware-probing.md §2)"
         )
-    from vram_advisor.inventory import (
-        cards,  # only when NVML gave no figure: keeps its alias index off check's start-up
+    from vram_advisor.inventory import (  # only when NVML gave no figure: keeps the tables off check's start-up
+        apple,
+        cards,
     )
 
     card = cards.lookup(gpu.name)
     if card is not None and card.key in CARD_BANDWIDTH_GB_S:
         gb_s, source = CARD_BANDWIDTH_GB_S[card.key]
         return Bandwidth(int(gb_s * units.GB_DECIMAL), f"{card.key}: {source}")
+    chip = apple.bandwidth_of(gpu.name)
+    if chip is not None:
+        return Bandwidth(int(chip[0] * units.GB_DECIMAL), chip[1])
     return Bandwidth(None, f"unknown for {gpu.name!r}")
 
 
-def ram_bandwidth(ram_bw: int | None) -> Bandwidth:
+def ram_class(ram_bytes: int) -> tuple[str, str]:
+    """The machine class a RAM size implies, and the memory configuration assumed for it."""
+    return next((name, spec) for limit, name, spec in RAM_CLASSES if ram_bytes <= limit)
+
+
+def ram_bandwidth(ram_bw: int | None, ram_bytes: int | None = None, unified: Bandwidth | None = None) -> Bandwidth:
+    """System RAM's bandwidth: ``--ram-bw``; else, on a unified-memory machine, the GPU's (``unified``: the same
+    memory); else assumed from the machine class of ``ram_bytes`` (``RAM_CLASSES``); else ``DEFAULT_RAM_BANDWIDTH``."""
     if ram_bw is not None:
         return Bandwidth(ram_bw, "--ram-bw")
-    return DEFAULT_RAM_BANDWIDTH
+    if unified is not None and unified.bytes_per_s is not None:
+        return Bandwidth(unified.bytes_per_s, f"unified memory, as the GPU: {unified.source}")
+    if not ram_bytes:
+        return DEFAULT_RAM_BANDWIDTH
+    name, spec = ram_class(ram_bytes)
+    return Bandwidth(
+        units.parse_bandwidth(spec),
+        f"assumed {spec}: {units.format_gib(ram_bytes)} of RAM is {name}; pass --ram-bw for yours",
+        assumed=True,
+    )
 
 
 def disk_bandwidth(disk: Disk | None, disk_bw: int | None) -> Bandwidth:

@@ -28,6 +28,9 @@ class Card(Record):
     aliases: tuple[str, ...]
     note: str = ""
     unified: bool = False
+    #: CUDA compute capability ("10.0"), which decides engine paths: vLLM's MXFP4 indexer cache only on sm_10x,
+    #: its FP4 MoE path only from sm_80 (deepseek-v4-facts.md §1.7).
+    compute_capability: str | None = None
 
     @property
     def total_bytes(self) -> int:
@@ -47,11 +50,36 @@ CARDS: tuple[Card, ...] = (
         None,
         ("3090", "rtx3090", "geforcertx3090"),
         "newer drivers; older drivers report 24268 MiB",
+        compute_capability="8.6",
     ),
-    Card("RTX3090TI", "NVIDIA GeForce RTX 3090 Ti", "nvidia", 24564, None, ("3090ti", "rtx3090ti")),
-    Card("RTX4090", "NVIDIA GeForce RTX 4090", "nvidia", 24564, None, ("4090", "rtx4090", "geforcertx4090")),
-    Card("RTX5090", "NVIDIA GeForce RTX 5090", "nvidia", 32607, None, ("5090", "rtx5090", "geforcertx5090")),
-    Card("RTX5070", "NVIDIA GeForce RTX 5070", "nvidia", 12227, 464, ("5070", "rtx5070")),
+    Card(
+        "RTX3090TI",
+        "NVIDIA GeForce RTX 3090 Ti",
+        "nvidia",
+        24564,
+        None,
+        ("3090ti", "rtx3090ti"),
+        compute_capability="8.6",
+    ),
+    Card(
+        "RTX4090",
+        "NVIDIA GeForce RTX 4090",
+        "nvidia",
+        24564,
+        None,
+        ("4090", "rtx4090", "geforcertx4090"),
+        compute_capability="8.9",
+    ),
+    Card(
+        "RTX5090",
+        "NVIDIA GeForce RTX 5090",
+        "nvidia",
+        32607,
+        None,
+        ("5090", "rtx5090", "geforcertx5090"),
+        compute_capability="12.0",
+    ),
+    Card("RTX5070", "NVIDIA GeForce RTX 5070", "nvidia", 12227, 464, ("5070", "rtx5070"), compute_capability="12.0"),
     Card(
         "RTX6000ADA",
         "NVIDIA RTX 6000 Ada Generation",
@@ -60,6 +88,7 @@ CARDS: tuple[Card, ...] = (
         None,
         ("rtx6000ada", "6000ada", "rtx6000adageneration"),
         "ECC off; 46068 MiB with ECC on",
+        compute_capability="8.9",
     ),
     Card(
         "RTXPRO6000",
@@ -75,10 +104,11 @@ CARDS: tuple[Card, ...] = (
             "rtxpro6000blackwellworkstationedition",
             "rtxpro6000blackwellmaxqworkstationedition",
         ),
+        compute_capability="12.0",
     ),
-    Card("T4", "Tesla T4", "nvidia", 15360, 448, ("t4", "teslat4")),
-    Card("L40S", "NVIDIA L40S", "nvidia", 46068, 609, ("l40s",)),
-    Card("L40", "NVIDIA L40", "nvidia", 46068, None, ("l40",)),
+    Card("T4", "Tesla T4", "nvidia", 15360, 448, ("t4", "teslat4"), compute_capability="7.5"),
+    Card("L40S", "NVIDIA L40S", "nvidia", 46068, 609, ("l40s",), compute_capability="8.9"),
+    Card("L40", "NVIDIA L40", "nvidia", 46068, None, ("l40",), compute_capability="8.9"),
     Card(
         "A100-40GB",
         "NVIDIA A100-SXM4-40GB",
@@ -87,6 +117,7 @@ CARDS: tuple[Card, ...] = (
         518,
         ("a10040gb", "a100sxm440gb", "a100pcie40gb", "a10040g"),
         "newer drivers; older drivers report 40536 MiB",
+        compute_capability="8.0",
     ),
     Card(
         "A100-80GB",
@@ -96,6 +127,7 @@ CARDS: tuple[Card, ...] = (
         None,
         ("a10080gb", "a100sxm480gb", "a10080gbpcie", "a100pcie80gb", "a10080g", "a800", "a80080gb"),
         "newer drivers; older drivers report 81251 MiB",
+        compute_capability="8.0",
     ),
     Card(
         "H100-80GB",
@@ -104,12 +136,62 @@ CARDS: tuple[Card, ...] = (
         81559,
         480,
         ("h100", "h10080gb", "h10080gbhbm3", "h100sxm", "h100sxm580gb", "h100sxm", "h100pcie", "h10080g"),
+        compute_capability="9.0",
     ),
-    Card("H100-NVL", "NVIDIA H100 NVL", "nvidia", 95830, None, ("h100nvl", "h10094gb", "h10096gb")),
-    Card("H200", "NVIDIA H200", "nvidia", 143771, None, ("h200", "h200141gb", "h200nvl", "h200sxm", "h200141g")),
-    Card("B200", "NVIDIA B200", "nvidia", 183359, 728, ("b200", "b200180gb", "b200192gb")),
-    Card("GB200", "NVIDIA GB200", "nvidia", 189471, 742, ("gb200",)),
-    Card("GB300", "NVIDIA GB300", "nvidia", 284208, 947, ("gb300", "b300")),
+    Card(
+        "H100-NVL",
+        "NVIDIA H100 NVL",
+        "nvidia",
+        95830,
+        None,
+        ("h100nvl", "h10094gb", "h10096gb"),
+        compute_capability="9.0",
+    ),
+    Card(
+        "H200",
+        "NVIDIA H200",
+        "nvidia",
+        143771,
+        None,
+        ("h200", "h200141gb", "h200nvl", "h200sxm", "h200141g"),
+        compute_capability="9.0",
+    ),
+    Card("B200", "NVIDIA B200", "nvidia", 183359, 728, ("b200", "b200180gb", "b200192gb"), compute_capability="10.0"),
+    Card("GB200", "NVIDIA GB200", "nvidia", 189471, 742, ("gb200",), compute_capability="10.0"),
+    Card("GB300", "NVIDIA GB300", "nvidia", 284208, 947, ("gb300",), compute_capability="10.3"),
+    # HGX B300 ("NVIDIA B300 SXM6 AC", sm_103): 275040 MiB in public nvidia-smi outputs (driver 580.x); the GB300
+    # superchip's GPU (284208 MiB, qx-gb300.xml) is a different part.
+    Card(
+        "B300",
+        "NVIDIA B300 SXM6 AC",
+        "nvidia",
+        275040,
+        None,
+        ("b300", "b300sxm6ac", "b300sxm6", "hgxb300", "b300288gb"),
+        "HGX B300 as nvidia-smi reports it (public outputs, driver 580.x); GB300 is separate",
+        compute_capability="10.3",
+    ),
+    # V100 (sm_70): vLLM's FP4 MoE path needs sm_80, so V4's checkpoint does not run there (1CatAI/1Cat-vLLM #82).
+    Card(
+        "V100-32GB",
+        "Tesla V100-SXM2-32GB",
+        "nvidia",
+        32768,
+        None,
+        ("v10032gb", "v100sxm232gb", "teslav100sxm232gb", "v100pcie32gb", "teslav10032gb"),
+        "public nvidia-smi outputs (newer drivers)",
+        compute_capability="7.0",
+    ),
+    Card(
+        "V100-16GB",
+        "Tesla V100-SXM2-16GB",
+        "nvidia",
+        16384,
+        None,
+        ("v10016gb", "v100sxm216gb", "teslav100sxm216gb", "v100pcie16gb", "teslav10016gb"),
+        "newer drivers; older drivers report 16160 MiB",
+        compute_capability="7.0",
+    ),
     # GB10 (DGX Spark): NVML reports no memory of its own; the probe budgets its 121.7 GiB of MemTotal (nvitop#208)
     # less the OS reserve (policy.os_reserve_bytes): 109.5 GiB = 112128 MiB (probe/unified.py).
     Card(
@@ -121,6 +203,7 @@ CARDS: tuple[Card, ...] = (
         ("gb10", "dgxspark", "spark"),
         "unified memory: the probe's budget from the DGX Spark's 121.7 GiB of RAM",
         unified=True,
+        compute_capability="12.1",
     ),
     Card(
         "MI300X",
@@ -135,6 +218,7 @@ CARDS: tuple[Card, ...] = (
 _AMBIGUOUS: dict[str, str] = {
     "a100": "A100-40GB or A100-80GB",
     "rtx6000": "RTX6000ADA or RTXPRO6000",
+    "v100": "V100-16GB or V100-32GB",
 }
 
 

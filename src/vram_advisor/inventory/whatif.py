@@ -1,8 +1,11 @@
 """What-if overrides: ``--gpus SPEC`` and ``--ram SIZE`` replace what the probe saw, before planning.
 
 ``--gpus`` takes comma-separated ``[COUNTx]CARD`` or ``[COUNTx]SIZE`` items: ``8xH100-80GB``, ``2x96GB``,
-``4xRTX4090``, ``1xRTX4090,1xRTX3090``. Card names resolve to NVML's real totals (``cards``); plain sizes are taken
-at their value (``units.parse_size``: GB is read as the card's nominal GiB, like the article's tables).
+``4xRTX4090``, ``1xRTX4090,1xRTX3090``. Card names resolve to NVML's real totals and compute capability
+(``cards``); plain sizes are taken at their value (``units.parse_size``: GB is read as the card's nominal GiB, like
+the article's tables). Apple Silicon (``M3-Ultra-512GB``, ``M4-Max-128GB``, ``M2-Ultra-192GB``): one unified-memory
+GPU whose budget is macOS's default GPU wired limit (``apple.default_budget``), and, unless ``--ram`` says
+otherwise, the chip's memory as the machine's RAM.
 """
 
 from __future__ import annotations
@@ -40,6 +43,33 @@ def parse_gpus(spec: str) -> tuple[Gpu, ...]:
     return tuple(replace(gpu, index=i) for i, gpu in enumerate(gpus))
 
 
+def _apple_gpu(token: str, spec: str) -> Gpu | None:
+    """The unified GPU of an Apple chip named in ``--gpus`` (None when the token names no chip)."""
+    from vram_advisor.inventory import apple
+
+    found = apple.parse_token(token)
+    if found is None:
+        return None
+    chip, memory_gb = found
+    sizes = ", ".join(f"{chip.name.replace(' ', '-')}-{gb}GB" for gb in chip.memory_gb)
+    if memory_gb is None or memory_gb not in chip.memory_gb:
+        raise UsageError(f"--gpus {spec!r}: say the memory of the {chip.name}: {sizes}")
+    ram = memory_gb * units.GIB
+    budget = apple.default_budget(ram)
+    return Gpu(
+        name=apple.gpu_name(chip, memory_gb),
+        vendor="apple",
+        memory_total_bytes=budget,
+        memory_reserved_bytes=0,
+        unified=True,
+        notes=(
+            f"unified memory: {memory_gb} GB shared with the CPU; GPU budget {units.format_gib(budget)}, macOS's "
+            f"default wired limit ({apple.budget_share_words(ram)} of RAM; raise it with sudo sysctl "
+            "iogpu.wired_limit_mb=<MiB>)",
+        ),
+    )
+
+
 def _describe(token: str, spec: str) -> Gpu:
     from vram_advisor.inventory import cards  # only for --gpus
 
@@ -51,7 +81,11 @@ def _describe(token: str, spec: str) -> Gpu:
             memory_total_bytes=card.total_bytes,
             memory_reserved_bytes=card.reserved_bytes,
             unified=card.unified,
+            compute_capability=card.compute_capability,
         )
+    chip = _apple_gpu(token, spec)
+    if chip is not None:
+        return chip
     choices = cards.ambiguity(token)
     if choices:
         raise UsageError(f"--gpus {spec!r}: {token!r} is ambiguous, say {choices}")
@@ -61,7 +95,8 @@ def _describe(token: str, spec: str) -> Gpu:
         if token.strip()[:1].isdigit() or token.strip()[:1] == ".":  # meant as a size: say what is wrong with it
             raise UsageError(f"--gpus {spec!r}: {exc}") from None
         raise UsageError(
-            f"--gpus {spec!r}: unknown GPU {token!r}; use a size (2x96GB) or a card: {cards.known_names()}"
+            f"--gpus {spec!r}: unknown GPU {token!r}; use a size (2x96GB), a card ({cards.known_names()}) or an "
+            "Apple chip (M3-Ultra-512GB, M4-Max-128GB, M2-Ultra-192GB, M3-Max-128GB, ...)"
         ) from None
     if size <= 0:
         raise UsageError(f"--gpus {spec!r}: a GPU needs more than 0 bytes of memory")
@@ -70,19 +105,33 @@ def _describe(token: str, spec: str) -> Gpu:
 
 def describe(spec: str) -> str:
     """One note saying what a ``--gpus`` spec was read as (card readings and their source)."""
-    from vram_advisor.inventory import cards
+    from vram_advisor.inventory import apple, cards
 
     read: list[str] = []
     for item in spec.split(","):
         match = _ITEM.match(item)
         token = match.group(2) if match else item.strip()
         card = cards.lookup(token)
+        chip = apple.parse_token(token)
         if card is not None:
             reserved = f", {card.reserved_mib} MiB reserved" if card.reserved_mib is not None else ", reserved unknown"
             read.append(f"{card.key} as NVML reports it ({card.total_mib} MiB{reserved})")
+        elif chip is not None and chip[1] is not None:
+            ram = chip[1] * units.GIB
+            read.append(
+                f"Apple {chip[0].name} with {chip[1]} GB of unified memory, GPU budget "
+                f"{units.format_gib(apple.default_budget(ram))} (macOS's default wired limit, "
+                f"{apple.budget_share_words(ram)} of RAM; hardware-probing.md §6)"
+            )
         else:
             read.append(f"{token} taken at its value")
     return f"what-if --gpus {spec}: {'; '.join(read)} [{cards.SOURCE}]"
+
+
+def apple_memory_bytes(gpu: Gpu) -> int | None:
+    """The unified memory of an Apple what-if GPU, from its name ("... (512 GB unified memory)")."""
+    match = re.search(r"\((\d+) GB unified memory\)", gpu.name)
+    return int(match.group(1)) * units.GIB if match else None
 
 
 def apply(inventory: Inventory, gpus: str | None = None, ram: str | None = None) -> Inventory:
@@ -90,7 +139,13 @@ def apply(inventory: Inventory, gpus: str | None = None, ram: str | None = None)
     if gpus is not None:
         # the probe's notes about GPUs (e.g. "no NVIDIA driver") no longer describe the GPUs being judged
         kept = tuple(note for note in inventory.notes if not note.startswith("NVML"))
-        inventory = inventory.replace(gpus=parse_gpus(gpus), notes=(*kept, describe(gpus)))
+        parsed = parse_gpus(gpus)
+        inventory = inventory.replace(gpus=parsed, notes=(*kept, describe(gpus)))
+        macs = [gpu for gpu in parsed if gpu.vendor == "apple"]
+        if macs and ram is None:  # a Mac's RAM is the chip's memory: the budget is part of it, never added to it
+            ram_bytes = apple_memory_bytes(macs[0])
+            if ram_bytes is not None:
+                inventory = inventory.replace(ram=Ram(total_bytes=ram_bytes, available_bytes=None, limit_bytes=None))
     if ram is not None:
         try:
             ram_bytes = units.parse_size(ram)

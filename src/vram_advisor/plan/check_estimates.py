@@ -29,13 +29,13 @@ class EstimateOptions(Record):
     """``--kv-dtype``, ``--sizes``, ``--ram-bw`` and ``--disk-bw``, validated (bad values are UsageErrors)."""
 
     kv_dtype: str = "bf16"
-    sizes: str = "table"
+    sizes: str = "real"
     ram_bw: int | None = None
     disk_bw: int | None = None
 
     @classmethod
     def parse(
-        cls, kv_dtype: str = "bf16", sizes: str = "table", ram_bw: str | None = None, disk_bw: str | None = None
+        cls, kv_dtype: str = "bf16", sizes: str = "real", ram_bw: str | None = None, disk_bw: str | None = None
     ) -> EstimateOptions:
         return cls(
             kv_dtype=est.kv_dtype_of(kv_dtype),
@@ -57,6 +57,8 @@ class CheckEstimates(Record):
     run: dict[str, Any] | None
     run_for: tuple[str, str] | None
     warnings: tuple[str, ...]
+    #: Where the recommendation runs by the estimate the run command was built from (its speed is the verdict's).
+    run_placement: est.Placement | None = None
 
     def of(self, option: Option) -> est.Estimate | None:
         return self.options.get(option.key)
@@ -102,16 +104,16 @@ def estimate_check(
                 f"{option.model.id} {option.quant.id} meets the table's {option.fit} figure, but at "
                 f"{units.format_tokens(context_tokens)} tokens of context it {gpu.reason}"
             )
-    run, run_for = None, None
+    run, run_for, run_placement = None, None, None
     rec = plan.recommendation
     if rec.option is not None:
         chosen_estimate = options.get(rec.option.key)
         if chosen_estimate is not None and chosen_estimate.kv is not None:
-            placement = chosen_estimate.gpu if rec.kind == "local" else chosen_estimate.best
+            placement = verdict_placement(chosen_estimate, rec.kind, rec.option)
             if placement is not None:
                 from vram_advisor.plan.runners import run_dict
 
-                run, run_for = run_dict(chosen_estimate, placement), rec.option.key
+                run, run_for, run_placement = run_dict(chosen_estimate, placement), rec.option.key, placement
             else:
                 warnings.append(
                     f"{rec.option.model.id} {rec.option.quant.id}: no offload plan fits this machine by the estimate"
@@ -124,64 +126,15 @@ def estimate_check(
         options=options,
         run=run,
         run_for=run_for,
+        run_placement=run_placement,
         warnings=tuple(dict.fromkeys(warnings)),
     )
 
 
-def _offload_plan(placement: est.Placement) -> dict[str, Any]:
-    bottleneck = placement.bottleneck
-    return {
-        "placement": placement.kind,
-        "fits": placement.fits,
-        "reason": placement.reason,
-        "gpu_bytes": placement.gpu_bytes,
-        "ram_bytes": placement.ram_bytes,
-        "disk_bytes": placement.weights_disk,
-        "decode_tokens_per_s_upper_bound": est.round_rate(placement.tokens_per_s_upper_bound),
-        "decode_tokens_per_s_estimate": est.round_rate(placement.tokens_per_s_estimate),
-        "bottleneck": bottleneck.name if bottleneck is not None else None,
-    }
-
-
-def option_fields(option: Option, estimate: est.Estimate | None) -> dict[str, Any]:
-    """The fields ``check --json`` adds to one option."""
-    if estimate is None:
-        return {}
-    weights = estimate.weights
-    gpu = estimate.gpu
-    size_warning = weights.warnings[0] if weights.warnings else None
-    fields: dict[str, Any] = {
-        "kv_cache_bytes": estimate.kv.total_bytes if estimate.kv is not None else None,
-        "need_bytes": gpu.need_bytes if gpu is not None else None,
-        "context_fits": gpu.fits if gpu is not None else None,
-        "weights_basis": weights.basis,
-        "weights_bytes": weights.bytes,
-        "published_weights_bytes": weights.published_bytes,
-        "published_weights_source": weights.published[0].name if weights.published else None,
-        "computed_weights_bytes": weights.computed_bytes,
-        "size_warning": size_warning,
-    }
-    if not loads_from_vram(option) or (gpu is not None and gpu.fits is False):
-        fields["offload_plans"] = [_offload_plan(p) for p in estimate.placements if p.kind != est.PLACEMENT_GPU]
-    return fields
-
-
-def add_to_document(document: dict[str, Any], plan: Plan, extras: CheckEstimates) -> None:
-    """Add the estimate fields to a ``check --json`` document (in place)."""
-    for entry, option in zip(document.get("options", []), plan.options, strict=True):
-        entry.update(option_fields(option, extras.of(option)))
-    machine = est.machine_dict(extras.machine)
-    chosen = extras.options.get(extras.run_for) if extras.run_for is not None else None
-    first = chosen or next(iter(extras.options.values()), None)
-    document["estimate"] = {
-        "context_tokens": extras.context_tokens,
-        "kv_dtype": extras.kv_dtype,
-        "sizes": extras.sizes,
-        "even_split_vram_bytes": machine["even_split_vram_bytes"],
-        "heterogeneous_gpus": machine["heterogeneous_gpus"],
-        "bandwidths": machine["bandwidths"],
-        "assumptions": list(first.assumptions) if first is not None else [],
-        "warnings": list(extras.warnings),
-    }
-    document["run"] = extras.run
-    document["warnings"] = [*document.get("warnings", []), *extras.warnings]
+def verdict_placement(estimate: est.Estimate, kind: str, option: Option) -> est.Placement | None:
+    """Where the recommendation runs by its estimate: the GPU placement for ``local``; for ``offload`` the placement
+    the verdict named (rule 9), else the best that fits."""
+    if kind == "local":
+        return estimate.gpu
+    named = next((p for p in estimate.placements if p.kind == option.placement and p.fits), None)
+    return named or estimate.best

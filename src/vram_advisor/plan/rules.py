@@ -11,10 +11,19 @@ costs start-up time on every run (bench/startup.py).
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from vram_advisor.catalog.profiles import ApiOption, Catalog, LocalModel, ModelProfile, QuantRow, TierRow
+from vram_advisor.catalog.api import ApiOption
+from vram_advisor.catalog.profiles import (
+    EXPERIMENTAL_ORDER,
+    NON_EXPERIMENTAL_ORDER,
+    Catalog,
+    LocalModel,
+    ModelProfile,
+    QuantRow,
+    TierRow,
+)
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.policy import os_reserve_bytes
@@ -26,10 +35,6 @@ MINIMUM = "minimum"
 OFFLOAD = "offload"
 NONE = "none"
 FITS = (COMFORTABLE, MINIMUM, OFFLOAD, NONE)
-
-#: Contract rule 4: the ranking within a pair of models (large, small), best first.
-NON_EXPERIMENTAL_ORDER = ("fp8", "q6", "q5", "q4")
-EXPERIMENTAL_ORDER = ("q3", "q2")
 
 
 #: A smaller local model "fits" where its file plus this share on top (KV cache for an ordinary context, compute
@@ -50,12 +55,20 @@ class Machine(Record):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Option(Record):
-    """One model x quantization with its verdict on this machine."""
+    """One model x quantization with its verdict on this machine.
+
+    ``quant`` is the row that was judged: the article's row (``--sizes table``), or under rule 9 that row with its
+    figures raised to what the real download needs; ``table_quant`` and ``table_fit`` are the article's own.
+    ``placement`` says where it runs when it fits: gpu, unified, gpu+ram or cpu (None for ``none``).
+    """
 
     model: ModelProfile
     quant: QuantRow
     fit: str
     rank: int
+    table_fit: str | None = None
+    placement: str | None = None
+    table_quant: QuantRow | None = None
 
     @property
     def experimental(self) -> bool:
@@ -190,26 +203,47 @@ def ranking_of(models: Sequence[ModelProfile]) -> list[tuple[ModelProfile, Quant
     return ranked
 
 
-def evaluate(catalog: Catalog, machine: Machine, base: bool = False, models: Sequence[str] = ()) -> tuple[Option, ...]:
+#: Rule 9's judge of one option: (model, the article's row) -> (the row raised to the real need, fit, placement).
+Judge = Callable[[ModelProfile, QuantRow], tuple[QuantRow, str, str | None]]
+
+
+def table_placement(fit: str, machine: Machine) -> str | None:
+    """Where an option judged on the table's figures runs (rules 3 and 5)."""
+    if fit in (COMFORTABLE, MINIMUM):
+        return "unified" if machine.unified else "gpu"
+    if fit == OFFLOAD:
+        return "gpu+ram" if machine.usable_vram_bytes else "cpu"
+    return None
+
+
+def judged_option(model: ModelProfile, quant: QuantRow, machine: Machine, rank: int, judge: Judge | None) -> Option:
+    """One option judged on the table's figures (``judge`` None) or on its real download (rule 9)."""
+    table_fit = fit_of(quant, machine)
+    if judge is None:
+        return Option(model, quant, table_fit, rank, table_fit, table_placement(table_fit, machine), quant)
+    row, fit, placement = judge(model, quant)
+    return Option(model, row, fit, rank, table_fit, placement, quant)
+
+
+def evaluate(
+    catalog: Catalog, machine: Machine, base: bool = False, models: Sequence[str] = (), judge: Judge | None = None
+) -> tuple[Option, ...]:
     """Every option of the candidates (rule 4), or of ``models`` when given, with its fit."""
     if models:
         ranked = ranking_of(list({m.id: m for m in (catalog.model(model_id) for model_id in models)}.values()))
     else:
         ranked = ranking(*candidates(catalog, base))
-    return tuple(
-        Option(model=model, quant=quant, fit=fit_of(quant, machine), rank=rank)
-        for rank, (model, quant) in enumerate(ranked)
-    )
+    return tuple(judged_option(model, quant, machine, rank, judge) for rank, (model, quant) in enumerate(ranked))
 
 
-def option_for(catalog: Catalog, machine: Machine, model_id: str, quant_id: str) -> Option:
+def option_for(catalog: Catalog, machine: Machine, model_id: str, quant_id: str, judge: Judge | None = None) -> Option:
     """Any model's option (Base models included), ranked within its own pair."""
     model = catalog.model(model_id)
     quant = model.quant(quant_id.strip().lower())
-    for option in evaluate(catalog, machine, base=model.base):
+    for option in evaluate(catalog, machine, base=model.base, judge=judge):
         if option.key == (model.id, quant.id):
             return option
-    return Option(model=model, quant=quant, fit=fit_of(quant, machine), rank=-1)
+    return judged_option(model, quant, machine, -1, judge)
 
 
 # ------------------------------------------------------------------------------------------- rules 5 to 7
@@ -430,19 +464,22 @@ def plan(
     model_dir: str | None = None,
     models: Sequence[str] = (),
     free: bool = False,
+    judge: Judge | None = None,
 ) -> Plan:
     """Apply rules 1-8 to one machine (to ``models`` instead of the rule-4 candidates when given).
 
     ``free`` grades on the GPUs' free memory instead of their capacity (``check --free``).
     """
     machine = machine_of(inventory, free)
-    options = evaluate(catalog, machine, base, models)
+    options = evaluate(catalog, machine, base, models, judge)
     recommendation = recommend(options, machine)
     stretch = stretch_of(options, recommendation)
     required = None
     if require is not None:
         wanted = (catalog.model(require[0]).id, require[1])
-        option = next((o for o in options if o.key == wanted), None) or option_for(catalog, machine, *require)
+        option = next((o for o in options if o.key == wanted), None) or option_for(
+            catalog, machine, *require, judge=judge
+        )
         required = requirement(
             option, machine, select_disk(inventory, model_dir), allow_offload, vram_word="free" if free else "usable"
         )

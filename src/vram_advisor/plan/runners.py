@@ -3,9 +3,12 @@
 * GPU-resident FP8 checkpoints: vLLM (>= 0.20.0) with the flags the V4 recipes require (``--kv-cache-dtype fp8``,
   ``--block-size 256``, ``--trust-remote-code``), ``--tensor-parallel-size`` from the GPU count (plus
   ``--enable-expert-parallel``, the recipes' default TP+EP strategy), ``--max-model-len`` from the context, and the
-  Blackwell FP4 indexer cache on compute capability 10+.
-* GGUF quantizations and every offload plan: llama.cpp's ``llama-server`` with ``-c`` (context), ``-ngl`` (layers
-  on the GPU) and ``-ot exps=CPU`` (routed experts in RAM), plus ``--tensor-split`` on GPUs of different sizes.
+  MXFP4 indexer cache only on datacenter Blackwell (sm_10x: B200, B300, GB200, GB300), spelled as current vLLM
+  takes it (``FP4_INDEXER_FLAG``); vLLM refuses it on sm_12x (RTX PRO 6000, RTX 5090, GB10).
+* GGUF quantizations and every offload plan: llama.cpp's ``llama-server`` with ``-c`` (context), ``-np`` (parallel
+  sequences: ``SERVED_SEQUENCES``, the sequences the KV estimate is for), ``-ngl`` (layers on the GPU) and ``-ot
+  exps=CPU`` (routed experts in RAM), plus ``--tensor-split`` on GPUs of different sizes. The model is the published
+  file itself: ``-hf REPO:TAG``, or the downloaded file by its real (first-shard) name; never a placeholder.
 
 A command must be able to load what it names. The file a command loads (a published GGUF, or the checkpoint) can be
 far larger than the table's weights (Flash Q4: a 155 GB GGUF against the table's 80 GB), so the placement is judged
@@ -33,6 +36,7 @@ from vram_advisor.plan.estimate import (
     PLACEMENT_HYBRID,
     PLACEMENT_NVME,
     PREFERENCE,
+    SERVED_SEQUENCES,
     VLLM_DEFAULT_UTILIZATION,
     VLLM_MAX_ADVISED_UTILIZATION,
     Estimate,
@@ -65,20 +69,35 @@ ENGINES: dict[str, EngineFacts] = {
         "vLLM",
         "0.20.0",
         "vllm-project/recipes DeepSeek-V4-Flash.yaml and DeepSeek-V4-Pro.yaml (min_vllm_version 0.20.0; base_args "
-        "--trust-remote-code --kv-cache-dtype fp8 --block-size 256; Blackwell: "
-        "--attention_config.use_fp4_indexer_cache=True); KV accounting seen in vLLM 0.26.0 (issue #51041); "
-        "deepseek-v4-facts.md §1.7",
+        "--trust-remote-code --kv-cache-dtype fp8 --block-size 256; Blackwell: FP4 indexer cache); vLLM PR #52550 "
+        "(attention_config.indexer_kv_dtype replaces use_fp4_indexer_cache; mxfp4 only on sm_10x); KV accounting "
+        "seen in vLLM 0.26.0 (issue #51041); deepseek-v4-facts.md §1.7",
     ),
     "llama.cpp": EngineFacts(
         "llama.cpp",
         "a build with upstream DeepSeek V4 support (PR #24162, llama-kv-cache-dsv4.cpp)",
-        "llama.cpp PR #24162 (merged) and issue #27680 (BF16 V4 cache logs); -ot exps=CPU for routed experts "
-        "(deepseek-v4-facts.md §6; LM Studio #2235 ran V4-Flash that way at ~17 GB VRAM); llama-server -hf REPO:TAG",
+        "llama.cpp PR #24162 (merged) and issue #27680 (V4 cache in f16, 1024 B per cell and layer); -ot exps=CPU for "
+        "routed experts (deepseek-v4-facts.md §6; LM Studio #2235 ran V4-Flash that way at ~17 GB VRAM); llama-server "
+        "-hf REPO:TAG, -np (its default is 4 parallel slots: llama.cpp #22319 log)",
     ),
 }
 
 #: llama.cpp's "all layers on the GPU" value of ``-ngl`` (any number above the layer count does).
 ALL_LAYERS = 99
+
+#: vLLM's MXFP4 indexer cache (68 B instead of 132 B per indexer row): ``attention_config.indexer_kv_dtype`` since
+#: vLLM PR #52550 (merged 2026-08-16), which deprecated the recipes' ``--attention_config.use_fp4_indexer_cache=True``
+#: (it maps True to "mxfp4"). vLLM raises "indexer_kv_dtype='mxfp4' requires Blackwell datacenter GPUs (sm_10x, e.g.
+#: B200/GB200); sm_120 (consumer Blackwell) and earlier architectures are not supported"
+#: (vllm/v1/attention/backends/mla/indexer.py), so it is given only where every GPU is sm_10x.
+FP4_INDEXER_FLAG = "--attention_config.indexer_kv_dtype=mxfp4"
+FP4_INDEXER_FLAG_BEFORE_52550 = "--attention_config.use_fp4_indexer_cache=True"
+
+#: What a GPU older than sm_80 (V100 is sm_70) cannot do (deepseek-v4-facts.md §1.7; 1CatAI/1Cat-vLLM #82).
+V100_NOTE = (
+    "V100 (SM70) cannot run the FP4 path in vLLM: V4's FP4 MoE experts need compute capability 8.0 or newer "
+    "(1CatAI/1Cat-vLLM #82)"
+)
 
 #: How each placement runs, in the sentence that explains a change of placement.
 PLACEMENT_WORDS = {
@@ -91,6 +110,30 @@ PLACEMENT_WORDS = {
 #: llama.cpp's tensor override that keeps routed-expert tensors (``blk.N.ffn_{gate,up,down}_exps``) in RAM; shared
 #: experts (``ffn_*_shexp``) do not match (deepseek-v4-facts.md §6).
 EXPERTS_TO_CPU = "exps=CPU"
+
+
+#: DeepSeek-V4.1-Flash (profiles/deepseek-v41-flash.json): its engine facts beside V4's. The vLLM recipe
+#: (models/deepseek-ai/DeepSeek-V4.1-Flash.yaml): vLLM >= 0.30.0 from the image, ``--tokenizer-mode deepseek_v41``;
+#: engram tables on disk need an engine that keeps them there (sparkring PR #261's patches, oMLX, colibri).
+V41_VLLM_NOTE = (
+    "vLLM >= 0.30.0 from the image vllm/vllm-openai:deepseekv41-flash-0909 (no pip wheel serves V4.1; vLLM recipe "
+    "DeepSeek-V4.1-Flash.yaml); it downloads deepseek-ai/DeepSeek-V4.1-Flash from the Hugging Face Hub itself"
+)
+V41_ENGRAM_NOTE = (
+    "the plan keeps the engram tables on NVMe: stock vLLM loads them into GPU memory; the Engram-on-disk patches "
+    "of sparkring PR #261 (or SGLang's DS4.1 profile with NVMe Engram, oMLX, colibri) keep them on disk"
+)
+V41_LLAMA_NOTE = (
+    "DeepSeek-V4.1 needs a llama.cpp build with PR #28696 (open) or ik_llama.cpp PR #2455; -ot engram_embd=CPU "
+    "leaves the engram tables in the mapped file, read from the disk as n-grams need them"
+)
+#: llama.cpp's tensor override that keeps V4.1's engram tables (``blk.N.engram_embd``) off the GPU.
+ENGRAM_TO_CPU = "engram_embd=CPU"
+
+
+def _is_v41(estimate: Estimate) -> bool:
+    arch = estimate.model.architecture
+    return arch is not None and arch.model_type == "deepseek_v41"
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -109,8 +152,26 @@ class RunCommand(Record):
         return ENGINES[self.engine]
 
 
+class Unquoted(str):
+    """A command-line word left for the shell to expand (a file pattern the download step fills)."""
+
+    __slots__ = ()
+
+
 def _join(parts: list[str]) -> str:
-    return " ".join(shlex.quote(part) for part in parts)
+    return " ".join(part if isinstance(part, Unquoted) else shlex.quote(part) for part in parts)
+
+
+def first_shard(source: PublishedFile) -> str | None:
+    """The real name of the first (or only) file of a published GGUF, where the profile gives it: its include
+    pattern when that is a file name rather than a pattern."""
+    named = getattr(source, "first_file", None)  # the profile's first-shard name, where the catalogue carries one
+    if isinstance(named, str) and named:
+        return named
+    include = source.include
+    if include and include.endswith(".gguf") and not any(char in include for char in "*?["):
+        return include
+    return None
 
 
 def _cc_majors(estimate: Estimate) -> list[int] | None:
@@ -127,9 +188,10 @@ def _cc_majors(estimate: Estimate) -> list[int] | None:
     return majors
 
 
-def _blackwell(estimate: Estimate) -> bool:
+def _datacenter_blackwell(estimate: Estimate) -> bool:
+    """Every GPU is sm_10x (B200, B300, GB200, GB300): where vLLM takes the MXFP4 indexer cache."""
     majors = _cc_majors(estimate)
-    return bool(majors) and min(majors or [0]) >= 10
+    return bool(majors) and all(major == 10 for major in majors or [])
 
 
 def vllm_utilization(placement: Placement) -> float:
@@ -160,18 +222,36 @@ def vllm_command(estimate: Estimate, placement: Placement) -> RunCommand:
         parts.append("--enable-expert-parallel")
     parts += ["--max-model-len", str(estimate.context_tokens), "--gpu-memory-utilization", f"{util:.2f}"]
     notes = [f"vLLM >= {ENGINES['vllm'].min_version}; it downloads {repo} from the Hugging Face Hub itself"]
-    if _blackwell(estimate):
-        parts.append("--attention_config.use_fp4_indexer_cache=True")
+    if _is_v41(estimate):  # the V4.1 recipe's base_args: --tokenizer-mode deepseek_v41, not V4's flags
+        parts[3:8] = ["--tokenizer-mode", "deepseek_v41", "--kv-cache-dtype", "fp8"]
+        notes = [V41_VLLM_NOTE, V41_ENGRAM_NOTE]
+        arch = estimate.model.architecture
+        if arch is not None and arch.attention_heads is None:
+            notes.append(
+                f"the profile does not know the attention head count (not in the sources): --tensor-parallel-size "
+                f"{tp} is not checked against it (the recipe verifies TP4 and TP8)"
+            )
+    majors = _cc_majors(estimate) or []
+    if _datacenter_blackwell(estimate):
+        parts.append(FP4_INDEXER_FLAG)
+        notes.append(
+            f"{FP4_INDEXER_FLAG}: the MXFP4 indexer cache (datacenter Blackwell only); vLLM builds before PR #52550 "
+            f"spell it {FP4_INDEXER_FLAG_BEFORE_52550}"
+        )
+    elif 12 in majors:
+        notes.append(
+            "no FP4 indexer cache: vLLM refuses indexer_kv_dtype=mxfp4 on sm_12x (RTX PRO 6000, RTX 5090, GB10); "
+            "the FP8 indexer cache is used"
+        )
     if util > VLLM_MAX_ADVISED_UTILIZATION:
         notes.append(f"the estimate needs --gpu-memory-utilization {util:.2f}, above the advised 0.97: expect OOM")
-    majors = _cc_majors(estimate) or []
     if 12 in majors:
         notes.append(
             "SM120 GPUs (RTX 5090 / RTX PRO 6000) were not supported by V4's vLLM kernels at first "
             "(vLLM issues #40802, #40821): check your vLLM build"
         )
     if any(major < 8 for major in majors):
-        notes.append("V4's FP4 MoE path needs compute capability 8.0 or newer (V100 is unsupported)")
+        notes.append(V100_NOTE)
     return RunCommand("vllm", placement.kind, repo, f"hf download {repo}", _join(parts), tuple(notes))
 
 
@@ -249,6 +329,12 @@ def _gguf_source(estimate: Estimate) -> tuple[PublishedFile | None, list[str]]:
             f"no published GGUF of {estimate.model.name} {estimate.quant.id.upper()} is in the profile: convert the "
             f"checkpoint with llama.cpp's convert_hf_to_gguf.py (PR #22359) and llama-quantize to {fmt}"
         )
+        other = next((f for f in estimate.quant.published_all if f.repo and f.release != estimate.model.release), None)
+        if other is not None:
+            notes.append(
+                f"the {other.release} release's {other.name} ({other.stated}, {other.repo}) has the same architecture: "
+                f"--release {other.release} plans on it"
+            )
     return first, notes
 
 
@@ -275,18 +361,35 @@ def llama_cpp_command(estimate: Estimate, placement: Placement) -> RunCommand:
             folder = f"models/{source.repo.split('/')[-1]}"
             include = ["--include", source.include] if source.include else []
             download = _join(["hf", "download", source.repo, *include, "--local-dir", folder])
-            model_arg = ["-m", f"{folder}/FILE.gguf"]
-            notes.append(f"point -m at the downloaded {source.name} ({source.stated}; the first shard if split)")
+            first = first_shard(source)
+            if first is not None:
+                model_arg = ["-m", f"{folder}/{first}"]
+            elif source.include and source.include.endswith(".gguf"):
+                model_arg = ["-m", Unquoted(f"{folder}/{source.include}")]
+                notes.append(f"the shell expands -m to the downloaded {source.name} ({source.stated})")
+            else:
+                model_arg, download = ["-hf", source.repo], None
+                notes.append(
+                    f"the profile names no file of {source.name} ({source.stated}) in {source.repo}: llama-server "
+                    "takes the repository's default GGUF; add --hf-file with the file you want"
+                )
         else:
             download = None
             model_arg = ["-m", f"{estimate.model.name}-{estimate.quant.id.upper()}.gguf"]
-    parts = ["llama-server", *model_arg, "-c", str(estimate.context_tokens)]
+    parts: list[str] = ["llama-server", *model_arg, "-c", str(estimate.context_tokens), "-np", str(SERVED_SEQUENCES)]
+    notes.append(
+        f"-np {SERVED_SEQUENCES}: {SERVED_SEQUENCES} sequence, the one the KV estimate is for (llama-server's "
+        "default is 4 parallel slots)"
+    )
     if placement.kind == PLACEMENT_CPU or (placement.kind == PLACEMENT_NVME and placement.gpus_used == 0):
         parts += ["-ngl", "0"]
     else:
         parts += ["-ngl", str(ALL_LAYERS)]
     if placement.kind in (PLACEMENT_HYBRID, PLACEMENT_NVME) and placement.gpus_used > 0:
         parts += ["-ot", EXPERTS_TO_CPU]
+    if _is_v41(estimate):
+        parts += ["-ot", ENGRAM_TO_CPU]
+        notes.append(V41_LLAMA_NOTE)
     machine = estimate.machine
     if machine is not None and machine.heterogeneous and placement.gpus_used > 1:
         split = ",".join(str(max(1, round(cap / units.GIB))) for cap in machine.capacities)

@@ -33,8 +33,12 @@ def collect_inventory(
     platform: str | None = None,
     trace: Trace | None = None,
     backends: Sequence[Backend] | None = None,
+    gpus: bool = True,
 ) -> Inventory:
-    """Probe this machine: GPUs, RAM (container limit applied), CPU, the disk under ``model_dir`` and the mounts."""
+    """Probe this machine: GPUs, RAM (container limit applied), CPU, the disk under ``model_dir`` and the mounts.
+
+    ``gpus=False`` skips the accelerators (a ``--gpus`` what-if replaces them all, so loading NVML would be wasted).
+    """
     from vram_advisor.probe import cgroup, disks, host, interconnect
     from vram_advisor.probe.accelerators import default_backends
     from vram_advisor.probe.backend import read_all
@@ -56,8 +60,11 @@ def collect_inventory(
     ram, ram_notes = host.read_ram(context, limits)
     notes.extend(ram_notes)
     context = context.with_ram(ram.effective_bytes or None, ram.available_bytes)
-    readings = read_all(backends if backends is not None else default_backends(context.platform), context)
-    gpus = tuple(gpu for reading in readings for gpu in reading.gpus)
+    if gpus:
+        readings = read_all(backends if backends is not None else default_backends(context.platform), context)
+    else:
+        readings = []
+    found = tuple(gpu for reading in readings for gpu in reading.gpus)
     for reading in readings:
         notes.extend(reading.notes)
     nvidia = next((r for r in readings if r.backend == "nvidia"), None)
@@ -69,13 +76,13 @@ def collect_inventory(
         disk_list, disk_notes = (), (f"disks could not be read ({describe_error(exc)})",)
     notes.extend(disk_notes)
     try:
-        links = interconnect.read_interconnect(context, gpus)
+        links = interconnect.read_interconnect(context, found)
     except Exception as exc:
         context.trace.record("interconnect", "read", error=exc)
         links = ()
     return Inventory(
         hostname=_hostname(),
-        gpus=gpus,
+        gpus=found,
         ram=ram,
         disks=disk_list,
         cpu=host.read_cpu(context, limits),

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,52 +33,10 @@ from vram_advisor.inventory.model import Gpu, MigDevice
 from vram_advisor.probe import unified
 from vram_advisor.probe.backend import ABSENT, OK, AcceleratorReading
 from vram_advisor.probe.context import ProbeContext
+from vram_advisor.probe.nvml_messages import LIBRARY, LOST_NOTE, REASONS, START_FAILURES, environment_notes
 from vram_advisor.probe.trace import Trace, describe_error
 
-LIBRARY = "libnvidia-ml.so.1"
 SOURCE = "nvml"
-
-#: NVML start failures: error class -> (status word, what happened and what to do).
-START_FAILURES: dict[str, tuple[str, str]] = {
-    "NVMLError_LibraryNotFound": (
-        "library_not_found",
-        f"no NVIDIA driver library ({LIBRARY}) was found, so no NVIDIA GPU is counted; if this machine has one, "
-        "install the NVIDIA driver",
-    ),
-    "NVMLError_DriverNotLoaded": (
-        "driver_not_loaded",
-        "the NVIDIA kernel driver is not loaded, so no NVIDIA GPU is counted: load it (sudo modprobe nvidia) or "
-        "reinstall the driver for the running kernel (DKMS may not have built it after a kernel upgrade)",
-    ),
-    "NVMLError_LibRmVersionMismatch": (
-        "rm_version_mismatch",
-        "the NVIDIA library and the loaded kernel driver are different versions (the driver was upgraded "
-        "without a reboot), so no NVIDIA GPU is counted: reboot, or reload the nvidia kernel modules",
-    ),
-    "NVMLError_NoPermission": (
-        "no_permission",
-        "no permission to talk to the NVIDIA driver, so no NVIDIA GPU is counted: check access to /dev/nvidia* "
-        "(group membership, or the container's device list)",
-    ),
-    "NVMLError_Unknown": (
-        "unknown_error",
-        "NVML failed to start with an unknown error, so no NVIDIA GPU is counted: run nvidia-smi to see whether "
-        "the driver works, and check dmesg for Xid errors",
-    ),
-}
-
-_REASONS = {
-    "NVMLError_NotSupported": "not supported by this GPU or driver",
-    "NVMLError_FunctionNotFound": "this driver is too old for the call",
-    "NVMLError_NoPermission": "no permission",
-    "NVMLError_GpuIsLost": "GPU is lost",
-    "NVMLError_Uninitialized": "NVML is not initialised",
-}
-
-LOST_NOTE = (
-    "GPU is lost (it fell off the bus or needs a reset): its memory is not counted; check nvidia-smi and dmesg "
-    "for Xid errors"
-)
 
 
 class NvidiaBackend:
@@ -95,7 +53,7 @@ def _error_name(exc: BaseException) -> str:
 
 
 def _reason(exc: BaseException) -> str:
-    return _REASONS.get(_error_name(exc), describe_error(exc))
+    return REASONS.get(_error_name(exc), describe_error(exc))
 
 
 def _dlopen_error() -> OSError | None:
@@ -218,7 +176,7 @@ def _read_devices(pynvml: Any, calls: _Calls, context: ProbeContext, notes: list
         notes.append("NVML: the GPUs could not be counted, so no NVIDIA GPU is counted")
         return AcceleratorReading("nvidia", "error", (), tuple(notes), driver_text, cuda_text)
     gpus = [_DeviceReader(pynvml, calls, context, index).read() for index in range(count)]
-    notes.extend(_environment_notes(context.environ, count))
+    notes.extend(environment_notes(context.environ, count))
     return AcceleratorReading("nvidia", OK, tuple(gpus), tuple(notes), driver_text, cuda_text)
 
 
@@ -373,7 +331,7 @@ class _DeviceReader:
                 why = (
                     "this driver lacks nvmlDeviceGetMemoryInfo_v2 (drivers before R510)"
                     if missing
-                    else f"nvmlDeviceGetMemoryInfo_v2 failed ({_REASONS.get(errors[0], errors[0])})"
+                    else f"nvmlDeviceGetMemoryInfo_v2 failed ({REASONS.get(errors[0], errors[0])})"
                 )
                 self.notes.append(
                     f"reserved memory unknown: {why}, so the v1 total is counted whole and usable VRAM may be "
@@ -386,7 +344,7 @@ class _DeviceReader:
         if handle is None and all(e == "NVMLError_NotSupported" for e in errors):
             return self.shared_memory()
         if handle is None:
-            reason = _REASONS.get(errors[-1], errors[-1] or "unknown error")
+            reason = REASONS.get(errors[-1], errors[-1] or "unknown error")
             hint = (
                 " (a GPU in MIG mode shows its total only to root; its MIG instances are read below)"
                 if errors[-1] == "NVMLError_NoPermission"
@@ -417,7 +375,7 @@ class _DeviceReader:
                 if link == 0 and self.last_error in ("NVMLError_NotSupported", "NVMLError_InvalidArgument"):
                     known = True  # no NVLink on this GPU
                 elif link == 0 and not self.lost:
-                    self.notes.append(f"NVLink: unknown ({_REASONS.get(self.last_error or '', self.last_error)})")
+                    self.notes.append(f"NVLink: unknown ({REASONS.get(self.last_error or '', self.last_error)})")
                 break
             known = True
             if int(state) == int(getattr(self.nvml, "NVML_FEATURE_ENABLED", 1)):
@@ -490,27 +448,3 @@ _ALL_ERRORS = (
     "NVMLError_NotFound",
     "NVMLError_Uninitialized",
 )
-
-
-def _environment_notes(environ: Mapping[str, str], count: int) -> list[str]:
-    """What the environment says that NVML cannot see: container allocations and MPS/vGPU memory caps."""
-    notes = []
-    requested = environ.get("NVIDIA_VISIBLE_DEVICES", "").strip()
-    if requested and requested.lower() not in ("all", "none", "void"):
-        listed = [item for item in requested.split(",") if item.strip()]
-        if count > len(listed):
-            notes.append(
-                f"NVML sees {count} GPUs but NVIDIA_VISIBLE_DEVICES lists {len(listed)}: this container may be "
-                "privileged and see GPUs that were not allocated to it"
-            )
-    limit = environ.get("CUDA_MPS_PINNED_DEVICE_MEM_LIMIT", "").strip()
-    if limit:
-        notes.append(
-            f"CUDA_MPS_PINNED_DEVICE_MEM_LIMIT={limit}: an MPS memory cap applies that NVML does not show; "
-            "plan with --gpus to match it"
-        )
-    if any(key.startswith("HAMI_") or key == "CUDA_DEVICE_MEMORY_LIMIT" for key in environ):
-        notes.append(
-            "a GPU-sharing layer (HAMi) appears to cap GPU memory; NVML shows the whole card: plan with --gpus"
-        )
-    return notes

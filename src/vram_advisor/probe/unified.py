@@ -20,10 +20,12 @@ from __future__ import annotations
 
 from vram_advisor.core import units
 from vram_advisor.core.policy import os_reserve_bytes
+from vram_advisor.inventory import apple
 
-APPLE_SMALL_RAM_BYTES = 36 * units.GIB
-APPLE_SMALL_SHARE = (2, 3)
-APPLE_LARGE_SHARE = (3, 4)
+#: The Apple rule lives in inventory/apple.py, shared with the what-if (``--gpus M3-Ultra-512GB``).
+APPLE_SMALL_RAM_BYTES = apple.SMALL_RAM_BYTES
+APPLE_SMALL_SHARE = apple.SMALL_SHARE
+APPLE_LARGE_SHARE = apple.LARGE_SHARE
 
 
 def shared_ram_budget(effective_ram_bytes: int) -> tuple[int, str]:
@@ -40,5 +42,4 @@ def shared_ram_budget(effective_ram_bytes: int) -> tuple[int, str]:
 
 def apple_default_budget(ram_bytes: int) -> int:
     """The conservative estimate of Metal's default working-set limit (used only when nothing better is known)."""
-    numerator, denominator = APPLE_SMALL_SHARE if ram_bytes <= APPLE_SMALL_RAM_BYTES else APPLE_LARGE_SHARE
-    return ram_bytes * numerator // denominator
+    return apple.default_budget(ram_bytes)

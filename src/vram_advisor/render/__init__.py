@@ -11,6 +11,10 @@ import json
 import sys
 from typing import IO, Any
 
+from vram_advisor.core.stderr import warn
+
+__all__ = ["json_text", "warn", "write_json", "write_line"]
+
 
 def json_text(document: Any, *, indent: int | None = 2) -> str:
     """The one JSON serialisation of every result (CLI, HTTP agent, MCP), ending in a newline.
@@ -31,13 +35,3 @@ def write_line(text: str, stream: IO[str] | None = None) -> None:
     out = stream or sys.stdout
     out.write(text + "\n")
     out.flush()
-
-
-def warn(message: str) -> None:
-    """A one-line note for people, on stderr (control characters from outside shown as their escapes)."""
-    if not message.isprintable():
-        from vram_advisor.core.jsonread import clean_text
-
-        message = clean_text(message)
-    sys.stderr.write(f"vram-advisor: {message}\n")
-    sys.stderr.flush()

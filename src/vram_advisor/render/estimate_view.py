@@ -43,10 +43,18 @@ def grouped_rates(rates: list[int | None]) -> str:
     )
 
 
-def _rate(value: float | None) -> str:
-    if value is None:
-        return "?"
-    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+def _speed(placement: est.Placement) -> str:
+    """The decode speed as an estimate and its range ("≈26 (17-39)"), never a bare figure; "?" when unknown."""
+    found = placement.speed
+    return "?" if found is None else found.short()
+
+
+def speed_legend(machine: est.MachineView | None) -> str:
+    """What "≈ tok/s" means, and the RAM and disk bandwidths it used (saying which were assumed)."""
+    text = f"≈ tok/s: single-stream decode, {est.serial_estimate_words()}"
+    if machine is not None:
+        text += f". RAM {machine.ram_bandwidth.text()}; disk {machine.disk_bandwidth.text()}"
+    return text
 
 
 def _fits(value: bool | None) -> Text:
@@ -68,7 +76,7 @@ def _bottleneck_text(placement: est.Placement) -> str:
 def placements_table(placements: tuple[est.Placement, ...]) -> Table:
     """One row per placement: memory per tier, whether it fits, decode-speed bounds and the slowest tier."""
     table = Table(box=None, padding=(0, 1), header_style="bold", pad_edge=False)
-    for column in ("placement", "GPU", "RAM", "disk", "fits", "tok/s ≤", "≈ tok/s", "bottleneck"):
+    for column in ("placement", "GPU", "RAM", "disk", "fits", "≈ tok/s (range)", "bottleneck"):
         table.add_column(column, no_wrap=True, justify="right" if column not in ("placement", "bottleneck") else "left")
     for placement in placements:
         table.add_row(
@@ -77,8 +85,7 @@ def placements_table(placements: tuple[est.Placement, ...]) -> Table:
             _gib(placement.ram_bytes),
             _gib(placement.weights_disk),
             _fits(placement.fits),
-            _rate(placement.tokens_per_s_upper_bound),
-            _rate(placement.tokens_per_s_estimate),
+            _speed(placement),
             Text(_bottleneck_text(placement), style="dim"),
         )
     return table
@@ -146,7 +153,8 @@ def estimate_view(estimate: est.Estimate, document: dict[str, object]) -> Group:
     title = Text(f"{model.name} {quant.id.upper()}", style="bold")
     title.append(f" · {units.format_tokens(estimate.context_tokens)} tokens of context ({estimate.context_tokens:,})")
     if estimate.kv is not None:
-        title.append(f" · {estimate.kv.dtype.upper()} KV cache")
+        engine = estimate.quant.bits.engine if estimate.quant.bits is not None else ""
+        title.append(f" · {est.kv_cache_name(engine, estimate.kv.dtype).upper()} KV cache")
     title.append(f" · weights from the {estimate.weights.basis}")
     parts.append(title)
     facts = Table.grid(padding=(0, 2))
@@ -166,7 +174,8 @@ def estimate_view(estimate: est.Estimate, document: dict[str, object]) -> Group:
             "",
             Text(
                 f"routed experts {_gib(weights.routed_bytes)}, attention + shared experts + the rest "
-                f"{_gib(weights.other_bytes)}",
+                f"{_gib(weights.other_bytes)}"
+                + (f", engram tables {_gib(weights.engram_bytes)} (kept on disk)" if weights.engram_bytes else ""),
                 style="dim",
             ),
         )
@@ -196,7 +205,8 @@ def estimate_view(estimate: est.Estimate, document: dict[str, object]) -> Group:
             Text(
                 f"{len(machine.gpus)} GPU(s), {units.format_gib(machine.usable_vram_bytes)} usable VRAM; "
                 f"{units.format_gib(machine.spare_ram_bytes)} of RAM to spare; bandwidth GPU {gpu_rates}, RAM "
-                f"{units.format_bandwidth(machine.ram_bandwidth.bytes_per_s)}, disk "
+                f"{units.format_bandwidth(machine.ram_bandwidth.bytes_per_s)}"
+                f"{' (' + machine.ram_bandwidth.source + ')' if machine.ram_bandwidth.assumed else ''}, disk "
                 f"{units.format_bandwidth(machine.disk_bandwidth.bytes_per_s)}"
             ),
         )
@@ -207,13 +217,7 @@ def estimate_view(estimate: est.Estimate, document: dict[str, object]) -> Group:
         parts.append(Text())
         parts.append(Text("Placements", style="bold"))
         parts.append(placements_table(estimate.placements))
-        parts.append(
-            Text(
-                f"tok/s ≤: upper bound (slowest tier's bandwidth / bytes it reads per token); ≈: "
-                f"{est.serial_estimate_words()}",
-                style="dim",
-            )
-        )
+        parts.append(Text(speed_legend(None), style="dim"))
         for placement in estimate.placements:
             parts.append(breakdown_line(placement))
     run = document.get("run")
@@ -261,9 +265,15 @@ def check_rows(plan: Plan, extras: CheckEstimates) -> list[tuple[str, Text]]:
             (
                 "Need",
                 Text(
-                    f"weights {_gib(estimate.weights.bytes)} ({estimate.weights.basis}) + KV {_gib(gpu.kv_bytes)} + "
-                    f"overhead {_gib(gpu.overhead.total_bytes)} = {_gib(gpu.need_bytes)}: {verdict} in "
-                    f"{_gib(gpu.budget_bytes or 0)}",
+                    f"weights {_gib(gpu.weights_gpu)} ({estimate.weights.basis}) + KV {_gib(gpu.kv_bytes)} + "
+                    f"overhead {_gib(gpu.overhead.total_bytes)} = {_gib(gpu.gpu_bytes)}: {verdict} in "
+                    f"{_gib(gpu.budget_bytes or 0)}"
+                    + (f" (and {_gib(gpu.weights_disk)} of engram tables on disk)" if gpu.weights_disk else "")
+                    + (
+                        f"; decode ≈{gpu.tokens_per_s_estimate:.0f} tok/s (estimate)"
+                        if gpu.fits and gpu.tokens_per_s_estimate is not None
+                        else ""
+                    ),
                     style=style,
                 ),
             )
@@ -310,14 +320,7 @@ def check_parts(plan: Plan, extras: CheckEstimates) -> list[object]:
         parts.append(placements_table(shown))
         for warning in subject.weights.warnings:
             parts.append(Text(f"warning: {warning}", style="yellow"))
-        machine = extras.machine
-        parts.append(
-            Text(
-                f"tok/s ≤: upper bound = slowest tier's bandwidth / bytes it reads per token; ≈: "
-                f"{est.serial_estimate_words()}. RAM {machine.ram_bandwidth.text()}; disk {machine.disk_bandwidth.text()}",
-                style="dim",
-            )
-        )
+        parts.append(Text(speed_legend(extras.machine), style="dim"))
     if extras.run:
         parts.append(Text())
         parts.extend(run_lines(extras.run))

@@ -16,17 +16,26 @@ from rich.table import Table
 from rich.text import Text
 
 from vram_advisor import __version__
-from vram_advisor.catalog.profiles import Catalog
+from vram_advisor.catalog.profiles import Catalog, ModelProfile
 from vram_advisor.core import units
 from vram_advisor.core.jsonread import clean_text
 from vram_advisor.inventory.model import Disk, Gpu, Inventory, all_notes
 from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, NONE, OFFLOAD, Option, Plan
 
 if TYPE_CHECKING:
-    from vram_advisor.plan.check_estimates import CheckEstimates
+    from vram_advisor.plan.check import CheckReport
 
 FIT_STYLE = {COMFORTABLE: "bold green", MINIMUM: "yellow", OFFLOAD: "magenta", NONE: "dim red"}
 FIT_SYMBOL = {COMFORTABLE: "●", MINIMUM: "◐", OFFLOAD: "◌", NONE: "·"}
+#: Where the recommendation runs, in words (the placement names of the offload plans).
+PLACEMENT_WORDS = {
+    "gpu": "all in GPU memory",
+    "unified": "in unified memory",
+    "gpu+ram": "attention on the GPUs, routed experts in system RAM",
+    "cpu": "on the CPU from system RAM",
+    "nvme": "experts streamed from NVMe",
+}
+
 KIND_WORDS = {
     "local": "runs from GPU memory",
     "offload": "runs with weights offloaded to system RAM (slow)",
@@ -137,7 +146,7 @@ def _verdict(plan: Plan) -> Text:
 
 def _compact_gb(gb: float) -> str:
     """A table figure for a grid cell: 96 -> "96G", 1228.8 -> "1.2T"."""
-    return f"{gb / 1024:.3g}T" if gb >= 1024 else f"{gb:g}G"
+    return f"{gb / 1024:.3g}T" if gb >= 1024 else f"{gb:.3g}G"
 
 
 #: Below this width the grid uses short words ("comfort.") so that all six columns fit in 80 columns.
@@ -182,8 +191,9 @@ def fit_grid(plan: Plan, narrow: bool = False) -> Table:
 class FitGridView:
     """The grid and its legend, laid out for the width it is printed at."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, real: bool = False) -> None:
         self.plan = plan
+        self.real = real
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         narrow = options.max_width < NARROW_WIDTH
@@ -193,19 +203,15 @@ class FitGridView:
         if narrow:
             legend = "● comfortable ◐ minimum ◌ offload (needs RAM) · none ► recommended * experimental"
             cells = "cells: minimum/safer VRAM of the table (G = GiB of card capacity, T = 1024G)"
+        if self.real:
+            cells = "cells: minimum/safer VRAM for the real download (G = GiB, T = 1024G; --sizes table: article's)"
         yield Text(legend, style="dim")
         yield Text(cells, style="dim")
 
 
-def check_view(
-    plan: Plan,
-    inventory: Inventory,
-    estimates: CheckEstimates | None = None,
-    *,
-    warnings: Sequence[str] = (),
-    remarks: Sequence[str] = (),
-) -> Group:
-    """The check result; ``warnings`` (other processes hold GPU memory...) follow the verdict, ``remarks`` the notes."""
+def check_view(report: CheckReport) -> Group:
+    """The check result: machine, verdict and its warnings, the grid, the facts, the estimates, the notes."""
+    plan, inventory, estimates = report.plan, report.inventory, report.estimates
     parts: list[object] = []
     title = Text(f"vram-advisor {__version__}", style="bold")
     if inventory.hostname:
@@ -215,11 +221,21 @@ def check_view(
     parts.append(Text())
     verdict = Text("Verdict  ", style="bold")
     verdict.append_text(_verdict(plan))
+    rec = plan.recommendation.option
+    if rec is not None and rec.placement is not None:
+        verdict.append(f" Runs {PLACEMENT_WORDS.get(rec.placement, rec.placement)}")
+        speed = estimates.run_placement.speed if estimates.run_placement is not None else None
+        verdict.append(f", {speed.text()} single-stream." if speed is not None else ".")
     parts.append(verdict)
-    for warning in warnings:
+    from vram_advisor.report.check import table_note
+
+    article = table_note(report)
+    if article is not None:
+        parts.append(Text(f"Article  {article}", style="dim"))
+    for warning in report.warnings:
         parts.append(Text(f"warning: {warning}", style="bold yellow"))
     parts.append(Text())
-    parts.append(FitGridView(plan))
+    parts.append(FitGridView(plan, real=report.options.estimate.sizes == "real"))
     parts.append(Text())
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="cyan", no_wrap=True)
@@ -275,15 +291,13 @@ def check_view(
         for name, ok, detail in req.checks:
             mark = {True: "✓", False: "✗", None: "?"}[ok]
             facts.add_row("", Text(f"{mark} {name}: {detail}", style={True: "", False: "red", None: "dim"}[ok]))
-    if estimates is not None:
-        from vram_advisor.render.estimate_view import check_parts, check_rows
+    from vram_advisor.render.estimate_view import check_parts, check_rows
 
-        for label, row in check_rows(plan, estimates):
-            facts.add_row(label, row)
+    for label, row in check_rows(plan, estimates):
+        facts.add_row(label, row)
     parts.append(facts)
-    if estimates is not None:
-        parts.extend(check_parts(plan, estimates))
-    notes = [*all_notes(inventory), *remarks]
+    parts.extend(check_parts(plan, estimates))
+    notes = report.notes
     if notes:
         parts.append(Text())
         parts.append(notes_table(notes))
@@ -330,6 +344,25 @@ def probe_view(inventory: Inventory) -> Group:
     return Group(*parts)  # type: ignore[arg-type]
 
 
+def _release_lines(model: ModelProfile) -> list[Text]:
+    """A model's releases (catalog/releases.py): each with its repository, date and source; the one planned by
+    default marked, and where a release's files differ in size from the first's."""
+    from vram_advisor.catalog.releases import size_differences
+
+    lines = []
+    for release in model.releases:
+        mark = " (planned by default)" if release.id == model.release else ""
+        kind = "official" if release.official else "not official"
+        lines.append(
+            Text(
+                f"  release {release.id}: {release.repo}, {release.published}, {kind}{mark} [{release.source}]",
+                style="dim",
+            )
+        )
+    lines.extend(Text(f"  {line}", style="dim") for line in size_differences(model))
+    return lines
+
+
 def models_view(catalog: Catalog) -> Group:
     parts: list[object] = []
     for model in catalog.models:
@@ -340,6 +373,7 @@ def models_view(catalog: Catalog) -> Group:
             + f"; official weights {model.official_weights})"
         )
         parts.append(header)
+        parts.extend(_release_lines(model))
         table = Table(box=None, padding=(0, 1), header_style="bold")
         for column in ("quant", "weights", "minimum VRAM", "safer VRAM", "best for"):
             table.add_column(column)
@@ -358,7 +392,10 @@ def models_view(catalog: Catalog) -> Group:
     )
     if any(row.derived for model in catalog.models for row in model.quants):
         parts.append(
-            Text("† derived (models import): weights by bit width, VRAM = weights x a table row's ratio", style="dim")
+            Text(
+                "† derived, no article row (models import; V4.1-Flash): VRAM = weights x a table row's ratio",
+                style="dim",
+            )
         )
     parts.append(Text(f"profiles: {', '.join(escape(f) for f in catalog.files)}", style="dim"))
     return Group(*parts)  # type: ignore[arg-type]

@@ -1,14 +1,20 @@
-"""The ``check`` result as data: a ``Plan`` and its inventory turned into the contract's JSON (``vram-advisor/check/v1``).
+"""The ``check`` result as JSON: a ``CheckReport`` turned into the contract's document (``vram-advisor/check/v1``).
 
-The human view reads the same ``Plan`` (render/human.py), and ``cluster`` reuses the helpers here for its nodes.
+Built here and nowhere else, in one pass (nothing edits the document afterwards). The human view reads the same
+``CheckReport`` (render/human.py), and ``cluster`` reuses the helpers here for its nodes.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from vram_advisor.catalog.api import api_dict
+from vram_advisor.catalog.profiles import QuantRow
 from vram_advisor.core import units
 from vram_advisor.inventory import model as inv
+from vram_advisor.plan import estimate as est
+from vram_advisor.plan.check import CheckReport
+from vram_advisor.plan.check_estimates import loads_from_vram
 from vram_advisor.plan.rules import Option, Plan, Recommendation
 
 CHECK_SCHEMA = "vram-advisor/check/v1"
@@ -31,6 +37,18 @@ def option_dict(option: Option) -> dict[str, Any]:
         "experimental": quant.experimental,
         "rank": option.rank + 1,
         "best_for": quant.best_for,
+        "placement": option.placement,
+        "table_fit": option.table_fit,
+        "table": None if option.table_quant is None else _table_figures(option.table_quant),
+    }
+
+
+def _table_figures(row: QuantRow) -> dict[str, Any]:
+    """The article's own figures for a row (beside the real-size figures rule 9 judges)."""
+    return {
+        "weights_gb": json_number(row.weights_gb),
+        "min_vram_gb": json_number(row.min_vram_gb),
+        "safer_vram_gb": json_number(row.safer_vram_gb),
     }
 
 
@@ -58,11 +76,93 @@ def recommendation_dict(recommendation: Recommendation) -> dict[str, Any]:
         "fit": option.fit if option else None,
         "experimental": option.experimental if option else False,
         "reason": recommendation.reason,
+        "placement": option.placement if option else None,
     }
 
 
-def check_dict(plan: Plan, inventory: inv.Inventory) -> dict[str, Any]:
-    """The whole ``check --json`` document."""
+def _offload_plan(placement: est.Placement) -> dict[str, Any]:
+    bottleneck = placement.bottleneck
+    return {
+        "placement": placement.kind,
+        "fits": placement.fits,
+        "reason": placement.reason,
+        "gpu_bytes": placement.gpu_bytes,
+        "ram_bytes": placement.ram_bytes,
+        "disk_bytes": placement.weights_disk,
+        "decode_tokens_per_s_upper_bound": est.round_rate(placement.tokens_per_s_upper_bound),
+        "decode_tokens_per_s_estimate": est.round_rate(placement.tokens_per_s_estimate),
+        "decode_tokens_per_s": est.speed_dict(placement),
+        "bottleneck": bottleneck.name if bottleneck is not None else None,
+    }
+
+
+def option_fields(option: Option, estimate: est.Estimate | None) -> dict[str, Any]:
+    """The fields ``check --json`` adds to one option."""
+    if estimate is None:
+        return {}
+    weights = estimate.weights
+    gpu = estimate.gpu
+    size_warning = weights.warnings[0] if weights.warnings else None
+    fields: dict[str, Any] = {
+        "kv_cache_bytes": estimate.kv.total_bytes if estimate.kv is not None else None,
+        "need_bytes": gpu.need_bytes if gpu is not None else None,
+        "context_fits": gpu.fits if gpu is not None else None,
+        "weights_basis": weights.basis,
+        "weights_bytes": weights.bytes,
+        "published_weights_bytes": weights.published_bytes,
+        "published_weights_source": weights.published[0].name if weights.published else None,
+        "computed_weights_bytes": weights.computed_bytes,
+        "size_warning": size_warning,
+    }
+    if not loads_from_vram(option) or (gpu is not None and gpu.fits is False):
+        fields["offload_plans"] = [_offload_plan(p) for p in estimate.placements if p.kind != est.PLACEMENT_GPU]
+    return fields
+
+
+def check_document(report: CheckReport) -> dict[str, Any]:
+    """The whole ``check --json`` document of one report (key order is part of the byte-for-byte contract)."""
+    plan, extras = report.plan, report.estimates
+    document = _plan_dict(plan, report.inventory, report.notes)
+    for entry, option in zip(document["options"], plan.options, strict=True):
+        entry.update(option_fields(option, extras.of(option)))
+    document["context_tokens"] = report.options.context_tokens
+    document["graded_on"] = report.graded_on
+    document["visible_gpus"] = list(report.visible_gpus)
+    document["cuda_visible_devices"] = report.options.cuda_visible_devices
+    if report.free_memory_notes is not None:
+        document["free_memory_notes"] = list(report.free_memory_notes)
+    document["warnings"] = list(report.warnings)
+    machine = est.machine_dict(extras.machine)
+    chosen = extras.options.get(extras.run_for) if extras.run_for is not None else None
+    first = chosen or next(iter(extras.options.values()), None)
+    document["estimate"] = {
+        "context_tokens": extras.context_tokens,
+        "kv_dtype": extras.kv_dtype,
+        "sizes": extras.sizes,
+        "even_split_vram_bytes": machine["even_split_vram_bytes"],
+        "heterogeneous_gpus": machine["heterogeneous_gpus"],
+        "bandwidths": machine["bandwidths"],
+        "assumptions": list(first.assumptions) if first is not None else [],
+        "warnings": list(extras.warnings),
+    }
+    document["run"] = extras.run
+    document["recommendation"]["decode_tokens_per_s"] = (
+        est.speed_dict(extras.run_placement) if extras.run_placement is not None else None
+    )
+    document["sizes"] = report.options.estimate.sizes
+    _add_family(document, report)
+    document["table_verdict"] = None if report.table_plan is None else table_verdict(report)
+    if report.download is not None:
+        from vram_advisor.hub import repocheck
+
+        document["download"] = repocheck.listing_dict(report.download)  # type: ignore[arg-type]
+        if report.derived is not None and "required" in document:
+            document["required"]["derived"] = repocheck.derived_dict(report.derived)  # type: ignore[arg-type]
+    return document
+
+
+def _plan_dict(plan: Plan, inventory: inv.Inventory, notes: tuple[str, ...]) -> dict[str, Any]:
+    """The rules' part of the document: verdict, options, tier and advice, alternatives, the requirement."""
     tier = None
     if plan.tier is not None:
         tier = {
@@ -76,7 +176,7 @@ def check_dict(plan: Plan, inventory: inv.Inventory) -> dict[str, Any]:
         short_by = units.shortfall_bytes(plan.machine.usable_vram_bytes, plan.next_up.quant.min_vram_bytes)
         next_up["short_by_bytes"] = short_by
     alternatives: dict[str, Any] = {
-        "api": None if plan.api is None else {"name": plan.api.name, "url": plan.api.url, "why": plan.api.why},
+        "api": None if plan.api is None else api_dict(plan.api),
         "smaller_models": [
             {
                 "name": fit.model.name,
@@ -102,7 +202,7 @@ def check_dict(plan: Plan, inventory: inv.Inventory) -> dict[str, Any]:
         "advice": list(plan.advice),
         "options": [option_dict(o) for o in plan.options],
         "alternatives": alternatives,
-        "notes": list(inv.all_notes(inventory)),
+        "notes": list(notes),
     }
     if plan.required is not None:
         req = plan.required
@@ -122,3 +222,58 @@ def quiet_line(plan: Plan) -> str:
     """The one line of ``check --require ... --quiet``: ``ok: ...`` or ``no: ...``."""
     assert plan.required is not None
     return f"{'ok' if plan.required.fits else 'no'}: {plan.required.reason}"
+
+
+def table_verdict(report: CheckReport) -> dict[str, Any]:
+    """What the article's figures alone say (``--sizes table``), and the one line that says where they differ."""
+    assert report.table_plan is not None
+    table = report.table_plan.recommendation
+    return {
+        **recommendation_dict(table),
+        "differs": _key(table) != _key(report.plan.recommendation),
+        "note": table_note(report),
+    }
+
+
+def _key(recommendation: Recommendation) -> tuple[str, str | None, str | None]:
+    option = recommendation.option
+    return (recommendation.kind, option.model.id if option else None, option.quant.id if option else None)
+
+
+def table_note(report: CheckReport) -> str | None:
+    """One line where the article's figures alone would answer otherwise, e.g. "the article rates V4-Flash Q2
+    comfortable at 64 GB; its real download is 86.8 GB and needs 84.4 GB"; None where they agree."""
+    if report.table_plan is None:
+        return None
+    table = report.table_plan.recommendation
+    if _key(table) == _key(report.plan.recommendation):
+        return None
+    if table.option is None:
+        return "by the article's figures alone nothing fits here; on the real files it does"
+    chosen = table.option
+    real = next((o for o in report.plan.options if o.key == chosen.key), None)
+    label = f"{chosen.model.name} {chosen.quant.id.upper()}"
+    figure = chosen.quant.safer_vram_gb if chosen.fit == "comfortable" else chosen.quant.min_vram_gb
+    words = {"comfortable": "comfortable", "minimum": "at its minimum", "offload": "with offload"}[chosen.fit]
+    line = f"the article rates {label} {words} at {units.format_gb(figure)}"
+    if real is not None:
+        line += (
+            f"; its real download is {units.format_file_gb(real.quant.weights_bytes)} and needs "
+            f"{units.format_gb(real.quant.min_vram_gb)} of VRAM"
+        )
+    return line
+
+
+def _add_family(document: dict[str, Any], report: CheckReport) -> None:
+    """The releases judged, each option's reference download (catalog/downloads.py), and the V4.1-Flash line."""
+    from vram_advisor.catalog.downloads import download_dict, reference_download
+    from vram_advisor.catalog.releases import release_dict
+
+    plan = report.plan
+    judged = {option.model.id: option.model for option in plan.options}
+    document["releases"] = {model_id: release_dict(model) for model_id, model in judged.items()}
+    for entry, option in zip(document["options"], plan.options, strict=True):
+        row = option.table_quant or option.quant
+        entry["release"] = option.model.release
+        entry["reference_download"] = download_dict(reference_download(option.model, row))
+    document["v41_flash"] = report.family.as_dict() if report.family is not None else None

@@ -13,8 +13,9 @@ from typing import IO, Any
 
 from vram_advisor.core import units
 from vram_advisor.fleet.nodefacts import INFINIBAND, NVLINK, RDMA
-from vram_advisor.fleet.planner import SCHEMA, ClusterPlan, HardwareGroup, MultiNodePlan, Node
-from vram_advisor.report.check import json_number
+from vram_advisor.fleet.planner import SCHEMA, ClusterPlan, HardwareGroup, MachinePlan, MultiNodePlan, Node
+from vram_advisor.plan import estimate as est
+from vram_advisor.report.check import json_number, recommendation_dict, short_option
 
 #: Interconnect kinds in the order they are listed.
 LINK_ORDER = (NVLINK, INFINIBAND, RDMA)
@@ -47,7 +48,9 @@ def _group_dict(plan: ClusterPlan, group: HardwareGroup) -> dict[str, Any]:
     verdicts = []
     for verdict, count in group.verdicts.most_common():
         entry = plan.entries[group.examples[verdict]]
-        verdicts.append({**entry.recommendation_dict, "stretch": entry.stretch_dict, "nodes": count})
+        verdicts.append(
+            {**recommendation_dict(entry.recommendation), "stretch": short_option(entry.stretch), "nodes": count}
+        )
     return {
         "id": group.id,
         "label": group.label,
@@ -89,6 +92,14 @@ def _kinds(node: Node, cache: dict[frozenset[str], list[str]]) -> list[str]:
     return kinds
 
 
+def node_recommendation(entry: MachinePlan) -> dict[str, Any]:
+    """A node's ``recommendation``, as ``check --json`` writes it (with the speed of where it runs)."""
+    return {
+        **recommendation_dict(entry.recommendation),
+        "decode_tokens_per_s": None if entry.run_placement is None else est.speed_dict(entry.run_placement),
+    }
+
+
 def _node_dict(plan: ClusterPlan, node: Node, cache: dict[frozenset[str], list[str]]) -> dict[str, Any]:
     entry = plan.entries[node.entry]
     row: dict[str, Any] = {
@@ -98,8 +109,8 @@ def _node_dict(plan: ClusterPlan, node: Node, cache: dict[frozenset[str], list[s
         "gpu_count": node.gpu_count,
         "usable_vram_bytes": node.usable_vram_bytes,
         "spare_ram_bytes": entry.machine.spare_ram_bytes,
-        "recommendation": entry.recommendation_dict,
-        "stretch": entry.stretch_dict,
+        "recommendation": node_recommendation(entry),
+        "stretch": short_option(entry.stretch),
         "interconnect": _kinds(node, cache),
     }
     if node.name != node.hostname:
@@ -144,7 +155,8 @@ def _compact_json(plan: ClusterPlan) -> str:
     dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
     text = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) does to a string
     entries = [
-        (str(e.machine.spare_ram_bytes), dumps(e.recommendation_dict), dumps(e.stretch_dict)) for e in plan.entries
+        (str(e.machine.spare_ram_bytes), dumps(node_recommendation(e)), dumps(short_option(e.stretch)))
+        for e in plan.entries
     ]
     group_ids = [str(group.id) for group in plan.groups]
     cache: dict[frozenset[str], list[str]] = {}
@@ -201,8 +213,8 @@ def csv_rows(plan: ClusterPlan) -> Iterator[list[str | int]]:
     yield list(CSV_COLUMNS)
     for node in plan.nodes:
         entry = plan.entries[node.entry]
-        rec = entry.recommendation_dict
-        stretch = entry.stretch_dict or {}
+        rec = recommendation_dict(entry.recommendation)
+        stretch = short_option(entry.stretch) or {}
         group = plan.groups[node.group]
         yield [
             _cell(node.name),

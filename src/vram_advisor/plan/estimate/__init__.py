@@ -11,6 +11,8 @@ reads the machine. One job per module:
   overhead per device (CUDA context, compute buffers, vLLM's own memory);
 * ``placement``: the machine as the placements see it, and the GPU, GPU+RAM, CPU and mmap placements with their
   fits and decode-speed bounds;
+* ``speed``: the calibrated single-stream decode speed of a placement (bandwidth beside a per-token floor), printed
+  as a range; ``calibration``: the measured runs it is checked against (tests and bench/speeds_table.py);
 * ``option``: one option's whole ``Estimate`` and the input checks;
 * ``document``: the JSON document and ``estimate_and_document`` / ``estimate_document``, the one pipeline of the
   CLI and the MCP server.
@@ -32,20 +34,22 @@ from vram_advisor.plan.estimate.document import (
     overhead_dict,
     placement_dict,
     round_rate,
+    speed_dict,
     weights_dict,
 )
 from vram_advisor.plan.estimate.kv import KvEstimate, kv_bytes_per_token, kv_cache_bytes, kv_formula, kv_ring_bytes
 from vram_advisor.plan.estimate.option import (
+    SERVED_SEQUENCES,
     Estimate,
     assumptions,
     check_context,
     estimate_option,
     estimate_with_weights,
+    kv_cache_name,
     kv_dtype_of,
     sizes_of,
 )
 from vram_advisor.plan.estimate.placement import (
-    ACHIEVABLE_BANDWIDTH_FRACTION,
     PLACEMENT_CPU,
     PLACEMENT_GPU,
     PLACEMENT_HYBRID,
@@ -53,7 +57,6 @@ from vram_advisor.plan.estimate.placement import (
     PLACEMENT_NVME,
     PREFERENCE,
     MachineView,
-    MemoryTier,
     Placement,
     best_placement,
     cpu_placement,
@@ -64,8 +67,14 @@ from vram_advisor.plan.estimate.placement import (
     machine_view,
     nvme_placement,
     placements,
-    serial_estimate_words,
     tensor_parallel_size,
+)
+from vram_advisor.plan.estimate.speed import (
+    MemoryTier,
+    SpeedEstimate,
+    decode_speed,
+    format_rate,
+    serial_estimate_words,
 )
 from vram_advisor.plan.estimate.weights import (
     CPU_COMPUTE_BYTES,
@@ -91,7 +100,6 @@ from vram_advisor.plan.estimate.weights import (
 )
 
 __all__ = [
-    "ACHIEVABLE_BANDWIDTH_FRACTION",
     "CPU_COMPUTE_BYTES",
     "CUDA_CONTEXT_BYTES",
     "ESTIMATE_SCHEMA",
@@ -102,6 +110,7 @@ __all__ = [
     "PLACEMENT_LABELS",
     "PLACEMENT_NVME",
     "PREFERENCE",
+    "SERVED_SEQUENCES",
     "SIZES",
     "SIZE_WARNING_FRACTION",
     "VLLM_ACTIVATION_BYTES",
@@ -116,6 +125,7 @@ __all__ = [
     "MemoryTier",
     "Overhead",
     "Placement",
+    "SpeedEstimate",
     "WeightsEstimate",
     "active_bytes",
     "assumptions",
@@ -124,18 +134,21 @@ __all__ = [
     "computed_weights_bytes",
     "cpu_overhead",
     "cpu_placement",
+    "decode_speed",
     "estimate_and_document",
     "estimate_dict",
     "estimate_document",
     "estimate_option",
     "estimate_with_weights",
     "even_split_bytes",
+    "format_rate",
     "gpu_overhead",
     "gpu_placement",
     "heterogeneity_warning",
     "hybrid_placement",
     "kv_bytes_per_token",
     "kv_cache_bytes",
+    "kv_cache_name",
     "kv_dict",
     "kv_dtype_of",
     "kv_formula",
@@ -150,6 +163,7 @@ __all__ = [
     "round_rate",
     "serial_estimate_words",
     "sizes_of",
+    "speed_dict",
     "tensor_parallel_size",
     "weights_dict",
     "weights_estimate",

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from vram_advisor.catalog.architecture import PublishedFile
-from vram_advisor.catalog.profiles import Catalog, default_catalog
+from vram_advisor.catalog.profiles import Catalog
+from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.inventory.model import Inventory
 from vram_advisor.plan.estimate.kv import KvEstimate, kv_formula
 from vram_advisor.plan.estimate.option import Estimate, check_context, estimate_option, kv_dtype_of, sizes_of
@@ -53,6 +54,7 @@ def weights_dict(weights: WeightsEstimate) -> dict[str, Any]:
         "computed_bytes": weights.computed_bytes,
         "routed_bytes": weights.routed_bytes,
         "other_bytes": weights.other_bytes,
+        "engram_bytes": weights.engram_bytes,
     }
 
 
@@ -67,7 +69,7 @@ def kv_dict(kv: KvEstimate) -> dict[str, Any]:
         "swa_ring_bytes": kv.swa_ring_bytes,
         "rows_per_layer": {"csa": kv.csa_rows, "hca": kv.hca_rows, "sliding_window": kv.swa_rows},
         "row_bytes": {"main": kv.main_row_bytes, "indexer": kv.indexer_row_bytes},
-        "formula": kv_formula(kv.csa_ratio, kv.hca_ratio, kv.sliding_window),
+        "formula": kv_formula(kv.csa_ratio, kv.hca_ratio, kv.sliding_window, kv.global_bytes_per_token),
         "source": kv.source,
     }
 
@@ -82,8 +84,25 @@ def overhead_dict(overhead: Overhead) -> dict[str, Any]:
     }
 
 
-def placement_dict(placement: Placement) -> dict[str, Any]:
+def speed_dict(placement: Placement) -> dict[str, Any]:
+    """The decode speed as JSON: the calibrated estimate with its range and the parts of a token's time, the pure
+    bandwidth bound beside it, the slowest tier, and the text every view prints ("≈ 26 tok/s (17-39)")."""
     bottleneck = placement.bottleneck
+    found = placement.speed
+    return {
+        "upper_bound": round_rate(placement.tokens_per_s_upper_bound),
+        "estimate": round_rate(found.tokens_per_s if found is not None else None),
+        "low": round_rate(found.low if found is not None else None),
+        "high": round_rate(found.high if found is not None else None),
+        "text": found.text() if found is not None else None,
+        "bandwidth_ms_per_token": round_rate(found.bandwidth_ms if found is not None else None),
+        "floor_ms_per_token": round_rate(found.floor_ms if found is not None else None),
+        "floor": found.floor_words if found is not None else None,
+        "bottleneck": bottleneck.name if bottleneck is not None else None,
+    }
+
+
+def placement_dict(placement: Placement) -> dict[str, Any]:
     return {
         "placement": placement.kind,
         "label": PLACEMENT_LABELS[placement.kind],
@@ -101,11 +120,7 @@ def placement_dict(placement: Placement) -> dict[str, Any]:
             "kv_cache": {"bytes": placement.kv_bytes, "on": placement.kv_on},
             "overhead": {**overhead_dict(placement.overhead), "on": placement.overhead_on},
         },
-        "decode_tokens_per_s": {
-            "upper_bound": round_rate(placement.tokens_per_s_upper_bound),
-            "estimate": round_rate(placement.tokens_per_s_estimate),
-            "bottleneck": bottleneck.name if bottleneck is not None else None,
-        },
+        "decode_tokens_per_s": speed_dict(placement),
         "tiers": [
             {
                 "tier": tier.name,
@@ -130,7 +145,11 @@ def machine_dict(machine: MachineView) -> dict[str, Any]:
         "even_split_vram_bytes": even_split_bytes(machine.capacities, len(machine.capacities)),
         "bandwidths": {
             "gpu": [{"bytes_per_s": b.bytes_per_s, "source": b.source} for b in machine.gpu_bandwidths],
-            "ram": {"bytes_per_s": machine.ram_bandwidth.bytes_per_s, "source": machine.ram_bandwidth.source},
+            "ram": {
+                "bytes_per_s": machine.ram_bandwidth.bytes_per_s,
+                "source": machine.ram_bandwidth.source,
+                "assumed": machine.ram_bandwidth.assumed,
+            },
             "disk": {"bytes_per_s": machine.disk_bandwidth.bytes_per_s, "source": machine.disk_bandwidth.source},
         },
         "disk": None if machine.disk is None else {"path": machine.disk.path, "kind": machine.disk.kind},
@@ -139,6 +158,8 @@ def machine_dict(machine: MachineView) -> dict[str, Any]:
 
 def estimate_dict(estimate: Estimate, kv_dtype: str, sizes: str) -> dict[str, Any]:
     """An ``Estimate`` as the ``vram-advisor/estimate/v1`` JSON document (the run command included)."""
+    from vram_advisor.catalog.downloads import download_dict, reference_download
+    from vram_advisor.catalog.releases import release_dict
     from vram_advisor.plan.runners import run_dict
 
     arch = estimate.model.architecture
@@ -149,6 +170,8 @@ def estimate_dict(estimate: Estimate, kv_dtype: str, sizes: str) -> dict[str, An
         "model": estimate.model.id,
         "name": estimate.model.name,
         "quant": estimate.quant.id,
+        "release": release_dict(estimate.model),
+        "download": download_dict(reference_download(estimate.model, estimate.quant)),
         "context_tokens": estimate.context_tokens,
         "kv_dtype": kv_dtype,
         "sizes": sizes,
@@ -164,6 +187,9 @@ def estimate_dict(estimate: Estimate, kv_dtype: str, sizes: str) -> dict[str, An
             "csa_layers": arch.csa_layers,
             "hca_layers": arch.hca_layers,
             "swa_only_layers": arch.swa_only_layers,
+            "model_type": arch.model_type,
+            "kv_scheme": arch.kv_scheme,
+            "engram_params": arch.engram_params,
             "routed_params": arch.routed_params,
             "other_params": arch.other_params,
             "active_routed_params": arch.active_routed_params,
@@ -192,16 +218,21 @@ def estimate_and_document(
     disk_bw: int | None = None,
     model_dir: str | None = None,
     catalog: Catalog | None = None,
+    release: str | None = None,
 ) -> tuple[Estimate, dict[str, Any]]:
     """The estimate of ``model_id`` ``quant_id`` at ``context_tokens`` and its JSON document: the one pipeline of
     ``vram-advisor estimate`` and the MCP tool. The inputs are checked first, in the CLI's order (KV format, sizes,
     model, quantization, the context against the model's limit); only then is ``inventory`` called when it is a
     function (a probe), so bad input never waits for one. ``inventory`` (already filtered to the visible GPUs) adds
-    the placements' fits and speeds; without it the breakdown is machine-independent. Bad input raises
-    ``UsageError``."""
+    the placements' fits and speeds; without it the breakdown is machine-independent. ``release`` picks the
+    model's release (catalog/releases.py; default: the newest official). Bad input raises ``UsageError``."""
+    from vram_advisor.catalog.releases import release_named, select_release
+
     kv_dtype, sizes = kv_dtype_of(kv_dtype), sizes_of(sizes)
     catalog = catalog or default_catalog()
     model = catalog.model(model_id)
+    if release is not None:
+        model = select_release(model, release_named(model, release.strip().lower()))
     quant = model.quant(quant_id.strip().lower())
     check_context(model, context_tokens)
     if inventory is not None and not isinstance(inventory, Inventory):
@@ -223,6 +254,7 @@ def estimate_document(
     disk_bw: int | None = None,
     model_dir: str | None = None,
     catalog: Catalog | None = None,
+    release: str | None = None,
 ) -> dict[str, Any]:
     """``estimate_and_document``'s JSON-ready dict alone (the MCP server's ``estimate`` tool; ``vram-advisor
     estimate --json`` prints the same)."""
@@ -237,4 +269,5 @@ def estimate_document(
         disk_bw=disk_bw,
         model_dir=model_dir,
         catalog=catalog,
+        release=release,
     )[1]

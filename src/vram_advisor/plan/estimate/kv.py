@@ -34,6 +34,7 @@ class KvEstimate(Record):
     csa_ratio: int
     hca_ratio: int
     sliding_window: int
+    global_bytes_per_token: int | None = None
 
 
 def kv_bytes_per_token(
@@ -49,8 +50,10 @@ def kv_ring_bytes(layers: int, window_tokens: int, main_bytes: int) -> int:
     return layers * window_tokens * main_bytes
 
 
-def kv_formula(csa_ratio: int, hca_ratio: int, sliding_window: int) -> str:
-    """The formula, with the architecture's ratios and window written in."""
+def kv_formula(csa_ratio: int, hca_ratio: int, sliding_window: int, global_bytes_per_token: int | None = None) -> str:
+    """The formula, with the architecture's ratios and window written in (V4.1's global rate where given)."""
+    if global_bytes_per_token is not None:
+        return f"T*{global_bytes_per_token} + N_layers*min(T,{sliding_window})*E_main"
     return (
         f"N_csa*ceil(T/{csa_ratio})*(E_main+E_idx) + N_hca*ceil(T/{hca_ratio})*E_main "
         f"+ N_layers*min(T,{sliding_window})*E_main"
@@ -79,6 +82,8 @@ def kv_cache_bytes(arch: Architecture, context_tokens: int, kv_dtype: str = "bf1
     if context_tokens <= 0 or sequences <= 0:
         raise UsageError("the context and the number of sequences must be at least 1")
     row = arch.kv_rows[kv_dtype]
+    if arch.kv_scheme == "global":
+        return _global_kv(arch, context_tokens, kv_dtype, sequences)
     csa_rows = math.ceil(context_tokens / arch.csa_ratio)
     hca_rows = math.ceil(context_tokens / arch.hca_ratio)
     swa_rows = min(context_tokens, arch.sliding_window)
@@ -105,4 +110,37 @@ def kv_cache_bytes(arch: Architecture, context_tokens: int, kv_dtype: str = "bf1
         csa_ratio=arch.csa_ratio,
         hca_ratio=arch.hca_ratio,
         sliding_window=arch.sliding_window,
+    )
+
+
+def _global_kv(arch: Architecture, context_tokens: int, kv_dtype: str, sequences: int) -> KvEstimate:
+    """DeepSeek-V4.1's KV cache: one global rate per token for the compressed latents, which every layer shares
+    (DeepSeek: 890 B/token, "about a quarter of V4-Flash"), plus the sliding-window ring of every layer::
+
+        KV = T x G + N_layers x min(T, W) x E_main
+
+    (profiles/deepseek-v41-flash.json ``kv_rows``: G and E_main with their sources; the BF16 G is inferred)."""
+    row = arch.kv_rows[kv_dtype]
+    rate = row.global_bytes_per_token or 0
+    swa_rows = min(context_tokens, arch.sliding_window)
+    compressed = context_tokens * rate
+    ring = kv_ring_bytes(arch.layers, swa_rows, row.main_bytes)
+    return KvEstimate(
+        dtype=kv_dtype,
+        context_tokens=context_tokens,
+        sequences=sequences,
+        main_row_bytes=row.main_bytes,
+        indexer_row_bytes=row.indexer_bytes,
+        csa_rows=0,
+        hca_rows=0,
+        swa_rows=swa_rows,
+        compressed_bytes=compressed * sequences,
+        swa_ring_bytes=ring * sequences,
+        total_bytes=(compressed + ring) * sequences,
+        amortised_bytes_per_token=float(rate),
+        source=row.source,
+        csa_ratio=arch.csa_ratio,
+        hca_ratio=arch.hca_ratio,
+        sliding_window=arch.sliding_window,
+        global_bytes_per_token=rate,
     )

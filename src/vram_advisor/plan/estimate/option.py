@@ -12,6 +12,7 @@ from vram_advisor.catalog.profiles import ModelProfile, QuantRow
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.records import Record
+from vram_advisor.plan.estimate.engram import placements_engram_on_disk
 from vram_advisor.plan.estimate.kv import KvEstimate, kv_cache_bytes
 from vram_advisor.plan.estimate.placement import (
     PLACEMENT_GPU,
@@ -19,9 +20,8 @@ from vram_advisor.plan.estimate.placement import (
     Placement,
     best_placement,
     heterogeneity_warning,
-    placements,
-    serial_estimate_words,
 )
+from vram_advisor.plan.estimate.speed import serial_estimate_words
 from vram_advisor.plan.estimate.weights import (
     CUDA_CONTEXT_BYTES,
     LLAMA_CPP_COMPUTE_BYTES,
@@ -35,6 +35,16 @@ from vram_advisor.plan.estimate.weights import (
     weights_estimate,
     weights_in_use,
 )
+
+#: The sequences the printed commands serve, and so the sequences the KV estimate is for: llama-server runs with
+#: ``-np 1`` (its default is 4 parallel slots), vLLM's estimate is one sequence at ``--max-model-len``.
+SERVED_SEQUENCES = 1
+
+
+def kv_cache_name(engine: str, dtype: str) -> str:
+    """The KV format as the engine names it: llama.cpp's V4 cache is "f16" (its logs: ``K (f16)``, 1024 B per cell
+    and layer in issue #27680), the 2-byte rows the profile calls bf16."""
+    return "f16" if engine == "llama.cpp" and dtype == "bf16" else dtype
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -108,12 +118,17 @@ def estimate_option(
         missing = "architecture" if arch is None else f"bits for {quant.id}"
         why = f"{model.id}: its profile ({model.origin}) has no {missing}: no KV, placement or speed estimate"
         return Estimate(model, quant, context_tokens, None, weights, None, (), machine, (), tuple(warnings), why)
-    kv = kv_cache_bytes(arch, context_tokens, kv_dtype)
-    found = placements(arch, bits, weights, kv, machine)
+    kv = kv_cache_bytes(arch, context_tokens, kv_dtype, SERVED_SEQUENCES)
+    found = placements_engram_on_disk(arch, bits, weights, kv, machine)
     if machine is not None:
         hetero = heterogeneity_warning(machine)
         if hetero is not None:
             warnings.append(hetero)
+        if bits.engine == "vllm" and any(_cc_major(gpu.compute_capability) < 8 for gpu in machine.gpus):
+            warnings.append(
+                f"{model.id} {quant.id}: V100 (SM70) cannot run the FP4 path in vLLM: V4's FP4 MoE experts need "
+                "compute capability 8.0 or newer (1CatAI/1Cat-vLLM #82)"
+            )
     return Estimate(
         model=model,
         quant=quant,
@@ -128,6 +143,14 @@ def estimate_option(
     )
 
 
+def _cc_major(compute_capability: str | None) -> int:
+    """The major version of a compute capability ("7.0" -> 7); unknown counts as new enough."""
+    try:
+        return int((compute_capability or "").split(".")[0])
+    except ValueError:
+        return 99
+
+
 def estimate_with_weights(estimate: Estimate, size_bytes: int, basis: str) -> Estimate:
     """``estimate`` again with ``size_bytes`` of weights (``basis``: "published" or "computed"), e.g. what a command
     that loads a published file needs; unchanged when that is the size in use or the profile cannot place the
@@ -139,7 +162,7 @@ def estimate_with_weights(estimate: Estimate, size_bytes: int, basis: str) -> Es
     return replace(
         estimate,
         weights=weights,
-        placements=placements(arch, bits, weights, kv, estimate.machine),
+        placements=placements_engram_on_disk(arch, bits, weights, kv, estimate.machine),
         assumptions=assumptions(arch, bits, kv, weights, estimate.machine),
     )
 
@@ -153,7 +176,8 @@ def assumptions(
         f"KV cache: {kv.dtype} rows of {kv.main_row_bytes} B (latent) and {kv.indexer_row_bytes} B (indexer); "
         f"{arch.csa_layers} CSA layers (1 row per {arch.csa_ratio} tokens + indexer), {arch.hca_layers} HCA layers "
         f"(1 row per {arch.hca_ratio} tokens), a {arch.sliding_window}-token window on all {arch.layers} layers; "
-        f"{kv.amortised_bytes_per_token:,.0f} B/token amortised, one sequence (deepseek-v4-facts.md §1.6)",
+        f"{kv.amortised_bytes_per_token:,.0f} B/token amortised, {kv.sequences} sequence(s), as many as the printed "
+        "command serves (-np 1) (deepseek-v4-facts.md §1.6)",
         f"weights: {weights.basis} figure, {units.format_file_gb(weights.bytes)}; routed experts "
         f"{arch.routed_params / 1e9:,.2f}B params (layers x experts x 3 x hidden x expert width) at {bits.experts:g} "
         f"bits, the other {arch.other_params / 1e9:,.2f}B at {bits.other:g} bits ({bits.format}; §1.4, §3.1)",
@@ -161,8 +185,8 @@ def assumptions(
         f"({units.format_file_gb(active.routed)}) + {arch.active_other_params / 1e9:.2f}B other active params "
         f"({units.format_file_gb(active.other)}) of the model card's {arch.params_active / 1e9:g}B active; KV reads "
         "and compute are not counted",
-        "upper bound = the slowest tier's peak bandwidth / the bytes it reads per token (tiers overlapping "
-        f"perfectly); estimate = the {serial_estimate_words()} bandwidth (llmfit's calibration, anchor-tools.md §4.4)",
+        f"decode speed: {serial_estimate_words()}; upper bound (JSON only) = the slowest tier's peak bandwidth / the "
+        "bytes it reads per token",
         f"runtime overhead per GPU: llama.cpp {units.format_gib(CUDA_CONTEXT_BYTES + LLAMA_CPP_COMPUTE_BYTES, 2)} "
         f"(CUDA context ~456 MiB, PR #15860; compute buffers 1 GiB, §5); vLLM "
         f"{units.format_gib(VLLM_NON_TORCH_TP1_BYTES + VLLM_ACTIVATION_BYTES, 2)} at tensor-parallel 1 and "
@@ -174,9 +198,7 @@ def assumptions(
     if bits.engine == "vllm" and kv.dtype != "fp8":
         lines.append("vLLM runs V4 only with --kv-cache-dtype fp8 (a hard requirement): its KV cache is the fp8 figure")
     if bits.engine == "llama.cpp" and kv.dtype == "fp8":
-        lines.append(
-            "the fp8 rows are vLLM's fp8_ds_mla layout; llama.cpp keeps V4's cache in BF16 (issue #27680 logs)"
-        )
+        lines.append("the fp8 rows are vLLM's fp8_ds_mla layout; llama.cpp keeps V4's cache in f16 (issue #27680 logs)")
     if machine is not None:
         texts = [b.text() for b in machine.gpu_bandwidths]
         gpu_rates = "; ".join(

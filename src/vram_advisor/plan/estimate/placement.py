@@ -1,8 +1,7 @@
 """Where one option's memory can go (all on the GPUs, GPUs + RAM, CPU only, mapped from the disk), whether each
-placement fits the machine, and its decode-speed bounds from each memory tier's bandwidth
-(shared/reference/deepseek-v4-facts.md §1.7, §6; anchor-tools.md §4.4). The machine comes in as a ``MachineView``:
-the visible GPUs, usable VRAM and spare RAM exactly as the planner counts them (plan.py), the disk under the model
-directory, and each tier's bandwidth with its source (bandwidth.py). Pure: reads an ``Inventory``, never the machine.
+placement fits the machine, and the memory tiers its decode reads (their speed: ``speed``; deepseek-v4-facts.md
+§1.7, §6). The machine comes in as a ``MachineView``: the visible GPUs, usable VRAM and spare RAM as the planner
+counts them, the disk under the model directory, and each tier's bandwidth with its source (bandwidth.py). Pure.
 """
 
 from __future__ import annotations
@@ -15,13 +14,10 @@ from vram_advisor.core import units
 from vram_advisor.core.records import Record
 from vram_advisor.inventory import bandwidth as bw
 from vram_advisor.inventory.model import Disk, Gpu, Inventory
+from vram_advisor.plan.estimate import speed as speed_model
 from vram_advisor.plan.estimate.kv import KvEstimate
+from vram_advisor.plan.estimate.speed import MemoryTier
 from vram_advisor.plan.estimate.weights import Overhead, WeightsEstimate, active_bytes, cpu_overhead, gpu_overhead
-
-#: The share of peak memory bandwidth a decode step achieves, llmfit's calibration constant
-#: (``tok/s = bw / (active_params x bytes/param) x 0.55``; anchor-tools.md §4.4). Used for the serial estimate only,
-#: never for the upper bound.
-ACHIEVABLE_BANDWIDTH_FRACTION = 0.55
 
 PLACEMENT_GPU = "gpu"
 PLACEMENT_HYBRID = "gpu+ram"
@@ -33,11 +29,6 @@ PLACEMENT_LABELS = {
     PLACEMENT_CPU: "CPU only: everything in RAM",
     PLACEMENT_NVME: "weights mapped from disk (mmap): routed experts read from the disk as needed",
 }
-
-
-def serial_estimate_words() -> str:
-    """How the ``estimate`` speed is computed, in words, from ``ACHIEVABLE_BANDWIDTH_FRACTION``."""
-    return f"tiers in series at {ACHIEVABLE_BANDWIDTH_FRACTION:.0%} of peak"
 
 
 # ------------------------------------------------------------------------------------------------ machine
@@ -74,25 +65,28 @@ def machine_view(
 
     gpus = inventory.visible_gpus
     disk = plan.select_disk(inventory, model_dir)
+    gpu_bandwidths = tuple(bw.gpu_bandwidth(gpu) for gpu in gpus)
+    unified = any(gpu.unified for gpu in gpus)
+    shared = next((b for gpu, b in zip(gpus, gpu_bandwidths, strict=True) if gpu.unified), None)
     return MachineView(
         gpus=gpus,
         usable_vram_bytes=plan.usable_vram_bytes(inventory),
         spare_ram_bytes=plan.spare_ram_bytes(inventory),
         disk=disk,
-        unified=any(gpu.unified for gpu in gpus),
-        gpu_bandwidths=tuple(bw.gpu_bandwidth(gpu) for gpu in gpus),
-        ram_bandwidth=bw.ram_bandwidth(ram_bw),
+        unified=unified,
+        gpu_bandwidths=gpu_bandwidths,
+        ram_bandwidth=bw.ram_bandwidth(ram_bw, inventory.ram.effective_bytes, shared),
         disk_bandwidth=bw.disk_bandwidth(disk, disk_bw),
     )
 
 
-def tensor_parallel_size(gpu_count: int, attention_heads: int) -> int:
+def tensor_parallel_size(gpu_count: int, attention_heads: int | None) -> int:
     """vLLM's tensor-parallel size here: the largest power of two up to the GPU count that divides the attention
-    heads (64 for Flash, 128 for Pro); 0 without GPUs."""
+    heads (64 for Flash, 128 for Pro; any power of two where the profile does not know them); 0 without GPUs."""
     size = 0
     candidate = 1
     while candidate <= gpu_count:
-        if attention_heads % candidate == 0:
+        if attention_heads is None or attention_heads % candidate == 0:
             size = candidate
         candidate *= 2
     return size
@@ -124,25 +118,6 @@ def heterogeneity_warning(machine: MachineView) -> str | None:
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class MemoryTier(Record):
-    """One memory tier of a placement: what it holds, what it reads per decoded token, and how fast it reads."""
-
-    name: str
-    holds_bytes: int
-    reads_per_token_bytes: int
-    bandwidth: bw.Bandwidth
-
-    @property
-    def tokens_per_s(self) -> float | None:
-        """This tier's own ceiling: bandwidth / bytes read per token."""
-        if self.reads_per_token_bytes <= 0:
-            return None
-        if self.bandwidth.bytes_per_s is None:
-            return None
-        return self.bandwidth.bytes_per_s / self.reads_per_token_bytes
-
-
-@dataclass(frozen=True, eq=False, repr=False)
 class Placement(Record):
     """Where one option's memory goes, whether it fits, and its decode-speed bounds."""
 
@@ -161,6 +136,9 @@ class Placement(Record):
     gpus_used: int
     budget_bytes: int | None
     notes: tuple[str, ...] = ()
+    #: The model's layer count and vLLM's tensor-parallel size (0: not vLLM): what the per-token floor depends on.
+    layers: int = 0
+    tensor_parallel: int = 0
 
     @property
     def gpu_bytes(self) -> int:
@@ -201,17 +179,14 @@ class Placement(Record):
         return min(tier.tokens_per_s or 0.0 for tier in reading)
 
     @property
+    def speed(self) -> speed_model.SpeedEstimate | None:
+        """The calibrated single-stream decode speed with its range (``speed.decode_speed``)."""
+        return speed_model.decode_speed(self)
+
+    @property
     def tokens_per_s_estimate(self) -> float | None:
-        """The tiers one after the other (a layer's attention on the GPU, then its experts in RAM), each at
-        ``ACHIEVABLE_BANDWIDTH_FRACTION`` of its peak: 1 / sum(bytes / (bandwidth x fraction))."""
-        reading = [tier for tier in self.tiers if tier.reads_per_token_bytes > 0]
-        if not reading or any(tier.bandwidth.bytes_per_s is None for tier in reading):
-            return None
-        seconds = sum(
-            tier.reads_per_token_bytes / ((tier.bandwidth.bytes_per_s or 1) * ACHIEVABLE_BANDWIDTH_FRACTION)
-            for tier in reading
-        )
-        return 1 / seconds
+        """The calibrated estimate (``speed``); None when a reading tier's bandwidth is unknown."""
+        return None if self.speed is None else self.speed.tokens_per_s
 
 
 def _gpu_tier(machine: MachineView | None, holds: int, reads: int, tensor_parallel: int) -> MemoryTier:
@@ -274,7 +249,7 @@ def gpu_placement(
     overhead = gpu_overhead(bits.engine, devices)
     need = weights.bytes + kv.total_bytes + overhead.total_bytes
     notes: list[str] = []
-    if bits.engine == "vllm" and 0 < tp < gpu_count:
+    if bits.engine == "vllm" and 0 < tp < gpu_count and arch.attention_heads is not None:
         notes.append(
             f"tensor parallelism over {tp} of the {gpu_count} GPUs (the size must divide the "
             f"{arch.attention_heads} attention heads)"
@@ -308,6 +283,8 @@ def gpu_placement(
         gpus_used=devices,
         budget_bytes=budget,
         notes=tuple(notes),
+        layers=arch.layers,
+        tensor_parallel=tp,
     )
 
 
@@ -371,6 +348,7 @@ def hybrid_placement(
         tiers=tiers,
         gpus_used=max(1, gpu_count),
         budget_bytes=machine.usable_vram_bytes if machine is not None else None,
+        layers=arch.layers,
     )
 
 
@@ -413,6 +391,7 @@ def cpu_placement(
         tiers=(MemoryTier("ram", need, active.total, ram_rate),),
         gpus_used=0,
         budget_bytes=machine.spare_ram_bytes if machine is not None else None,
+        layers=arch.layers,
     )
 
 
@@ -488,6 +467,7 @@ def nvme_placement(
         gpus_used=len(machine.gpus) if with_gpu else 0,
         budget_bytes=machine.usable_vram_bytes if with_gpu else machine.spare_ram_bytes,
         notes=tuple(notes),
+        layers=arch.layers,
     )
 
 

@@ -15,7 +15,8 @@ from vram_advisor.core.errors import UsageError
 from vram_advisor.core.records import Record
 
 #: ``--sizes``: which weights drive the estimate.
-SIZES = ("table", "published")
+SIZES = ("real", "table", "published")
+
 #: A published size that differs from the table's weights by more than this share gets a warning (issue 4).
 SIZE_WARNING_FRACTION = 0.20
 
@@ -53,6 +54,8 @@ class WeightsEstimate(Record):
     computed_bytes: int | None
     other_bytes: int | None
     warnings: tuple[str, ...]
+    #: the engram tables' share of ``bytes`` (DeepSeek-V4.1), which the placements leave on disk; 0 without them
+    engram_bytes: int = 0
 
     @property
     def published_bytes(self) -> int | None:
@@ -60,7 +63,7 @@ class WeightsEstimate(Record):
 
     @property
     def routed_bytes(self) -> int | None:
-        return None if self.other_bytes is None else self.bytes - self.other_bytes
+        return None if self.other_bytes is None else self.bytes - self.other_bytes - self.engram_bytes
 
     @property
     def published_differs_by(self) -> float | None:
@@ -72,8 +75,33 @@ class WeightsEstimate(Record):
 
 def computed_weights_bytes(arch: Architecture, bits: QuantBits) -> int:
     """Weights from the bits per weight: routed params x expert bits / 8 + other params x other bits / 8
-    (deepseek-v4-facts.md §1.4 estimator rule)."""
-    return round(arch.routed_params * bits.experts / 8 + arch.other_params * bits.other / 8)
+    (deepseek-v4-facts.md §1.4 estimator rule), plus the engram tables at their bits where a model has them."""
+    return round(arch.routed_params * bits.experts / 8 + arch.other_params * bits.other / 8) + engram_weights_bytes(
+        arch, bits
+    )
+
+
+def engram_weights_bytes(arch: Architecture, bits: QuantBits) -> int:
+    """DeepSeek-V4.1's engram tables at the quantization's engram bits (the experts' where the row gives none):
+    196.6B entries, 194.6 GiB at Q8_0, 60.1 GiB at Q2_K (llama.cpp PR #28696); 0 for a model without them."""
+    if not arch.engram_params:
+        return 0
+    return round(arch.engram_params * (bits.engram if bits.engram is not None else bits.experts) / 8)
+
+
+def real_weights(model: ModelProfile, quant: QuantRow) -> tuple[int, str]:
+    """The download a user would fetch for ``quant`` of the model's chosen release and where its size comes from
+    (``catalog.downloads.reference_download``): the published file set (``published``), else the size computed from
+    the architecture with routed experts never below their native FP4 (``computed``, never below the table's), else
+    the table's figure where the profile cannot say (``table``)."""
+    from vram_advisor.catalog.downloads import reference_download
+
+    download = reference_download(model, quant)
+    if download.bytes is None:
+        return quant.weights_bytes, "table"
+    if download.computed:
+        return max(quant.weights_bytes, download.bytes), "computed"
+    return download.bytes, "published"
 
 
 def other_weights_bytes(arch: Architecture, bits: QuantBits) -> int:
@@ -123,14 +151,17 @@ def weights_estimate(model: ModelProfile, quant: QuantRow, sizes: str = "table")
     warning = _size_warning(model, quant, computed)
     warnings = [warning] if warning is not None else []
     in_use, basis = quant.weights_bytes, "table"
-    if sizes == "published":
+    if sizes == "real":
+        in_use, basis = real_weights(model, quant)
+    elif sizes == "published":
         if quant.published:
             in_use, basis = quant.published[0].size_bytes, "published"
         else:
             warnings.append(f"{model.id} {quant.id}: no published file in the profile: the table's figure is used")
-    other = None
+    other, engram = None, 0
     if arch is not None and bits is not None:
-        other = min(in_use, other_weights_bytes(arch, bits))
+        engram = min(in_use, engram_weights_bytes(arch, bits))
+        other = min(in_use - engram, other_weights_bytes(arch, bits))
     return WeightsEstimate(
         bytes=in_use,
         basis=basis,
@@ -139,6 +170,7 @@ def weights_estimate(model: ModelProfile, quant: QuantRow, sizes: str = "table")
         computed_bytes=computed,
         other_bytes=other,
         warnings=tuple(warnings),
+        engram_bytes=engram,
     )
 
 
@@ -146,11 +178,13 @@ def weights_in_use(
     weights: WeightsEstimate, size_bytes: int, basis: str, arch: Architecture, bits: QuantBits
 ) -> WeightsEstimate:
     """``weights`` with ``size_bytes`` (e.g. a published file a command loads) as the weights in use."""
+    engram = min(size_bytes, engram_weights_bytes(arch, bits))
     return replace(
         weights,
         bytes=size_bytes,
         basis=basis,
-        other_bytes=min(size_bytes, other_weights_bytes(arch, bits)),
+        other_bytes=min(size_bytes - engram, other_weights_bytes(arch, bits)),
+        engram_bytes=engram,
     )
 
 

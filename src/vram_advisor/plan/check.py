@@ -1,0 +1,204 @@
+"""``check`` as one pure function: ``check(inventory, catalog, CheckOptions) -> CheckReport``.
+
+No environment, no I/O, no network: the inventory (probed or read, what-ifs and visibility applied), the catalog
+and the parsed options go in; one typed report comes out, which every format reads (JSON in ``report.check``, the
+human view in ``render.human``, ``/metrics``, MCP). A Hub download (``--repo``) is folded in by the caller through
+``revise``, a pure function of the plan, so the estimates and the run command are computed on the revised plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from vram_advisor.catalog.profiles import Catalog
+from vram_advisor.core.errors import UsageError
+from vram_advisor.core.records import Record
+from vram_advisor.inventory.model import Inventory, all_notes
+from vram_advisor.plan import occupancy
+from vram_advisor.plan.check_estimates import CheckEstimates, EstimateOptions, estimate_check
+from vram_advisor.plan.family import FamilyNote
+from vram_advisor.plan.rules import Plan, machine_of, plan
+
+#: ``--context`` when none is given.
+DEFAULT_CONTEXT_TOKENS = 32 * 1024
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class CheckOptions(Record):
+    """Everything ``check`` can be asked, parsed: sizes in bytes, tokens as integers, ids validated by ``check``.
+
+    The front ends (CLI, HTTP query, MCP tool) parse their strings into this once (``service.CheckRequest.options``).
+    """
+
+    context_tokens: int = DEFAULT_CONTEXT_TOKENS
+    base: bool = False
+    require: tuple[str, str] | None = None
+    allow_offload: bool = False
+    free: bool = False
+    models: tuple[str, ...] = ()
+    model_dir: str | None = None
+    estimate: EstimateOptions = field(default_factory=EstimateOptions)
+    #: ``--release``: the release judged for every model that has it (None: each model's newest official one).
+    release: str | None = None
+    #: The CUDA_VISIBLE_DEVICES that selected the GPUs (None where unset or ignored with --all-gpus); reported only.
+    cuda_visible_devices: str | None = None
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class CheckReport(Record):
+    """The one result of ``check``: what was judged, the verdict, the estimates and what to tell the user."""
+
+    options: CheckOptions
+    inventory: Inventory
+    plan: Plan
+    estimates: CheckEstimates
+    #: Warnings shown after the verdict: GPU memory held by other processes, estimate warnings.
+    warnings: tuple[str, ...]
+    #: Notes: the inventory's, then those of ``--free`` and of the download.
+    notes: tuple[str, ...]
+    #: ``--free`` only: what grading on free memory means here (also among ``notes``).
+    free_memory_notes: tuple[str, ...] | None = None
+    #: ``--repo`` only: the Hub listing and the need derived from it (typed in ``hub``; opaque here).
+    download: object | None = None
+    derived: object | None = None
+    download_notes: tuple[str, ...] = ()
+    #: Under rule 9 (the default), the plan the article's figures alone give (``--sizes table``), for comparison.
+    table_plan: Plan | None = None
+    #: The DeepSeek-V4.1-Flash line of a default check (``plan.family``), where it applies.
+    family: FamilyNote | None = None
+    #: The catalog judged (with ``--release`` applied), for the releases and reference downloads it names.
+    catalog: Catalog | None = None
+
+    @property
+    def visible_gpus(self) -> tuple[int, ...]:
+        """The indexes of the GPUs that were counted."""
+        return tuple(
+            gpu.index if gpu.index is not None else position
+            for position, gpu in enumerate(self.inventory.gpus)
+            if gpu.visible
+        )
+
+    @property
+    def graded_on(self) -> str:
+        return "free_memory" if self.options.free else "capacity"
+
+
+#: ``revise(plan) -> (plan, derived, notes)``: how a caller folds a download into the plan (``hub.repocheck``).
+Revise = Callable[[Plan], tuple[Plan, object | None]]
+
+
+def validate(options: CheckOptions, catalog: Catalog) -> None:
+    """The checks of the options that need the catalog: a bad one is a UsageError naming the option."""
+    if options.require is not None:
+        try:
+            catalog.model(options.require[0]).quant(options.require[1])
+        except UsageError as exc:
+            raise UsageError(f"--require: {exc}") from None
+    if options.models and options.base:
+        raise UsageError("--model and --base cannot be combined: --model names the models to plan")
+    for model_id in options.models:
+        catalog.model(model_id)
+
+
+def release_catalog(catalog: Catalog, options: CheckOptions) -> Catalog:
+    """The catalog with ``--release`` chosen (a UsageError names the releases there are)."""
+    from vram_advisor.catalog.releases import with_release
+
+    return with_release(catalog, options.release)
+
+
+def judging_catalog(catalog: Catalog, options: CheckOptions) -> Catalog:
+    """The catalog the rules read: the table's rows, or with ``--sizes published`` the published files' figures."""
+    catalog = release_catalog(catalog, options)
+    if options.estimate.sizes == "published":
+        from vram_advisor.catalog.published import published_catalog
+
+        return published_catalog(catalog)
+    return catalog
+
+
+def check(
+    inventory: Inventory,
+    catalog: Catalog,
+    options: CheckOptions,
+    *,
+    revise: Revise | None = None,
+    download: object | None = None,
+    download_notes: tuple[str, ...] = (),
+) -> CheckReport:
+    """Plan ``inventory`` against ``catalog`` (the table's catalog; ``--sizes`` picks the figures judged)."""
+    judged = judging_catalog(catalog, options)
+    validate(options, judged)
+    catalog = release_catalog(catalog, options)
+    judge = None
+    if options.estimate.sizes == "real":
+        from vram_advisor.plan.realfit import judge_for
+
+        machine = machine_of(inventory, options.free)
+        judge, _made = judge_for(
+            inventory,
+            machine,
+            options.context_tokens,
+            options.estimate.kv_dtype,
+            options.estimate.ram_bw,
+            options.estimate.disk_bw,
+            options.model_dir,
+        )
+    rules = {
+        "base": options.base,
+        "require": options.require,
+        "allow_offload": options.allow_offload,
+        "model_dir": options.model_dir,
+        "free": options.free,
+        "models": options.models,
+    }
+    result = plan(inventory, judged, judge=judge, **rules)  # type: ignore[arg-type]
+    table_plan = plan(inventory, catalog, **rules) if judge is not None else None  # type: ignore[arg-type]
+    derived = None
+    if revise is not None:
+        result, derived = revise(result)
+    warnings: list[str] = []
+    free_notes: tuple[str, ...] | None = None
+    if options.free:
+        free_notes = (
+            "graded on free memory (--free): usable VRAM is what the visible GPUs had free when probed",
+            *occupancy.unknown_free_notes(inventory),
+        )
+    else:
+        warning = occupancy.load_warning(result, inventory)
+        if warning:
+            warnings.append(warning)
+    estimates = estimate_check(result, inventory, catalog, options.context_tokens, options.estimate, options.model_dir)
+    warnings.extend(estimates.warnings)
+    family = None
+    if not options.models and not options.base and revise is None:
+        from vram_advisor.plan.family import v41_note
+
+        family = v41_note(
+            result.options,
+            estimates.options,
+            inventory,
+            catalog,
+            estimates.context_tokens,
+            estimates.kv_dtype,
+            estimates.machine,
+            options.model_dir,
+            judge=judge,
+            sizes=options.estimate.sizes,
+        )
+    return CheckReport(
+        options=options,
+        inventory=inventory,
+        plan=result,
+        estimates=estimates,
+        warnings=tuple(warnings),
+        notes=(*all_notes(inventory), *(free_notes or ()), *((family.line,) if family else ()), *download_notes),
+        free_memory_notes=free_notes,
+        download=download,
+        derived=derived,
+        download_notes=download_notes,
+        table_plan=table_plan,
+        family=family,
+        catalog=catalog,
+    )

@@ -1,0 +1,159 @@
+"""Single-stream decode speed of one placement: bandwidth arithmetic beside a per-token latency floor, calibrated
+against measured DeepSeek V4 runs (shared/reference/measured-speeds.md; docs/speeds.md has the table,
+bench/speeds_table.py regenerates it, tests/fixtures/measured_speeds.json holds the points with their sources).
+
+Per decoded token::
+
+    time = sum over the tiers that read (bytes read per token / (peak bandwidth x the tier's fraction))
+         + layers x the engine's per-layer floor (+ multi-GPU synchronisation)
+
+* Bandwidth: at batch 1 a GPU reads its weights at ~70% of peak (``TIER_FRACTION["gpu"]``); system RAM streams
+  experts at about half of peak (measured-speeds.md: "bandwidth arithmetic at about half of peak lands within 2x",
+  rows 1-3); mmap page faults from the disk do no better.
+* The floor: at batch 1 these engines are bound by per-layer kernel latency and synchronisation, not by memory
+  bandwidth (measured-speeds.md: V4-Flash decodes at 20-40 tok/s whether on an 819 GB/s M3 Ultra or two 1.8 TB/s
+  RTX PRO 6000s). A floor per layer and engine, plus the all-reduces tensor parallelism adds per layer and the hops
+  of a llama.cpp layer split: multi-GPU splits add latency, they never remove it.
+
+The constants were fitted by hand on rows 1, 2, 4 and 6 of measured-speeds.md; rows 3 and 5 were held out and land
+within 2x (docs/speeds.md). The estimate is printed as a range (``RANGE_FACTOR`` either side), never one figure.
+Pure.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from vram_advisor.core.records import Record
+from vram_advisor.inventory import bandwidth as bw
+
+if TYPE_CHECKING:
+    from vram_advisor.plan.estimate.placement import Placement
+
+#: The share of a tier's peak bandwidth a single-stream decode step reads at. GPU memory (HBM, GDDR, and the unified
+#: memory of Apple Silicon and GB10, which the GPU reads the same way): 70%, the GEMV share memory-bound kernels
+#: reach; system RAM and the disk: 50% (measured-speeds.md, rows 1-3: "about half of peak").
+TIER_FRACTION: dict[str, float] = {"gpu": 0.7, "ram": 0.5, "disk": 0.5}
+
+#: vLLM's per-layer floor at tensor-parallel 1, in milliseconds per decoded token (fitted on measured-speeds.md
+#: row 6: two RTX PRO 6000 Max-Q at TP=2 peak at 37.8 tok/s, where 5.2 GB per GPU at 1.8 TB/s alone would allow ~250).
+VLLM_LAYER_MS = 0.6
+#: What tensor parallelism adds per layer for each doubling of its size (two all-reduces per layer; vLLM's custom
+#: all-reduce takes tens of microseconds over NVLink or PCIe).
+VLLM_TP_LAYER_MS = 0.03
+#: llama.cpp's (and the hybrid engines': ktransformers, FreeToken) per-layer floor, milliseconds per token (fitted on
+#: measured-speeds.md rows 1, 2 and 4: M3 Ultra Q4 23.3 tok/s, EPYC CPU-only 9.7, ktransformers V4-Pro 7.33).
+LLAMA_CPP_LAYER_MS = 0.55
+#: What each extra GPU of a llama.cpp layer split adds per token (one hand-off of the hidden state).
+LLAMA_CPP_SPLIT_MS = 0.5
+#: The printed range: the estimate divided and multiplied by this (the measured points land within 2x).
+RANGE_FACTOR = 1.5
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class MemoryTier(Record):
+    """One memory tier of a placement: what it holds, what it reads per decoded token, and how fast it reads."""
+
+    name: str
+    holds_bytes: int
+    reads_per_token_bytes: int
+    bandwidth: bw.Bandwidth
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """This tier's own ceiling: bandwidth / bytes read per token."""
+        if self.reads_per_token_bytes <= 0:
+            return None
+        if self.bandwidth.bytes_per_s is None:
+            return None
+        return self.bandwidth.bytes_per_s / self.reads_per_token_bytes
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class SpeedEstimate(Record):
+    """A decode-speed estimate (tokens per second) with its range and the parts of a token's time."""
+
+    tokens_per_s: float
+    low: float
+    high: float
+    bandwidth_ms: float
+    floor_ms: float
+    floor_words: str
+
+    def text(self) -> str:
+        """ "≈ 26 tok/s (17-39)": the estimate and its range, never a bare figure."""
+        return f"≈ {format_rate(self.tokens_per_s)} tok/s ({format_rate(self.low)}-{format_rate(self.high)})"
+
+    def short(self) -> str:
+        """ "≈26 (17-39)" for a table cell."""
+        return f"≈{format_rate(self.tokens_per_s)} ({format_rate(self.low)}-{format_rate(self.high)})"
+
+
+def format_rate(value: float) -> str:
+    """A rate to two significant figures: 26, 9.3, 0.84, 140."""
+    if value <= 0:
+        return "0"
+    digits = 1 - math.floor(math.log10(value))
+    rounded = round(value, digits)
+    return f"{rounded:.{digits}f}" if digits > 0 else f"{rounded:.0f}"
+
+
+def floor_ms(engine: str, layers: int, tensor_parallel: int, split_gpus: int) -> tuple[float, str]:
+    """The per-token latency floor of ``engine`` over ``layers`` layers, and how it was made, in words."""
+    if engine == "vllm":
+        doublings = math.log2(tensor_parallel) if tensor_parallel > 1 else 0.0
+        per_layer = VLLM_LAYER_MS + VLLM_TP_LAYER_MS * doublings
+        words = f"vLLM {per_layer:.2f} ms per layer x {layers} layers"
+        if tensor_parallel > 1:
+            words += f" (incl. tensor-parallel {tensor_parallel} synchronisation)"
+        return per_layer * layers, words
+    total = LLAMA_CPP_LAYER_MS * layers
+    words = f"llama.cpp {LLAMA_CPP_LAYER_MS:.2f} ms per layer x {layers} layers"
+    if split_gpus > 1:
+        total += LLAMA_CPP_SPLIT_MS * (split_gpus - 1)
+        words += f" + {LLAMA_CPP_SPLIT_MS:g} ms per token for each of {split_gpus - 1} layer-split hand-off(s)"
+    return total, words
+
+
+def decode_speed(placement: Placement) -> SpeedEstimate | None:
+    """The calibrated single-stream decode speed of ``placement``; None when a tier that reads has no known
+    bandwidth, or the placement knows no layer count."""
+    reading = [tier for tier in placement.tiers if tier.reads_per_token_bytes > 0]
+    if not reading or placement.layers <= 0:
+        return None
+    seconds = 0.0
+    for tier in reading:
+        rate = tier.bandwidth.bytes_per_s
+        if rate is None:
+            return None
+        seconds += tier.reads_per_token_bytes / (rate * TIER_FRACTION.get(tier.name, TIER_FRACTION["ram"]))
+    split = placement.gpus_used if placement.engine != "vllm" and placement.weights_gpu else 0
+    floor, words = floor_ms(placement.engine, placement.layers, placement.tensor_parallel, split)
+    total_ms = seconds * 1000 + floor
+    tokens_per_s = 1000 / total_ms
+    return SpeedEstimate(
+        tokens_per_s=tokens_per_s,
+        low=tokens_per_s / RANGE_FACTOR,
+        high=tokens_per_s * RANGE_FACTOR,
+        bandwidth_ms=seconds * 1000,
+        floor_ms=floor,
+        floor_words=words,
+    )
+
+
+def serial_estimate_words() -> str:
+    """How the ``≈`` speed is computed, in words (every view and the assumptions print it)."""
+    return model_words()
+
+
+def model_words() -> str:
+    """How the estimate is made, in one line (for the assumptions and the views)."""
+    fractions = ", ".join(f"{name} {share:.0%}" for name, share in TIER_FRACTION.items())
+    return (
+        f"estimate = 1 / (bytes per token / (bandwidth x share of peak: {fractions}) + a per-token floor: "
+        f"vLLM {VLLM_LAYER_MS} ms per layer (+{VLLM_TP_LAYER_MS} per doubling of tensor parallelism), llama.cpp "
+        f"{LLAMA_CPP_LAYER_MS} ms per layer (+{LLAMA_CPP_SPLIT_MS} ms per extra GPU of a layer split)); range "
+        f"÷/x {RANGE_FACTOR}; calibrated on measured-speeds.md (docs/speeds.md)"
+    )

@@ -1,0 +1,94 @@
+"""Contract rule 9: judge each option on the files a user will actually load.
+
+For one machine, context and KV format, ``judge(model, row)`` estimates the option on its real download
+(``weights.real_weights``: the published file set, else the architecture's size with routed experts never below
+native FP4) and returns the row with its figures raised to what that needs, the fit and where it runs:
+
+* need = real weights + KV cache at the context for the sequences the printed command serves + runtime overhead
+  per GPU (the GPU placement's own figure, engine-specific, over the GPUs it splits across);
+* ``minimum`` when usable VRAM meets max(table minimum, need): the table part with the 98% rule, the need whole
+  (it must also fit the placement's own budget, e.g. an even tensor-parallel split);
+* ``comfortable`` when it meets max(table safer, need x the row's safer/minimum ratio) the same way;
+* else ``offload`` when the same need, split as it would run, fits: the GPU part within usable VRAM and the routed
+  experts within spare RAM (GPU+RAM), or everything within spare RAM (CPU alone); else ``none``.
+
+Never more optimistic than the article: every figure is at least the table's. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from vram_advisor.catalog.derive import table_figures
+from vram_advisor.catalog.profiles import ModelProfile, QuantRow
+from vram_advisor.core import units
+from vram_advisor.core.errors import UsageError
+from vram_advisor.inventory.model import Inventory
+from vram_advisor.plan import estimate as est
+from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, NONE, OFFLOAD, Judge, Machine, fit_of, table_placement
+
+#: The 98% rule (contract rule 1) as a fraction: a figure is met by 98% of it.
+_MEETS_NUMERATOR, _MEETS_DENOMINATOR = 98, 100
+
+
+def _figure_for(need_bytes: int) -> int:
+    """The smallest figure ``units.meets`` accepts only when ``usable >= need_bytes``: need / 0.98, rounded up."""
+    return -(-need_bytes * _MEETS_DENOMINATOR // _MEETS_NUMERATOR)
+
+
+def raised_row(row: QuantRow, weights_bytes: int, need_bytes: int | None) -> QuantRow:
+    """``row`` with the real weights and its VRAM figures raised to ``need_bytes`` (minimum) and need x the row's
+    safer/minimum ratio (safer), never below the table's own figures."""
+    minimum, safer = row.min_vram_bytes, row.safer_vram_bytes
+    if need_bytes is not None:
+        minimum = max(minimum, _figure_for(need_bytes))
+        safer = max(safer, _figure_for(-(-need_bytes * row.safer_vram_bytes // row.min_vram_bytes)))
+    weights = max(weights_bytes, 1)
+    weights_text, min_text, safer_text = table_figures(weights, minimum, safer)
+    if weights_bytes == row.weights_bytes and minimum == row.min_vram_bytes and safer == row.safer_vram_bytes:
+        return row
+    return replace(row, weights=weights_text, min_vram=min_text, safer_vram=safer_text)
+
+
+def judge_for(
+    inventory: Inventory,
+    machine: Machine,
+    context_tokens: int,
+    kv_dtype: str = "bf16",
+    ram_bw: int | None = None,
+    disk_bw: int | None = None,
+    model_dir: str | None = None,
+) -> tuple[Judge, Callable[[], dict[tuple[str, str], est.Estimate]]]:
+    """The judge for this machine, and a function returning the estimates it made (keyed by model and quant id),
+    so that the run command and the views use the very estimate the verdict was judged on."""
+    view = est.machine_view(inventory, ram_bw, disk_bw, model_dir)
+    made: dict[tuple[str, str], est.Estimate] = {}
+
+    def judge(model: ModelProfile, row: QuantRow) -> tuple[QuantRow, str, str | None]:
+        try:
+            estimate = est.estimate_option(model, row, context_tokens, view, kv_dtype, "real")
+        except UsageError:  # e.g. a context beyond this model's limit: judged by the table's figures
+            fit = fit_of(row, machine)
+            return row, fit, table_placement(fit, machine)
+        made[(model.id, row.id)] = estimate
+        gpu = estimate.gpu
+        # what must sit in GPU memory (the need less what the placement keeps on disk, e.g. V4.1's engram tables)
+        gpu_need = gpu.gpu_bytes if gpu is not None else None
+        judged = raised_row(row, estimate.weights.bytes, gpu_need)
+        usable = machine.usable_vram_bytes
+        on_gpu = "unified" if machine.unified else "gpu"
+        if gpu is not None and gpu_need is not None and gpu.fits and gpu.budget_bytes is not None:
+            comfortable_need = -(-gpu_need * row.safer_vram_bytes // row.min_vram_bytes)
+            if units.meets(usable, judged.safer_vram_bytes) and comfortable_need <= gpu.budget_bytes:
+                return judged, COMFORTABLE, on_gpu
+            if units.meets(usable, judged.min_vram_bytes):
+                return judged, MINIMUM, on_gpu
+        if gpu is None and units.meets(usable, judged.min_vram_bytes):  # no architecture: the table's rule
+            return judged, fit_of(judged, machine), on_gpu
+        for placement in estimate.placements:
+            if placement.kind in (est.PLACEMENT_HYBRID, est.PLACEMENT_CPU) and placement.fits:
+                return judged, OFFLOAD, placement.kind
+        return judged, NONE, None
+
+    return judge, lambda: dict(made)

@@ -1,0 +1,186 @@
+"""The package's layers, enforced: each subpackage imports only the layers below it, no two subpackages import each
+other (directly or through others), and no module is over 500 lines. Reads the source with ``ast``; imports nothing
+of the package, so a cycle cannot hide behind import order."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "vram_advisor"
+
+# Low to high. A layer may import itself and any layer of a lower rank; peers (same rank) may not import each other.
+RANKS: dict[str, int] = {
+    "__init__": 0,  # the package itself: __version__
+    "core": 0,
+    "inventory": 1,
+    "probe": 2,
+    "catalog": 2,
+    "plan": 3,
+    "hub": 4,
+    "fleet": 5,
+    "report": 6,
+    "render": 7,
+    "service": 8,
+    "agent": 9,
+    "cli": 10,
+    "__main__": 11,
+}
+MAX_LINES = 500
+
+#: Outside libraries that only some layers may import (everything else may use the standard library freely).
+ALLOWED_LIBRARIES: dict[str, set[str]] = {
+    "click": set(),  # typer vendors click; use typer's public API only
+    "typer": {"cli"},
+    "rich": {"render", "cli"},
+    "pynvml": {"probe"},
+    "psutil": {"probe"},
+    "huggingface_hub": {"hub"},
+    "httpx": {"hub"},
+    "ray": {"fleet"},
+    "mcp": {"agent", "cli"},
+    "prometheus_client": {"report", "cli"},
+}
+
+
+def layer_of(module: str) -> str:
+    """``vram_advisor.plan.rules`` -> ``plan``; ``vram_advisor`` -> ``__init__``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def module_name(path: Path) -> str:
+    relative = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(relative.parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every ``vram_advisor`` module a file imports, at any depth of the file (lazy imports count)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("vram_advisor"))
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "vram_advisor":
+                found.update(f"vram_advisor.{alias.name}" for alias in node.names if alias.name != "__version__")
+                if any(alias.name == "__version__" for alias in node.names):
+                    found.add("vram_advisor")
+            elif node.module.startswith("vram_advisor."):
+                found.add(node.module)
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            raise AssertionError(f"{path}: relative import; use absolute vram_advisor imports")
+    return found
+
+
+def libraries_of(path: Path) -> set[str]:
+    """The top-level names of the outside libraries a file imports (lazy imports count)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found & ALLOWED_LIBRARIES.keys()
+
+
+def source_files() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def test_every_module_belongs_to_a_known_layer() -> None:
+    unknown = {layer_of(module_name(path)) for path in source_files()} - RANKS.keys()
+    assert not unknown, f"modules outside the layer map: {sorted(unknown)}; add them to RANKS and CONTRIBUTING.md"
+
+
+def test_at_most_eight_modules_sit_at_the_package_root() -> None:
+    root = [p.name for p in PACKAGE.glob("*.py") if p.name not in ("__init__.py", "__main__.py")]
+    assert len(root) <= 8, root
+
+
+@pytest.mark.parametrize("path", source_files(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_imports_a_higher_layer_or_a_peer(path: Path) -> None:
+    own = layer_of(module_name(path))
+    for target in imports_of(path):
+        other = layer_of(target)
+        if other == own:
+            continue
+        assert RANKS[other] < RANKS[own], f"{path.relative_to(PACKAGE)} ({own}) imports {target} ({other})"
+
+
+def test_no_cycle_between_subpackages() -> None:
+    edges: dict[str, set[str]] = {}
+    for path in source_files():
+        own = layer_of(module_name(path))
+        edges.setdefault(own, set()).update(layer_of(t) for t in imports_of(path) if layer_of(t) != own)
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                raise AssertionError("import cycle: " + " -> ".join([*trail, node, nxt]))
+            if not state.get(nxt):
+                visit(nxt, [*trail, node])
+        state[node] = 2
+
+    for node in sorted(edges):
+        if not state.get(node):
+            visit(node, [])
+
+
+def test_no_cycle_between_modules_inside_a_layer() -> None:
+    """Module-level imports only: a function-level (lazy) import cannot create an import-time cycle."""
+    names = {module_name(p): p for p in source_files()}
+    edges: dict[str, set[str]] = {}
+    for name, path in names.items():
+        tree = ast.parse(path.read_text())
+        targets: set[str] = set()
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("vram_advisor"):
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    targets.add(full if full in names else node.module)
+            elif isinstance(node, ast.Import):
+                targets.update(a.name for a in node.names if a.name.startswith("vram_advisor"))
+        edges[name] = {t for t in targets if t in names and t != name and not name.startswith(t + ".")}
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == 1:
+                raise AssertionError("module import cycle: " + " -> ".join([*trail, node, nxt]))
+            if not state.get(nxt):
+                visit(nxt, [*trail, node])
+        state[node] = 2
+
+    for node in sorted(edges):
+        if not state.get(node):
+            visit(node, [])
+
+
+@pytest.mark.parametrize("path", source_files(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_is_over_500_lines(path: Path) -> None:
+    lines = len(path.read_text().splitlines())
+    assert lines <= MAX_LINES, f"{path.relative_to(PACKAGE)} has {lines} lines"
+
+
+@pytest.mark.parametrize("path", source_files(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_outside_libraries_stay_in_their_layer(path: Path) -> None:
+    own = layer_of(module_name(path))
+    for library in libraries_of(path):
+        assert own in ALLOWED_LIBRARIES[library], f"{path.relative_to(PACKAGE)} ({own}) imports {library}"
+
+
+def test_the_layer_check_sees_a_planted_upward_import(tmp_path: Path) -> None:
+    """The checks above could pass by reading nothing: plant a violation and see it found."""
+    planted = tmp_path / "planted.py"
+    planted.write_text("def f():\n    from vram_advisor.render import warn\n    import rich.text\n")
+    assert imports_of(planted) == {"vram_advisor.render"}
+    assert libraries_of(planted) == {"rich"}
+    assert RANKS[layer_of("vram_advisor.render")] > RANKS["plan"]
