@@ -95,6 +95,9 @@ class FakeHub:
     def __init__(self, repos: list[FakeRepo]) -> None:
         self.repos = {repo.repo_id: repo for repo in repos}
         self.requests: list[tuple[str, str, bool]] = []
+        #: Raw answers by URL path (``/api/models/org/name``): (status, headers, body), served as they are, before
+        #: any repo is looked at; for hostile answers (tests/fuzz).
+        self.raw: dict[str, tuple[int, dict[str, str], bytes]] = {}
         self._stop = threading.Event()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -160,6 +163,10 @@ def _handler_for(hub: FakeHub) -> type[BaseHTTPRequestHandler]:
             hub.requests.append((method, self.path, bool(self.headers.get("authorization"))))
             url = urlsplit(self.path)
             path = url.path
+            if path in hub.raw:
+                status, headers, body = hub.raw[path]
+                self._send(status, body, headers)
+                return
             for pattern, handler in ((_TREE, self._tree), (_INFO, self._info), (_RESOLVE, self._resolve)):
                 match = pattern.match(path)
                 if match:

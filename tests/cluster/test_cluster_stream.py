@@ -60,8 +60,9 @@ def test_each_line_that_is_not_json_is_reported_on_its_own():
     )
     result = summary(read(text))
     assert result[0] == ("<stdin>:1", "a")
-    assert result[1][0] == "<stdin>:2" and "not an inventory" in result[1][1] and "srun: error" in result[1][1]
-    assert result[2][0] == "<stdin>:3" and "Terminating job step" in result[2][1]
+    # each named by its line and what it is, never by its content (the stream may carry a secret)
+    assert result[1] == ("<stdin>:2", "skip: not an inventory (expected a JSON object; a line of 51 characters)")
+    assert result[2][0] == "<stdin>:3" and "Terminating" not in result[2][1]
     assert result[3] == ("<stdin>:4", "b")
 
 
@@ -93,7 +94,7 @@ def test_pdsh_host_prefixes_are_cut_off_and_name_the_host():
 
 def test_a_prefix_before_text_that_is_not_json_is_part_of_a_bad_line():
     result = summary(read("srun: error: gpu-09: task 2: Exited with exit code 1\ngpu-09: {not json\n"))
-    assert result[0][0] == "<stdin>:1" and "'srun: error: gpu-09" in result[0][1]
+    assert result[0][0] == "<stdin>:1" and "not an inventory" in result[0][1] and "srun" not in result[0][1]
     assert result[1][0] == "<stdin>:2" and "not valid JSON" in result[1][1]
 
 
@@ -119,7 +120,7 @@ def test_text_after_an_object_without_a_line_end_is_reported_at_its_own_line():
     lines = first.count("\n") + 1
     result = summary(read(text))
     assert result[0] == (f"<stdin>:1-{lines}", "a")
-    assert result[1] == (f"<stdin>:{lines}", "skip: unexpected text after the JSON object: 'garbage'")
+    assert result[1] == (f"<stdin>:{lines}", "skip: unexpected text after the JSON object (7 characters)")
     assert result[2][1] == "b" and len(result) == 3
     # an object glued to the start of the next pretty object is read too
     result = summary(read(first + json.dumps(node("b"), indent=2) + "\n"))
@@ -192,7 +193,7 @@ def test_lines_split_across_read_chunks(monkeypatch):
     text = json.dumps(node("a")) + "\n\n" + json.dumps(node("b"), indent=2) + "\ngarbage"
     result = summary(read(text))
     assert [r[1] for r in result[:2]] == ["a", "b"]
-    assert result[2][0].endswith(f":{text.count(chr(10)) + 1}") and "garbage" in result[2][1]
+    assert result[2][0].endswith(f":{text.count(chr(10)) + 1}") and "a line of 7 characters" in result[2][1]
 
 
 def test_a_text_stream_reads_like_a_binary_one():

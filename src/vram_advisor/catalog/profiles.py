@@ -17,7 +17,6 @@ costs start-up time on every run (bench/startup.py).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,9 +34,9 @@ from vram_advisor.catalog.architecture import (
     read_published,
 )
 from vram_advisor.catalog.releases import Release, default_release, read_releases, select_release
-from vram_advisor.core import units
+from vram_advisor.core import boundedjson, units
 from vram_advisor.core.errors import ProfileError, UsageError
-from vram_advisor.core.jsonread import FieldReader
+from vram_advisor.core.jsonread import FieldReader, clean_text
 from vram_advisor.core.records import Record
 
 #: Contract rule 4: the ranking within a pair of models (large, small), best first; q3 and q2 are experimental.
@@ -47,6 +46,9 @@ EXPERIMENTAL_ORDER = ("q3", "q2")
 FAMILY_SCHEMA = "vram-advisor/profile/v1"
 LOCAL_MODELS_SCHEMA = "vram-advisor/local-models/v1"
 QUANT_IDS = ("fp8", "q6", "q5", "q4", "q3", "q2")
+#: The largest profile file read (a family profile is a few KiB); and what its JSON may hold.
+MAX_PROFILE_BYTES = 4 * 1024 * 1024
+PROFILE_LIMITS = boundedjson.JsonLimits(max_bytes=MAX_PROFILE_BYTES, reject_surrogates=True)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -425,13 +427,11 @@ def read_file(path: Path, parts: _Parts) -> None:
     origin = _display(path)
     r = FieldReader(origin, ProfileError)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(f"{origin}: cannot be read ({exc.__class__.__name__}: {exc})") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProfileError(f"{origin}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_PROFILE_BYTES + 1)
+    except OSError as exc:
+        raise ProfileError(f"{origin}: cannot be read ({exc.__class__.__name__}: {exc.strerror or 'error'})") from None
+    data = boundedjson.load(raw, origin, ProfileError, PROFILE_LIMITS)
     top = r.obj(data, "top level")
     schema = top.get("schema")
     if schema == FAMILY_SCHEMA:
@@ -439,7 +439,9 @@ def read_file(path: Path, parts: _Parts) -> None:
     elif schema == LOCAL_MODELS_SCHEMA:
         _read_local_models(r, top, parts, origin)
     else:
-        raise r.fail("schema", f"expected {FAMILY_SCHEMA!r} or {LOCAL_MODELS_SCHEMA!r}, got {schema!r}")
+        # a schema of ours is named; anything else may be some other file's content, which is never quoted
+        got = repr(schema)[:80] if isinstance(schema, str) and schema.startswith("vram-advisor/") else "another kind"
+        raise r.fail("schema", f"expected {FAMILY_SCHEMA!r} or {LOCAL_MODELS_SCHEMA!r}, got {clean_text(got)}")
     parts.files.append(origin)
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from vram_advisor.catalog.profiles import Catalog, _Parts, packaged_catalog, packaged_dir, read_file, user_dirs
 from vram_advisor.core.errors import ProfileError, UsageError
+from vram_advisor.core.jsonread import clean_text
 
 Signature = tuple[tuple[str, int, int], ...]
 
@@ -95,13 +96,15 @@ def _merge(packaged: Catalog, signature: Signature, warn: Callable[[str], None])
         parts = _Parts()
         try:
             read_file(Path(path_text), parts)
-        except ProfileError as exc:
+        except Exception as exc:  # a user file never breaks check or models: whatever is wrong, it is skipped
+            if not isinstance(exc, ProfileError):
+                exc = ProfileError(f"cannot be read ({type(exc).__name__})")
             stamp = (path_text, mtime, size)
             with _lock:
                 first = stamp not in _warned
                 _warned.add(stamp)
             if first:
-                warn(f"warning: ignoring user profile {path_text}: {_without_origin(str(exc))}")
+                warn(f"warning: ignoring user profile {clean_text(path_text)}: {_without_origin(str(exc))}")
             continue
         models.update(parts.models)
         known = {m.name for m in local_models}
@@ -169,17 +172,21 @@ def write_user_profile(
         raise UsageError(f"cannot create the user profile folder {target_dir}: {exc.strerror or exc}") from None
     target = target_dir / f"{model_id}.json"
     replaced = target.exists()
-    text = json.dumps(profile, indent=2, ensure_ascii=False) + "\n"
-    try:
-        import tempfile  # only when writing a profile: keeps it off check's start-up
+    # ASCII escapes: a lone surrogate that got this far cannot make the write fail half-way
+    text = json.dumps(profile, indent=2, ensure_ascii=True) + "\n"
+    import tempfile  # only when writing a profile: keeps it off check's start-up
 
+    try:
         handle, temp_name = tempfile.mkstemp(prefix=f".{model_id}.", suffix=".tmp", dir=target_dir)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
     except OSError as exc:
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
     temp = Path(temp_name)
-    try:
+    try:  # the temporary file goes on every path: written and moved into place, or removed
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+        except OSError as exc:  # a full disk, a quota
+            raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
         read_file(temp, _Parts())  # the same validation every profile gets
         os.replace(temp, target)
     finally:

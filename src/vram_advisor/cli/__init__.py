@@ -47,7 +47,11 @@ def _print_traceback() -> None:
 
 
 def _one_line(message: str) -> str:
-    return " ".join(part.strip() for part in message.splitlines() if part.strip())
+    """A message as one line for the terminal: line breaks joined, and anything from outside that could drive the
+    terminal (escapes, control characters, lone surrogates) shown as its escape."""
+    from vram_advisor.core.jsonread import clean_text
+
+    return clean_text(" ".join(part.strip() for part in message.splitlines() if part.strip()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

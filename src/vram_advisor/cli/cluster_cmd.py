@@ -24,6 +24,7 @@ import typer
 from vram_advisor.cli.app import BaseOpt, JsonOpt, app
 from vram_advisor.cli.common import console
 from vram_advisor.core.errors import InventoryError, UsageError
+from vram_advisor.core.inputfiles import check_seconds, default_read_timeout
 from vram_advisor.fleet.inputs import (
     STDIN,
     NodeInput,
@@ -126,13 +127,13 @@ def _split_ray_address(paths: list[str], ray: bool) -> tuple[list[str], str | No
     return rest, addresses[0] if addresses else None
 
 
-def _listing(path: str, kind: str) -> Iterator[NodeInput | Skipped]:
+def _listing(path: str, kind: str, timeout_s: float) -> Iterator[NodeInput | Skipped]:
     if kind == "k8s":
         from vram_advisor.fleet.readers import k8s as reader
     else:
         from vram_advisor.fleet.readers import slurm as reader  # type: ignore[no-redef]
     try:
-        text, name = read_text(path, reader.LISTING_LIMIT, reader.WHAT)
+        text, name = read_text(path, reader.LISTING_LIMIT, reader.WHAT, timeout_s)
         data = parse_listing(text, name, reader.WHAT)
         del text
         yield from inventory_inputs(reader.read_nodes(data, name))
@@ -174,13 +175,15 @@ def _inputs(
     ray_timeout: float,
     from_k8s: str | None,
     from_slurm: str | None,
+    follow_symlinks: bool,
+    read_timeout: float,
 ) -> Iterator[NodeInput | Skipped]:
     for path in paths:
-        yield from path_inputs(path, worker=worker_allowed)
+        yield from path_inputs(path, worker=worker_allowed, follow_symlinks=follow_symlinks, timeout_s=read_timeout)
     if from_k8s is not None:
-        yield from _listing(from_k8s, "k8s")
+        yield from _listing(from_k8s, "k8s", read_timeout)
     if from_slurm is not None:
-        yield from _listing(from_slurm, "slurm")
+        yield from _listing(from_slurm, "slurm", read_timeout)
     if ray:
         yield from _ray_inputs(ray_address, ray_timeout)
 
@@ -229,6 +232,20 @@ def cluster(
         str | None,
         typer.Option("--from-slurm", metavar="FILE", help="Read `scontrol show nodes --json` (gres and real_memory)."),
     ] = None,
+    read_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--read-timeout",
+            metavar="SECONDS",
+            help="How long a pipe, FIFO or device may stay silent before reading it stops (exit 2; default 120, "
+            "or $VRAM_ADVISOR_READ_TIMEOUT).",
+            show_default=False,
+        ),
+    ] = None,
+    follow_symlinks: Annotated[
+        bool,
+        typer.Option("--follow-symlinks", help="Also read a folder's symbolic links that lead out of the folder."),
+    ] = False,
     base: BaseOpt = False,
     sizes: Annotated[
         str,
@@ -240,6 +257,8 @@ def cluster(
     ] = "real",
 ) -> None:
     """Plan across many nodes: per node, per group of identical nodes, and what only several nodes together hold."""
+    check_seconds(ray_timeout, "--ray-timeout")
+    timeout_s = default_read_timeout() if read_timeout is None else check_seconds(read_timeout, "--read-timeout")
     paths, ray_address = _split_ray_address(list(paths or []), ray)
     if json_output and csv_output:
         raise UsageError("--json and --csv: choose one output")
@@ -258,7 +277,7 @@ def cluster(
     planner = ClusterPlanner(default_catalog(), base=base, sizes=basis)
     report = _SkipReporter()
     with _no_cycle_collection():
-        for item in _inputs(paths, ray, ray_address, ray_timeout, from_k8s, from_slurm):
+        for item in _inputs(paths, ray, ray_address, ray_timeout, from_k8s, from_slurm, follow_symlinks, timeout_s):
             if isinstance(item, Skipped):
                 report(planner.skip(item))
             else:

@@ -63,23 +63,23 @@ class FieldReader:
             raise self.fail(where, f"expected a whole number of bytes, got {_kind(value)}")
         count = int(value)
         if count < 0:
-            raise self.fail(where, f"expected a non-negative number of bytes, got {count}")
+            raise self.fail(where, f"expected a non-negative number of bytes, got {_shown(count)}")
         if count > MAX_BYTES:
-            raise self.fail(where, f"{count} bytes is more than any machine has (limit 1 EiB)")
+            raise self.fail(where, f"{_shown(count)} bytes is more than any machine has (limit 1 EiB)")
         return count
 
     def int_(self, value: Any, where: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.fail(where, f"expected an integer, got {_kind(value)}")
         if abs(value) > MAX_INTEGER:
-            raise self.fail(where, f"{value} is out of range")
+            raise self.fail(where, f"{_shown(value)} is out of range")
         return value
 
     def number(self, value: Any, where: str) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(where, f"expected a number, got {_kind(value)}")
         if isinstance(value, int) and abs(value) > MAX_INTEGER:
-            raise self.fail(where, f"{value} is out of range")
+            raise self.fail(where, f"{_shown(value)} is out of range")
         if not math.isfinite(value):
             raise self.fail(where, f"expected a finite number, got {value}")
         return float(value)
@@ -103,7 +103,7 @@ class FieldReader:
         def read(value: Any, where: str) -> str:
             text = self.text(value, where)
             if text not in choices:
-                raise self.fail(where, f"expected one of {', '.join(choices)}, got {text!r}")
+                raise self.fail(where, f"expected one of {', '.join(choices)}, got {_kind(text)}")
             return text
 
         return read
@@ -124,16 +124,23 @@ class FieldReader:
         return tuple(read(item, f"{where}[{i}]") for i, item in enumerate(value))
 
 
+def _shown(number: int) -> str:
+    """An integer as a message shows it: a long one by its number of digits."""
+    digits = len(str(abs(number)))
+    return str(number) if digits <= 24 else f"a number of {digits} digits"
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
-    if isinstance(value, int | float):
+    if isinstance(value, int):
+        return f"number {_shown(value)}"
+    if isinstance(value, float):
         return f"number {value!r}"
-    if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return f"string {shown!r}"
+    if isinstance(value, str):  # never its content: the file may not be what it was taken for (a token, a secret)
+        return f"a string of {len(value)} character{'s' if len(value) != 1 else ''}"
     if isinstance(value, list):
         return "a list"
     return "an object" if isinstance(value, dict) else type(value).__name__

@@ -16,15 +16,17 @@ taken strictly in input order, and any line that is not a one-object line goes t
 
 from __future__ import annotations
 
-import json
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+from vram_advisor.core import boundedjson
 from vram_advisor.core.errors import InventoryError
+from vram_advisor.core.inputfiles import STDIN, STDIN_NAME, open_input, read_limited
 from vram_advisor.fleet import nodefacts
 from vram_advisor.fleet.nodefacts import NodeFacts
 from vram_advisor.fleet.stream import (
@@ -36,14 +38,11 @@ from vram_advisor.fleet.stream import (
     host_of,
     numbered_lines,
     text_of,
-    value_error,
 )
 from vram_advisor.inventory.model import MAX_INVENTORY_BYTES, Inventory
 
-__all__ = ["Document", "NodeInput", "Skipped"]
+__all__ = ["STDIN", "STDIN_NAME", "Document", "GarbageBudget", "NodeInput", "Skipped"]
 
-STDIN = "-"
-STDIN_NAME = "<stdin>"
 #: Files a folder argument contributes, in name order.
 FOLDER_PATTERNS = ("*.json", "*.ndjson", "*.jsonl")
 #: One-object lines decoded together (in this process or the worker).
@@ -52,6 +51,14 @@ BATCH_LINES = 200
 PARALLEL_AFTER_LINES = 2000
 #: Batches the worker may hold at once; more are decoded here meanwhile.
 WORKER_QUEUE = 2
+
+#: What one inventory line may hold (the bounded reader's limits).
+LINE_LIMITS = boundedjson.JsonLimits(max_bytes=MAX_INVENTORY_BYTES, fast_integers=True)
+#: What a cluster listing may hold (its size is bounded by the reader's own limit as it is read).
+LISTING_LIMITS = boundedjson.JsonLimits(max_bytes=sys.maxsize, max_string_chars=16 * 1024 * 1024)
+#: Consecutive skipped inputs, and bytes, with no inventory among them, after which a stream is given up.
+MAX_GARBAGE_SKIPS = 10_000
+MAX_GARBAGE_BYTES = 64 * 1024 * 1024
 
 #: Asked once per long stream: may a worker process help decode it?
 WorkerPolicy = Callable[[], bool]
@@ -126,13 +133,9 @@ def read_line(name: str, lineno: int, line: Any, label: str | None = None) -> No
     reported in context)."""
     source = f"{name}:{lineno}"
     try:
-        data = json.loads(line)
-    except UnicodeDecodeError as exc:
-        return Skipped(source, f"not UTF-8 text (byte {exc.start + 1})")
-    except json.JSONDecodeError:
-        return None
-    except (ValueError, RecursionError) as exc:
-        return Skipped(source, value_error(exc))
+        data = boundedjson.parse(line, LINE_LIMITS)
+    except boundedjson.JsonRefused as exc:
+        return None if exc.syntax else Skipped(source, str(exc))
     return _facts(source, data, host_of(label))
 
 
@@ -164,6 +167,57 @@ def _start_worker() -> Executor | None:
         return ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork"))
     except (OSError, ValueError):  # no fork here: stay in one process
         return None
+
+
+@dataclass
+class GarbageBudget:
+    """How much consecutive garbage a stream may send before it is given up: ``max_skips`` skipped inputs or
+    ``max_bytes`` bytes with no inventory among them (one hostile node must not stall a fleet scan, and
+    ``/dev/zero`` must end). Each inventory read starts the count again."""
+
+    max_skips: int = MAX_GARBAGE_SKIPS
+    max_bytes: int = MAX_GARBAGE_BYTES
+    skips: int = 0
+    bytes_read: int = 0
+
+    @classmethod
+    def unlimited(cls) -> GarbageBudget:
+        """No limit (benchmarks of the reader itself)."""
+        return cls(max_skips=sys.maxsize, max_bytes=sys.maxsize)
+
+    def inventory(self) -> None:
+        self.skips = 0
+        self.bytes_read = 0
+
+    def skipped(self, name: str) -> None:
+        self.skips += 1
+        if self.skips > self.max_skips:
+            raise InventoryError(
+                f"{name}: stopped reading: {self.max_skips} inputs in a row were not inventories "
+                "(is this the output of `vram-advisor probe --json`?)"
+            )
+
+    def read(self, name: str, count: int) -> None:
+        self.bytes_read += count
+        if self.bytes_read > self.max_bytes:
+            raise InventoryError(
+                f"{name}: stopped reading: {self.max_bytes // (1024 * 1024)} MiB in a row held no inventory "
+                "(is this the output of `vram-advisor probe --json`?)"
+            )
+
+
+class _Metered:
+    """A stream whose bytes are counted against a ``GarbageBudget`` as they are read."""
+
+    def __init__(self, stream: IO[Any], name: str, budget: GarbageBudget) -> None:
+        self.stream = stream
+        self.name = name
+        self.budget = budget
+
+    def read(self, size: int = -1) -> Any:
+        chunk = self.stream.read(size)
+        self.budget.read(self.name, len(chunk))
+        return chunk
 
 
 class _StreamInputs:
@@ -229,13 +283,28 @@ class _StreamInputs:
 
 
 def stream_inputs(
-    stream: IO[Any], name: str, limit: int = MAX_INVENTORY_BYTES, worker: WorkerPolicy | None = None
+    stream: IO[Any],
+    name: str,
+    limit: int = MAX_INVENTORY_BYTES,
+    worker: WorkerPolicy | None = None,
+    budget: GarbageBudget | None = None,
 ) -> Iterator[NodeInput | Skipped]:
     """Every inventory in a stream as a node input, in order, and every line or object that had to be skipped.
 
     ``worker`` is asked once, when the stream grows past ``PARALLEL_AFTER_LINES`` lines, whether a worker process
-    may decode every other batch (the caller knows the machine; None: stay in this process).
+    may decode every other batch (the caller knows the machine; None: stay in this process). Past ``budget`` (by
+    default ``GarbageBudget()``) of consecutive garbage, ``InventoryError`` ends the stream.
     """
+    budget = budget if budget is not None else GarbageBudget()
+    for item in _stream_items(_Metered(stream, name, budget), name, limit, worker):
+        if isinstance(item, Skipped):
+            budget.skipped(name)
+        else:
+            budget.inventory()
+        yield item
+
+
+def _stream_items(stream: Any, name: str, limit: int, worker: WorkerPolicy | None) -> Iterator[NodeInput | Skipped]:
     state = _StreamInputs(name, limit, worker)
     batch: list[_Line] = []
     lineno = 0
@@ -272,94 +341,90 @@ def stream_inputs(
 # -------------------------------------------------------------------------------------------------- paths
 
 
-def _stdin_stream() -> IO[Any]:
-    buffer = getattr(sys.stdin, "buffer", None)
-    return buffer if buffer is not None else sys.stdin
-
-
-def path_inputs(path: str, worker: WorkerPolicy | None = None) -> Iterator[NodeInput | Skipped]:
+def path_inputs(
+    path: str,
+    worker: WorkerPolicy | None = None,
+    *,
+    follow_symlinks: bool = False,
+    timeout_s: float | None = None,
+) -> Iterator[NodeInput | Skipped]:
     """The nodes of one command-line argument: ``-`` (stdin), a file, or a folder of ``*.json`` files (``worker``:
-    see ``stream_inputs``)."""
-    if path == STDIN:
-        yield from stream_inputs(_stdin_stream(), STDIN_NAME, worker=worker)
-        return
+    see ``stream_inputs``; ``timeout_s``: how long a FIFO, a device or a pipe may stay silent, see
+    ``core.inputfiles``).
+
+    A folder's symbolic links that lead out of the folder are not read unless ``follow_symlinks`` (a link to
+    ``~/.cache/huggingface/token`` must not end up in a report); a link inside the folder is read as its target."""
     target = Path(path)
-    if target.is_dir():
-        files = sorted({f for pattern in FOLDER_PATTERNS for f in target.glob(pattern) if f.is_file()})
+    if path != STDIN and target.is_dir():
+        files = sorted({f for pattern in FOLDER_PATTERNS for f in target.glob(pattern)})
         if not files:
             yield Skipped(path, f"no {', '.join(FOLDER_PATTERNS)} files in this folder")
+        inside = target.resolve()
         for file in files:
-            yield from _file_inputs(str(file), worker)
+            refused = _refused_entry(file, inside, follow_symlinks)
+            if refused is not None:
+                yield Skipped(str(file), refused)
+            elif file.is_file():
+                yield from _file_inputs(str(file), worker, timeout_s)
         return
-    yield from _file_inputs(path, worker)
+    yield from _file_inputs(path, worker, timeout_s)
 
 
-def _file_inputs(path: str, worker: WorkerPolicy | None) -> Iterator[NodeInput | Skipped]:
+def _refused_entry(file: Path, folder: Path, follow_symlinks: bool) -> str | None:
+    """Why a folder's entry is not read (a link out of the folder), or None."""
+    if not file.is_symlink():
+        return None
     try:
-        handle = Path(path).open("rb")  # noqa: SIM115 (closed below; opening errors are reported, not raised)
-    except FileNotFoundError:
-        yield Skipped(path, "no such file")
+        resolved = file.resolve(strict=True)
+    except (OSError, RuntimeError):  # a dangling link, or a loop
+        return "a symbolic link that leads nowhere, not read"
+    if follow_symlinks or resolved.is_relative_to(folder):
+        return None
+    return "a symbolic link to a file outside this folder, not read (--follow-symlinks reads it)"
+
+
+def _file_inputs(path: str, worker: WorkerPolicy | None, timeout_s: float | None) -> Iterator[NodeInput | Skipped]:
+    name = STDIN_NAME if path == STDIN else path
+    try:
+        handle, name = open_input(path, InventoryError, timeout_s, "an inventory JSON object")
+    except InventoryError as exc:
+        yield Skipped(path, _reason(exc.message, path))
         return
-    except OSError as exc:
-        yield Skipped(path, f"cannot be read ({exc.__class__.__name__}: {exc.strerror or exc})")
-        return
-    with handle:
+    try:
         found = False
         try:
-            for item in stream_inputs(handle, path, worker=worker):
+            for item in stream_inputs(handle, name, worker=worker):
                 found = True
                 yield item
         except OSError as exc:
-            yield Skipped(path, f"cannot be read ({exc.__class__.__name__}: {exc.strerror or exc})")
+            yield Skipped(name, f"cannot be read ({exc.__class__.__name__}: {exc.strerror or 'error'})")
             return
-        if not found:
-            yield Skipped(path, "empty, expected an inventory JSON object")
+        if not found and path != STDIN:  # an empty stdin is "the input was empty", said by the command
+            yield Skipped(name, "empty, expected an inventory JSON object")
+    finally:
+        handle.close()
 
 
 # ----------------------------------------------------------------------------------------------- listings
 
 
-def read_text(path: str, limit: int, what: str) -> tuple[str, str]:
+def read_text(path: str, limit: int, what: str, timeout_s: float | None = None) -> tuple[str, str]:
     """The whole text of a file (or stdin for ``-``), at most ``limit`` bytes, and its display name.
 
     For the readers of cluster listings (``kubectl get nodes -o json``, ``scontrol show nodes --json``), which are
     one JSON document each. Raises ``InventoryError`` when it cannot be read.
     """
-    if path == STDIN:
-        name = STDIN_NAME
-        raw = _stdin_stream().read(limit + 1)
-    else:
-        name = path
-        try:
-            with Path(path).open("rb") as handle:
-                raw = handle.read(limit + 1)
-        except FileNotFoundError:
-            raise InventoryError(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise InventoryError(f"{path}: is a directory, expected {what}") from None
-        except OSError as exc:
-            raise InventoryError(f"{path}: cannot be read ({exc.__class__.__name__}: {exc.strerror or exc})") from None
-    if len(raw) > limit:
-        raise InventoryError(f"{name}: larger than {limit // (1024 * 1024)} MiB, not read")
-    if isinstance(raw, bytes):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InventoryError(f"{name}: not UTF-8 text (byte {exc.start + 1})") from None
-    else:
-        text = raw
-    if not text.strip():
-        raise InventoryError(f"{name}: empty, expected {what}")
-    return text, name
+    raw, name = read_limited(path, limit, InventoryError, what, timeout_s)
+    try:
+        return boundedjson.decode_utf8(raw), name
+    except boundedjson.JsonRefused as exc:
+        raise InventoryError(f"{name}: {exc}") from None
 
 
 def parse_listing(text: str, name: str, what: str) -> Any:
-    """One JSON document (a cluster listing), or ``InventoryError`` naming the file and the position."""
+    """One JSON document (a cluster listing), through the bounded reader; ``InventoryError`` names the file and the
+    position or field."""
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InventoryError(
-            f"{name}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); expected {what}"
-        ) from None
-    except (ValueError, RecursionError) as exc:
-        raise InventoryError(f"{name}: {value_error(exc)}") from None
+        return boundedjson.parse(text, LISTING_LIMITS)
+    except boundedjson.JsonRefused as exc:
+        raise InventoryError(f"{name}: {exc}" + (f"; expected {what}" if exc.syntax else "")) from None

@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, NamedTuple
 
+from vram_advisor.core import boundedjson
 from vram_advisor.core.records import Record
 
 #: Bytes read from a stream at a time.
@@ -36,8 +37,8 @@ _STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 #: ``srun --label`` (task number, right-aligned) or pdsh (host name, as DNS spells one) before ": ".
 PREFIX = re.compile(r" *([0-9]+|[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252}[A-Za-z0-9])?): ")
 PREFIX_BYTES = re.compile(PREFIX.pattern.encode())
-_DECODER = json.JSONDecoder()
-_SNIPPET = 60
+#: The schema an inventory line names: such a line always starts a new object (see ``StreamReader.line``).
+_INVENTORY_SCHEMA = re.compile(r'^\{\s*"schema"\s*:\s*"vram-advisor/inventory/')
 
 
 @dataclass(frozen=True, repr=False)
@@ -64,10 +65,11 @@ def where(name: str, first: int, last: int) -> str:
     return f"{name}:{first}" if first == last else f"{name}:{first}-{last}"
 
 
-def snippet(text: str) -> str:
-    """The start of some text, quoted with escapes, for a message."""
-    text = text.strip()
-    return repr(text if len(text) <= _SNIPPET else text[: _SNIPPET - 3] + "...")
+def described(text: str) -> str:
+    """Some text of the input as a message may name it: its size, never its content (the file may be a token or
+    a secret that a symlink or a wrong argument sent here)."""
+    size = len(text.strip())
+    return f"{size} character{'s' if size != 1 else ''}"
 
 
 def value_error(exc: Exception) -> str:
@@ -88,9 +90,12 @@ def _mib(limit: int) -> str:
 
 def numbered_lines(stream: IO[Any], name: str, limit: int) -> Iterator[tuple[int, Any]]:
     """``(line number, line)`` for a binary or text stream, without the line end; a line longer than ``limit``
-    comes as a ``Skipped`` instead, and its rest is not kept."""
+    comes as a ``Skipped`` instead, and its rest is not kept.
+
+    Linear in the input: the pieces of a line that spans reads are kept in a list and joined once, at its end."""
     lineno = 0
-    tail: Any = None
+    pieces: list[Any] = []  # the start of the current line, read so far
+    held = 0  # its length
     newline: Any = None
     overlong = False
     while True:
@@ -99,26 +104,34 @@ def numbered_lines(stream: IO[Any], name: str, limit: int) -> Iterator[tuple[int
             break
         if newline is None:
             newline = b"\n" if isinstance(chunk, bytes) else "\n"
-            tail = chunk[:0]
             chunk = chunk.removeprefix(b"\xef\xbb\xbf" if isinstance(chunk, bytes) else "\ufeff")  # a UTF-8 BOM
-        parts = (tail + chunk).split(newline)
-        tail = parts.pop()
+        parts = chunk.split(newline)
+        last = parts.pop()
         for part in parts:
             lineno += 1
-            if overlong or len(part) > limit:
+            if pieces:
+                pieces.append(part)
+                held += len(part)
+                part = part[:0].join(pieces) if not overlong and held <= limit else None
+                pieces, held = [], 0
+            if overlong or part is None or len(part) > limit:
                 overlong = False
                 yield lineno, Skipped(where(name, lineno, lineno), f"line longer than {_mib(limit)}, not read")
             else:
                 yield lineno, part
-        if len(tail) > limit:
+        if overlong:
+            continue  # the rest of an overlong line: not kept
+        pieces.append(last)
+        held += len(last)
+        if held > limit:
             overlong = True
-            tail = tail[:0]
-    if overlong or tail:
+            pieces, held = [], 0
+    if overlong or held:
         lineno += 1
         if overlong:
             yield lineno, Skipped(where(name, lineno, lineno), f"line longer than {_mib(limit)}, not read")
         else:
-            yield lineno, tail
+            yield lineno, pieces[0][:0].join(pieces)
 
 
 def _depth_change(line: str) -> int:
@@ -141,10 +154,28 @@ def text_of(lineno: int, line: Any, name: str) -> str | Skipped:
 def _not_an_object(text: str) -> str:
     if text.lstrip().startswith("["):
         return (
-            f"a JSON array, not an inventory object ({snippet(text)}); give one inventory a line "
+            f"a JSON array, not an inventory object ({described(text)}); give one inventory a line "
             "(jq -c '.[]' turns an array into that)"
         )
-    return f"not an inventory (expected a JSON object): {snippet(text)}"
+    return f"not an inventory (expected a JSON object; a line of {described(text)})"
+
+
+class _LineCounter:
+    """The line number of a position in ``text`` (whose lines have the numbers ``numbers``), for positions that only
+    move forward: each newline is counted once."""
+
+    def __init__(self, text: str, numbers: list[int]) -> None:
+        self.text = text
+        self.numbers = numbers
+        self.position = 0
+        self.newlines = 0
+
+    def __call__(self, position: int) -> int:
+        if position < self.position:
+            self.position, self.newlines = 0, 0
+        self.newlines += self.text.count("\n", self.position, position)
+        self.position = position
+        return self.numbers[self.newlines]
 
 
 class StreamReader:
@@ -154,11 +185,15 @@ class StreamReader:
     def __init__(self, name: str, limit: int, host: str | None = None) -> None:
         self.name = name
         self.limit = limit
+        self.json_limits = boundedjson.JsonLimits(max_bytes=limit, fast_integers=True)
         self.host = host
         self.pending: list[str] = []
         #: The line numbers of the pending lines (not consecutive when other prefixes' lines come in between).
         self.pending_lines: list[int] = []
         self.pending_size = 0
+        #: Whether a pending line after the first is indented (pretty printed output): kept as lines come, so the
+        #: question "does a line at column 0 start a new object" costs the same however long the object.
+        self.indented = False
         self.depth = 0
         #: An object broken off in the middle, skipped up to the next line that starts an object: (first, last, why).
         self.broken: tuple[int, int, str] | None = None
@@ -194,7 +229,7 @@ class StreamReader:
     def line(self, lineno: int, text: str) -> Iterator[Document | Skipped]:
         """Take one line (without its line end, and without the launcher's prefix)."""
         if self.pending:
-            if text.startswith("{") and self._starts_new_object():
+            if text.startswith("{") and (self._starts_new_object() or _INVENTORY_SCHEMA.match(text)):
                 yield Skipped(
                     where(self.name, self.pending_start, self.pending_lines[-1]),
                     f"incomplete JSON object (a new object starts at line {lineno})",
@@ -217,12 +252,12 @@ class StreamReader:
             yield Skipped(where(self.name, lineno, lineno), _not_an_object(text))
             return
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
-            pass  # several objects on the line, the start of a multi-line object, or garbage: look closer
-        except (ValueError, RecursionError) as exc:
-            yield Skipped(where(self.name, lineno, lineno), value_error(exc))
-            return
+            data = boundedjson.parse(text, self.json_limits)
+        except boundedjson.JsonRefused as exc:
+            if not exc.syntax:
+                yield Skipped(where(self.name, lineno, lineno), str(exc))
+                return
+            # else several objects on the line, the start of a multi-line object, or garbage: look closer
         else:
             yield Document(where(self.name, lineno, lineno), data, self.host)
             return
@@ -232,11 +267,12 @@ class StreamReader:
         """Whether a line opening an object at column 0 begins a new top-level object (the gathered one was cut
         off) rather than a nested one. Pretty printers indent nested objects, so in indented output it always does;
         in unindented output only where the gathered text does not expect a value next."""
-        if any(line[:1] in (" ", "\t") for line in self.pending[1:]):
+        if self.indented:
             return True
-        return self.pending[-1].rstrip()[-1:] not in (",", "[", ":", "{")
+        return self.pending[-1].rstrip()[-1:] not in (",", "[", ":")  # after "{" comes a key, never an object
 
     def _continue(self, lineno: int, text: str) -> Iterator[Document | Skipped]:
+        self.indented = self.indented or text[:1] in (" ", "\t")
         self.pending.append(text + "\n")
         self.pending_lines.append(lineno)
         self.pending_size += len(text) + 1
@@ -259,14 +295,16 @@ class StreamReader:
         position = len(text) - len(text.lstrip())
         end_of_text = len(text.rstrip())
         last = numbers[text.count("\n", 0, end_of_text)]
+        line_at = _LineCounter(text, numbers)  # line numbers found as the position moves on: linear, however many
         while position < end_of_text:
-            start = numbers[text.count("\n", 0, position)]
+            start = line_at(position)
             try:
-                data, end = _DECODER.raw_decode(text, position)
+                data, end = boundedjson.raw_decode(text, position, self.json_limits)
             except json.JSONDecodeError as exc:
                 rest = text[position:end_of_text]
                 if exc.pos >= end_of_text and start == last:  # an object that goes on on the next lines
                     self.pending = [rest + "\n"]
+                    self.indented = False
                     self.pending_lines = [start]
                     self.pending_size = len(rest) + 1
                     self.depth = _depth_change(rest)
@@ -276,18 +314,21 @@ class StreamReader:
                     where(self.name, start, last), f"not valid JSON ({exc.msg} at line {line} column {exc.colno})"
                 )
                 return
+            except boundedjson.JsonRefused as exc:
+                yield Skipped(where(self.name, start, last), str(exc))
+                return
             except (ValueError, RecursionError) as exc:
                 yield Skipped(where(self.name, start, last), value_error(exc))
                 return
-            yield Document(where(self.name, start, numbers[text.count("\n", 0, end - 1)]), data, self.host)
+            yield Document(where(self.name, start, line_at(end - 1)), data, self.host)
             position = end
             while position < end_of_text and text[position].isspace():
                 position += 1
             if position < end_of_text and text[position] != "{":
-                line = numbers[text.count("\n", 0, position)]
+                line = line_at(position)
                 yield Skipped(
                     where(self.name, line, line),
-                    f"unexpected text after the JSON object: {snippet(text[position:end_of_text])}",
+                    f"unexpected text after the JSON object ({described(text[position:end_of_text])})",
                 )
                 return
 

@@ -38,8 +38,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from vram_advisor.core import boundedjson
 from vram_advisor.core.errors import HubError, UsageError
+from vram_advisor.core.jsonread import MAX_BYTES, clean_text
 from vram_advisor.core.records import Record
+from vram_advisor.hub import transport
 from vram_advisor.probe.paths import default_model_dir
 
 T = TypeVar("T")
@@ -200,6 +203,7 @@ def _library_settings(settings: HubSettings) -> Iterator[None]:
     from huggingface_hub.utils import disable_progress_bars  # type: ignore[attr-defined]  # public, lazily exported
 
     disable_progress_bars()  # our spinner is the progress; tqdm bars would clutter stderr
+    transport.install()  # every answer bounded and checked (hub/transport.py)
     previous = constants.HF_HUB_OFFLINE
     constants.HF_HUB_OFFLINE = settings.offline
     try:
@@ -271,6 +275,12 @@ def hub_error(exc: BaseException, repo_id: str, settings: HubSettings) -> Except
         return HubError(f"{repo_id}: the Hub at {settings.endpoint} answered {_status(exc)}")
     if isinstance(exc, hf.HFValidationError):
         return UsageError(f"--repo {repo_id!r}: {_first_line(str(exc))}")
+    if isinstance(exc, httpx2.TooManyRedirects):
+        return HubError(
+            f"{repo_id}: the Hub at {settings.endpoint} redirected more than {transport.MAX_REDIRECTS} times"
+        )
+    if isinstance(exc, RecursionError | OverflowError | UnicodeError):  # an answer no check above foresaw
+        return HubError(f"{repo_id}: unexpected answer from the Hub at {settings.endpoint} ({type(exc).__name__})")
     if isinstance(exc, httpx2.TimeoutException):
         return HubError(f"{repo_id}: the Hub at {settings.endpoint} did not answer within {settings.timeout_s:g} s")
     if isinstance(exc, httpx2.TransportError | ConnectionError):
@@ -278,9 +288,11 @@ def hub_error(exc: BaseException, repo_id: str, settings: HubSettings) -> Except
             f"{repo_id}: cannot reach the Hub at {settings.endpoint} ({_first_line(str(exc)) or type(exc).__name__}): "
             "check the network, or set HF_HUB_OFFLINE=1 to use the local cache"
         )
-    if isinstance(exc, json.JSONDecodeError | KeyError | TypeError | ValueError):
+    if isinstance(exc, json.JSONDecodeError | KeyError | TypeError | ValueError | AttributeError | IndexError):
+        # huggingface_hub reads an answer's fields as it expects them: an answer of another shape fails in there
         return HubError(
-            f"{repo_id}: unexpected answer from the Hub at {settings.endpoint} ({type(exc).__name__}: {exc})"
+            f"{repo_id}: unexpected answer from the Hub at {settings.endpoint} "
+            f"({type(exc).__name__}: {clean_text(_first_line(str(exc)))[:200]})"
         )
     if isinstance(exc, OSError):
         return HubError(f"{repo_id}: {type(exc).__name__}: {_first_line(str(exc))}")
@@ -292,7 +304,7 @@ def _status(exc: Any) -> str:
     code = getattr(response, "status_code", None)
     message = getattr(response, "headers", {}).get("X-Error-Message") if response is not None else None
     text = f"HTTP {code}" if code else type(exc).__name__
-    return f"{text}: {message}" if message else text
+    return f"{text}: {clean_text(message)[:200]}" if message else text  # the header is the server's text: escaped
 
 
 def _revision_of(exc: Any) -> str:
@@ -364,17 +376,20 @@ def _listing_from_hub(
 
     api = HfApi(endpoint=settings.endpoint)
     info = api.model_info(repo_id, revision=revision, files_metadata=True, timeout=settings.timeout_s)
-    commit = info.sha
+    commit = transport.commit_of(info.sha)
     entries: dict[str, tuple[int | None, str | None]] = {}
     for sibling in info.siblings or []:
         blob = sibling.lfs.sha256 if sibling.lfs is not None else sibling.blob_id
-        entries[sibling.rfilename] = (sibling.size, blob)
+        entries[sibling.rfilename] = (transport.size_of(sibling.size), blob)
     selected = _select(entries, include)
     if any(entries[path][0] is None for path in selected):
         # an endpoint (a mirror) that ignores ?blobs=true: the tree listing carries the sizes
         for item in api.list_repo_tree(repo_id, recursive=True, revision=commit or revision):
             if isinstance(item, HubRepoFile):
-                entries[item.path] = (item.size, item.lfs.sha256 if item.lfs is not None else item.blob_id)
+                entries[item.path] = (
+                    transport.size_of(item.size),
+                    item.lfs.sha256 if item.lfs is not None else item.blob_id,
+                )
         selected = _select(entries, include)
     _require_files(repo_id, revision, include, selected, len(entries))
     gated = bool(info.gated)
@@ -577,9 +592,11 @@ def fetch_model_files(repo_id: str, revision: str | None = None, settings: HubSe
 
 def _read_json(path: str, repo_id: str, name: str) -> Any:
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise HubError(f"{repo_id}: {name} is not valid JSON ({type(exc).__name__}: {exc})") from None
+        with Path(path).open("rb") as handle:
+            raw = handle.read(transport.MAX_ANSWER_BYTES + 1)
+    except OSError as exc:
+        raise HubError(f"{repo_id}: {name} cannot be read ({type(exc).__name__}: {exc.strerror or 'error'})") from None
+    return boundedjson.load(raw, f"{repo_id}: {name}", HubError, transport.HUB_LIMITS)
 
 
 def _download_json(repo_id: str, name: str, commit: str | None, settings: HubSettings, local_only: bool) -> Any:
@@ -599,7 +616,7 @@ def _download_json(repo_id: str, name: str, commit: str | None, settings: HubSet
 
 def _index_total(index: Any, repo_id: str) -> int:
     total = index.get("metadata", {}).get("total_size") if isinstance(index, dict) else None
-    if isinstance(total, bool) or not isinstance(total, int | float) or total <= 0:
+    if isinstance(total, bool) or not isinstance(total, int | float) or not 0 < total <= MAX_BYTES:
         raise HubError(f"{repo_id}: {INDEX_FILE} has no positive metadata.total_size")
     return int(total)
 
@@ -655,8 +672,8 @@ def _model_files_from_hub(repo_id: str, revision: str | None, settings: HubSetti
     info = HfApi(endpoint=settings.endpoint).model_info(
         repo_id, revision=revision, files_metadata=True, timeout=settings.timeout_s
     )
-    sizes = {sibling.rfilename: sibling.size for sibling in info.siblings or []}
-    return _model_files(repo_id, revision, info.sha, settings, sizes, "hub", local_only=False)
+    sizes = {sibling.rfilename: transport.size_of(sibling.size) for sibling in info.siblings or []}
+    return _model_files(repo_id, revision, transport.commit_of(info.sha), settings, sizes, "hub", local_only=False)
 
 
 def _model_files_from_cache(repo_id: str, revision: str | None, settings: HubSettings) -> ModelFiles:

@@ -75,10 +75,18 @@ def checkpoint_bits(config: Mapping[str, Any]) -> tuple[float, str]:
     return 16, f"16-bit assumed (torch_dtype {dtype or 'missing'})"
 
 
+#: The largest count a config may give (layers, heads, experts, sizes, context tokens): anything larger is corrupt.
+MAX_CONFIG_COUNT = 2**40
+
+
 def _int(config: Mapping[str, Any], *keys: str) -> int | None:
+    """The first of ``keys`` that holds an integer: a count, so a negative or absurd one is refused (exit 2)."""
     for key in keys:
         value = config.get(key)
         if isinstance(value, int) and not isinstance(value, bool):
+            if not 0 <= value <= MAX_CONFIG_COUNT:
+                shown = str(value) if len(str(abs(value))) <= 20 else f"a number of {len(str(abs(value)))} digits"
+                raise HubError(f"config.json: {key}: {shown} is not a count (expected 0 to {MAX_CONFIG_COUNT})")
             return value
     return None
 
@@ -116,7 +124,12 @@ def geometry(config: Mapping[str, Any]) -> dict[str, Any]:
         "max_context_tokens": _int(c, "max_position_embeddings", "max_sequence_length"),
     }
     ratios = c.get("compress_ratios")
-    if layers and isinstance(ratios, list) and all(isinstance(x, int) for x in ratios) and len(ratios) >= layers:
+    if (
+        layers
+        and isinstance(ratios, list)
+        and all(isinstance(x, int) and 0 <= x <= MAX_CONFIG_COUNT for x in ratios)
+        and len(ratios) >= layers
+    ):
         backbone = ratios[:layers]  # trailing entries belong to the MTP layer(s)
         compressed = sorted({ratio for ratio in backbone if ratio > 0})
         if len(compressed) == 2:  # DeepSeek V4: CSA, the finer ratio (with an indexer), and HCA (facts §1.3)

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import json
 import posixpath
-import sys
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
 from typing import Any
 
+from vram_advisor.core import boundedjson, inputfiles
 from vram_advisor.core.errors import InventoryError
-from vram_advisor.core.jsonread import FieldReader
+from vram_advisor.core.jsonread import FieldReader, clean_text
 from vram_advisor.core.records import Record
 
 SCHEMA = "vram-advisor/inventory/v1"
@@ -26,6 +25,8 @@ DISK_KINDS = ("nvme", "ssd", "hdd", "unknown")
 
 #: An inventory file or line larger than this is refused unread (inventories from nodes are untrusted input).
 MAX_INVENTORY_BYTES = 4 * 1024 * 1024
+#: What one inventory's JSON may hold (the bounded reader's limits).
+INVENTORY_LIMITS = boundedjson.JsonLimits(max_bytes=MAX_INVENTORY_BYTES)
 
 
 @dataclass(frozen=True, repr=False)
@@ -275,7 +276,9 @@ def from_dict(data: Any, source: str = "inventory") -> Inventory:
     if schema is None:
         raise r.fail("schema", f'required field is missing (expected "{SCHEMA}")')
     if schema != SCHEMA:
-        raise r.fail("schema", f'unsupported schema {schema!r} (this version reads "{SCHEMA}")')
+        # a schema of ours is named; anything else may be some other file's content, which is never quoted
+        named = repr(schema) if isinstance(schema, str) and schema.startswith("vram-advisor/") else "of another kind"
+        raise r.fail("schema", f'unsupported schema {clean_text(named)[:80]} (this version reads "{SCHEMA}")')
     gpus = r.optional(top, "gpus", "", lambda v, w: r.items(v, w, lambda x, y: _gpu(r, x, y)))
     disks = r.optional(top, "disks", "", lambda v, w: r.items(v, w, lambda x, y: _disk(r, x, y)))
     return Inventory(
@@ -290,39 +293,19 @@ def from_dict(data: Any, source: str = "inventory") -> Inventory:
     )
 
 
-def loads(text: str, source: str = "inventory") -> Inventory:
-    """Parse one inventory from JSON text."""
-    text = text.removeprefix("\ufeff")  # a byte-order mark (files saved by PowerShell) is not an error
-    if len(text) > MAX_INVENTORY_BYTES:
-        raise InventoryError(f"{source}: larger than {MAX_INVENTORY_BYTES // (1024 * 1024)} MiB, not read")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InventoryError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-    except RecursionError:
-        raise InventoryError(f"{source}: JSON nested too deeply") from None
+def loads(text: str | bytes, source: str = "inventory") -> Inventory:
+    """Parse one inventory from JSON text (or UTF-8 bytes), through the bounded reader (``core.boundedjson``)."""
+    data = boundedjson.load(text, source, InventoryError, INVENTORY_LIMITS)
     return from_dict(data, source)
 
 
-def load(path: str) -> Inventory:
-    """Read an inventory from a file, or from standard input when ``path`` is ``-``."""
-    if path == "-":
-        source = "<stdin>"
-        text = sys.stdin.read(MAX_INVENTORY_BYTES + 1)
-    else:
-        source = path
-        try:
-            with Path(path).open(encoding="utf-8-sig") as handle:  # a BOM (PowerShell's Out-File) is not an error
-                text = handle.read(MAX_INVENTORY_BYTES + 1)
-        except FileNotFoundError:
-            raise InventoryError(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise InventoryError(f"{path}: is a directory, expected an inventory JSON file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InventoryError(f"{path}: cannot be read ({exc.__class__.__name__}: {exc})") from None
-    if not text.strip():
-        raise InventoryError(f"{source}: empty, expected an inventory JSON object")
-    return loads(text, source)
+def load(path: str, timeout_s: float | None = None) -> Inventory:
+    """Read an inventory from a file, or from standard input when ``path`` is ``-``: the same bytes give the same
+    answer either way (invalid UTF-8 is refused from both); a FIFO or device waits at most ``timeout_s``."""
+    raw, source = inputfiles.read_limited(
+        path, MAX_INVENTORY_BYTES, InventoryError, "an inventory JSON object", timeout_s
+    )
+    return loads(raw, source)
 
 
 def all_notes(inventory: Inventory) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from rich.text import Text
 from vram_advisor import __version__
 from vram_advisor.catalog.profiles import Catalog, ModelProfile
 from vram_advisor.core import units
+from vram_advisor.core.jsonread import clean_text
 from vram_advisor.inventory.model import Disk, Gpu, Inventory, all_notes
 from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, NONE, OFFLOAD, Option, Plan
 
@@ -72,7 +73,7 @@ def _gpu_line(count: int, gpu: Gpu) -> Text:
 
 
 def _disk_line(disk: Disk) -> Text:
-    line = Text(disk.path, style="bold")
+    line = Text(clean_text(disk.path), style="bold")  # a --model-dir may hold terminal escapes
     if disk.free_bytes is not None:
         line.append(f"  {units.format_file_gb(disk.free_bytes)} free")
         if disk.total_bytes:
@@ -309,7 +310,7 @@ def notes_table(notes: Sequence[str]) -> Table:
     grid.add_column(no_wrap=True, style="dim")
     grid.add_column(style="dim")
     for note in notes:
-        grid.add_row("note:", Text(note))
+        grid.add_row("note:", Text(clean_text(note)))
     return grid
 
 
@@ -407,5 +408,6 @@ def print_view(view: Group, console: Console) -> None:
         return
     with console.capture() as captured:
         console.print(view, highlight=False, markup=False, soft_wrap=False)
-    console.file.write("\n".join(line.rstrip() for line in captured.get().split("\n")))
+    # off a terminal rich writes no escapes of its own: any control character left came from outside (a path, a name)
+    console.file.write("\n".join(clean_text(line.rstrip()) for line in captured.get().split("\n")))
     console.file.flush()

@@ -1,0 +1,49 @@
+"""Fuzzing user profiles: whatever a file in the user's profile folder holds, ``check`` and ``models`` still work;
+the file is skipped with one warning naming it, never its content."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+from inputs_kit import FAST, assert_clean, dumps_loose, hostile_texts, inventory, json_values, line, run
+
+from vram_advisor.catalog.userprofiles import packaged_raw_models
+
+_MODEL, _SOURCES = next(iter(packaged_raw_models().values()))
+
+
+def _profile(draw: st.DrawFn) -> bytes:
+    """A user profile built like a packaged one (schema, sources, one model), with one field replaced."""
+    model = json.loads(json.dumps(_MODEL))
+    model["id"] = "fuzzed-model"
+    data: dict[str, Any] = {"schema": "vram-advisor/profile/v1", "sources": _SOURCES, "models": [model]}
+    target = draw(st.sampled_from(["top", "model", "quant"]))
+    holder = data if target == "top" else model if target == "model" or not model.get("quants") else model["quants"][0]
+    holder[draw(st.sampled_from(sorted(holder)))] = draw(json_values)
+    return dumps_loose(data)
+
+
+profiles = st.one_of(hostile_texts, json_values.map(dumps_loose), st.composite(_profile)(), st.binary(max_size=200))
+
+
+@FAST
+@given(raw=profiles)
+def test_a_hostile_user_profile_never_breaks_check_or_models(tmp_path: Path, raw: bytes) -> None:
+    folder = tmp_path / "profiles"
+    folder.mkdir(exist_ok=True)
+    (folder / "hostile.json").write_bytes(raw)
+    inventory_path = tmp_path / "inventory.json"
+    inventory_path.write_bytes(line(inventory()))
+    env = {"VRAM_ADVISOR_PROFILES": str(folder)}
+    for args in (["models", "--json"], ["check", "--json", "--inventory", str(inventory_path)]):
+        outcome = run(args, env=env)
+        assert_clean(outcome)
+        assert outcome.code in (0, 1), outcome.err  # the packaged profiles still answer
+        warnings = [w for w in outcome.err.splitlines() if "ignoring user profile" in w]
+        assert len(warnings) <= 1
+        for warning in warnings:
+            assert "hostile.json" in warning
