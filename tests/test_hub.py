@@ -27,6 +27,7 @@ from hubserver import (
 )
 from vram_advisor.core.errors import HubError, UsageError
 from vram_advisor.hub import client as hub
+from vram_advisor.hub import modelfiles
 
 GGUF = "unsloth/DeepSeek-V4-Flash-GGUF"
 
@@ -275,20 +276,20 @@ def test_offline_is_read_like_huggingface_hub_reads_it():
 
 
 def test_model_files_read_config_and_the_index_total(fake_hub):
-    files = hub.fetch_model_files("deepseek-ai/DeepSeek-V4-Flash")
+    files = modelfiles.fetch_model_files("deepseek-ai/DeepSeek-V4-Flash")
     assert files.config["num_hidden_layers"] == 43
     assert files.index_total_size == V4_FLASH_TOTAL_SIZE
     assert files.safetensors_files == 46 and files.safetensors_bytes == 46 * V4_FLASH_SHARD_BYTES
     assert files.commit == fake_hub.repos["deepseek-ai/DeepSeek-V4-Flash"].sha
     assert fake_hub.weights_fetched() == []
-    assert hub.fetch_model_files("deepseek-ai/DeepSeek-V3").index_total_size == V3_TOTAL_SIZE
+    assert modelfiles.fetch_model_files("deepseek-ai/DeepSeek-V3").index_total_size == V3_TOTAL_SIZE
 
 
 def test_model_files_offline_come_from_the_cache_after_one_online_read(fake_hub, monkeypatch):
-    online = hub.fetch_model_files("deepseek-ai/DeepSeek-V4-Flash")
+    online = modelfiles.fetch_model_files("deepseek-ai/DeepSeek-V4-Flash")
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     before = len(fake_hub.requests)
-    offline = hub.fetch_model_files("deepseek-ai/DeepSeek-V4-Flash")
+    offline = modelfiles.fetch_model_files("deepseek-ai/DeepSeek-V4-Flash")
     assert len(fake_hub.requests) == before
     assert (offline.commit, offline.index_total_size, offline.source) == (
         online.commit,
@@ -299,9 +300,9 @@ def test_model_files_offline_come_from_the_cache_after_one_online_read(fake_hub,
 
 def test_a_gguf_repo_has_no_config_to_import(fake_hub):
     with pytest.raises(HubError, match=r"has no config\.json, so it is not a transformers checkpoint"):
-        hub.fetch_model_files(GGUF)
+        modelfiles.fetch_model_files(GGUF)
 
 
 def test_a_gated_config_without_access_is_the_gated_error(fake_hub):
     with pytest.raises(HubError, match="acme/Gated-32B is gated: accept its terms"):
-        hub.fetch_model_files("acme/Gated-32B")
+        modelfiles.fetch_model_files("acme/Gated-32B")

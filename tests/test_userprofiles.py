@@ -19,7 +19,7 @@ from vram_advisor.catalog import profiles, userprofiles
 from vram_advisor.catalog.derive import guess_quant
 from vram_advisor.catalog.profiles import packaged_catalog
 from vram_advisor.hub import importer
-from vram_advisor.hub.client import ModelFiles
+from vram_advisor.hub.settings import ModelFiles
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from vram_advisor.plan.check_estimates import EstimateOptions
 from vram_advisor.plan.rules import Plan, parse_requirement
 
 if TYPE_CHECKING:
-    from vram_advisor.hub.client import RepoListing
+    from vram_advisor.hub.settings import RepoListing
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -152,9 +152,10 @@ def _ask_hub(
 ) -> RepoListing:
     """The files ``--repo`` would download; this machine's copies count only when the inventory is this machine's."""
     from vram_advisor.hub import client as hub
+    from vram_advisor.hub.settings import HubSettings
 
     assert request.repo is not None
-    settings = hub.HubSettings.from_environ(environ)
+    settings = HubSettings.from_environ(environ)
     probed_here = request.inventory is None and request.inventory_path is None
     where = "the local cache" if settings.offline else settings.endpoint
     with (hub_status or (lambda _message: nullcontext()))(f"asking {where} about {request.repo}"):

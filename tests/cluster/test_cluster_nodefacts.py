@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from conftest import GIB, MIB, gpu, inventory_dict
 from vram_advisor.core.errors import InventoryError
 from vram_advisor.core.jsonread import MAX_BYTES, MAX_INTEGER
-from vram_advisor.fleet import nodefacts
+from vram_advisor.fleet import nodefacts, planner
 from vram_advisor.inventory import model as inv
 from vram_advisor.plan import rules as plan
 
@@ -233,7 +233,7 @@ def test_the_planning_inventory_gives_the_machine_of_the_whole_inventory():
     whole = inv.from_dict(data)
     everything_visible = whole.replace(gpus=tuple(g.__class__(**{**g.__dict__, "visible": None}) for g in whole.gpus))
     facts = nodefacts.read(data, "x")
-    assert plan.machine_of(nodefacts.planning_inventory(facts)) == plan.machine_of(everything_visible)
+    assert plan.machine_of(planner.planning_inventory(facts)) == plan.machine_of(everything_visible)
 
 
 @given(
@@ -244,6 +244,4 @@ def test_the_machine_does_not_depend_on_available_ram_or_swap(available, swap):
     # cluster.ClusterPlanner caches machines by GPUs, RAM total and limit only: this pins that assumption.
     facts = nodefacts.read(full_inventory(2), "x")
     changed = facts._replace(ram_available_bytes=available, ram_swap_bytes=swap)
-    assert plan.machine_of(nodefacts.planning_inventory(changed)) == plan.machine_of(
-        nodefacts.planning_inventory(facts)
-    )
+    assert plan.machine_of(planner.planning_inventory(changed)) == plan.machine_of(planner.planning_inventory(facts))

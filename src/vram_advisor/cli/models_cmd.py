@@ -136,15 +136,16 @@ def import_model(
     from vram_advisor.catalog import userprofiles
     from vram_advisor.catalog.profiles import packaged_catalog
     from vram_advisor.cli.hubopts import hub_spinner
-    from vram_advisor.hub import client as hub
     from vram_advisor.hub import importer
+    from vram_advisor.hub import settings as hub
+    from vram_advisor.hub.modelfiles import fetch_model_files
 
     chosen_id = importer.check_model_id(model_id) if model_id else importer.default_model_id(hub.check_repo_id(repo))
     settings = hub.HubSettings.from_environ()
     where = "the local cache" if settings.offline else settings.endpoint
     status = hub_spinner(not json_output) or (lambda _message: nullcontext())
     with status(f"asking {where} about {repo}"):
-        files = hub.fetch_model_files(repo, revision, settings)
+        files = fetch_model_files(repo, revision, settings)
     packaged = packaged_catalog()
     profile = importer.build_profile(files, packaged, userprofiles.packaged_raw_models(), chosen_id)
     path, replaced = userprofiles.write_user_profile(profile, chosen_id, packaged, force=force)

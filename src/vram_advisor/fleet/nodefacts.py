@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 from vram_advisor.core.jsonread import MAX_BYTES, MAX_INTEGER
 from vram_advisor.inventory import model as inv
-from vram_advisor.inventory.model import Gpu, Inventory
+from vram_advisor.inventory.model import Inventory
 
 # Kinds of field checks, mirroring jsonread.FieldReader's readers (bytes_, int_, number, text, flag, texts, known).
 # An enumeration (``known``) takes any text, as ``text`` does: a word it does not know reads as unknown.
@@ -472,31 +472,3 @@ def read(data: Any, source: str) -> NodeFacts:
     if facts is not None:
         return facts
     return from_inventory(inv.from_dict(data, source))
-
-
-# ----------------------------------------------------------------------------------------- planner input
-
-_GPU_CACHE: dict[tuple[str, int, int, bool], Gpu] = {}
-
-
-def planning_inventory(facts: NodeFacts) -> Inventory:
-    """An inventory carrying exactly what the planner reads (GPUs, all visible, and RAM), for ``plan.machine_of``."""
-    gpus = []
-    for row in facts.gpus:
-        gpu = _GPU_CACHE.get(row)
-        if gpu is None:
-            name, total, reserved, unified = row
-            gpu = Gpu(name=name, memory_total_bytes=total, memory_reserved_bytes=reserved or None, unified=unified)
-            if len(_GPU_CACHE) < 4096:
-                _GPU_CACHE[row] = gpu
-        gpus.append(gpu)
-    return Inventory(
-        ram=inv.Ram(
-            total_bytes=facts.ram_total_bytes,
-            available_bytes=facts.ram_available_bytes,
-            limit_bytes=facts.ram_limit_bytes,
-            swap_total_bytes=facts.ram_swap_bytes,
-        ),
-        gpus=tuple(gpus),
-        hostname=facts.hostname,
-    )

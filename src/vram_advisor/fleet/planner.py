@@ -27,10 +27,10 @@ from typing import Any, NamedTuple
 from vram_advisor.catalog.profiles import Catalog, ModelProfile, QuantRow
 from vram_advisor.core import units
 from vram_advisor.core.records import Record
-from vram_advisor.fleet import nodefacts
 from vram_advisor.fleet.inputs import NodeInput, Skipped
-from vram_advisor.fleet.nodefacts import INFINIBAND, NVLINK, RDMA
-from vram_advisor.inventory.model import Inventory
+from vram_advisor.fleet.nodefacts import INFINIBAND, NVLINK, RDMA, NodeFacts
+from vram_advisor.inventory import model as inv
+from vram_advisor.inventory.model import Gpu, Inventory
 from vram_advisor.plan import rules as plan
 from vram_advisor.plan.check_estimates import verdict_placement
 from vram_advisor.plan.estimate import Estimate, Placement
@@ -263,7 +263,7 @@ class ClusterPlanner:
         key = (facts.gpus, facts.ram_total_bytes, facts.ram_limit_bytes)
         cached = self._by_key.get(key)
         if cached is None:
-            inventory = nodefacts.planning_inventory(facts)
+            inventory = planning_inventory(facts)
             machine = plan.machine_of(inventory)
             judged_on = inventory if self.sizes == "real" else None
             cached = (self._entry_for(machine, judged_on), self._group_for(_gpu_models(facts.gpus)))
@@ -442,3 +442,31 @@ def _group_fit(quant: QuantRow, total_bytes: int, chosen: Sequence[Node]) -> str
         usable_vram_bytes=total_bytes, spare_ram_bytes=0, gpu_count=sum(node.gpu_count for node in chosen)
     )
     return plan.fit_of(quant, machine)
+
+
+# ----------------------------------------------------------------------------------------- planner input
+
+_GPU_CACHE: dict[tuple[str, int, int, bool], Gpu] = {}
+
+
+def planning_inventory(facts: NodeFacts) -> Inventory:
+    """An inventory carrying exactly what the planner reads (GPUs, all visible, and RAM), for ``plan.machine_of``."""
+    gpus = []
+    for row in facts.gpus:
+        gpu = _GPU_CACHE.get(row)
+        if gpu is None:
+            name, total, reserved, unified = row
+            gpu = Gpu(name=name, memory_total_bytes=total, memory_reserved_bytes=reserved or None, unified=unified)
+            if len(_GPU_CACHE) < 4096:
+                _GPU_CACHE[row] = gpu
+        gpus.append(gpu)
+    return Inventory(
+        ram=inv.Ram(
+            total_bytes=facts.ram_total_bytes,
+            available_bytes=facts.ram_available_bytes,
+            limit_bytes=facts.ram_limit_bytes,
+            swap_total_bytes=facts.ram_swap_bytes,
+        ),
+        gpus=tuple(gpus),
+        hostname=facts.hostname,
+    )

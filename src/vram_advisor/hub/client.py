@@ -29,171 +29,28 @@ never resumed (their names are unique per process): they are reported as space t
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from vram_advisor.core import boundedjson
 from vram_advisor.core.errors import HubError, UsageError
-from vram_advisor.core.jsonread import MAX_BYTES, clean_text
-from vram_advisor.core.records import Record
+from vram_advisor.core.jsonread import clean_text
 from vram_advisor.hub import transport
-from vram_advisor.probe.paths import default_model_dir
+from vram_advisor.hub.cache import _cached_commit, _cached_tree, _offline_miss, _snapshot_files
+from vram_advisor.hub.settings import (
+    TIMEOUT_ENV,
+    HubSettings,
+    RepoFile,
+    RepoListing,
+    check_repo_id,
+    scratch_of,
+    storage_folder,
+)
 
 T = TypeVar("T")
-
-DEFAULT_ENDPOINT = "https://huggingface.co"
-TIMEOUT_ENV = "VRAM_ADVISOR_HUB_TIMEOUT"
-DEFAULT_TIMEOUT_S = 20.0
-XET_CHUNK_CACHE_ENV = "HF_XET_CHUNK_CACHE_SIZE_BYTES"
-CONFIG_FILE = "config.json"
-INDEX_FILE = "model.safetensors.index.json"
-#: The values huggingface_hub reads as true (``constants._is_true``).
-_TRUE = {"1", "ON", "YES", "TRUE"}
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
-
-
-@dataclass(frozen=True, repr=False)
-class HubSettings(Record):
-    """Where the Hub is, where its cache is, whether to go online at all, and how long to wait."""
-
-    endpoint: str
-    cache_dir: str
-    offline: bool
-    timeout_s: float
-    xet_chunk_cache_bytes: int = 0
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> HubSettings:
-        env = os.environ if environ is None else environ
-        return cls(
-            endpoint=(env.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/"),
-            cache_dir=default_model_dir(env),
-            offline=any(
-                (env.get(key) or "").strip().upper() in _TRUE for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
-            ),
-            timeout_s=_timeout(env.get(TIMEOUT_ENV)),
-            xet_chunk_cache_bytes=_non_negative_int(env.get(XET_CHUNK_CACHE_ENV)),
-        )
-
-
-def _timeout(text: str | None) -> float:
-    if not text:
-        return DEFAULT_TIMEOUT_S
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"{TIMEOUT_ENV}={text!r}: expected a number of seconds") from None
-    if not 0 < value <= 3600:
-        raise UsageError(f"{TIMEOUT_ENV}={text!r}: expected seconds between 0 and 3600")
-    return value
-
-
-def _non_negative_int(text: str | None) -> int:
-    try:
-        return max(0, int(text)) if text else 0
-    except ValueError:
-        return 0
-
-
-@dataclass(frozen=True, repr=False)
-class RepoFile(Record):
-    """One file of a repo: its path, its size, and whether this disk already holds it."""
-
-    path: str
-    size_bytes: int
-    local: bool = False
-
-
-@dataclass(frozen=True, repr=False)
-class RepoListing(Record):
-    """What downloading ``repo_id`` (narrowed by ``include``) would fetch, and how much room that takes."""
-
-    repo_id: str
-    revision: str
-    commit: str | None
-    include: tuple[str, ...]
-    files: tuple[RepoFile, ...]
-    source: str
-    complete: bool
-    target: str
-    target_kind: str
-    local_consulted: bool
-    gated: bool
-    scratch_bytes: int
-    scratch_note: str
-    stale_incomplete_bytes: int = 0
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(f.size_bytes for f in self.files)
-
-    @property
-    def local_bytes(self) -> int:
-        return sum(f.size_bytes for f in self.files if f.local)
-
-    @property
-    def download_bytes(self) -> int:
-        """The files still to fetch (those already on this disk do not count again)."""
-        return self.total_bytes - self.local_bytes
-
-    @property
-    def disk_need_bytes(self) -> int:
-        """Room the download needs under its target: the files still to fetch plus the scratch."""
-        return self.download_bytes + self.scratch_bytes
-
-    @property
-    def label(self) -> str:
-        return f"{self.repo_id}@{self.commit[:12] if self.commit else self.revision}"
-
-
-@dataclass(frozen=True, repr=False)
-class ModelFiles(Record):
-    """What ``models import`` reads from a repo: its config and the weights' size, pinned to a commit."""
-
-    repo_id: str
-    revision: str
-    commit: str | None
-    endpoint: str
-    config: Mapping[str, Any]
-    index_total_size: int | None
-    safetensors_bytes: int | None
-    safetensors_files: int
-    source: str
-
-
-# --------------------------------------------------------------------------------------------- settings
-
-
-def check_repo_id(repo_id: str) -> str:
-    """``ORG/NAME`` as the Hub spells it, or a UsageError."""
-    text = repo_id.strip()
-    if not _REPO_ID.match(text) or "--" in text or ".." in text:
-        raise UsageError(f"--repo {repo_id!r}: expected ORG/NAME, e.g. unsloth/DeepSeek-V4-Flash-GGUF")
-    return text
-
-
-def storage_folder(cache_dir: str, repo_id: str) -> Path:
-    """The repo's folder in the cache: ``models--ORG--NAME`` (huggingface_hub ``file_download.repo_folder_name``)."""
-    return Path(cache_dir) / ("models--" + repo_id.replace("/", "--"))
-
-
-def scratch_of(settings: HubSettings, target_kind: str) -> tuple[int, str]:
-    """The download scratch beyond the files themselves, and a sentence that says where it comes from."""
-    where = "blobs/ of the cache" if target_kind == "cache" else ".cache/huggingface/download/ of the local dir"
-    note = (
-        f"huggingface_hub writes each file to a .incomplete file in {where} and renames it into place, "
-        "so the download needs no room beyond its files"
-    )
-    if settings.xet_chunk_cache_bytes:
-        note += f"; plus the Xet chunk cache ({XET_CHUNK_CACHE_ENV}={settings.xet_chunk_cache_bytes})"
-    return settings.xet_chunk_cache_bytes, note
 
 
 @contextmanager
@@ -490,58 +347,6 @@ def _stale_incomplete_bytes(folder: Path) -> int:
     return total
 
 
-# ---------------------------------------------------------------------------------------- offline cache
-
-
-def _cached_commit(storage: Path, revision: str | None) -> str | None:
-    wanted = revision or "main"
-    if _COMMIT.match(wanted):
-        return wanted if (storage / "snapshots" / wanted).is_dir() else None
-    ref = storage / "refs" / wanted
-    try:
-        commit = ref.read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    return commit or None
-
-
-def _cached_tree(storage: Path, commit: str) -> dict[str, tuple[int, str | None]] | None:
-    """The tree listing snapshot_download cached (``trees/<commit>.json``, format 1), when there is one."""
-    try:
-        data = json.loads((storage / "trees" / f"{commit}.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("format_version") != 1 or not isinstance(data.get("files"), dict):
-        return None
-    out: dict[str, tuple[int, str | None]] = {}
-    for path, entry in data["files"].items():
-        if isinstance(entry, dict) and isinstance(entry.get("size"), int):
-            out[path] = (entry["size"], entry.get("lfs_sha256") or entry.get("blob_id"))
-    return out
-
-
-def _snapshot_files(storage: Path, commit: str) -> dict[str, tuple[int, str | None]]:
-    root = storage / "snapshots" / commit
-    out: dict[str, tuple[int, str | None]] = {}
-    if not root.is_dir():
-        return out
-    for path in root.rglob("*"):
-        try:
-            if path.is_file():
-                out[path.relative_to(root).as_posix()] = (path.stat().st_size, None)
-        except OSError:
-            continue
-    return out
-
-
-def _offline_miss(repo_id: str, revision: str | None, settings: HubSettings) -> HubError:
-    at = f"@{revision}" if revision else ""
-    return HubError(
-        f"{repo_id}{at}: HF_HUB_OFFLINE=1 and the local Hugging Face cache ({settings.cache_dir}) holds nothing of it: "
-        "unset HF_HUB_OFFLINE to ask the Hub"
-    )
-
-
 def _listing_from_cache(
     repo_id: str,
     revision: str | None,
@@ -575,124 +380,6 @@ def _listing_from_cache(
         complete=tree is not None,
         gated=False,
     )
-
-
-# -------------------------------------------------------------------------------------- model import
-
-
-def fetch_model_files(repo_id: str, revision: str | None = None, settings: HubSettings | None = None) -> ModelFiles:
-    """``config.json`` and the weights' size of ``repo_id`` (from the Hub, or only the cache when offline)."""
-    repo_id = check_repo_id(repo_id)
-    settings = settings or HubSettings.from_environ()
-    if settings.offline:
-        with _library_settings(settings):
-            return _model_files_from_cache(repo_id, revision, settings)
-    return _bounded(settings, repo_id, lambda: _model_files_from_hub(repo_id, revision, settings))
-
-
-def _read_json(path: str, repo_id: str, name: str) -> Any:
-    try:
-        with Path(path).open("rb") as handle:
-            raw = handle.read(transport.MAX_ANSWER_BYTES + 1)
-    except OSError as exc:
-        raise HubError(f"{repo_id}: {name} cannot be read ({type(exc).__name__}: {exc.strerror or 'error'})") from None
-    return boundedjson.load(raw, f"{repo_id}: {name}", HubError, transport.HUB_LIMITS)
-
-
-def _download_json(repo_id: str, name: str, commit: str | None, settings: HubSettings, local_only: bool) -> Any:
-    from huggingface_hub import hf_hub_download
-
-    path = hf_hub_download(
-        repo_id,
-        name,
-        revision=commit,
-        cache_dir=settings.cache_dir,
-        endpoint=settings.endpoint,
-        etag_timeout=settings.timeout_s,
-        local_files_only=local_only,
-    )
-    return _read_json(path, repo_id, name)
-
-
-def _index_total(index: Any, repo_id: str) -> int:
-    total = index.get("metadata", {}).get("total_size") if isinstance(index, dict) else None
-    if isinstance(total, bool) or not isinstance(total, int | float) or not 0 < total <= MAX_BYTES:
-        raise HubError(f"{repo_id}: {INDEX_FILE} has no positive metadata.total_size")
-    return int(total)
-
-
-def _model_files(
-    repo_id: str,
-    revision: str | None,
-    commit: str | None,
-    settings: HubSettings,
-    sizes: Mapping[str, int | None],
-    source: str,
-    local_only: bool,
-) -> ModelFiles:
-    from huggingface_hub import errors as hf
-
-    if CONFIG_FILE not in sizes and not local_only:
-        raise HubError(
-            f"{repo_id}: has no {CONFIG_FILE}, so it is not a transformers checkpoint (for GGUF repos use check --repo)"
-        )
-    try:
-        # the asked revision, not the commit: huggingface_hub then records refs/<revision> in the cache, so that an
-        # offline import finds it again
-        config = _download_json(repo_id, CONFIG_FILE, revision if not local_only else commit, settings, local_only)
-    except hf.RemoteEntryNotFoundError:
-        raise HubError(f"{repo_id}: has no {CONFIG_FILE}, so it is not a transformers checkpoint") from None
-    if not isinstance(config, dict):
-        raise HubError(f"{repo_id}: {CONFIG_FILE} is not a JSON object")
-    index_total = None
-    if INDEX_FILE in sizes or local_only:
-        try:
-            index = _download_json(repo_id, INDEX_FILE, revision if not local_only else commit, settings, local_only)
-            index_total = _index_total(index, repo_id)
-        except (hf.RemoteEntryNotFoundError, hf.LocalEntryNotFoundError):
-            index_total = None
-    shards = [size for path, size in sizes.items() if path.endswith(".safetensors")]
-    known = [size for size in shards if size is not None]
-    return ModelFiles(
-        repo_id=repo_id,
-        revision=revision or "main",
-        commit=commit,
-        endpoint=settings.endpoint,
-        config=config,
-        index_total_size=index_total,
-        safetensors_bytes=sum(known) if known and len(known) == len(shards) else None,
-        safetensors_files=len(shards),
-        source=source,
-    )
-
-
-def _model_files_from_hub(repo_id: str, revision: str | None, settings: HubSettings) -> ModelFiles:
-    from huggingface_hub import HfApi
-
-    info = HfApi(endpoint=settings.endpoint).model_info(
-        repo_id, revision=revision, files_metadata=True, timeout=settings.timeout_s
-    )
-    sizes = {sibling.rfilename: transport.size_of(sibling.size) for sibling in info.siblings or []}
-    return _model_files(repo_id, revision, transport.commit_of(info.sha), settings, sizes, "hub", local_only=False)
-
-
-def _model_files_from_cache(repo_id: str, revision: str | None, settings: HubSettings) -> ModelFiles:
-    from huggingface_hub import errors as hf
-
-    storage = storage_folder(settings.cache_dir, repo_id)
-    commit = _cached_commit(storage, revision)
-    if commit is None:
-        raise _offline_miss(repo_id, revision, settings)
-    tree = _cached_tree(storage, commit)
-    entries = tree if tree is not None else _snapshot_files(storage, commit)
-    sizes: dict[str, int | None] = {path: size for path, (size, _blob) in entries.items()}
-    try:
-        return _model_files(repo_id, revision, commit, settings, sizes, "cache", local_only=True)
-    except hf.LocalEntryNotFoundError:
-        raise HubError(
-            f"{repo_id}: HF_HUB_OFFLINE=1 and {CONFIG_FILE} is not in the local cache ({settings.cache_dir}): "
-            "unset HF_HUB_OFFLINE to ask the Hub"
-        ) from None
 
 
 def is_this_host(hostname: str | None) -> bool:

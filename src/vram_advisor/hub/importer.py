@@ -29,7 +29,7 @@ from vram_advisor.catalog.derive import ROW_BITS, derived_need, is_experimental,
 from vram_advisor.catalog.profiles import FAMILY_SCHEMA, Catalog
 from vram_advisor.core import units
 from vram_advisor.core.errors import HubError, UsageError
-from vram_advisor.hub.client import ModelFiles
+from vram_advisor.hub.settings import ModelFiles
 from vram_advisor.plan.estimate.kv import kv_bytes_per_token, kv_formula, kv_ring_bytes
 
 _MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")

@@ -16,7 +16,7 @@ from typing import Any
 from vram_advisor.catalog.derive import DerivedNeed, derived_need, derived_row, guess_quant, ratios_for
 from vram_advisor.catalog.profiles import Catalog, ModelProfile, QuantRow
 from vram_advisor.core import units
-from vram_advisor.hub.client import RepoListing
+from vram_advisor.hub.settings import RepoListing
 from vram_advisor.inventory.model import Inventory, select_disk
 from vram_advisor.plan.rules import Option, Plan, fit_of, requirement
 

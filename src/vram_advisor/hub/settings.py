@@ -1,0 +1,163 @@
+"""The Hub's settings (read from the environment at call time) and the records its answers become: the files a
+download would fetch (``RepoListing``) and what ``models import`` reads (``ModelFiles``)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vram_advisor.core.errors import UsageError
+from vram_advisor.core.records import Record
+from vram_advisor.probe.paths import default_model_dir
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+TIMEOUT_ENV = "VRAM_ADVISOR_HUB_TIMEOUT"
+DEFAULT_TIMEOUT_S = 20.0
+XET_CHUNK_CACHE_ENV = "HF_XET_CHUNK_CACHE_SIZE_BYTES"
+CONFIG_FILE = "config.json"
+INDEX_FILE = "model.safetensors.index.json"
+#: The values huggingface_hub reads as true (``constants._is_true``).
+_TRUE = {"1", "ON", "YES", "TRUE"}
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+@dataclass(frozen=True, repr=False)
+class HubSettings(Record):
+    """Where the Hub is, where its cache is, whether to go online at all, and how long to wait."""
+
+    endpoint: str
+    cache_dir: str
+    offline: bool
+    timeout_s: float
+    xet_chunk_cache_bytes: int = 0
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> HubSettings:
+        env = os.environ if environ is None else environ
+        return cls(
+            endpoint=(env.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/"),
+            cache_dir=default_model_dir(env),
+            offline=any(
+                (env.get(key) or "").strip().upper() in _TRUE for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+            ),
+            timeout_s=_timeout(env.get(TIMEOUT_ENV)),
+            xet_chunk_cache_bytes=_non_negative_int(env.get(XET_CHUNK_CACHE_ENV)),
+        )
+
+
+def _timeout(text: str | None) -> float:
+    if not text:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{TIMEOUT_ENV}={text!r}: expected a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise UsageError(f"{TIMEOUT_ENV}={text!r}: expected seconds between 0 and 3600")
+    return value
+
+
+def _non_negative_int(text: str | None) -> int:
+    try:
+        return max(0, int(text)) if text else 0
+    except ValueError:
+        return 0
+
+
+@dataclass(frozen=True, repr=False)
+class RepoFile(Record):
+    """One file of a repo: its path, its size, and whether this disk already holds it."""
+
+    path: str
+    size_bytes: int
+    local: bool = False
+
+
+@dataclass(frozen=True, repr=False)
+class RepoListing(Record):
+    """What downloading ``repo_id`` (narrowed by ``include``) would fetch, and how much room that takes."""
+
+    repo_id: str
+    revision: str
+    commit: str | None
+    include: tuple[str, ...]
+    files: tuple[RepoFile, ...]
+    source: str
+    complete: bool
+    target: str
+    target_kind: str
+    local_consulted: bool
+    gated: bool
+    scratch_bytes: int
+    scratch_note: str
+    stale_incomplete_bytes: int = 0
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size_bytes for f in self.files)
+
+    @property
+    def local_bytes(self) -> int:
+        return sum(f.size_bytes for f in self.files if f.local)
+
+    @property
+    def download_bytes(self) -> int:
+        """The files still to fetch (those already on this disk do not count again)."""
+        return self.total_bytes - self.local_bytes
+
+    @property
+    def disk_need_bytes(self) -> int:
+        """Room the download needs under its target: the files still to fetch plus the scratch."""
+        return self.download_bytes + self.scratch_bytes
+
+    @property
+    def label(self) -> str:
+        return f"{self.repo_id}@{self.commit[:12] if self.commit else self.revision}"
+
+
+@dataclass(frozen=True, repr=False)
+class ModelFiles(Record):
+    """What ``models import`` reads from a repo: its config and the weights' size, pinned to a commit."""
+
+    repo_id: str
+    revision: str
+    commit: str | None
+    endpoint: str
+    config: Mapping[str, Any]
+    index_total_size: int | None
+    safetensors_bytes: int | None
+    safetensors_files: int
+    source: str
+
+
+# --------------------------------------------------------------------------------------------- settings
+
+
+def check_repo_id(repo_id: str) -> str:
+    """``ORG/NAME`` as the Hub spells it, or a UsageError."""
+    text = repo_id.strip()
+    if not _REPO_ID.match(text) or "--" in text or ".." in text:
+        raise UsageError(f"--repo {repo_id!r}: expected ORG/NAME, e.g. unsloth/DeepSeek-V4-Flash-GGUF")
+    return text
+
+
+def storage_folder(cache_dir: str, repo_id: str) -> Path:
+    """The repo's folder in the cache: ``models--ORG--NAME`` (huggingface_hub ``file_download.repo_folder_name``)."""
+    return Path(cache_dir) / ("models--" + repo_id.replace("/", "--"))
+
+
+def scratch_of(settings: HubSettings, target_kind: str) -> tuple[int, str]:
+    """The download scratch beyond the files themselves, and a sentence that says where it comes from."""
+    where = "blobs/ of the cache" if target_kind == "cache" else ".cache/huggingface/download/ of the local dir"
+    note = (
+        f"huggingface_hub writes each file to a .incomplete file in {where} and renames it into place, "
+        "so the download needs no room beyond its files"
+    )
+    if settings.xet_chunk_cache_bytes:
+        note += f"; plus the Xet chunk cache ({XET_CHUNK_CACHE_ENV}={settings.xet_chunk_cache_bytes})"
+    return settings.xet_chunk_cache_bytes, note
