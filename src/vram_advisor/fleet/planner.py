@@ -156,7 +156,12 @@ def _gpu_models(gpus: tuple[tuple[str, int, int, bool], ...]) -> tuple[tuple[str
     return tuple(counts.items())
 
 
-def _fingerprint(facts: nodefacts.NodeFacts) -> tuple[object, ...] | None:
+#: Sources that name their node themselves (fleet/ray.py: ``ray:ADDRESS (NODE_ID)``): two Ray nodes are two nodes
+#: even when their raylets share a host and its inventory.
+_IDENTIFIED_SOURCES = ("ray:",)
+
+
+def _fingerprint(facts: nodefacts.NodeFacts, source: str) -> tuple[object, ...] | None:
     """What makes two readings the same machine: its hostname with its GPU UUIDs, or, for GPUs without UUIDs
     (other vendors, readers), with the whole inventory but the RAM available at the moment. None without a
     hostname."""
@@ -164,6 +169,8 @@ def _fingerprint(facts: nodefacts.NodeFacts) -> tuple[object, ...] | None:
         return None
     if facts.uuids:
         return (facts.hostname, facts.uuids)
+    if source.startswith(_IDENTIFIED_SOURCES):
+        return None
     return (
         facts.hostname,
         facts.gpus,
@@ -272,7 +279,7 @@ class ClusterPlanner:
     def add(self, item: NodeInput) -> Skipped | None:
         """Plan one node. Returns ``Skipped`` when it is the same machine as a node already added."""
         source, facts = item
-        fingerprint = _fingerprint(facts)
+        fingerprint = _fingerprint(facts, source)
         first = self._machines_seen.get(fingerprint) if fingerprint is not None else None
         if first is not None:
             why = "same hostname and GPU UUIDs" if facts.uuids else "same hostname and inventory, no GPU UUIDs"
