@@ -63,6 +63,12 @@ def check(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="With --require or --repo: print one line, ok: ... or no: ...")
     ] = False,
+    details: Annotated[
+        bool,
+        typer.Option(
+            "--details", help="Everything: the machine, tier, advice, context, offload plans, warnings, notes."
+        ),
+    ] = False,
     model: ModelOpt = None,
     repo: RepoOpt = None,
     revision: RevisionOpt = None,
@@ -106,7 +112,7 @@ def check(
             warn("--quiet only applies with --require; printing the full view")
         from vram_advisor.render.human import check_view, print_view
 
-        view = check_view(outcome)
+        view = check_view(outcome, details=details)
         print_view(view, console())
     if result.required is not None and not result.required.fits:
         raise typer.Exit(1)
