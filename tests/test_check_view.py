@@ -69,7 +69,7 @@ def test_details_shows_everything(cli, node):
 
 
 def test_a_narrow_terminal_gets_the_grid_turned_not_cut(cli, node):
-    result = cli(["check", "--inventory", node], env={"COLUMNS": "60"})
+    result = cli(["check", "--inventory", node, "--sizes", "table"], env={"COLUMNS": "60"})
     lines = result.out.rstrip("\n").split("\n")
     assert max(len(line) for line in lines) <= 60
     assert any(line.startswith("Quant  V4-Pro") for line in lines)
