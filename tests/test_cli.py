@@ -167,7 +167,7 @@ def test_debug_shows_the_traceback(cli):
 
 
 def test_human_view_at_fixed_width(cli, h100_file):
-    result = cli(["check", "--sizes", "table", "--inventory", h100_file])
+    result = cli(["check", "--sizes", "table", "--inventory", h100_file, "--details"])
     assert result.code == 0
     lines = result.out.splitlines()
     assert all(len(line) <= 100 for line in lines)

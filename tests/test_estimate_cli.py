@@ -158,7 +158,7 @@ def test_check_json_gains_offload_plans_and_run(cli, write_inventory) -> None:  
 
 def test_check_human_view_shows_context_and_offload(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
     path = write_inventory(inventory_dict([gpu("NVIDIA GeForce RTX 4090", 24564)], ram_gib=192))
-    out = cli(["check", "--inventory", path, "--context", "128k"]).out
+    out = cli(["check", "--inventory", path, "--context", "128k", "--details"]).out
     assert "Context" in out and "128k tokens (131,072)" in out
     assert "Offload plans for" in out and "≈ tok/s" in out  # issue 12: a range, never a bare bandwidth bound
     assert "Run it" in out and "exps=CPU" in out
@@ -166,7 +166,7 @@ def test_check_human_view_shows_context_and_offload(cli, write_inventory) -> Non
 
 def test_check_human_view_shows_the_need_of_a_local_recommendation(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
     path = write_inventory(inventory_dict([gpu(*H100)] * 2, ram_gib=512))
-    out = cli(["check", "--inventory", path]).out
+    out = cli(["check", "--inventory", path, "--details"]).out
     assert "Need" in out and "fits in" in out
 
 

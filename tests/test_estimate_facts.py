@@ -69,7 +69,7 @@ def test_the_speed_model_in_every_view_is_the_constants(cli, write_inventory, mo
     monkeypatch.setitem(speed_module.TIER_FRACTION, "ram", 0.45)
     path = write_inventory(inventory_dict([gpu("NVIDIA GeForce RTX 4090", 24564)], ram_gib=192))
     estimate_out = cli(["estimate", "deepseek-v4-flash", "--quant", "q4", "--inventory", path]).out
-    check_out = cli(["check", "--inventory", path]).out
+    check_out = cli(["check", "--inventory", path, "--details"]).out
     for out in (" ".join(estimate_out.split()), " ".join(check_out.split())):  # as one line, however rich wraps
         assert "ram 45%" in out
         assert "ms per layer" in out

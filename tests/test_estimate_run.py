@@ -79,7 +79,9 @@ def test_without_the_ram_for_the_experts_the_command_maps_them_from_disk_and_say
     assert flags(run["command"])["-ot"] == "exps=CPU"
     assert "nor with the routed experts in RAM (-ot exps=CPU): RAM:" in run["warning"]
     assert as_loaded("deepseek-v4-flash", "q4", 32768, machine, "gpu+ram").fits is False
-    human = cli(["check", "--sizes", "table", "--inventory", write_inventory(machine), "--model-dir", "/models"]).out
+    human = cli(
+        ["check", "--sizes", "table", "--inventory", write_inventory(machine), "--model-dir", "/models", "--details"]
+    ).out
     assert "why this placement:" in human and "mapped from the disk" in human
 
 

@@ -228,7 +228,7 @@ def test_check_plans_v41_flash_on_four_rtx_pro_6000(cli, write_inventory) -> Non
     option = next(o for o in doc["options"] if o["quant"] == "fp8")
     assert option["reference_download"]["bytes"] == 510_313_353_565
     assert option["context_fits"] is True
-    human = cli(["check", "--inventory", machine, "--model", V41])
+    human = cli(["check", "--inventory", machine, "--model", V41, "--details"])
     assert human.code == 0 and "DeepSeek-V4.1-Flash FP8 runs from GPU memory" in human.out
     flat = " ".join(human.out.split())
     assert "of engram tables on disk" in flat and "decode ≈" in flat and "tok/s" in flat

@@ -329,7 +329,7 @@ def test_check_all_gpus_ignores_the_variable(cli, write_inventory):
 
 def test_check_human_view_says_gpus_are_hidden(cli, write_inventory):
     path = write_inventory(inv.to_dict(four_h100()))
-    result = cli(["check", "--inventory", path], env={"CUDA_VISIBLE_DEVICES": "0"})
+    result = cli(["check", "--inventory", path, "--details"], env={"CUDA_VISIBLE_DEVICES": "0"})
     assert result.code == 0, result.err
     assert "3 more GPU(s) hidden by CUDA_VISIBLE_DEVICES" in result.out
     assert "CUDA_VISIBLE_DEVICES=0: planning on 1 of 4 NVIDIA GPUs" in result.out.replace("\n", " ")

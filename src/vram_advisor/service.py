@@ -5,12 +5,12 @@ call ``run_check``, so every front end gives the same answer for the same reques
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from vram_advisor.catalog.profiles import Catalog
+from vram_advisor.catalog.profiles import Catalog, ModelProfile
 from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
@@ -20,7 +20,7 @@ from vram_advisor.inventory import visibility, whatif
 from vram_advisor.plan import check as core
 from vram_advisor.plan.check import DEFAULT_CONTEXT_TOKENS, CheckOptions, CheckReport
 from vram_advisor.plan.check_estimates import EstimateOptions
-from vram_advisor.plan.rules import Plan, parse_requirement
+from vram_advisor.plan.rules import Plan, candidates, parse_requirement
 
 if TYPE_CHECKING:
     from vram_advisor.hub.settings import RepoListing
@@ -52,21 +52,53 @@ class CheckRequest(Record):
     release: str | None = None
 
 
-def parse_context(text: str | None) -> int:
+def parse_context(text: str | None, models: Sequence[ModelProfile] | None = None) -> int:
+    """``--context`` as a token count. Beyond every model's context, the message names the longest context of
+    ``models`` (by default the Pro/Flash pair), so the user learns the limit rather than just "too long"."""
     if text is None:
         return DEFAULT_CONTEXT_TOKENS
     try:
         return units.parse_tokens(text)
+    except units.ContextTooLongError:
+        raise UsageError(_too_long(text, models)) from None
     except units.SizeError as exc:
         raise UsageError(f"--context: {exc}") from None
 
 
-def check_options(request: CheckRequest, environ: Mapping[str, str]) -> CheckOptions:
-    """The request's strings parsed once into ``CheckOptions`` (each bad value a UsageError naming its option)."""
+def models_in_play(catalog: Catalog, base: bool = False, models: Sequence[str] = ()) -> tuple[ModelProfile, ...]:
+    """The models a check plans: those of ``--model``, else the rule-4 pair (or its Base models)."""
+    if models:
+        return tuple(catalog.model(model_id) for model_id in models)
+    return candidates(catalog, base)
+
+
+def _too_long(text: str, models: Sequence[ModelProfile] | None) -> str:
+    """The message for a context longer than every model in play takes, naming the longest one."""
+    in_play = candidates(default_catalog(), False) if models is None else models
+    limits = [(m.architecture.max_context_tokens, m.id) for m in in_play if m.architecture is not None]
+    if not limits:
+        return f"--context {text}: longer than any model's context"
+    longest = max(tokens for tokens, _ in limits)
+    names = ", ".join(model_id for tokens, model_id in limits if tokens == longest)
+    return f"--context {text}: longer than the longest context of the models in play, {longest:,} tokens ({names})"
+
+
+def check_context_in_play(text: str | None, context_tokens: int, models: Sequence[ModelProfile]) -> None:
+    """A context no model in play takes is a usage error naming the longest one they take."""
+    limits = [m.architecture.max_context_tokens for m in models if m.architecture is not None]
+    if limits and len(limits) == len(models) and context_tokens > max(limits):
+        raise UsageError(_too_long(text or units.format_tokens(context_tokens), models))
+
+
+def check_options(
+    request: CheckRequest, environ: Mapping[str, str], in_play: Sequence[ModelProfile] | None = None
+) -> CheckOptions:
+    """The request's strings parsed once into ``CheckOptions`` (each bad value a UsageError naming its option);
+    ``in_play``, the models the check plans, names the longest context when ``--context`` is beyond them all."""
     if request.repo is None and (request.revision is not None or request.include):
         raise UsageError("--revision and --include need --repo ORG/NAME")
     return CheckOptions(
-        context_tokens=parse_context(request.context),
+        context_tokens=parse_context(request.context, in_play),
         base=request.base,
         require=parse_requirement(request.require) if request.require is not None else None,
         allow_offload=request.allow_offload,
@@ -104,9 +136,15 @@ def run_check(
     """The impure edge of ``check``: parse the request, get the inventory, apply CUDA_VISIBLE_DEVICES, ask the Hub
     (``--repo``, inside ``hub_status(message)``, a spinner for the CLI), then the pure ``plan.check.check``."""
     environ = os.environ if environ is None else environ
-    options = check_options(request, environ)
     catalog = catalog or default_catalog()
+    try:
+        in_play: tuple[ModelProfile, ...] | None = models_in_play(catalog, request.base, request.models)
+    except UsageError:
+        in_play = None  # an unknown --model is reported by validate, in its turn
+    options = check_options(request, environ, in_play)
     core.validate(options, core.judging_catalog(catalog, options))
+    if in_play is not None:
+        check_context_in_play(request.context, options.context_tokens, in_play)
     inventory = visibility.apply(obtain_inventory(request), environ, ignore=request.all_gpus)
     if request.repo is None:
         return core.check(inventory, catalog, options)

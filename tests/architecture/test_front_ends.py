@@ -18,7 +18,7 @@ REQUEST_FIELDS = {field.name for field in fields(CheckRequest)}
 #: CLI parameter name -> CheckRequest field, where they differ.
 CLI_NAMES = {"inventory_path": "inventory_path", "model": "models"}
 #: Parameters of the CLI that are not options of the check itself (how to print it).
-CLI_ONLY = {"json_output", "quiet"}
+CLI_ONLY = {"json_output", "quiet", "details"}  # how the answer is shown, not what is asked
 #: Fields no front end sets from a user's string: the in-process inventory object.
 INTERNAL = {"inventory"}
 #: What the agents leave out, and why.

@@ -236,7 +236,7 @@ def test_other_processes_holding_memory_are_named(cli, monkeypatch, root):
     (warning,) = held_warnings(document)
     assert "GPU 0 58.6 GiB" in warning and "GPU 2 58.6 GiB" in warning and "GPU 3" not in warning
     assert document["recommendation"]["model"] in warning
-    human = cli(["check", "--sizes", "table"])
+    human = cli(["check", "--sizes", "table", "--details"])
     assert "warning: other processes hold" in human.out
 
 

@@ -19,6 +19,7 @@ from vram_advisor.cli.app import (
 from vram_advisor.cli.common import console
 from vram_advisor.cli.estimate_options import DiskBwOpt, KvDtypeOpt, RamBwOpt, ReleaseOpt, SizesOpt
 from vram_advisor.cli.hubopts import IncludeOpt, ModelOpt, RepoOpt, RevisionOpt, hub_spinner
+from vram_advisor.core.errors import UsageError
 from vram_advisor.render import warn, write_json, write_line
 from vram_advisor.report import check as report
 from vram_advisor.service import CheckRequest, check_json, run_check
@@ -62,6 +63,12 @@ def check(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="With --require or --repo: print one line, ok: ... or no: ...")
     ] = False,
+    details: Annotated[
+        bool,
+        typer.Option(
+            "--details", help="Everything: the machine, tier, advice, context, offload plans, warnings, notes."
+        ),
+    ] = False,
     model: ModelOpt = None,
     repo: RepoOpt = None,
     revision: RevisionOpt = None,
@@ -69,6 +76,8 @@ def check(
     release: ReleaseOpt = None,
 ) -> None:
     """Say which DeepSeek V4 model and quantization this machine can run, and how comfortably."""
+    if quiet and json_output:
+        raise UsageError("--quiet and --json contradict: --json prints the whole document, --quiet one line")
     outcome = run_check(
         CheckRequest(
             inventory_path=inventory_path,
@@ -103,7 +112,7 @@ def check(
             warn("--quiet only applies with --require; printing the full view")
         from vram_advisor.render.human import check_view, print_view
 
-        view = check_view(outcome)
+        view = check_view(outcome, details=details)
         print_view(view, console())
     if result.required is not None and not result.required.fits:
         raise typer.Exit(1)

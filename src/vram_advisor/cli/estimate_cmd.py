@@ -39,13 +39,27 @@ def estimate(
     """The memory breakdown of one option (weights, KV cache, overhead) per placement, with speeds and assumptions."""
     import os
 
+    from vram_advisor.catalog.userprofiles import default_catalog
+    from vram_advisor.core.errors import UsageError
     from vram_advisor.inventory import visibility
     from vram_advisor.inventory.model import Inventory
     from vram_advisor.plan.check_estimates import EstimateOptions
     from vram_advisor.plan.estimate import estimate_and_document
     from vram_advisor.service import CheckRequest, obtain_inventory, parse_context
 
-    context_tokens = parse_context(context)
+    machine_options = {
+        "--inventory": inventory_path is not None,
+        "--gpus": gpus is not None,
+        "--ram": ram is not None,
+        "--model-dir": model_dir is not None,
+        "--all-gpus": all_gpus,
+    }
+    given = [name for name, used in machine_options.items() if used]
+    if no_machine and given:
+        raise UsageError(f"--no-machine and {', '.join(given)} contradict: --no-machine judges no machine at all")
+    # an over-long context names this model's limit (an unknown model is reported later, in the usual order)
+    in_play = [m for m in default_catalog().models if m.id == model.strip().lower()]
+    context_tokens = parse_context(context, in_play or None)
     options = EstimateOptions.parse(kv_dtype, sizes, ram_bw, disk_bw)
 
     def probe() -> Inventory:

@@ -34,6 +34,10 @@ def probe(
     With --json the inventory is ONE line when stdout is not a terminal, so that the outputs of many nodes piped
     through srun, pdsh or ssh into `vram-advisor cluster -` cannot interleave inside an inventory.
     """
+    if compact and pretty:
+        from vram_advisor.core.errors import UsageError
+
+        raise UsageError("--compact and --pretty contradict: choose one layout for --json")
     inventory = visibility.apply(obtain_inventory(CheckRequest(model_dir=model_dir)), os.environ, ignore=all_gpus)
     if json_output:
         one_line = compact or (not pretty and not sys.stdout.isatty())

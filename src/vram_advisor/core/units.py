@@ -94,6 +94,10 @@ def parse_size(text: str) -> int:
     return int(value.to_integral_value())
 
 
+class ContextTooLongError(SizeError):
+    """A token count beyond any model's context; the caller names the limit of the models in play."""
+
+
 def parse_tokens(text: str) -> int:
     """Read a context length ("32768", "128k", "1M") as a token count; k = 1024 and M = 1024² as models count them."""
     number, unit, plus = _split(text, 'a token count such as "32768", "128k" or "1M"')
@@ -106,7 +110,7 @@ def parse_tokens(text: str) -> int:
     if tokens <= 0:
         raise SizeError(f"{text!r}: the context must be at least one token")
     if tokens > MAX_TOKENS:
-        raise SizeError(f"{text!r} is longer than any model's context")
+        raise ContextTooLongError(f"{text!r} is longer than any model's context")
     return tokens
 
 

@@ -156,6 +156,32 @@ def _gpu_models(gpus: tuple[tuple[str, int, int, bool], ...]) -> tuple[tuple[str
     return tuple(counts.items())
 
 
+#: Sources that name their node themselves (fleet/ray.py: ``ray:ADDRESS (NODE_ID)``): two Ray nodes are two nodes
+#: even when their raylets share a host and its inventory.
+_IDENTIFIED_SOURCES = ("ray:",)
+
+
+def _fingerprint(facts: nodefacts.NodeFacts, source: str) -> tuple[object, ...] | None:
+    """What makes two readings the same machine: its hostname with its GPU UUIDs, or, for GPUs without UUIDs
+    (other vendors, readers), with the whole inventory but the RAM available at the moment. None without a
+    hostname."""
+    if not facts.hostname:
+        return None
+    if facts.uuids:
+        return (facts.hostname, facts.uuids)
+    if source.startswith(_IDENTIFIED_SOURCES):
+        return None
+    return (
+        facts.hostname,
+        facts.gpus,
+        facts.ram_total_bytes,
+        facts.ram_limit_bytes,
+        facts.ram_swap_bytes,
+        facts.interconnect,
+        facts.hidden_gpus,
+    )
+
+
 class ClusterPlanner:
     """Adds nodes one by one (``add``), keeps small records, and plans the fleet (``finish``)."""
 
@@ -179,7 +205,7 @@ class ClusterPlanner:
         self._fits_cache_ok = True
         self._group_of: dict[tuple[tuple[str, int], ...], int] = {}
         self._names: set[str] = set()
-        self._machines_seen: dict[tuple[str, tuple[str, ...]], str] = {}
+        self._machines_seen: dict[tuple[object, ...], str] = {}
 
     # --------------------------------------------------------------------------------------- per machine
 
@@ -253,13 +279,11 @@ class ClusterPlanner:
     def add(self, item: NodeInput) -> Skipped | None:
         """Plan one node. Returns ``Skipped`` when it is the same machine as a node already added."""
         source, facts = item
-        if facts.hostname and facts.uuids:
-            fingerprint = (facts.hostname, facts.uuids)
-            first = self._machines_seen.get(fingerprint)
-            if first is not None:
-                return self.skip(
-                    Skipped(source, f"same machine as {first} (same hostname and GPU UUIDs): counted once")
-                )
+        fingerprint = _fingerprint(facts, source)
+        first = self._machines_seen.get(fingerprint) if fingerprint is not None else None
+        if first is not None:
+            why = "same hostname and GPU UUIDs" if facts.uuids else "same hostname and inventory, no GPU UUIDs"
+            return self.skip(Skipped(source, f"same machine as {first} ({why}): counted once"))
         key = (facts.gpus, facts.ram_total_bytes, facts.ram_limit_bytes)
         cached = self._by_key.get(key)
         if cached is None:
@@ -271,8 +295,8 @@ class ClusterPlanner:
         entry_index, group_index = cached
         usable = self.entries[entry_index].machine.usable_vram_bytes
         name = self._unique_name(facts.hostname, source)
-        if facts.hostname and facts.uuids:
-            self._machines_seen[(facts.hostname, facts.uuids)] = name
+        if fingerprint is not None:
+            self._machines_seen[fingerprint] = name
         node_index = len(self.nodes)
         self.nodes.append(
             Node(

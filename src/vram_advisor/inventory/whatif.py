@@ -151,6 +151,8 @@ def apply(inventory: Inventory, gpus: str | None = None, ram: str | None = None)
             ram_bytes = units.parse_size(ram)
         except units.SizeError as exc:
             raise UsageError(f"--ram: {exc}") from None
+        if ram_bytes <= 0:
+            raise UsageError(f"--ram {ram!r}: a machine needs more than 0 bytes of RAM")
         inventory = inventory.replace(
             ram=Ram(total_bytes=ram_bytes, available_bytes=None, limit_bytes=None),
             notes=(*inventory.notes, f"what-if --ram {ram}: {units.format_gib(ram_bytes)} of system RAM"),

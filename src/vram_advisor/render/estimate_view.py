@@ -15,6 +15,7 @@ from vram_advisor.core import units
 from vram_advisor.plan import estimate as est
 from vram_advisor.plan.check_estimates import CheckEstimates, loads_from_vram
 from vram_advisor.plan.rules import Plan
+from vram_advisor.render.layout import CommandBlock, Fitted
 
 SHORT_LABELS = {
     est.PLACEMENT_GPU: "all on GPUs",
@@ -71,6 +72,28 @@ def _bottleneck_text(placement: est.Placement) -> str:
     if bottleneck is None:
         return "-"
     return f"{bottleneck.name} {units.format_bandwidth(bottleneck.bandwidth.bytes_per_s)}"
+
+
+def placements_view(placements: tuple[est.Placement, ...]) -> Fitted:
+    """The placements as a table where it fits the width, else two lines a placement (never a cut table)."""
+    return Fitted(placements_table(placements), lambda: placements_narrow(placements))
+
+
+def placements_narrow(placements: tuple[est.Placement, ...]) -> Table:
+    """The placements table for narrow terminals: a placement's memory, then its speeds, on two lines."""
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(no_wrap=True, style="bold")
+    grid.add_column()
+    for placement in placements:
+        memory = Text(f"GPU {_gib(placement.gpu_bytes)} · RAM {_gib(placement.ram_bytes)}")
+        if placement.weights_disk:
+            memory.append(f" · disk {_gib(placement.weights_disk)}")
+        memory.append(" · fits ")
+        memory.append_text(_fits(placement.fits))
+        grid.add_row(SHORT_LABELS[placement.kind], memory)
+        speeds = Text(f"≈ tok/s {_speed(placement)} · {_bottleneck_text(placement)}", style="dim")
+        grid.add_row("", speeds)
+    return grid
 
 
 def placements_table(placements: tuple[est.Placement, ...]) -> Table:
@@ -135,8 +158,8 @@ def run_lines(run: dict[str, object] | None) -> list[RenderableType]:
     if run.get("warning"):
         lines.append(_indented(f"why this placement: {run['warning']}", "yellow"))
     if run.get("download"):
-        lines.append(_indented(str(run["download"])))
-    lines.append(_indented(str(run["command"]), "cyan"))
+        lines.append(CommandBlock(str(run["download"]), style=""))
+    lines.append(CommandBlock(str(run["command"])))
     notes = run.get("notes")
     if isinstance(notes, list):
         for note in notes:
@@ -216,7 +239,7 @@ def estimate_view(estimate: est.Estimate, document: dict[str, object]) -> Group:
     if estimate.placements:
         parts.append(Text())
         parts.append(Text("Placements", style="bold"))
-        parts.append(placements_table(estimate.placements))
+        parts.append(placements_view(estimate.placements))
         parts.append(Text(speed_legend(None), style="dim"))
         for placement in estimate.placements:
             parts.append(breakdown_line(placement))
@@ -317,7 +340,7 @@ def check_parts(plan: Plan, extras: CheckEstimates) -> list[object]:
             for p in subject.placements
             if p.kind != est.PLACEMENT_GPU and not (p.kind == est.PLACEMENT_NVME and p.weights_disk == 0)
         )
-        parts.append(placements_table(shown))
+        parts.append(placements_view(shown))
         for warning in subject.weights.warnings:
             parts.append(Text(f"warning: {warning}", style="yellow"))
         parts.append(Text(speed_legend(extras.machine), style="dim"))

@@ -188,6 +188,34 @@ def fit_grid(plan: Plan, narrow: bool = False) -> Table:
     return table
 
 
+def fit_grid_by_quant(plan: Plan) -> Table:
+    """The grid turned for narrow terminals: quantizations as rows, models as columns, one line a cell."""
+    table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 1), header_style="bold")
+    table.add_column("Quant", no_wrap=True)
+    models = []
+    for option in plan.options:
+        if option.model not in models:
+            models.append(option.model)
+    for model in models:
+        table.add_column(model.short_name, no_wrap=True)
+    recommended = plan.recommendation.option.key if plan.recommendation.option else None
+    quant_ids = [row.id for row in plan.options[0].model.quants] if plan.options else []
+    for quant_id in quant_ids:
+        experimental = any(o.quant.id == quant_id and o.experimental for o in plan.options)
+        cells: list[Text] = []
+        for model in models:
+            found = next((o for o in plan.options if o.model is model and o.quant.id == quant_id), None)
+            if found is None:
+                cells.append(Text(""))
+                continue
+            mark = "►" if found.key == recommended else FIT_SYMBOL[found.fit]
+            cell = Text(f"{mark} {SHORT_FIT[found.fit]} ", style=FIT_STYLE[found.fit])
+            cell.append(f"{_compact_gb(found.quant.min_vram_gb)}/{_compact_gb(found.quant.safer_vram_gb)}", style="dim")
+            cells.append(cell)
+        table.add_row(Text(quant_id.upper() + ("*" if experimental else ""), style="bold"), *cells)
+    return table
+
+
 class FitGridView:
     """The grid and its legend, laid out for the width it is printed at."""
 
@@ -196,12 +224,14 @@ class FitGridView:
         self.real = real
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        from vram_advisor.render.layout import Fitted
+
         narrow = options.max_width < NARROW_WIDTH
-        yield fit_grid(self.plan, narrow)
+        yield Fitted(fit_grid(self.plan, narrow), lambda: fit_grid_by_quant(self.plan))
         legend = "● comfortable  ◐ minimum  ◌ offload (needs system RAM)  · none  ► recommended  * experimental"
         cells = "cells: minimum/safer VRAM of the article's table (G = GiB of card capacity, T = 1024G)"
         if narrow:
-            legend = "● comfortable ◐ minimum ◌ offload (needs RAM) · none ► recommended * experimental"
+            legend = "● comfortable ◐ minimum ◌ offload (needs RAM) · none ► recommended *experimental"
             cells = "cells: minimum/safer VRAM of the table (G = GiB of card capacity, T = 1024G)"
         if self.real:
             cells = "cells: minimum/safer VRAM for the real download (G = GiB, T = 1024G; --sizes table: article's)"
@@ -209,8 +239,85 @@ class FitGridView:
         yield Text(cells, style="dim")
 
 
-def check_view(report: CheckReport) -> Group:
-    """The check result: machine, verdict and its warnings, the grid, the facts, the estimates, the notes."""
+def facts_grid() -> Table:
+    """Label and text, the text wrapping in its own column."""
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="cyan", no_wrap=True)
+    facts.add_column()
+    return facts
+
+
+def reach_rows(plan: Plan) -> list[tuple[str, Text]]:
+    """Stretch (what else loads, above the recommendation) and Out of reach (the next option up, what it lacks)."""
+    rows: list[tuple[str, Text]] = []
+    if plan.stretch is not None:
+        stretch = plan.stretch
+        word = "at its minimum" if stretch.fit == MINIMUM else "comfortably"
+        rows.append(
+            (
+                "Stretch",
+                Text(
+                    f"{_label(stretch)} also loads, {word} ({units.format_gb(stretch.quant.min_vram_gb)} minimum, "
+                    f"{units.format_gb(stretch.quant.safer_vram_gb)} safer)"
+                    + (", experimental" if stretch.experimental else "")
+                ),
+            )
+        )
+    if plan.next_up is not None:
+        short = units.shortfall_bytes(plan.machine.usable_vram_bytes, plan.next_up.quant.min_vram_bytes)
+        rows.append(
+            (
+                "Out of reach",
+                Text(
+                    f"{_label(plan.next_up)} needs {units.format_gb(plan.next_up.quant.min_vram_gb)} of VRAM: "
+                    f"{units.format_gib(short)} more than this machine has"
+                ),
+            )
+        )
+    return rows
+
+
+def alternatives_text(plan: Plan, limit: int = 8) -> Text | None:
+    """The API and the (``limit`` largest) smaller local models that fit, when the verdict is not a plain local
+    run."""
+    rec = plan.recommendation
+    if rec.kind == "local" and not (rec.option and rec.option.experimental):
+        return None
+    alternatives = Text()
+    if plan.api is not None:
+        alternatives.append(f"{plan.api.name} ({plan.api.url})")
+    fits = [f"{m.model.name} {m.model.quant} {m.model.size_gb:.1f} GB ({m.runs_on})" for m in plan.small_models[:limit]]
+    if fits:
+        alternatives.append("; smaller local models that fit, largest first: " + ", ".join(fits))
+    elif rec.kind != "local":
+        alternatives.append("; no smaller local model in the catalogue fits either")
+    return alternatives
+
+
+def required_rows(plan: Plan) -> list[tuple[str, Text]]:
+    """``--require``: whether it fits, and each check with its figures."""
+    req = plan.required
+    if req is None:
+        return []
+    rows = [
+        (
+            "Required",
+            Text(("fits: " if req.fits else "does not fit: ") + req.reason, style="green" if req.fits else "red"),
+        )
+    ]
+    for name, ok, detail in req.checks:
+        mark = {True: "✓", False: "✗", None: "?"}[ok]
+        rows.append(("", Text(f"{mark} {name}: {detail}", style={True: "", False: "red", None: "dim"}[ok])))
+    return rows
+
+
+def check_view(report: CheckReport, details: bool = False) -> Group:
+    """The check result. By default the answer first, in one screen (``render.check_summary``); with ``details``
+    everything: machine, verdict and its warnings, the grid, the facts, the estimates, the notes."""
+    if not details:
+        from vram_advisor.render.check_summary import summary_view
+
+        return summary_view(report)
     plan, inventory, estimates = report.plan, report.inventory, report.estimates
     parts: list[object] = []
     title = Text(f"vram-advisor {__version__}", style="bold")
@@ -237,29 +344,9 @@ def check_view(report: CheckReport) -> Group:
     parts.append(Text())
     parts.append(FitGridView(plan, real=report.options.estimate.sizes == "real"))
     parts.append(Text())
-    facts = Table.grid(padding=(0, 2))
-    facts.add_column(style="cyan", no_wrap=True)
-    facts.add_column()
-    if plan.stretch is not None:
-        stretch = plan.stretch
-        word = "at its minimum" if stretch.fit == MINIMUM else "comfortably"
-        facts.add_row(
-            "Stretch",
-            Text(
-                f"{_label(stretch)} also loads, {word} ({units.format_gb(stretch.quant.min_vram_gb)} minimum, "
-                f"{units.format_gb(stretch.quant.safer_vram_gb)} safer)"
-                + (", experimental" if stretch.experimental else "")
-            ),
-        )
-    if plan.next_up is not None:
-        short = units.shortfall_bytes(plan.machine.usable_vram_bytes, plan.next_up.quant.min_vram_bytes)
-        facts.add_row(
-            "Out of reach",
-            Text(
-                f"{_label(plan.next_up)} needs {units.format_gb(plan.next_up.quant.min_vram_gb)} of VRAM: "
-                f"{units.format_gib(short)} more than this machine has"
-            ),
-        )
+    facts = facts_grid()
+    for label, text in reach_rows(plan):
+        facts.add_row(label, text)
     if plan.tier is not None:
         facts.add_row(
             "Tier",
@@ -269,28 +356,11 @@ def check_view(report: CheckReport) -> Group:
         facts.add_row("Tier", Text("below the article's smallest row (24GB)"))
     if plan.advice:
         facts.add_row("Advice", Text(" ".join(plan.advice)))
-    if plan.recommendation.kind != "local" or (plan.recommendation.option and plan.recommendation.option.experimental):
-        alternatives = Text()
-        if plan.api is not None:
-            alternatives.append(f"{plan.api.name} ({plan.api.url})")
-        fits = [f"{m.model.name} {m.model.quant} {m.model.size_gb:.1f} GB ({m.runs_on})" for m in plan.small_models[:8]]
-        if fits:
-            alternatives.append("; smaller local models that fit, largest first: " + ", ".join(fits))
-        elif plan.recommendation.kind != "local":
-            alternatives.append("; no smaller local model in the catalogue fits either")
-        facts.add_row("Instead", alternatives)
-    if plan.required is not None:
-        req = plan.required
-        facts.add_row(
-            "Required",
-            Text(
-                ("fits: " if req.fits else "does not fit: ") + req.reason,
-                style="green" if req.fits else "red",
-            ),
-        )
-        for name, ok, detail in req.checks:
-            mark = {True: "✓", False: "✗", None: "?"}[ok]
-            facts.add_row("", Text(f"{mark} {name}: {detail}", style={True: "", False: "red", None: "dim"}[ok]))
+    instead = alternatives_text(plan)
+    if instead is not None:
+        facts.add_row("Instead", instead)
+    for label, text in required_rows(plan):
+        facts.add_row(label, text)
     from vram_advisor.render.estimate_view import check_parts, check_rows
 
     for label, row in check_rows(plan, estimates):

@@ -1,0 +1,128 @@
+"""``check``'s default view, the answer first: the verdict line (model, quantization, placement, speed and the
+command that runs it), the grid, what else loads or is just out of reach, and the command, printed whole. Everything
+else (the machine in full, tier, advice, context, offload plans, warnings, notes) is behind ``--details``.
+
+At 80 columns it fits in about 25 lines; nothing in it is wider than the console.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Group
+from rich.text import Text
+
+from vram_advisor import __version__
+from vram_advisor.core import units
+from vram_advisor.plan.check import CheckReport
+from vram_advisor.plan.rules import Plan
+from vram_advisor.render.estimate_view import SHORT_LABELS
+from vram_advisor.render.human import (
+    FIT_STYLE,
+    FitGridView,
+    alternatives_text,
+    facts_grid,
+    gpu_groups,
+    reach_rows,
+    required_rows,
+)
+from vram_advisor.render.layout import CommandBlock
+
+
+def _speed(report: CheckReport, placement_kind: str | None) -> str | None:
+    """The recommendation's decode speed on the placement its command uses: "≈ 26 tok/s (17-39)"."""
+    option = report.plan.recommendation.option
+    estimate = report.estimates.of(option) if option is not None else None
+    if estimate is None or placement_kind is None:
+        return None
+    placement = next((p for p in estimate.placements if p.kind == placement_kind), None)
+    return placement.speed.text() if placement is not None and placement.speed is not None else None
+
+
+def verdict_line(report: CheckReport) -> Text:
+    """``Verdict  MODEL QUANT (fit): placement, ≈ N tok/s; run it with PROGRAM (below)``, or the API."""
+    plan = report.plan
+    rec = plan.recommendation
+    line = Text("Verdict  ", style="bold")
+    option = rec.option
+    if option is None:
+        line.append("Use the DeepSeek API", style="bold red")
+        line.append(" or a smaller local model: " + rec.reason + ".")
+        return line
+    line.append(f"{option.model.name} {option.quant.id.upper()}", style=f"bold {FIT_STYLE[option.fit]}")
+    line.append(f" ({option.fit}" + (", experimental" if option.experimental else "") + ")")
+    run: dict[str, Any] | None = report.estimates.run
+    placement = run.get("placement") if run else None
+    command = run.get("command") if run else None
+    if placement in SHORT_LABELS:
+        line.append(f": {SHORT_LABELS[placement]}")
+        speed = _speed(report, placement)
+        line.append(f", {speed}" if speed is not None else ", speed unknown")
+    elif rec.kind == "offload":
+        line.append(": with weights offloaded to system RAM (slow)")
+    if command:
+        line.append(f"; run it with {str(command).split()[0]}, below.")
+    else:
+        line.append("; no command runs it on this machine (--details says why).")
+    return line
+
+
+def machine_line(report: CheckReport) -> Text:
+    """The machine in one line: GPUs, usable VRAM, spare RAM."""
+    plan, inventory = report.plan, report.inventory
+    gpus = ", ".join(
+        (f"{count} × " if count > 1 else "") + gpu.name for count, gpu in gpu_groups(inventory.visible_gpus)
+    )
+    text = Text(gpus or "no usable GPU")
+    text.append(
+        f" · {units.format_gib(plan.machine.usable_vram_bytes)} usable VRAM · "
+        f"{units.format_gib(plan.machine.spare_ram_bytes)} RAM to spare"
+    )
+    return text
+
+
+def _details_hint(report: CheckReport) -> Text:
+    """One line: what ``--details`` adds, with how many warnings and notes it holds."""
+    shown = ["why", "tier", "advice", "context", "offload"]
+    if report.warnings:
+        shown.append(f"{len(report.warnings)} warning" + ("s" if len(report.warnings) > 1 else ""))
+    if report.notes:
+        shown.append(f"{len(report.notes)} note" + ("s" if len(report.notes) > 1 else ""))
+    return Text(f"--details: {', '.join(shown)}", style="dim")
+
+
+def _run_block(plan: Plan, run: dict[str, Any] | None) -> list[object]:
+    if not run or not run.get("command"):
+        return []
+    parts: list[object] = [Text(f"Run it ({run['engine']})", style="bold")]
+    if run.get("download"):
+        parts.append(CommandBlock(str(run["download"]), style=""))
+    parts.append(CommandBlock(str(run["command"])))
+    return parts
+
+
+def summary_view(report: CheckReport) -> Group:
+    """The default view of ``check``: the answer in one screen."""
+    plan, inventory = report.plan, report.inventory
+    title = Text(f"vram-advisor {__version__}", style="bold")
+    if inventory.hostname:
+        title.append(f" · {inventory.hostname}")
+    parts: list[object] = [title, verdict_line(report), Text()]
+    facts = facts_grid()
+    facts.add_row("Machine", machine_line(report))
+    parts.extend([facts, Text(), FitGridView(plan), Text()])
+    rows = facts_grid()
+    for label, text in reach_rows(plan):
+        rows.add_row(label, text)
+    instead = alternatives_text(plan, limit=3)
+    if instead is not None:
+        rows.add_row("Instead", instead)
+    for label, text in required_rows(plan):
+        rows.add_row(label, text)
+    if rows.row_count:
+        parts.extend([rows, Text()])
+    block = _run_block(plan, report.estimates.run)
+    if block:
+        parts.extend([*block, Text()])
+    parts.append(_details_hint(report))
+    return Group(*parts)  # type: ignore[arg-type]
