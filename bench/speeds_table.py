@@ -75,6 +75,31 @@ def table() -> str:
     return "\n".join(lines)
 
 
+README = ROOT / "README.md"
+README_START = "<!-- speeds:start (bench/speeds_table.py --write) -->"
+README_END = "<!-- speeds:end -->"
+
+
+def readme_table() -> str:
+    """The short table the README shows: each measured run beside the estimate (with the stated RAM bandwidth)."""
+    _tolerance, points = load_points(POINTS)
+    lines = ["| run | measured | estimate | ratio |", "|---|---|---|---|"]
+    for point in points:
+        stated = estimate_point(point)
+        held = " (held out)" if point.held_out else ""
+        lines.append(
+            f"| {point.model}, {point.engine} {point.placement}{held} | {point.measured_text} | "
+            f"{_estimate(stated)} | {_ratio(stated)} |"
+        )
+    return "\n".join(lines)
+
+
+def readme_with_table(text: str) -> str:
+    """``text`` (the README) with the block between the markers replaced by ``readme_table()``."""
+    start, end = text.index(README_START) + len(README_START), text.index(README_END)
+    return text[:start] + "\n" + readme_table() + "\n" + text[end:]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--write", action="store_true", help=f"write {DOC.relative_to(ROOT)}")
@@ -83,7 +108,8 @@ def main() -> int:
     if args.write:
         DOC.parent.mkdir(parents=True, exist_ok=True)
         DOC.write_text(text, encoding="utf-8")
-        print(f"wrote {DOC.relative_to(ROOT)}")
+        README.write_text(readme_with_table(README.read_text(encoding="utf-8")), encoding="utf-8")
+        print(f"wrote {DOC.relative_to(ROOT)} and the table in {README.relative_to(ROOT)}")
     else:
         print(text)
     return 0

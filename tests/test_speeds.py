@@ -148,3 +148,5 @@ def test_docs_speeds_table_is_current() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert (root / "docs" / "speeds.md").read_text(encoding="utf-8") == module.INTRO + "\n" + module.table() + "\n"
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert readme == module.readme_with_table(readme)  # the README's estimate-vs-measured table too

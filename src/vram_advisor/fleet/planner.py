@@ -161,7 +161,7 @@ def _gpu_models(gpus: tuple[tuple[str, int, int, bool], ...]) -> tuple[tuple[str
 _IDENTIFIED_SOURCES = ("ray:",)
 
 
-def _fingerprint(facts: nodefacts.NodeFacts, source: str) -> tuple[object, ...] | None:
+def _fingerprint(facts: NodeFacts, source: str) -> tuple[object, ...] | None:
     """What makes two readings the same machine: its hostname with its GPU UUIDs, or, for GPUs without UUIDs
     (other vendors, readers), with the whole inventory but the RAM available at the moment. None without a
     hostname."""

@@ -110,17 +110,24 @@ def summary_view(report: CheckReport) -> Group:
     parts: list[object] = [title, verdict_line(report), Text()]
     facts = facts_grid()
     facts.add_row("Machine", machine_line(report))
-    parts.extend([facts, Text(), FitGridView(plan), Text()])
+    parts.extend([facts, Text(), FitGridView(plan, real=report.options.estimate.sizes == "real"), Text()])
     rows = facts_grid()
     for label, text in reach_rows(plan):
         rows.add_row(label, text)
+    from vram_advisor.report.check import table_note
+
+    article = table_note(report)
     instead = alternatives_text(plan, limit=3)
     if instead is not None:
         rows.add_row("Instead", instead)
     for label, text in required_rows(plan):
         rows.add_row(label, text)
     if rows.row_count:
-        parts.extend([rows, Text()])
+        parts.append(rows)
+    if article is not None:  # the article's own answer, one line beside the verdict (rule 9)
+        parts.append(Text(article[0].upper() + article[1:] + ".", style="dim"))
+    if rows.row_count or article is not None:
+        parts.append(Text())
     block = _run_block(plan, report.estimates.run)
     if block:
         parts.extend([*block, Text()])

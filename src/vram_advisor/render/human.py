@@ -234,7 +234,7 @@ class FitGridView:
             legend = "● comfortable ◐ minimum ◌ offload (needs RAM) · none ► recommended *experimental"
             cells = "cells: minimum/safer VRAM of the table (G = GiB of card capacity, T = 1024G)"
         if self.real:
-            cells = "cells: minimum/safer VRAM for the real download (G = GiB, T = 1024G; --sizes table: article's)"
+            cells = "cells: minimum/safer VRAM the real download needs (G = GiB, T = 1024G)"
         yield Text(legend, style="dim")
         yield Text(cells, style="dim")
 

@@ -252,15 +252,12 @@ def table_note(report: CheckReport) -> str | None:
         return "by the article's figures alone nothing fits here; on the real files it does"
     chosen = table.option
     real = next((o for o in report.plan.options if o.key == chosen.key), None)
-    label = f"{chosen.model.name} {chosen.quant.id.upper()}"
+    label = f"{chosen.model.short_name} {chosen.quant.id.upper()}"
     figure = chosen.quant.safer_vram_gb if chosen.fit == "comfortable" else chosen.quant.min_vram_gb
     words = {"comfortable": "comfortable", "minimum": "at its minimum", "offload": "with offload"}[chosen.fit]
     line = f"the article rates {label} {words} at {units.format_gb(figure)}"
     if real is not None:
-        line += (
-            f"; its real download is {units.format_file_gb(real.quant.weights_bytes)} and needs "
-            f"{units.format_gb(real.quant.min_vram_gb)} of VRAM"
-        )
+        line += f"; the real file is {units.format_file_gb(real.quant.weights_bytes)}"
     return line
 
 
