@@ -21,14 +21,6 @@ from vram_advisor.cli.estimate_options import DiskBwOpt, KvDtypeOpt, RamBwOpt, R
 from vram_advisor.cli.hubopts import IncludeOpt, ModelOpt, RepoOpt, RevisionOpt, hub_spinner
 from vram_advisor.core.errors import UsageError
 from vram_advisor.render import warn, write_json, write_line
-from vram_advisor.report import check as report
-from vram_advisor.service import CheckRequest, check_json, run_check
-
-
-def family_lines(document: dict[str, object]) -> list[str]:
-    """The V4.1-Flash line of a default check (service: ``v41_flash``), as a note of the human view."""
-    note = document.get("v41_flash")
-    return [str(note["line"])] if isinstance(note, dict) else []
 
 
 @app.command()
@@ -78,6 +70,8 @@ def check(
     """Say which DeepSeek V4 model and quantization this machine can run, and how comfortably."""
     if quiet and json_output:
         raise UsageError("--quiet and --json contradict: --json prints the whole document, --quiet one line")
+    from vram_advisor.service import CheckRequest, check_json, run_check
+
     outcome = run_check(
         CheckRequest(
             inventory_path=inventory_path,
@@ -106,7 +100,9 @@ def check(
     if json_output:
         write_json(check_json(outcome))
     elif quiet and result.required is not None:
-        write_line(report.quiet_line(result))
+        from vram_advisor.report.check import quiet_line
+
+        write_line(quiet_line(result))
     else:
         if quiet:
             warn("--quiet only applies with --require; printing the full view")

@@ -35,7 +35,6 @@ from vram_advisor.fleet.inputs import (
     path_inputs,
     read_text,
 )
-from vram_advisor.fleet.planner import ClusterPlanner
 from vram_advisor.render import warn, write_line
 
 #: Skipped inputs listed on stderr one by one; beyond this only their number is given (all are in --json).
@@ -274,6 +273,8 @@ def cluster(
     basis = sizes.strip().lower()
     if basis not in ("real", "table"):
         raise UsageError(f"--sizes {sizes!r}: expected real or table")
+    from vram_advisor.fleet.planner import ClusterPlanner
+
     planner = ClusterPlanner(default_catalog(), base=base, sizes=basis)
     report = _SkipReporter()
     with _no_cycle_collection():

@@ -8,15 +8,16 @@ Hub (``hub``), builds a user profile with derived rows (``importer``) and writes
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from vram_advisor.catalog.profiles import Catalog, ModelProfile
-from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.cli.app import JsonOpt, app
 from vram_advisor.cli.common import console
 from vram_advisor.render import write_json, write_line
+
+if TYPE_CHECKING:
+    from vram_advisor.catalog.profiles import Catalog, ModelProfile
 
 IMPORT_SCHEMA = "vram-advisor/import/v1"
 
@@ -108,6 +109,8 @@ def models(ctx: typer.Context, json_output: JsonOpt = False) -> None:
     """List the model profiles: variants, quantizations and the table's figures."""
     if ctx.invoked_subcommand is not None:
         return
+    from vram_advisor.catalog.userprofiles import default_catalog
+
     catalog = default_catalog()
     if json_output:
         write_json(models_dict(catalog))
@@ -149,6 +152,8 @@ def import_model(
     packaged = packaged_catalog()
     profile = importer.build_profile(files, packaged, userprofiles.packaged_raw_models(), chosen_id)
     path, replaced = userprofiles.write_user_profile(profile, chosen_id, packaged, force=force)
+    from vram_advisor.catalog.userprofiles import default_catalog
+
     model = default_catalog().model(chosen_id)
     if json_output:
         write_json(
@@ -166,6 +171,8 @@ def import_model(
 
     verb = "replaced" if replaced else "wrote"
     write_line(f"imported {files.repo_id}@{(files.commit or files.revision)[:12]} as {chosen_id}: {verb} {path}")
+    from vram_advisor.catalog.profiles import Catalog
+
     single = Catalog(models=(model,), quick_summary=(), advice=(), api=None, local_models=(), files=(str(path),))
     print_view(models_view(single), console())
     write_line(f"plan it with: vram-advisor check --model {chosen_id}")

@@ -13,7 +13,6 @@ from vram_advisor.cli.common import console
 from vram_advisor.inventory import model as inv
 from vram_advisor.inventory import visibility
 from vram_advisor.render import write_json
-from vram_advisor.service import CheckRequest, obtain_inventory
 
 
 @app.command()
@@ -38,7 +37,9 @@ def probe(
         from vram_advisor.core.errors import UsageError
 
         raise UsageError("--compact and --pretty contradict: choose one layout for --json")
-    inventory = visibility.apply(obtain_inventory(CheckRequest(model_dir=model_dir)), os.environ, ignore=all_gpus)
+    from vram_advisor.probe import collect_inventory  # the probe alone: no planning code on every node
+
+    inventory = visibility.apply(collect_inventory(model_dir), os.environ, ignore=all_gpus)
     if json_output:
         one_line = compact or (not pretty and not sys.stdout.isatty())
         write_json(inv.to_dict(inventory), indent=None if one_line else 2)

@@ -131,12 +131,12 @@ def check(
     judged = judging_catalog(catalog, options)
     validate(options, judged)
     catalog = release_catalog(catalog, options)
-    judge = None
+    judge, made = None, None
     if options.estimate.sizes == "real":
         from vram_advisor.plan.realfit import judge_for
 
         machine = machine_of(inventory, options.free)
-        judge, _made = judge_for(
+        judge, made = judge_for(
             inventory,
             machine,
             options.context_tokens,
@@ -169,7 +169,15 @@ def check(
         warning = occupancy.load_warning(result, inventory)
         if warning:
             warnings.append(warning)
-    estimates = estimate_check(result, inventory, catalog, options.context_tokens, options.estimate, options.model_dir)
+    estimates = estimate_check(
+        result,
+        inventory,
+        catalog,
+        options.context_tokens,
+        options.estimate,
+        options.model_dir,
+        known=made() if made is not None else None,
+    )
     warnings.extend(estimates.warnings)
     family = None
     if not options.models and not options.base and revise is None:

@@ -350,12 +350,15 @@ def check_view(report: CheckReport, details: bool = False) -> Group:
     if plan.tier is not None:
         facts.add_row(
             "Tier",
-            Text(f"{plan.tier.vram}: {plan.tier.realistic}. Do not expect: {plan.tier.do_not_expect}."),
+            Text(
+                f"the article's {plan.tier.vram} row (its words, not the verdict): {plan.tier.realistic}. "
+                f"Do not expect: {plan.tier.do_not_expect}."
+            ),
         )
     else:
         facts.add_row("Tier", Text("below the article's smallest row (24GB)"))
     if plan.advice:
-        facts.add_row("Advice", Text(" ".join(plan.advice)))
+        facts.add_row("Advice", Text("the article's advice (not the verdict): " + " ".join(plan.advice)))
     instead = alternatives_text(plan)
     if instead is not None:
         facts.add_row("Instead", instead)
