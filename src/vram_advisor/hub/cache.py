@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from vram_advisor.core.errors import HubError
-from vram_advisor.hub.settings import _COMMIT, HubSettings
+from vram_advisor.hub.settings import _COMMIT, HubSettings, storage_folder
 
 
 def _cached_commit(storage: Path, revision: str | None) -> str | None:
@@ -58,3 +58,16 @@ def _offline_miss(repo_id: str, revision: str | None, settings: HubSettings) -> 
         f"{repo_id}{at}: HF_HUB_OFFLINE=1 and the local Hugging Face cache ({settings.cache_dir}) holds nothing of it: "
         "unset HF_HUB_OFFLINE to ask the Hub"
     )
+
+
+def cached_snapshot(
+    repo_id: str, revision: str | None, settings: HubSettings
+) -> tuple[str, dict[str, tuple[int, str | None]], bool]:
+    """The commit ``revision`` points at in this machine's cache, its files (size, blob) and whether that is the
+    whole tree (a cached tree listing) or only the files present; a HubError where nothing is cached for it."""
+    storage = storage_folder(settings.cache_dir, repo_id)
+    commit = _cached_commit(storage, revision)
+    if commit is None:
+        raise _offline_miss(repo_id, revision, settings)
+    tree = _cached_tree(storage, commit)
+    return commit, tree if tree is not None else _snapshot_files(storage, commit), tree is not None

@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 from vram_advisor.core.errors import HubError, UsageError
 from vram_advisor.core.jsonread import clean_text
 from vram_advisor.hub import transport
-from vram_advisor.hub.cache import _cached_commit, _cached_tree, _offline_miss, _snapshot_files
+from vram_advisor.hub.cache import _offline_miss, cached_snapshot
 from vram_advisor.hub.settings import (
     TIMEOUT_ENV,
     HubSettings,
@@ -356,12 +356,7 @@ def _listing_from_cache(
     target: str,
     consult_local: bool,
 ) -> RepoListing:
-    storage = storage_folder(settings.cache_dir, repo_id)
-    commit = _cached_commit(storage, revision)
-    if commit is None:
-        raise _offline_miss(repo_id, revision, settings)
-    tree = _cached_tree(storage, commit)
-    entries = tree if tree is not None else _snapshot_files(storage, commit)
+    commit, entries, complete = cached_snapshot(repo_id, revision, settings)
     if not entries:
         raise _offline_miss(repo_id, revision, settings)
     selected = _select(entries, include)
@@ -377,7 +372,7 @@ def _listing_from_cache(
         target,
         consult_local,
         source="cache",
-        complete=tree is not None,
+        complete=complete,
         gated=False,
     )
 

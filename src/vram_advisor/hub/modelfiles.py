@@ -12,9 +12,9 @@ from vram_advisor.core import boundedjson
 from vram_advisor.core.errors import HubError
 from vram_advisor.core.jsonread import MAX_BYTES
 from vram_advisor.hub import transport
-from vram_advisor.hub.cache import _cached_commit, _cached_tree, _offline_miss, _snapshot_files
+from vram_advisor.hub.cache import cached_snapshot
 from vram_advisor.hub.client import _bounded, _library_settings
-from vram_advisor.hub.settings import CONFIG_FILE, INDEX_FILE, HubSettings, ModelFiles, check_repo_id, storage_folder
+from vram_advisor.hub.settings import CONFIG_FILE, INDEX_FILE, HubSettings, ModelFiles, check_repo_id
 
 
 def fetch_model_files(repo_id: str, revision: str | None = None, settings: HubSettings | None = None) -> ModelFiles:
@@ -116,12 +116,7 @@ def _model_files_from_hub(repo_id: str, revision: str | None, settings: HubSetti
 def _model_files_from_cache(repo_id: str, revision: str | None, settings: HubSettings) -> ModelFiles:
     from huggingface_hub import errors as hf
 
-    storage = storage_folder(settings.cache_dir, repo_id)
-    commit = _cached_commit(storage, revision)
-    if commit is None:
-        raise _offline_miss(repo_id, revision, settings)
-    tree = _cached_tree(storage, commit)
-    entries = tree if tree is not None else _snapshot_files(storage, commit)
+    commit, entries, _complete = cached_snapshot(repo_id, revision, settings)
     sizes: dict[str, int | None] = {path: size for path, (size, _blob) in entries.items()}
     try:
         return _model_files(repo_id, revision, commit, settings, sizes, "cache", local_only=True)
