@@ -1,6 +1,5 @@
-"""The Hugging Face cache on this disk, read without the network: the commit a revision points at, the tree of a
-cached snapshot, and a listing of a download answered from the cache (``HF_HUB_OFFLINE=1`` or files already
-there)."""
+"""The Hugging Face cache on this disk, read without the network: the commit a revision points at and the files of
+that cached snapshot, which answer a listing or ``models import`` offline (``HF_HUB_OFFLINE=1``)."""
 
 from __future__ import annotations
 
