@@ -195,7 +195,7 @@ def test_mcp_without_the_sdk_is_one_line_exit_2(cli: Any, monkeypatch: pytest.Mo
     assert result.code == 2
     assert result.out == ""
     assert result.err.count("\n") == 1
-    assert 'pip install "vram-advisor[mcp]"' in result.err
+    assert 'pip install "mcp>=2"' in result.err
 
 
 def test_mcp_refuses_stdin_inventory_and_bad_files(cli: Any, tmp_path: Path) -> None:
@@ -217,4 +217,4 @@ def test_mcp_with_a_1x_sdk_asks_for_an_upgrade(cli: Any, monkeypatch: pytest.Mon
     result = cli(["mcp"])
     assert result.code == 2
     assert result.err.count("\n") == 1
-    assert "needs mcp >= 2" in result.err and "pip install -U" in result.err
+    assert "needs mcp >= 2" in result.err and 'pip install -U "mcp>=2"' in result.err

@@ -88,4 +88,7 @@ def test_without_ray_installed_the_error_is_one_line(cli, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
     result = cli(["cluster", "--ray"])
     assert result.code == 2
-    assert result.err.strip() == "vram-advisor: error: --ray needs Ray on this machine: pip install 'vram-advisor[ray]'"
+    assert result.err.strip() == (
+        'vram-advisor: error: --ray needs Ray on this machine: pip install "ray>=2.40" (or pip install ".[ray]" from '
+        "the checkout)"
+    )

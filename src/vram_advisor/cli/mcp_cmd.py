@@ -9,6 +9,7 @@ import typer
 
 from vram_advisor.cli.app import ModelDirOpt, app
 from vram_advisor.core.errors import UsageError
+from vram_advisor.core.extras import install_line
 from vram_advisor.render import warn
 
 
@@ -40,7 +41,7 @@ def mcp(
         except PackageNotFoundError:
             found = "unknown"
         raise MissingExtraError(
-            f'vram-advisor mcp needs mcp >= 2 (MCPServer), found mcp {found}; upgrade: pip install -U "vram-advisor[mcp]"'
+            f"vram-advisor mcp needs mcp >= 2 (MCPServer), found mcp {found}; upgrade: {install_line('mcp').replace('pip install', 'pip install -U', 1)}"
         ) from None
     from vram_advisor.agent import mcp as mcp_server
     from vram_advisor.agent.inventory_source import inventory_source

@@ -7,7 +7,7 @@ this task does not apply it either: the node's every GPU is reported. Each task 
 JSON, which is then read like any other untrusted input. Results are collected with a deadline (``ray.wait``); a
 node that fails or does not answer in time is reported by address and node id, and the others are still planned.
 
-Ray is an optional extra (``pip install 'vram-advisor[ray]'``) imported only here, and vram-advisor must be
+Ray is an optional extra (``pip install "ray>=2.40"``, or the ``ray`` extra from the checkout) imported only here, and vram-advisor must be
 installed on the nodes (the task imports it there).
 """
 
@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from vram_advisor.core.errors import UsageError
+from vram_advisor.core.extras import install_line
 from vram_advisor.fleet.inputs import Document, Skipped
 from vram_advisor.inventory.model import MAX_INVENTORY_BYTES
 
@@ -41,7 +42,7 @@ def _connect(address: str | None) -> tuple[Any, bool]:
     try:
         import ray
     except ImportError:
-        raise UsageError("--ray needs Ray on this machine: pip install 'vram-advisor[ray]'") from None
+        raise UsageError(f"--ray needs Ray on this machine: {install_line('ray')}") from None
     if ray.is_initialized():
         return ray, False
     target = address or os.environ.get("RAY_ADDRESS") or "auto"
@@ -61,7 +62,7 @@ def _where(node: dict[str, Any]) -> str:
 def _failure(exc: BaseException) -> str:
     cause = getattr(exc, "cause", None) or exc
     if isinstance(cause, ModuleNotFoundError) and "vram_advisor" in str(cause):
-        return "vram-advisor is not installed on that node (pip install vram-advisor there)"
+        return "vram-advisor is not installed on that node (install it there from the wheelhouse: docs/install.md)"
     text = str(cause).strip().splitlines()
     detail = text[-1] if text else ""
     return f"the probe failed there: {cause.__class__.__name__}" + (f": {detail[:200]}" if detail else "")
