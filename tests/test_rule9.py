@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from conftest import inventory_dict
+from conftest import gpu, inventory_dict
 from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.core import units
 from vram_advisor.plan.estimate import kv_cache_bytes
@@ -213,3 +213,21 @@ def test_json_keeps_the_contract_fields_and_adds_placement_and_the_table_fit(cli
     for entry in document["options"]:
         assert {"weights_gb", "min_vram_gb", "safer_vram_gb", "fit", "table_fit", "placement", "table"} <= set(entry)
     json.dumps(document)
+
+
+def test_cluster_groups_are_judged_on_the_real_download_too(cli) -> None:  # type: ignore[no-untyped-def]
+    """Three 8 x H100 nodes: under rule 9 Pro Q4 (a ~926 GB GGUF to convert) needs two nodes, where the article's
+    figures alone let one node hold it; the group's need is never below the article's figure."""
+
+    def node(name: str) -> str:
+        gpus = [gpu("NVIDIA H100 80GB HBM3", 81559, 480, index=i, uuid=f"GPU-{name}-{i}") for i in range(8)]
+        return json.dumps(inventory_dict(gpus, ram_gib=2048, hostname=name))
+
+    stdin = "\n".join(node(name) for name in ("a", "b", "c")) + "\n"
+    real = cli(["cluster", "-", "--json"], stdin=stdin).json()
+    table = cli(["cluster", "-", "--json", "--sizes", "table"], stdin=stdin).json()
+    real_groups = {(m["model"], m["quant"]): m for m in real["multi_node"]}
+    table_groups = {(m["model"], m["quant"]): m for m in table["multi_node"]}
+    assert ("deepseek-v4-pro", "q4") in real_groups and ("deepseek-v4-pro", "q4") not in table_groups
+    assert real["nodes"][0]["recommendation"]["model"] == "deepseek-v4-flash"
+    assert table["nodes"][0]["recommendation"]["model"] == "deepseek-v4-pro"

@@ -153,7 +153,7 @@ def test_identical_nodes_win_among_groups_that_fit_as_well(cli):
 def test_the_smallest_group_mixes_hardware_when_no_identical_group_holds_it(cli):
     small = [h100_node(f"small{i}", count=4) for i in range(2)]  # 316.7 GiB each
     big = h100_node("big")  # 633.4 GiB
-    document, _ = run_json(cli, "-", stdin=ndjson(*small, big))
+    document, _ = run_json(cli, "-", "--sizes", "table", stdin=ndjson(*small, big))
     plans = {(m["model"], m["quant"]): m for m in document["multi_node"]}
     fp8 = plans[("deepseek-v4-pro", "fp8")]  # needs 1003.5 GiB: all three (1266.9 GiB)
     assert fp8["nodes"] == ["big", "small0", "small1"] and fp8["identical_nodes"] is False

@@ -472,3 +472,29 @@ def read(data: Any, source: str) -> NodeFacts:
     if facts is not None:
         return facts
     return from_inventory(inv.from_dict(data, source))
+
+
+#: Sources that name their node themselves (fleet/ray.py: ``ray:ADDRESS (NODE_ID)``): two Ray nodes are two nodes
+#: even when their raylets share a host and its inventory.
+_IDENTIFIED_SOURCES = ("ray:",)
+
+
+def fingerprint(facts: NodeFacts, source: str) -> tuple[object, ...] | None:
+    """What makes two readings the same machine: its hostname with its GPU UUIDs, or, for GPUs without UUIDs
+    (other vendors, readers), with the whole inventory but the RAM available at the moment. None without a
+    hostname."""
+    if not facts.hostname:
+        return None
+    if facts.uuids:
+        return (facts.hostname, facts.uuids)
+    if source.startswith(_IDENTIFIED_SOURCES):
+        return None
+    return (
+        facts.hostname,
+        facts.gpus,
+        facts.ram_total_bytes,
+        facts.ram_limit_bytes,
+        facts.ram_swap_bytes,
+        facts.interconnect,
+        facts.hidden_gpus,
+    )

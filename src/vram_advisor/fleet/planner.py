@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 from vram_advisor.catalog.profiles import Catalog, ModelProfile, QuantRow
 from vram_advisor.core import units
 from vram_advisor.core.records import Record
+from vram_advisor.fleet import nodefacts
 from vram_advisor.fleet.inputs import NodeInput, Skipped
 from vram_advisor.fleet.nodefacts import INFINIBAND, NVLINK, RDMA, NodeFacts
 from vram_advisor.inventory import model as inv
@@ -156,32 +157,6 @@ def _gpu_models(gpus: tuple[tuple[str, int, int, bool], ...]) -> tuple[tuple[str
     return tuple(counts.items())
 
 
-#: Sources that name their node themselves (fleet/ray.py: ``ray:ADDRESS (NODE_ID)``): two Ray nodes are two nodes
-#: even when their raylets share a host and its inventory.
-_IDENTIFIED_SOURCES = ("ray:",)
-
-
-def _fingerprint(facts: NodeFacts, source: str) -> tuple[object, ...] | None:
-    """What makes two readings the same machine: its hostname with its GPU UUIDs, or, for GPUs without UUIDs
-    (other vendors, readers), with the whole inventory but the RAM available at the moment. None without a
-    hostname."""
-    if not facts.hostname:
-        return None
-    if facts.uuids:
-        return (facts.hostname, facts.uuids)
-    if source.startswith(_IDENTIFIED_SOURCES):
-        return None
-    return (
-        facts.hostname,
-        facts.gpus,
-        facts.ram_total_bytes,
-        facts.ram_limit_bytes,
-        facts.ram_swap_bytes,
-        facts.interconnect,
-        facts.hidden_gpus,
-    )
-
-
 class ClusterPlanner:
     """Adds nodes one by one (``add``), keeps small records, and plans the fleet (``finish``)."""
 
@@ -279,7 +254,7 @@ class ClusterPlanner:
     def add(self, item: NodeInput) -> Skipped | None:
         """Plan one node. Returns ``Skipped`` when it is the same machine as a node already added."""
         source, facts = item
-        fingerprint = _fingerprint(facts, source)
+        fingerprint = nodefacts.fingerprint(facts, source)
         first = self._machines_seen.get(fingerprint) if fingerprint is not None else None
         if first is not None:
             why = "same hostname and GPU UUIDs" if facts.uuids else "same hostname and inventory, no GPU UUIDs"
@@ -329,13 +304,23 @@ class ClusterPlanner:
 
     # ------------------------------------------------------------------------------------------ finish
 
+    def _multi_node_rows(self) -> list[tuple[ModelProfile, QuantRow]]:
+        """The rows a group of nodes is judged on: the article's, or under rule 9 each raised to its real need on
+        the smallest group that could hold it (two of the fleet's largest nodes' GPU count)."""
+        if self.sizes != "real" or not self.nodes:
+            return self.ranked
+        from vram_advisor.plan.realfit import group_row
+
+        gpus = 2 * max(node.gpu_count for node in self.nodes)
+        return [(model, group_row(model, row, self.context_tokens, gpus)) for model, row in self.ranked]
+
     def finish(self) -> ClusterPlan:
         return ClusterPlan(
             base=self.base,
             nodes=self.nodes,
             entries=self.entries,
             groups=self.groups,
-            multi_node=multi_node_plans(self.nodes, self.groups, self.ranked),
+            multi_node=multi_node_plans(self.nodes, self.groups, self._multi_node_rows()),
             skipped=self.skipped,
             skipped_count=self.skipped_count,
         )

@@ -26,6 +26,7 @@ from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.inventory.model import Inventory
 from vram_advisor.plan import estimate as est
+from vram_advisor.plan.estimate.weights import real_weights
 from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, NONE, OFFLOAD, Judge, Machine, fit_of, table_placement
 
 #: The 98% rule (contract rule 1) as a fraction: a figure is met by 98% of it.
@@ -92,3 +93,15 @@ def judge_for(
         return judged, NONE, None
 
     return judge, lambda: dict(made)
+
+
+def group_row(model: ModelProfile, row: QuantRow, context_tokens: int, gpus: int) -> QuantRow:
+    """``row`` raised to its real need on a group of ``gpus`` GPUs spread over several nodes (``cluster``'s
+    multi-node plans): the real download + the KV cache at the context + the engine's overhead on every GPU."""
+    arch, bits = model.architecture, row.bits
+    weights, _basis = real_weights(model, row)
+    if arch is None or bits is None:
+        return raised_row(row, weights, None)
+    kv_dtype = "fp8" if bits.engine == "vllm" else "bf16"  # vLLM runs V4 only with an fp8 cache
+    kv = est.kv_cache_bytes(arch, context_tokens, kv_dtype).total_bytes
+    return raised_row(row, weights, weights + kv + est.gpu_overhead(bits.engine, gpus).total_bytes)
