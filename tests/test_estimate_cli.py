@@ -230,7 +230,7 @@ def test_disk_bandwidth_by_kind() -> None:
 )
 def test_estimate_document_rejects_what_the_cli_rejects_with_the_same_message(cli, cli_args, call) -> None:  # type: ignore[no-untyped-def]
     from vram_advisor.core.errors import UsageError
-    from vram_advisor.plan.estimate import estimate_document
+    from vram_advisor.report.estimate import estimate_document
 
     result = cli(["estimate", "deepseek-v4-flash", *cli_args, "--no-machine"])
     assert result.code == 2
@@ -242,7 +242,7 @@ def test_estimate_document_rejects_what_the_cli_rejects_with_the_same_message(cl
 
 def test_estimate_document_checks_the_input_before_probing() -> None:
     from vram_advisor.core.errors import UsageError
-    from vram_advisor.plan.estimate import estimate_document
+    from vram_advisor.report.estimate import estimate_document
 
     def probe():  # type: ignore[no-untyped-def]
         raise AssertionError("probed before the input was checked")
@@ -255,7 +255,7 @@ def test_estimate_document_checks_the_input_before_probing() -> None:
 
 def test_estimate_document_calls_a_probe_once_the_input_is_good(write_inventory) -> None:  # type: ignore[no-untyped-def]
     from vram_advisor.inventory import model as inv
-    from vram_advisor.plan.estimate import estimate_document
+    from vram_advisor.report.estimate import estimate_document
 
     machine = inv.from_dict(inventory_dict([gpu(*H100)], ram_gib=256))
     calls: list[int] = []

@@ -15,6 +15,7 @@ from vram_advisor.inventory import bandwidth
 from vram_advisor.inventory.model import Gpu
 from vram_advisor.plan import estimate as est
 from vram_advisor.plan.estimate import speed as speed_module
+from vram_advisor.report import estimate as estimate_report
 
 
 def flash_arch():  # type: ignore[no-untyped-def]
@@ -28,9 +29,9 @@ def flash_arch():  # type: ignore[no-untyped-def]
 
 def test_the_kv_formula_in_json_is_written_from_the_architecture() -> None:
     other = replace(flash_arch(), csa_ratio=8, hca_ratio=64, sliding_window=256)
-    formula = est.kv_dict(est.kv_cache_bytes(other, 4096))["formula"]
+    formula = estimate_report.kv_dict(est.kv_cache_bytes(other, 4096))["formula"]
     assert "ceil(T/8)" in formula and "ceil(T/64)" in formula and "min(T,256)" in formula
-    flash = est.kv_dict(est.kv_cache_bytes(flash_arch(), 4096))["formula"]
+    flash = estimate_report.kv_dict(est.kv_cache_bytes(flash_arch(), 4096))["formula"]
     assert "ceil(T/4)" in flash and "ceil(T/128)" in flash and "min(T,128)" in flash
 
 

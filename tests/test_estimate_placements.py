@@ -11,13 +11,14 @@ from conftest import GIB, MIB, gpu, inventory_dict
 from vram_advisor.core import units
 from vram_advisor.inventory import model as inv
 from vram_advisor.plan import estimate as est
+from vram_advisor.report import estimate as estimate_report
 
 RTX_PRO_6000 = ("NVIDIA RTX PRO 6000 Blackwell Workstation Edition", 97887)
 
 
 def document(model: str, quant: str, context: int, inventory: dict | None = None, **options):  # type: ignore[no-untyped-def,type-arg]
     loaded = inv.from_dict(inventory) if inventory is not None else None
-    return est.estimate_document(model, quant, context, loaded, **options)
+    return estimate_report.estimate_document(model, quant, context, loaded, **options)
 
 
 def placement(doc: dict, kind: str) -> dict:  # type: ignore[type-arg]
@@ -202,7 +203,7 @@ def test_cpu_only_machine_gets_no_gpu_plans() -> None:
 
 
 def test_machine_independent_document_is_json_ready() -> None:
-    doc = est.estimate_document("deepseek-v4-pro", "Q4", 131072)
+    doc = estimate_report.estimate_document("deepseek-v4-pro", "Q4", 131072)
     assert json.loads(json.dumps(doc)) == doc
     assert doc["machine"] is None
     assert {p["placement"] for p in doc["placements"]} == {est.PLACEMENT_GPU, est.PLACEMENT_HYBRID, est.PLACEMENT_CPU}

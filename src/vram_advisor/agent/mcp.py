@@ -210,7 +210,7 @@ def build_server(inventory_source: Probe, model_dir: str | None = None) -> MCPSe
         all_gpus: AllGpus = False,
     ) -> dict[str, Any]:
         def compute() -> dict[str, Any]:
-            from vram_advisor.plan.estimate import estimate_document
+            from vram_advisor.report.estimate import estimate_document
 
             return estimate_document(
                 model.strip().lower(),

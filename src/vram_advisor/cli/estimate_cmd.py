@@ -44,7 +44,7 @@ def estimate(
     from vram_advisor.inventory import visibility
     from vram_advisor.inventory.model import Inventory
     from vram_advisor.plan.check_estimates import EstimateOptions
-    from vram_advisor.plan.estimate import estimate_and_document
+    from vram_advisor.report.estimate import estimate_and_document
     from vram_advisor.service import CheckRequest, obtain_inventory, parse_context
 
     machine_options = {

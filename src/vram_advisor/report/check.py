@@ -16,6 +16,7 @@ from vram_advisor.plan import estimate as est
 from vram_advisor.plan.check import CheckReport
 from vram_advisor.plan.check_estimates import loads_from_vram
 from vram_advisor.plan.rules import Option, Plan, Recommendation
+from vram_advisor.report.estimate import machine_dict, speed_dict
 
 CHECK_SCHEMA = "vram-advisor/check/v1"
 
@@ -91,7 +92,7 @@ def _offload_plan(placement: est.Placement) -> dict[str, Any]:
         "disk_bytes": placement.weights_disk,
         "decode_tokens_per_s_upper_bound": est.round_rate(placement.tokens_per_s_upper_bound),
         "decode_tokens_per_s_estimate": est.round_rate(placement.tokens_per_s_estimate),
-        "decode_tokens_per_s": est.speed_dict(placement),
+        "decode_tokens_per_s": speed_dict(placement),
         "bottleneck": bottleneck.name if bottleneck is not None else None,
     }
 
@@ -132,7 +133,7 @@ def check_document(report: CheckReport) -> dict[str, Any]:
     if report.free_memory_notes is not None:
         document["free_memory_notes"] = list(report.free_memory_notes)
     document["warnings"] = list(report.warnings)
-    machine = est.machine_dict(extras.machine)
+    machine = machine_dict(extras.machine)
     chosen = extras.options.get(extras.run_for) if extras.run_for is not None else None
     first = chosen or next(iter(extras.options.values()), None)
     document["estimate"] = {
@@ -147,7 +148,7 @@ def check_document(report: CheckReport) -> dict[str, Any]:
     }
     document["run"] = extras.run
     document["recommendation"]["decode_tokens_per_s"] = (
-        est.speed_dict(extras.run_placement) if extras.run_placement is not None else None
+        speed_dict(extras.run_placement) if extras.run_placement is not None else None
     )
     document["sizes"] = report.options.estimate.sizes
     _add_family(document, report)

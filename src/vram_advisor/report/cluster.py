@@ -14,8 +14,8 @@ from typing import IO, Any
 from vram_advisor.core import units
 from vram_advisor.fleet.nodefacts import INFINIBAND, NVLINK, RDMA
 from vram_advisor.fleet.planner import SCHEMA, ClusterPlan, HardwareGroup, MachinePlan, MultiNodePlan, Node
-from vram_advisor.plan import estimate as est
 from vram_advisor.report.check import json_number, recommendation_dict, short_option
+from vram_advisor.report.estimate import speed_dict
 
 #: Interconnect kinds in the order they are listed.
 LINK_ORDER = (NVLINK, INFINIBAND, RDMA)
@@ -96,7 +96,7 @@ def node_recommendation(entry: MachinePlan) -> dict[str, Any]:
     """A node's ``recommendation``, as ``check --json`` writes it (with the speed of where it runs)."""
     return {
         **recommendation_dict(entry.recommendation),
-        "decode_tokens_per_s": None if entry.run_placement is None else est.speed_dict(entry.run_placement),
+        "decode_tokens_per_s": None if entry.run_placement is None else speed_dict(entry.run_placement),
     }
 
 

@@ -14,8 +14,7 @@ reads the machine. One job per module:
 * ``speed``: the calibrated single-stream decode speed of a placement (bandwidth beside a per-token floor), printed
   as a range; ``calibration``: the measured runs it is checked against (tests and bench/speeds_table.py);
 * ``option``: one option's whole ``Estimate`` and the input checks;
-* ``document``: the JSON document and ``estimate_and_document`` / ``estimate_document``, the one pipeline of the
-  CLI and the MCP server.
+The JSON of an estimate (``estimate --json``, the MCP tool) is ``report.estimate``'s.
 
 The names below are this package's public face; import them from ``vram_advisor.plan.estimate``. Its value classes
 are frozen dataclasses with ``eq=False`` (compared by identity): nothing compares them, and the generated
@@ -24,19 +23,6 @@ are frozen dataclasses with ``eq=False`` (compared by identity): nothing compare
 
 from __future__ import annotations
 
-from vram_advisor.plan.estimate.document import (
-    ESTIMATE_SCHEMA,
-    estimate_and_document,
-    estimate_dict,
-    estimate_document,
-    kv_dict,
-    machine_dict,
-    overhead_dict,
-    placement_dict,
-    round_rate,
-    speed_dict,
-    weights_dict,
-)
 from vram_advisor.plan.estimate.kv import KvEstimate, kv_bytes_per_token, kv_cache_bytes, kv_formula, kv_ring_bytes
 from vram_advisor.plan.estimate.option import (
     SERVED_SEQUENCES,
@@ -74,6 +60,7 @@ from vram_advisor.plan.estimate.speed import (
     SpeedEstimate,
     decode_speed,
     format_rate,
+    round_rate,
     serial_estimate_words,
 )
 from vram_advisor.plan.estimate.weights import (
@@ -102,7 +89,6 @@ from vram_advisor.plan.estimate.weights import (
 __all__ = [
     "CPU_COMPUTE_BYTES",
     "CUDA_CONTEXT_BYTES",
-    "ESTIMATE_SCHEMA",
     "LLAMA_CPP_COMPUTE_BYTES",
     "PLACEMENT_CPU",
     "PLACEMENT_GPU",
@@ -135,9 +121,6 @@ __all__ = [
     "cpu_overhead",
     "cpu_placement",
     "decode_speed",
-    "estimate_and_document",
-    "estimate_dict",
-    "estimate_document",
     "estimate_option",
     "estimate_with_weights",
     "even_split_bytes",
@@ -149,23 +132,17 @@ __all__ = [
     "kv_bytes_per_token",
     "kv_cache_bytes",
     "kv_cache_name",
-    "kv_dict",
     "kv_dtype_of",
     "kv_formula",
     "kv_ring_bytes",
-    "machine_dict",
     "machine_view",
     "nvme_placement",
     "other_weights_bytes",
-    "overhead_dict",
-    "placement_dict",
     "placements",
     "round_rate",
     "serial_estimate_words",
     "sizes_of",
-    "speed_dict",
     "tensor_parallel_size",
-    "weights_dict",
     "weights_estimate",
     "weights_in_use",
 ]

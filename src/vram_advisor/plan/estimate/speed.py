@@ -157,3 +157,8 @@ def model_words() -> str:
         f"{LLAMA_CPP_LAYER_MS} ms per layer (+{LLAMA_CPP_SPLIT_MS} ms per extra GPU of a layer split)); range "
         f"÷/x {RANGE_FACTOR}; calibrated on measured-speeds.md (docs/speeds.md)"
     )
+
+
+def round_rate(value: float | None, digits: int = 2) -> float | None:
+    """A rate or ratio rounded for JSON (None stays None)."""
+    return None if value is None else round(value, digits)

@@ -21,14 +21,10 @@ from vram_advisor.plan.estimate.placement import (
     even_split_bytes,
     machine_view,
 )
+from vram_advisor.plan.estimate.speed import round_rate
 from vram_advisor.plan.estimate.weights import Overhead, WeightsEstimate
 
 ESTIMATE_SCHEMA = "vram-advisor/estimate/v1"
-
-
-def round_rate(value: float | None, digits: int = 2) -> float | None:
-    """A rate or ratio rounded for JSON (None stays None)."""
-    return None if value is None else round(value, digits)
 
 
 def _file_dict(item: PublishedFile) -> dict[str, Any]:
