@@ -119,7 +119,7 @@ def test_verdict_grid_gate_and_run_block_agree(cli, write_inventory, gpus: str, 
             # never graded on GPU while the real weights exceed usable VRAM
             assert entry["weights_bytes"] <= usable, entry
             assert entry["placement"] in ("gpu", "unified")
-            assert entry["min_vram_gb"] >= entry["table"]["min_vram_gb"]  # never more optimistic than the article
+            assert entry["real"]["min_vram_gb"] >= entry["min_vram_gb"]  # never more optimistic than the article
     rec = document["recommendation"]
     if rec["kind"] == "api":
         assert rec["placement"] is None and document["run"] is None
@@ -211,7 +211,11 @@ def test_json_keeps_the_contract_fields_and_adds_placement_and_the_table_fit(cli
         assert key in document
     assert {"kind", "model", "quant", "fit", "experimental", "reason", "placement"} <= set(document["recommendation"])
     for entry in document["options"]:
-        assert {"weights_gb", "min_vram_gb", "safer_vram_gb", "fit", "table_fit", "placement", "table"} <= set(entry)
+        assert {"weights_gb", "min_vram_gb", "safer_vram_gb", "fit", "table_fit", "placement", "real"} <= set(entry)
+    # the figures are the article's (rule 1); the real download's are beside them
+    flash_q4 = option(document, "deepseek-v4-flash", "q4")
+    assert (flash_q4["weights_gb"], flash_q4["min_vram_gb"], flash_q4["safer_vram_gb"]) == (80, 96, 128)
+    assert flash_q4["real"]["weights_gb"] > 80
     json.dumps(document)
 
 

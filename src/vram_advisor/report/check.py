@@ -27,25 +27,26 @@ def json_number(value: float) -> float | int:
 
 
 def option_dict(option: Option) -> dict[str, Any]:
+    """One option: the article's figures (contract rule 1) and its fit; under rule 9 the fit is judged on the real
+    download, whose figures are ``real`` beside ``table_fit``, the article's own fit."""
     quant = option.quant
+    table = option.table_quant or quant
     return {
         "model": option.model.id,
         "quant": quant.id,
-        "weights_gb": json_number(quant.weights_gb),
-        "min_vram_gb": json_number(quant.min_vram_gb),
-        "safer_vram_gb": json_number(quant.safer_vram_gb),
+        **_figures(table),
         "fit": option.fit,
         "experimental": quant.experimental,
         "rank": option.rank + 1,
         "best_for": quant.best_for,
         "placement": option.placement,
         "table_fit": option.table_fit,
-        "table": None if option.table_quant is None else _table_figures(option.table_quant),
+        "real": _figures(quant),
     }
 
 
-def _table_figures(row: QuantRow) -> dict[str, Any]:
-    """The article's own figures for a row (beside the real-size figures rule 9 judges)."""
+def _figures(row: QuantRow) -> dict[str, Any]:
+    """A row's weights and VRAM figures as the table writes them (GB of weights, GB = GiB of VRAM)."""
     return {
         "weights_gb": json_number(row.weights_gb),
         "min_vram_gb": json_number(row.min_vram_gb),
@@ -62,8 +63,10 @@ def short_option(option: Option | None) -> dict[str, Any] | None:
         "quant": option.quant.id,
         "fit": option.fit,
         "experimental": option.experimental,
-        "min_vram_gb": json_number(option.quant.min_vram_gb),
-        "safer_vram_gb": json_number(option.quant.safer_vram_gb),
+        "min_vram_gb": json_number((option.table_quant or option.quant).min_vram_gb),
+        "safer_vram_gb": json_number((option.table_quant or option.quant).safer_vram_gb),
+        "real_min_vram_gb": json_number(option.quant.min_vram_gb),
+        "real_safer_vram_gb": json_number(option.quant.safer_vram_gb),
     }
 
 
