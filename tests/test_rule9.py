@@ -187,11 +187,9 @@ def test_the_98_percent_rule_holds_at_the_exact_edge() -> None:
 
 
 def test_a_need_just_covered_is_minimum_and_one_byte_less_is_not() -> None:
-    """realfit's figure for a need: met exactly when usable VRAM covers the need (no 98% slack on the need)."""
-    from vram_advisor.plan.realfit import _figure_for
-
+    """The figure written for a need is met exactly when usable VRAM covers the need (no 98% slack on the need)."""
     for need in (10**9, 80 * units.GIB + 7, 123_456_789_013):
-        figure = _figure_for(need)
+        figure = units.figure_for_need(need)
         assert units.meets(need + 1, figure) or units.meets(need, figure)
         assert not units.meets(need - 100, figure)
 

@@ -29,13 +29,10 @@ from vram_advisor.plan import estimate as est
 from vram_advisor.plan.estimate.weights import real_weights
 from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, NONE, OFFLOAD, Judge, Machine, fit_of, table_placement
 
-#: The 98% rule (contract rule 1) as a fraction: a figure is met by 98% of it.
-_MEETS_NUMERATOR, _MEETS_DENOMINATOR = 98, 100
 
-
-def _figure_for(need_bytes: int) -> int:
-    """The smallest figure ``units.meets`` accepts only when ``usable >= need_bytes``: need / 0.98, rounded up."""
-    return -(-need_bytes * _MEETS_DENOMINATOR // _MEETS_NUMERATOR)
+def safer_need(need_bytes: int, row: QuantRow) -> int:
+    """A need scaled by the row's safer/minimum ratio (the headroom the article asks for comfort), rounded up."""
+    return -(-need_bytes * row.safer_vram_bytes // row.min_vram_bytes)
 
 
 def raised_row(row: QuantRow, weights_bytes: int, need_bytes: int | None) -> QuantRow:
@@ -43,12 +40,11 @@ def raised_row(row: QuantRow, weights_bytes: int, need_bytes: int | None) -> Qua
     safer/minimum ratio (safer), never below the table's own figures."""
     minimum, safer = row.min_vram_bytes, row.safer_vram_bytes
     if need_bytes is not None:
-        minimum = max(minimum, _figure_for(need_bytes))
-        safer = max(safer, _figure_for(-(-need_bytes * row.safer_vram_bytes // row.min_vram_bytes)))
-    weights = max(weights_bytes, 1)
-    weights_text, min_text, safer_text = table_figures(weights, minimum, safer)
+        minimum = max(minimum, units.figure_for_need(need_bytes))
+        safer = max(safer, units.figure_for_need(safer_need(need_bytes, row)))
     if weights_bytes == row.weights_bytes and minimum == row.min_vram_bytes and safer == row.safer_vram_bytes:
         return row
+    weights_text, min_text, safer_text = table_figures(max(weights_bytes, 1), minimum, safer)
     return replace(row, weights=weights_text, min_vram=min_text, safer_vram=safer_text)
 
 
@@ -80,8 +76,7 @@ def judge_for(
         usable = machine.usable_vram_bytes
         on_gpu = "unified" if machine.unified else "gpu"
         if gpu is not None and gpu_need is not None and gpu.fits and gpu.budget_bytes is not None:
-            comfortable_need = -(-gpu_need * row.safer_vram_bytes // row.min_vram_bytes)
-            if units.meets(usable, judged.safer_vram_bytes) and comfortable_need <= gpu.budget_bytes:
+            if units.meets(usable, judged.safer_vram_bytes) and safer_need(gpu_need, row) <= gpu.budget_bytes:
                 return judged, COMFORTABLE, on_gpu
             if units.meets(usable, judged.min_vram_bytes):
                 return judged, MINIMUM, on_gpu
