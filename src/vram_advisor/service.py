@@ -142,7 +142,7 @@ def run_check(
     except UsageError:
         in_play = None  # an unknown --model is reported by validate, in its turn
     options = check_options(request, environ, in_play)
-    core.validate(options, core.judging_catalog(catalog, options))
+    _released, judged = core.catalogs(catalog, options)  # bad options fail here, before the machine is probed
     if in_play is not None:
         check_context_in_play(request.context, options.context_tokens, in_play)
     inventory = visibility.apply(obtain_inventory(request), environ, ignore=request.all_gpus)
@@ -151,7 +151,6 @@ def run_check(
     from vram_advisor.hub import repocheck
 
     download = _ask_hub(request, inventory, environ, hub_status)
-    judged = core.judging_catalog(catalog, options)
 
     def revise(result: Plan) -> tuple[Plan, object | None]:
         return repocheck.apply_download(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from vram_advisor.catalog.profiles import Catalog
 from vram_advisor.core.errors import UsageError
@@ -62,13 +63,10 @@ class CheckReport(Record):
     #: ``--repo`` only: the Hub listing and the need derived from it (typed in ``hub``; opaque here).
     download: object | None = None
     derived: object | None = None
-    download_notes: tuple[str, ...] = ()
     #: Under rule 9 (the default), the plan the article's figures alone give (``--sizes table``), for comparison.
     table_plan: Plan | None = None
     #: The DeepSeek-V4.1-Flash line of a default check (``plan.family``), where it applies.
     family: FamilyNote | None = None
-    #: The catalog judged (with ``--release`` applied), for the releases and reference downloads it names.
-    catalog: Catalog | None = None
 
     @property
     def visible_gpus(self) -> tuple[int, ...]:
@@ -101,21 +99,19 @@ def validate(options: CheckOptions, catalog: Catalog) -> None:
         catalog.model(model_id)
 
 
-def release_catalog(catalog: Catalog, options: CheckOptions) -> Catalog:
-    """The catalog with ``--release`` chosen (a UsageError names the releases there are)."""
+def catalogs(catalog: Catalog, options: CheckOptions) -> tuple[Catalog, Catalog]:
+    """The catalog with ``--release`` chosen, and the one the rules judge (with ``--sizes published``, the published
+    files' figures); the options that need a catalog are validated on it (a UsageError names the option)."""
     from vram_advisor.catalog.releases import with_release
 
-    return with_release(catalog, options.release)
-
-
-def judging_catalog(catalog: Catalog, options: CheckOptions) -> Catalog:
-    """The catalog the rules read: the table's rows, or with ``--sizes published`` the published files' figures."""
-    catalog = release_catalog(catalog, options)
+    released = with_release(catalog, options.release)
+    judged = released
     if options.estimate.sizes == "published":
         from vram_advisor.catalog.published import published_catalog
 
-        return published_catalog(catalog)
-    return catalog
+        judged = published_catalog(released)
+    validate(options, judged)
+    return released, judged
 
 
 def check(
@@ -128,9 +124,7 @@ def check(
     download_notes: tuple[str, ...] = (),
 ) -> CheckReport:
     """Plan ``inventory`` against ``catalog`` (the table's catalog; ``--sizes`` picks the figures judged)."""
-    judged = judging_catalog(catalog, options)
-    validate(options, judged)
-    catalog = release_catalog(catalog, options)
+    catalog, judged = catalogs(catalog, options)
     judge, made = None, None
     if options.estimate.sizes == "real":
         from vram_advisor.plan.realfit import judge_for
@@ -145,16 +139,18 @@ def check(
             options.estimate.disk_bw,
             options.model_dir,
         )
-    rules = {
-        "base": options.base,
-        "require": options.require,
-        "allow_offload": options.allow_offload,
-        "model_dir": options.model_dir,
-        "free": options.free,
-        "models": options.models,
-    }
-    result = plan(inventory, judged, judge=judge, **rules)  # type: ignore[arg-type]
-    table_plan = plan(inventory, catalog, **rules) if judge is not None else None  # type: ignore[arg-type]
+    plan_here = partial(
+        plan,
+        inventory,
+        base=options.base,
+        require=options.require,
+        allow_offload=options.allow_offload,
+        model_dir=options.model_dir,
+        free=options.free,
+        models=options.models,
+    )
+    result = plan_here(judged, judge=judge)
+    table_plan = plan_here(catalog) if judge is not None else None
     derived = None
     if revise is not None:
         result, derived = revise(result)
@@ -194,6 +190,7 @@ def check(
             options.model_dir,
             judge=judge,
             sizes=options.estimate.sizes,
+            judged=made,
         )
     return CheckReport(
         options=options,
@@ -205,8 +202,6 @@ def check(
         free_memory_notes=free_notes,
         download=download,
         derived=derived,
-        download_notes=download_notes,
         table_plan=table_plan,
         family=family,
-        catalog=catalog,
     )

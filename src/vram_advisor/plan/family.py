@@ -8,7 +8,7 @@ estimate. Pure: reads the plan, the estimates and the catalogue.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +97,7 @@ def v41_note(
     model_dir: str | None = None,
     judge: Judge | None = None,
     sizes: str = "table",
+    judged: Callable[[], Mapping[tuple[str, str], est.Estimate]] | None = None,
 ) -> FamilyNote | None:
     """The line when V4.1-Flash would run here where V4-Flash would not, or faster; None otherwise (or when the
     catalogue has no V4.1-Flash, or the context is beyond it)."""
@@ -107,10 +108,10 @@ def v41_note(
         return None
     newer_plan = plan(inventory, catalog, models=(V41_FLASH,), model_dir=model_dir, judge=judge)
     view = machine or est.machine_view(inventory, model_dir=model_dir)
+    known = judged() if judged is not None else {}  # the estimates ``judge`` made while planning: not again
     estimates = {
-        option.key: est.estimate_option(
-            option.model, option.table_quant or option.quant, context_tokens, view, kv_dtype, sizes
-        )
+        option.key: known.get(option.key)
+        or est.estimate_option(option.model, option.table_quant or option.quant, context_tokens, view, kv_dtype, sizes)
         for option in newer_plan.options
     }
     newer = runs_as(newer_plan.options, estimates, V41_FLASH)
