@@ -27,15 +27,6 @@ if TYPE_CHECKING:
 
 FIT_STYLE = {COMFORTABLE: "bold green", MINIMUM: "yellow", OFFLOAD: "magenta", NONE: "dim red"}
 FIT_SYMBOL = {COMFORTABLE: "●", MINIMUM: "◐", OFFLOAD: "◌", NONE: "·"}
-#: Where the recommendation runs, in words (the placement names of the offload plans).
-PLACEMENT_WORDS = {
-    "gpu": "all in GPU memory",
-    "unified": "in unified memory",
-    "gpu+ram": "attention on the GPUs, routed experts in system RAM",
-    "cpu": "on the CPU from system RAM",
-    "nvme": "experts streamed from NVMe",
-}
-
 KIND_WORDS = {
     "local": "runs from GPU memory",
     "offload": "runs with weights offloaded to system RAM (slow)",
@@ -328,11 +319,12 @@ def check_view(report: CheckReport, details: bool = False) -> Group:
     parts.append(Text())
     verdict = Text("Verdict  ", style="bold")
     verdict.append_text(_verdict(plan))
-    rec = plan.recommendation.option
-    if rec is not None and rec.placement is not None:
-        verdict.append(f" Runs {PLACEMENT_WORDS.get(rec.placement, rec.placement)}")
-        speed = estimates.run_placement.speed if estimates.run_placement is not None else None
-        verdict.append(f", {speed.text()} single-stream." if speed is not None else ".")
+    where = estimates.run_placement  # where the verdict runs, in the words and with the speed of the summary view
+    if where is not None:
+        from vram_advisor.render.estimate_view import SHORT_LABELS
+
+        verdict.append(f" Runs {SHORT_LABELS[where.kind]}")
+        verdict.append(f", {where.speed.text()} single-stream." if where.speed is not None else ".")
     parts.append(verdict)
     from vram_advisor.report.check import table_note
 
