@@ -51,8 +51,10 @@ def test_json_is_the_only_thing_on_stdout(cli, h100_file):
     assert "\x1b[" not in result.out
 
 
-def test_check_json_shape(cli, h100_file):
-    document = cli(["check", "--sizes", "table", "--inventory", h100_file, "--json"]).json()
+@pytest.mark.parametrize("sizes", [["--sizes", "table"], []], ids=["table", "real (default)"])
+def test_check_json_shape(cli, h100_file, sizes):
+    """The contract's fields, and the article's figures in them, whichever sizes judge the fit."""
+    document = cli(["check", *sizes, "--inventory", h100_file, "--json"]).json()
     for key in (
         "schema",
         "inventory",
