@@ -1,6 +1,6 @@
-"""The decode-speed table of docs/speeds.md: every measured run in tests/fixtures/measured_speeds.json (copied from
-shared/reference/measured-speeds.md, each with its public source) beside the estimate ``vram-advisor`` prints for
-the same machine, option and placement.
+"""The decode-speed table of docs/speeds.md: every measured run in tests/fixtures/measured_speeds.json (read from
+public issues, each with its source) beside the estimate ``vram-advisor`` prints for the same machine, option and
+placement.
 
     python bench/speeds_table.py            # print the table (Markdown)
     python bench/speeds_table.py --write    # regenerate docs/speeds.md
@@ -35,9 +35,9 @@ is bandwidth arithmetic beside a per-token latency floor per layer and engine (m
 `src/vram_advisor/plan/estimate/speed.py`. Where `--ram-bw` is not given, system RAM bandwidth is assumed from the
 machine's class (its RAM size), and every view says which was assumed.
 
-Every run below is a public measurement (shared/reference/measured-speeds.md; the points with their sources are in
-`tests/fixtures/measured_speeds.json`). `tests/test_speeds.py` fails if any estimate leaves the 2x band around its
-measurement. Rows marked *held out* were not used to choose the constants.
+Every run below is a public measurement, read from the issue named in its source column (the points with their
+sources are in `tests/fixtures/measured_speeds.json`). `tests/test_speeds.py` fails if any estimate leaves the 2x
+band around its measurement. Rows marked *held out* were not used to choose the constants.
 
 Regenerate this file with `python bench/speeds_table.py --write`.
 """

@@ -11,7 +11,9 @@ The answers follow the Hub's wire format as huggingface_hub parses it (``hf_api.
 LFS files, ``X-Linked-Etag``/``X-Linked-Size`` on resolve; errors as ``X-Error-Code`` (``RepoNotFound``,
 ``GatedRepo``, ``RevisionNotFound``, ``EntryNotFound``) with the status codes the Hub uses: 401 for a missing or
 private repo asked without a token (404 with one), 401 ``GatedRepo`` for a gated file, 404 for a bad revision or file.
-The repos' figures come from shared/reference/deepseek-v4-facts.md (config values §1.2, §2; sizes §1.1, §1.5, §1.8).
+The repos' figures are public: config values from the official config.json files (huggingface/transformers
+``configuration_deepseek_v4.py``, ``configuration_deepseek_v3.py``), sizes from vLLM's load logs (vllm-project/vllm
+#40802), the Hub listings and the unsloth docs.
 
 Weights are never served (a ``GET`` of an LFS file answers 500), and every request is recorded in ``requests``, so a
 test can assert that nothing but metadata was fetched.
@@ -312,7 +314,7 @@ def _json_file(path: str, data: Any) -> FakeFile:
     return FakeFile(path, json.dumps(data, indent=2).encode())
 
 
-#: deepseek-ai/DeepSeek-V4-Flash config.json (deepseek-v4-facts.md §1.2, the snapshot of the official config).
+#: deepseek-ai/DeepSeek-V4-Flash config.json, the official one (https://huggingface.co/deepseek-ai/DeepSeek-V4-Flash).
 V4_FLASH_CONFIG: dict[str, Any] = {
     "architectures": ["DeepseekV4ForCausalLM"],
     "model_type": "deepseek_v4",
@@ -356,7 +358,7 @@ V4_FLASH_CONFIG: dict[str, Any] = {
     "torch_dtype": "bfloat16",
 }
 
-#: DeepSeek-V3 (MLA) config values (deepseek-v4-facts.md §2).
+#: DeepSeek-V3 (MLA) config values (huggingface/transformers ``configuration_deepseek_v3.py``).
 V3_CONFIG: dict[str, Any] = {
     "architectures": ["DeepseekV3ForCausalLM"],
     "model_type": "deepseek_v3",
@@ -390,15 +392,17 @@ DENSE_CONFIG: dict[str, Any] = {
     "torch_dtype": "bfloat16",
 }
 
-#: V4-Flash: 46 shards, 148.66 GiB on disk (vLLM's log, facts §1.1); the index's total_size is the tensors' bytes
-#: (the table's 159.61 GB, facts §1.5 has no stored copy), a little less than the files with their headers.
+#: V4-Flash: 46 shards, 148.66 GiB on disk (vLLM's log, vllm-project/vllm#40802 and #40821); the index's total_size is
+#: the tensors' bytes (the table's 159.61 GB; no published copy of the index was found), a little less than the files
+#: with their headers.
 V4_FLASH_TOTAL_SIZE = 159_610_000_000
 V4_FLASH_SHARD_BYTES = round(148.66 * GIB) // 46
-#: DeepSeek-V3 safetensors artifact bytes (facts §1.5).
+#: DeepSeek-V3 safetensors artifact bytes (deepseek-ai/DeepSeek-V3 on the Hugging Face Hub at commit afb92e1f).
 V3_TOTAL_SIZE = 688_586_727_753
-#: UD-Q2_K_XL of V4-Flash sized like antirez's 2-bit GGUF (80.8 GiB, facts §1.8), in two shards.
+#: UD-Q2_K_XL of V4-Flash sized like antirez's 2-bit GGUF (80.8 GiB, HF antirez/deepseek-v4-gguf), in two shards.
 GGUF_Q2_SHARDS = (50_000_000_000, round(80.8 * GIB) - 50_000_000_000)
-#: UD-Q4_K_XL: about 155 GB (unsloth: Q8_K_XL 162 GB is "only 7 GB larger", facts §1.8), in four shards.
+#: UD-Q4_K_XL: about 155 GB (unsloth.ai/docs/models/deepseek-v4: Q8_K_XL 162 GB is "only 7 GB larger"), in four
+#: shards.
 GGUF_Q4_SHARDS = (40_000_000_000, 40_000_000_000, 40_000_000_000, 35_000_000_000)
 
 

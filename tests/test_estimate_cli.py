@@ -200,7 +200,7 @@ def test_gpu_bandwidth_sources() -> None:
     probed = Gpu(name="x", memory_total_bytes=1, memory_bandwidth_bytes_per_s=123)
     assert gpu_bandwidth(probed).bytes_per_s == 123
     nvml = Gpu(name="x", memory_total_bytes=1, memory_bus_width_bits=5120, memory_clock_max_mhz=2619)
-    assert gpu_bandwidth(nvml).bytes_per_s == 3_352_320_000_000  # hardware-probing.md §2: H100 -> 3352 GB/s
+    assert gpu_bandwidth(nvml).bytes_per_s == 3_352_320_000_000  # k8s-test-infra qx-h100.xml: H100 -> 3352 GB/s
     named = Gpu(name="NVIDIA H100 80GB HBM3", memory_total_bytes=1)
     assert gpu_bandwidth(named).bytes_per_s == 3352 * 10**9
     assert gpu_bandwidth(Gpu(name="mystery", memory_total_bytes=1)).bytes_per_s is None

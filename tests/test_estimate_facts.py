@@ -109,7 +109,7 @@ def test_experimental_rows_follow_the_plans_rule(monkeypatch) -> None:  # type: 
 
 
 def test_nvml_bandwidth_formula_is_one_function() -> None:
-    assert bandwidth.memory_bandwidth_bytes_per_s(5120, 2619) == 3_352_320_000_000  # H100 (hardware-probing §2)
+    assert bandwidth.memory_bandwidth_bytes_per_s(5120, 2619) == 3_352_320_000_000  # H100 (k8s-test-infra qx-h100)
     assert bandwidth.memory_bandwidth_bytes_per_s(384, 10501) == 1_008_096_000_000  # RTX 4090
     assert bandwidth.memory_bandwidth_bytes_per_s(None, 2619) is None
     assert bandwidth.memory_bandwidth_bytes_per_s(5120, 0) is None

@@ -1,4 +1,4 @@
-"""The V4 KV-cache formula against the published figures and engine logs in deepseek-v4-facts.md §1.6."""
+"""The V4 KV-cache formula against published figures and engine logs (r/LocalLLaMA, vLLM PR #48993)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def arch(model_id: str):  # type: ignore[no-untyped-def]
     return default_catalog().model(model_id).architecture
 
 
-# Published per-sequence figures at 1M tokens (facts §1.6: r/LocalLLaMA "The exact KV cache usage of DeepSeek V4",
+# Published per-sequence figures at 1M tokens (r/LocalLLaMA "The exact KV cache usage of DeepSeek V4",
 # 24-ai.news summarising the vLLM blog, yiliu30.github.io), and the fp8_ds_mla table rows.
 @pytest.mark.parametrize(
     ("model_id", "dtype", "published_gib"),
@@ -38,7 +38,7 @@ def test_one_million_tokens_matches_the_published_figures(model_id: str, dtype: 
 
 
 def test_amortised_bytes_per_token_are_the_facts_rows() -> None:
-    # facts §1.6: Flash 6,880 B/token BF16 and 3,850 fp8; Pro 9,848 and 5,511
+    # Flash 6,880 B/token BF16 and 3,850 fp8; Pro 9,848 and 5,511 (the formula; the BF16 rates match r/LocalLLaMA)
     assert kv_cache_bytes(arch("deepseek-v4-flash"), 1000, "bf16").amortised_bytes_per_token == 6880
     assert kv_cache_bytes(arch("deepseek-v4-pro"), 1000, "bf16").amortised_bytes_per_token == 9848
     assert round(kv_cache_bytes(arch("deepseek-v4-flash"), 1000, "fp8").amortised_bytes_per_token) == 3850
@@ -46,14 +46,14 @@ def test_amortised_bytes_per_token_are_the_facts_rows() -> None:
 
 
 def test_sliding_window_ring_is_the_facts_fixed_cost() -> None:
-    # facts §1.6: 5.4 MiB (Flash) and 7.6 MiB (Pro) per sequence at BF16
+    # 5.4 MiB (Flash) and 7.6 MiB (Pro) per sequence at BF16: layers x 128 x 1024 B
     assert kv_cache_bytes(arch("deepseek-v4-flash"), ONE_M).swa_ring_bytes / MIB == pytest.approx(5.4, abs=0.05)
     assert kv_cache_bytes(arch("deepseek-v4-pro"), ONE_M).swa_ring_bytes / MIB == pytest.approx(7.6, abs=0.05)
 
 
 def test_formula_matches_vllm_block_stride_with_the_mxfp4_indexer() -> None:
     # vLLM PR #48993 (V4-Pro, GB200): fp8_ds_mla with the 68-byte MXFP4 indexer row, 1,315,008 bytes per
-    # 256-token block = 5,137 B/token "including the SWA/state overlay"; the formula gives 5,031 (facts §1.6).
+    # 256-token block = 5,137 B/token "including the SWA/state overlay"; the formula gives 5,031.
     pro = arch("deepseek-v4-pro")
     fp4_indexer = replace(pro, kv_rows={"fp8": KvRow(main_bytes=584, indexer_bytes=68, source="v4-kv")})
     amortised = kv_cache_bytes(fp4_indexer, 256 * 1024, "fp8").amortised_bytes_per_token

@@ -1,5 +1,5 @@
-"""Placements (GPU, GPU+RAM, CPU, NVMe) and decode-speed bounds, checked against the measured deployments in
-deepseek-v4-facts.md §1.7 and §6."""
+"""Placements (GPU, GPU+RAM, CPU, NVMe) and decode-speed bounds, checked against measured deployments
+(kvcache-ai/ktransformers#2001, lmstudio-ai/lmstudio-bug-tracker#2235, the vLLM recipes)."""
 
 from __future__ import annotations
 
@@ -77,7 +77,8 @@ def test_v4_flash_hybrid_vram_against_lm_studio_2235() -> None:
 
 
 def test_published_fp8_weights_reconcile_with_the_routed_expert_bytes() -> None:
-    """facts §1.4: Flash routed experts 277.03B params -> 147.17 GB at FP4 + scales; the checkpoint is 159.6 GB."""
+    """Flash routed experts 277.03B params -> 147.17 GB at FP4 + scales (anthony-chaudhary/fak#12635's 4.25 bits);
+    the checkpoint is 159.6 GB (vLLM issue #40802: 148.66 GiB)."""
     doc = document("deepseek-v4-flash", "fp8", 1024, sizes="published", release="preview")
     arch = doc["architecture"]
     assert arch["routed_params"] / 1e9 == pytest.approx(277.03, abs=0.01)

@@ -21,8 +21,8 @@ def options_by_key(document: dict) -> dict[tuple[str, str], dict]:  # type: igno
 
 
 def test_bits_per_weight_reproduce_the_published_gguf_files() -> None:
-    """The profile's bits (ggml-common.h block sizes, the antirez composition) against real files (facts §1.8):
-    Q4_K experts 153.3 GiB, IQ2_XXS/Q2_K experts 80.8 GiB."""
+    """The profile's bits (ggml-common.h block sizes, the antirez composition) against real files (HF
+    antirez/deepseek-v4-gguf): Q4_K experts 153.3 GiB, IQ2_XXS/Q2_K experts 80.8 GiB."""
     flash = default_catalog().model("deepseek-v4-flash")
     assert flash.architecture is not None
     for quant_id, published_gib in (("q4", 153.3), ("q2", 80.8)):

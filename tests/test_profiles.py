@@ -10,7 +10,8 @@ import pytest
 from vram_advisor.catalog import profiles
 from vram_advisor.core.errors import ProfileError
 
-#: The seed article's tables (a verbatim copy of shared/seed/deepseek-v4-vram-tables.md, kept so CI always has it).
+#: The source article's tables (https://www.knightli.com/en/2026/05/01/deepseek-v4-local-vram-quantization-table/),
+#: extracted verbatim and kept here so CI always has them.
 SEED = Path(__file__).resolve().parent / "fixtures" / "seed-deepseek-v4-vram-tables.md"
 SHARED_SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "deepseek-v4-vram-tables.md"
 

@@ -17,7 +17,7 @@ from hubserver import GGUF_Q2_SHARDS, GGUF_Q4_SHARDS, VALID_TOKEN, FakeHub, serv
 from vram_advisor.catalog.profiles import packaged_catalog
 from vram_advisor.core import units
 
-H100 = ("NVIDIA H100 80GB HBM3", 81559, 480)  # 79.2 GiB usable (hardware-probing.md §8)
+H100 = ("NVIDIA H100 80GB HBM3", 81559, 480)  # 79.2 GiB usable (k8s-test-infra qx-h100.xml)
 GGUF = "unsloth/DeepSeek-V4-Flash-GGUF"
 
 

@@ -25,8 +25,9 @@ def _id(point: MeasuredPoint) -> str:
 
 @pytest.mark.parametrize("point", POINTS, ids=_id)
 def test_every_measured_run_is_within_2x(point: MeasuredPoint) -> None:
-    """measured-speeds.md, row by row: the estimate is within 2x of the measurement, both ways (held-out rows too),
-    with the RAM bandwidth the source states and with the one assumed for the machine's class."""
+    """tests/fixtures/measured_speeds.json (public measurements), row by row: the estimate is within 2x of the
+    measurement, both ways (held-out rows too), with the RAM bandwidth the source states and with the one assumed for
+    the machine's class."""
     for use_ram_bw in (True, False):
         result = estimate_point(point, use_ram_bw=use_ram_bw)
         assert result.speed is not None, f"row {point.row}: no estimate"

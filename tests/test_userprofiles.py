@@ -222,14 +222,14 @@ def test_v4_geometry_gets_the_packaged_architecture_and_kv_estimate(cli, user_di
     packaged_flash = next(m for m in packaged_family()["models"] if m["id"] == "deepseek-v4-flash")
     assert model["architecture"] == packaged_flash["architecture"]
     assert model["hub_config"]["csa_layers"] == 21 and model["hub_config"]["hca_layers"] == 20
-    assert model["hub_config"]["kv_bf16_bytes_per_token"] == 6880  # deepseek-v4-facts.md §1.6: Flash BF16
+    assert model["hub_config"]["kv_bf16_bytes_per_token"] == 6880  # Flash BF16 (r/LocalLLaMA: 6.72 GiB at 1M tokens)
     assert userprofiles.default_catalog().model("flash-0731").architecture is not None
 
 
 def test_mla_and_dense_geometries(cli, user_dir, fake_hub):
     assert cli(["models", "import", "deepseek-ai/DeepSeek-V3", "--id", "v3"]).code == 0
     v3 = imported(user_dir, "v3")["models"][0]
-    assert v3["hub_config"]["kv_bf16_bytes_per_token"] == 70272  # facts §2: V3/R1 MLA at BF16
+    assert v3["hub_config"]["kv_bf16_bytes_per_token"] == 70272  # V3/R1 MLA at BF16: 61 x (512 + 64) x 2
     assert "architecture" not in v3
     assert v3["official_weights"]["size"] == f"{-(-V3_TOTAL_SIZE // 10**7) / 100:g}GB"
     assert cli(["models", "import", "acme/Gated-32B", "--id", "dense"], env={"HF_TOKEN": VALID_TOKEN}).code == 0

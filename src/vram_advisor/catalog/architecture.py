@@ -3,8 +3,8 @@ quantization's bits per weight, and the published files of each quantization, re
 
 ``profiles.py`` calls the ``read_*`` functions for the optional fields ``architecture`` (per model), ``bits`` and
 ``published`` (per quantization row); every error names the profile file and the field. The numbers themselves are
-in ``profiles/deepseek-v4.json`` and ``profiles/deepseek-v41-flash.json`` with a source each
-(shared/reference/deepseek-v4-facts.md §1.2, §1.4, §1.6, §1.8, §3.1). DeepSeek-V4.1 adds three optional fields:
+in ``profiles/deepseek-v4.json`` and ``profiles/deepseek-v41-flash.json`` with a public source each (the official
+config.json files, engine PRs and issues, ``ggml-common.h``). DeepSeek-V4.1 adds three optional fields:
 ``kv_scheme: "global"`` (one KV rate per token shared by all layers), ``engram_params_b`` (its n-gram tables, kept
 on disk by the engines) and a null ``attention_heads`` where the sources do not give it.
 """
@@ -46,7 +46,8 @@ class Architecture(Record):
     """What the estimate needs of a DeepSeek V4 model (config.json values and the model card's parameter counts).
 
     Every layer keeps a ``sliding_window`` ring of latent rows; CSA layers add one compressed row and one indexer row
-    per ``csa_ratio`` tokens, HCA layers one compressed row per ``hca_ratio`` tokens (deepseek-v4-facts.md §1.3, §1.6).
+    per ``csa_ratio`` tokens, HCA layers one compressed row per ``hca_ratio`` tokens (the vLLM blog "DeepSeek V4 in
+    vLLM"; huggingface/blog#3363).
     """
 
     layers: int
@@ -74,7 +75,7 @@ class Architecture(Record):
     @property
     def routed_params(self) -> int:
         """Routed-expert parameters: layers x experts x 3 projections (gate, up, down) x hidden x expert width
-        (deepseek-v4-facts.md §1.4: Flash 277.03B, Pro 1,547.4B)."""
+        (the official config.json values: Flash 43 x 256 x 3 x 4096 x 2048 = 277.03B, Pro 1,547.4B)."""
         return self.layers * self.routed_experts * 3 * self.hidden_size * self.moe_intermediate_size
 
     @property

@@ -1,12 +1,12 @@
 """VRAM figures derived from a size on disk, where the article's table has no row: weights x the table's ratios.
 
-The seed article's rows carry the runtime headroom as a ratio of VRAM to weights (deepseek-v4-flash q4: a 96 GB
-minimum for 80 GB of weights, 1.29 in bytes; its safer figure 128 GB, 1.72). A repo whose files no row describes (a
-GGUF from ``check --repo``, an imported checkpoint) gets its need as those files' size times the ratios of the row
-that fits it best: the profile that names the repo (``hf_repo``, or its model name inside the repo name), the same
-quantization where the file names say one, and otherwise the largest ratio on offer, so that a guess errs on the
-side of more memory. Every derived figure carries a sentence that says so. Pure functions; nothing here reads the
-machine or the network.
+The source article's rows (https://www.knightli.com/en/2026/05/01/deepseek-v4-local-vram-quantization-table/) carry
+the runtime headroom as a ratio of VRAM to weights (deepseek-v4-flash q4: a 96 GB minimum for 80 GB of weights, 1.29
+in bytes; its safer figure 128 GB, 1.72). A repo whose files no row describes (a GGUF from ``check --repo``, an
+imported checkpoint) gets its need as those files' size times the ratios of the row that fits it best: the profile
+that names the repo (``hf_repo``, or its model name inside the repo name), the same quantization where the file names
+say one, and otherwise the largest ratio on offer, so that a guess errs on the side of more memory. Every derived
+figure carries a sentence that says so. Pure functions; nothing here reads the machine or the network.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from vram_advisor.catalog.profiles import EXPERIMENTAL_ORDER, Catalog, ModelProf
 from vram_advisor.core import units
 from vram_advisor.core.records import Record
 
-#: Bits per weight of each row of the table, as the seed article derived Q6..Q2 from the FP8 size (Flash: 159.61 GB
-#: at FP8, 120 GB at Q6 = x 6/8, 80 GB at Q4 = x 4/8, 40 GB at Q2 = x 2/8; shared/seed/deepseek-v4-vram-tables.md).
+#: Bits per weight of each row of the table, as the source article derived Q6..Q2 from the FP8 size (Flash: 159.61 GB
+#: at FP8, 120 GB at Q6 = x 6/8, 80 GB at Q4 = x 4/8, 40 GB at Q2 = x 2/8;
+#: https://www.knightli.com/en/2026/05/01/deepseek-v4-local-vram-quantization-table/).
 ROW_BITS: dict[str, int] = {"fp8": 8, "q6": 6, "q5": 5, "q4": 4, "q3": 3, "q2": 2}
 
 #: GGUF-style quantization names: Q4_K_M, IQ2_XXS, UD-Q2_K_XL, Q8_0, TQ1_0 (the digit is the nominal bit width).

@@ -5,12 +5,14 @@ Input is what ``hub.fetch_model_files`` read: ``config.json`` and the weights' s
 validates like a packaged one, with one model whose rows are all labelled as derived:
 
 * the checkpoint's precision comes from ``quantization_config`` (FP8, GPTQ/AWQ bits, MXFP4) or ``torch_dtype``;
-* each row's weights are the checkpoint's size scaled by bit width (Q4 = FP8 x 4/8), the seed article's own method
-  (its Q6..Q2 rows are the FP8 size scaled so); the row at the checkpoint's own width is the checkpoint as published;
+* each row's weights are the checkpoint's size scaled by bit width (Q4 = FP8 x 4/8), the method of the packaged
+  profile's source article (https://www.knightli.com/en/2026/05/01/deepseek-v4-local-vram-quantization-table/: its
+  Q6..Q2 rows are the FP8 size scaled so); the row at the checkpoint's own width is the checkpoint as published;
 * each row's VRAM figures are its weights x the VRAM-to-weights ratios of the packaged row with the same id
   (``derive.ratios_for``), named in the row's source;
 * ``hub_config`` records the geometry read from config.json (layers, experts, attention) and a BF16 KV cache
-  estimate per token for that attention type (deepseek-v4-facts.md §1.6 for V4's compressed layers, §2 for MLA);
+  estimate per token for that attention type (V4's compressed layers: the vLLM blog "DeepSeek V4 in vLLM"; MLA:
+  NVIDIA/TensorRT-LLM#16707);
 * when the config has DeepSeek V4's geometry and a packaged profile has the same, that profile's ``architecture``
   (with its sources) is copied, so that context and offload estimates work for the import as for the original.
 
@@ -132,7 +134,7 @@ def geometry(config: Mapping[str, Any]) -> dict[str, Any]:
     ):
         backbone = ratios[:layers]  # trailing entries belong to the MTP layer(s)
         compressed = sorted({ratio for ratio in backbone if ratio > 0})
-        if len(compressed) == 2:  # DeepSeek V4: CSA, the finer ratio (with an indexer), and HCA (facts §1.3)
+        if len(compressed) == 2:  # DeepSeek V4: CSA, the finer ratio (with an indexer), and HCA (vLLM blog)
             out["csa_ratio"], out["hca_ratio"] = compressed
             out["swa_only_layers"] = backbone.count(0)
             out["csa_layers"] = backbone.count(out["csa_ratio"])
@@ -160,13 +162,13 @@ def _kv_estimate(g: Mapping[str, Any]) -> dict[str, Any]:
             "kv_bf16_bytes_per_token": round(per_token),
             "kv_bf16_fixed_bytes_per_sequence": kv_ring_bytes(layers, window, main),
             "kv_formula": f"DeepSeek V4, per sequence of T tokens: {kv_formula(g['csa_ratio'], g['hca_ratio'], window)}"
-            f" with E_main = head_dim x 2 and E_idx = index_head_dim x 2 bytes (deepseek-v4-facts.md §1.6)",
+            f" with E_main = head_dim x 2 and E_idx = index_head_dim x 2 bytes (the vLLM blog 'DeepSeek V4 in vLLM')",
         }
     if g.get("kv_lora_rank"):
         per_token = layers * (g["kv_lora_rank"] + (g.get("qk_rope_head_dim") or 0)) * _BF16_BYTES
         return {
             "kv_bf16_bytes_per_token": per_token,
-            "kv_formula": "MLA: layers x (kv_lora_rank + qk_rope_head_dim) x 2 bytes (deepseek-v4-facts.md §2)",
+            "kv_formula": "MLA: layers x (kv_lora_rank + qk_rope_head_dim) x 2 bytes (NVIDIA/TensorRT-LLM#16707)",
         }
     if g.get("kv_heads") and head_dim:
         return {
@@ -292,7 +294,7 @@ def build_profile(
         },
         SOURCE_DERIVED: {
             "title": f"Derived from {at}: weights by bit width from the {bits:g}-bit checkpoint, VRAM = weights x the "
-            "seed article's VRAM-to-weights ratio of a packaged row",
+            "VRAM-to-weights ratio of a packaged table row",
             "url": f"{files.endpoint}/{files.repo_id}/tree/{pin}",
             "note": "ratios from " + "; ".join(references),
         },

@@ -1,7 +1,8 @@
 """Bandwidths of the memory tiers, for the decode-speed bounds: each figure with where it came from.
 
-* GPU: the inventory's ``memory_bandwidth_bytes_per_s``; else NVML's bus width x max memory clock x 2
-  (shared/reference/hardware-probing.md §2, checked there against real readings); else a known card's figure below.
+* GPU: the inventory's ``memory_bandwidth_bytes_per_s``; else NVML's bus width x max memory clock x 2 (checked
+  against real readings: NVIDIA/k8s-test-infra's nvidia-smi captures, NVIDIA/nvbench#207); else a known card's
+  figure below.
 * RAM: ``--ram-bw`` (a rate or a memory setup such as ``12xDDR5-4800``); else assumed from the machine's class
   (``RAM_CLASSES``, by its RAM size: a 2 TB server is not two DDR4 channels), marked ``assumed``; on a unified-memory
   machine, the GPU's own bandwidth (the same memory); ``DEFAULT_RAM_BANDWIDTH`` only when the RAM size is unknown.
@@ -35,17 +36,19 @@ class Bandwidth(Record):
 
 
 #: Memory bandwidth of known cards (GB/s), keyed by ``cards.Card.key``, for GPUs the inventory gives no figure for
-#: (what-if GPUs, older probes). NVML-derived figures are hardware-probing.md §2's checks of bus width x clock x 2.
+#: (what-if GPUs, older probes). NVML-derived figures are bus width x max memory clock x 2 from real readings:
+#: NVIDIA/k8s-test-infra ``tests/e2e/go/assertions/nvidiasmi/testdata/hardware/qx-*.xml`` (nvidia-smi -q -x captures),
+#: NVIDIA/nvbench#207 (RTX 4090) and NVIDIA/open-gpu-kernel-modules#1266 (RTX 5090).
 CARD_BANDWIDTH_GB_S: dict[str, tuple[float, str]] = {
-    "H100-80GB": (3352, "hardware-probing.md §2: 2619 MHz x 5120 bit x 2"),
-    "B200": (8184, "hardware-probing.md §2: 3996 MHz x 8192 bit x 2"),
-    "A100-40GB": (1555, "hardware-probing.md §2: 1215 MHz x 5120 bit x 2"),
-    "L40S": (864, "hardware-probing.md §2: 9001 MHz x 384 bit x 2"),
-    "T4": (320, "hardware-probing.md §2: 5001 MHz x 256 bit x 2"),
-    "RTX4090": (1008, "hardware-probing.md §2: 10501 MHz x 384 bit x 2; NVIDIA/nvbench#207"),
-    "RTX5090": (1792, "hardware-probing.md §2: 14001 MHz x 512 bit x 2"),
+    "H100-80GB": (3352, "NVIDIA/k8s-test-infra qx-h100.xml: 2619 MHz x 5120 bit x 2"),
+    "B200": (8184, "NVIDIA/k8s-test-infra qx-b200.xml: 3996 MHz x 8192 bit x 2"),
+    "A100-40GB": (1555, "NVIDIA/k8s-test-infra qx-a100.xml: 1215 MHz x 5120 bit x 2"),
+    "L40S": (864, "NVIDIA/k8s-test-infra qx-l40s.xml: 9001 MHz x 384 bit x 2"),
+    "T4": (320, "NVIDIA/k8s-test-infra qx-t4.xml: 5001 MHz x 256 bit x 2"),
+    "RTX4090": (1008, "NVIDIA/nvbench#207: 10501 MHz x 384 bit x 2"),
+    "RTX5090": (1792, "NVIDIA/open-gpu-kernel-modules#1266: 14001 MHz x 512 bit x 2"),
     "RTXPRO6000": (1792, "NVIDIA RTX PRO 6000 Blackwell spec: 512-bit GDDR7 at 28 Gbps (VideoCardz via gpu.name)"),
-    "H200": (4800, "NVIDIA H200 spec 4.8 TB/s; llmfit's GPU table (anchor-tools.md §2)"),
+    "H200": (4800, "NVIDIA H200 spec 4.8 TB/s; llmfit's GPU table (AlexsJones/llmfit llmfit-core/src/hardware.rs)"),
     "H100-NVL": (3900, "NVIDIA H100 NVL datasheet: 3.9 TB/s"),
     "A100-80GB": (2039, "NVIDIA A100 80GB SXM datasheet: 2,039 GB/s"),
     "RTX3090": (936, "NVIDIA GeForce RTX 3090 spec: 936 GB/s (384-bit GDDR6X at 19.5 Gbps)"),
@@ -64,7 +67,7 @@ CARD_BANDWIDTH_GB_S: dict[str, tuple[float, str]] = {
 
 #: RAM bandwidth assumed when neither ``--ram-bw`` nor the RAM size is known: two channels of DDR4-3200 (2 x 8 bytes
 #: x 3200 MT/s = 51.2 GB/s), a common desktop; llmfit falls back to 50 GB/s when its measurement fails
-#: (anchor-tools.md §2).
+#: (AlexsJones/llmfit ``llmfit-core/src/hardware.rs``, ``measure_ram_bandwidth_gbps``).
 DEFAULT_RAM_SPEC = "2xDDR4-3200"
 DEFAULT_RAM_BANDWIDTH = Bandwidth(
     units.parse_bandwidth(DEFAULT_RAM_SPEC),
@@ -81,7 +84,7 @@ DEFAULT_RAM_BANDWIDTH = Bandwidth(
 #: * up to 640 GiB: a workstation or small single-socket server, eight channels (8 x DDR5-4800 = 307.2 GB/s; an EPYC
 #:   Rome with 8 x DDR4-3200 has 204.8, a 12-channel EPYC Genoa 460.8);
 #: * up to 1.5 TiB: a single-socket server with twelve channels (12 x DDR5-4800 = 460.8 GB/s, as ktransformers
-#:   #2001's EPYC 9374F with 12 x 96 GB: shared/reference/measured-speeds.md row 1);
+#:   #2001's EPYC 9374F with 12 x 96 GB: row 1 of docs/speeds.md);
 #: * above: a two-socket server (2 x 8 x DDR5-4800 = 614.4 GB/s, as a DGX H100/H200: 2 TB on two Xeon 8480C).
 RAM_CLASSES: tuple[tuple[int, str, str], ...] = (
     (192 * units.GIB, "a desktop or laptop", "2xDDR5-4800"),
@@ -113,8 +116,9 @@ def parse_user_bandwidth(text: str | None, option: str) -> int | None:
 
 def memory_bandwidth_bytes_per_s(bus_width_bits: int | None, memory_clock_mhz: int | None) -> int | None:
     """Peak memory bandwidth from NVML's memory bus width and max memory clock: width x clock x 2 (double data rate)
-    / 8 bits per byte (hardware-probing.md §2, checked there against real readings: H100 2619 MHz x 5120 bit =
-    3352 GB/s). None when either is unknown or zero. The probe (probe/nvml.py) and ``gpu_bandwidth`` both use it."""
+    / 8 bits per byte (checked against real readings, e.g. NVIDIA/k8s-test-infra's qx-h100.xml capture: H100
+    2619 MHz x 5120 bit = 3352 GB/s). None when either is unknown or zero. The probe (probe/nvml.py) and
+    ``gpu_bandwidth`` both use it."""
     if not bus_width_bits or not memory_clock_mhz:
         return None
     return bus_width_bits * memory_clock_mhz * 1_000_000 * 2 // 8
@@ -127,7 +131,7 @@ def gpu_bandwidth(gpu: Gpu) -> Bandwidth:
     rate = memory_bandwidth_bytes_per_s(gpu.memory_bus_width_bits, gpu.memory_clock_max_mhz)
     if rate is not None:
         return Bandwidth(
-            rate, f"NVML {gpu.memory_clock_max_mhz} MHz x {gpu.memory_bus_width_bits} bit x 2 (hardware-probing.md §2)"
+            rate, f"NVML {gpu.memory_clock_max_mhz} MHz x {gpu.memory_bus_width_bits} bit x 2 (double data rate)"
         )
     from vram_advisor.inventory import (  # only when NVML gave no figure: keeps the tables off check's start-up
         apple,

@@ -1,8 +1,9 @@
 """Known GPUs: NVML's real memory totals for common cards, for what-if specs and readers that see only a name.
 
 Figures are NVML / nvidia-smi readings (MiB), not marketing sizes: an "80GB" H100 reports 81559 MiB. Source for
-every row: shared/reference/hardware-probing.md §8 (k8s-test-infra ``qx-*.xml`` captures and public nvidia-smi
-outputs). ``reserved_mib`` is the v2 ``reserved`` reading where one was captured, else None (unknown).
+every row: NVIDIA/k8s-test-infra's ``tests/e2e/go/assertions/nvidiasmi/testdata/hardware/qx-*.xml`` captures
+(``nvidia-smi -q -x``) and public nvidia-smi outputs (NVIDIA/nvbench#207, NVIDIA/open-gpu-kernel-modules#1266,
+shkhln/libc6-shim#14). ``reserved_mib`` is the v2 ``reserved`` reading where one was captured, else None (unknown).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from vram_advisor.core.records import Record
 from vram_advisor.core.units import MIB
 
-SOURCE = "shared/reference/hardware-probing.md §8 (real NVML readings)"
+SOURCE = "real NVML readings: NVIDIA/k8s-test-infra nvidia-smi captures and public nvidia-smi outputs"
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -29,7 +30,7 @@ class Card(Record):
     note: str = ""
     unified: bool = False
     #: CUDA compute capability ("10.0"), which decides engine paths: vLLM's MXFP4 indexer cache only on sm_10x,
-    #: its FP4 MoE path only from sm_80 (deepseek-v4-facts.md §1.7).
+    #: its FP4 MoE path only from sm_80 (vllm-project/recipes DeepSeek-V4-Flash.yaml; 1CatAI/1Cat-vLLM#82).
     compute_capability: str | None = None
 
     @property

@@ -3,7 +3,7 @@
 NVML ignores CUDA_VISIBLE_DEVICES (gpuopenanalytics/pynvml#28), so the probe lists every GPU and this module marks
 each one ``visible`` or not; ``check`` plans on the visible ones (contract rule 2) and says what was applied.
 
-CUDA's reading (CUDA Programming Guide, "CUDA Environment Variables"; hardware-probing.md §3):
+CUDA's reading (CUDA Programming Guide, "CUDA Environment Variables"; PyTorch's ``torch/cuda/__init__.py``):
 
 * unset: every GPU; empty (Ray sets it for tasks without GPUs): none;
 * comma-separated entries, each an ordinal, a ``GPU-`` UUID or a unique prefix of one, or a ``MIG-`` UUID (also the

@@ -121,7 +121,7 @@ def describe(spec: str) -> str:
             read.append(
                 f"Apple {chip[0].name} with {chip[1]} GB of unified memory, GPU budget "
                 f"{units.format_gib(apple.default_budget(ram))} (macOS's default wired limit, "
-                f"{apple.budget_share_words(ram)} of RAM; hardware-probing.md §6)"
+                f"{apple.budget_share_words(ram)} of RAM; AlexsJones/llmfit#754, exo-explore/exo#1672)"
             )
         else:
             read.append(f"{token} taken at its value")

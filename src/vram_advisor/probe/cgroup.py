@@ -1,7 +1,7 @@
 """Container limits from cgroups: the memory limit offload plans may use, and the CPU quota for the report.
 
 ``psutil`` and ``/proc/meminfo`` show the host's RAM inside Docker and Kubernetes; the limit lives in cgroups
-(hardware-probing.md §4, kernel cgroup-v2 docs):
+(the kernel's cgroup-v2 docs, ``Documentation/admin-guide/cgroup-v2.rst``; joblib/loky ``_cpu_count_cgroup``):
 
 * cgroup v2: ``memory.max`` (bytes, or ``max`` for none), ``memory.high`` (a soft throttle, reported), ``cpu.max``
   (``<quota> <period>`` or ``max <period>``);

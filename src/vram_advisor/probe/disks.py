@@ -1,7 +1,7 @@
 """Disks: the filesystem under the model dir (device, kind, total, free) and the other real mounts.
 
 The model dir (``--model-dir``, default the Hugging Face cache) may not exist yet: its nearest existing parent is
-measured. Free space is ``statvfs`` ``f_bavail`` (what a non-root user may write; hardware-probing.md §5). The
+measured. Free space is ``statvfs`` ``f_bavail`` (what a non-root user may write; psutil ``_psposix.py``). The
 mount comes from ``/proc/self/mountinfo`` (psutil's ``disk_partitions()`` skips overlay and tmpfs), the kind from
 /sys: ``/sys/dev/block/MAJ:MIN`` leads to the disk (a partition's parent); ``nvmeXnY`` is ``nvme``; LVM/dm and md
 devices take the slowest of their ``slaves``; otherwise ``queue/rotational`` says ``ssd`` (0) or ``hdd`` (1) except

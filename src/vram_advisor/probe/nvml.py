@@ -5,7 +5,8 @@ total / reserved / free (``nvmlDeviceGetMemoryInfo_v2``, falling back to v1 on d
 compute capability, memory bandwidth (bus width x max memory clock x 2), max PCIe generation and width, NVLink
 (any link active), MIG mode and, when enabled, each MIG instance with its own memory.
 
-Failures are facts, not crashes (hardware-probing.md §1.4):
+Failures are facts, not crashes (the ``NVMLError_*`` classes of nvidia-ml-py's ``pynvml.py``; wookayin/gpustat#110,
+XuehaiPan/nvitop#208):
 
 * a start failure (no library, no kernel driver, library/driver mismatch, no permission, unknown) gives no GPUs,
   a status word and a note saying what happened and what to do;

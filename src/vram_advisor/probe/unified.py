@@ -13,7 +13,7 @@ counts no system RAM for offload: the same bytes are never counted twice.
 Apple Silicon: the GPU may wire at most Metal's ``recommendedMaxWorkingSetSize``, which follows the admin
 override ``iogpu.wired_limit_mb`` when set (AlexsJones/llmfit#754). Without either we estimate conservatively:
 2/3 of RAM up to 36 GiB, 3/4 above (measured defaults run from ~65% on 16 GB to ~84% on 128 GiB:
-exo-explore/exo#1672, sgl-project/sglang#29949, antirez/ds4#893; hardware-probing.md §6).
+exo-explore/exo#1672, sgl-project/sglang#29949, antirez/ds4#893).
 """
 
 from __future__ import annotations

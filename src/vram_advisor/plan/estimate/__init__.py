@@ -3,7 +3,7 @@ bits-per-weight arithmetic), runtime overheads, and where an option can run (GPU
 bound on its decode speed.
 
 Every figure comes from a profile field (``architecture``, ``bits``, ``published``: profiles/deepseek-v4.json) or a
-named constant with its source (shared/reference/deepseek-v4-facts.md §1.4, §1.6, §1.7, §5, §6). Pure: nothing here
+named constant with its public source (model configs, engine PRs and issues, ggml-common.h). Pure: nothing here
 reads the machine. One job per module:
 
 * ``kv``: the V4 KV cache (``kv_cache_bytes``, and the per-token rate ``importer.py`` reuses);

@@ -1,11 +1,12 @@
 """The measured runs the decode-speed estimate is calibrated against, and the estimate of each.
 
-The points are shared/reference/measured-speeds.md's rows (machine, model, file, engine, placement, measured
-single-stream decode, public source), copied into ``tests/fixtures/measured_speeds.json``. Each point's machine is
-built the way a user would describe it (``--gpus``, ``--ram``, ``--ram-bw``: ``whatif``), its option is the
-catalogue's row (a Q8_0 file, which the catalogue has no row for, is the Q6 row with 8.5-bit experts), and its
-estimate is the same ``decode_speed`` every view prints. Read by the table-driven test (tests/test_speeds.py) and by
-bench/speeds_table.py, which writes docs/speeds.md. Pure, apart from reading the points file.
+The points are measured runs of DeepSeek V4 read from public issues (machine, model, file, engine, placement,
+measured single-stream decode, public source such as kvcache-ai/ktransformers#2001), kept in
+``tests/fixtures/measured_speeds.json``. Each point's machine is built the way a user would describe it (``--gpus``,
+``--ram``, ``--ram-bw``: ``whatif``), its option is the catalogue's row (a Q8_0 file, which the catalogue has no row
+for, is the Q6 row with 8.5-bit experts), and its estimate is the same ``decode_speed`` every view prints. Read by
+the table-driven test (tests/test_speeds.py) and by bench/speeds_table.py, which writes docs/speeds.md. Pure, apart
+from reading the points file.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class PointEstimate(Record):
 
 
 def load_points(path: Path) -> tuple[float, tuple[MeasuredPoint, ...]]:
-    """The tolerance and the points of a measured-speeds file."""
+    """The tolerance and the points of a measured-speeds file (``tests/fixtures/measured_speeds.json``)."""
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     points = tuple(
         MeasuredPoint(

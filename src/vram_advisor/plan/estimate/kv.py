@@ -1,7 +1,7 @@
-"""DeepSeek V4's KV cache for a context length: the compressed CSA/HCA rows and the sliding-window ring
-(shared/reference/deepseek-v4-facts.md §1.6). The per-token rate, the ring and the formula's text are plain
-functions of the layer counts, ratios and row sizes, so that ``importer.py`` (which has a config.json, not an
-``Architecture``) uses the same arithmetic. Pure.
+"""DeepSeek V4's KV cache for a context length: the compressed CSA/HCA rows and the sliding-window ring (the vLLM
+blog "DeepSeek V4 in vLLM: Efficient Long-context Attention"; row sizes: vllm-project/vllm#48993). The per-token
+rate, the ring and the formula's text are plain functions of the layer counts, ratios and row sizes, so that
+``importer.py`` (which has a config.json, not an ``Architecture``) uses the same arithmetic. Pure.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def kv_formula(csa_ratio: int, hca_ratio: int, sliding_window: int, global_bytes
 
 
 def kv_cache_bytes(arch: Architecture, context_tokens: int, kv_dtype: str = "bf16", sequences: int = 1) -> KvEstimate:
-    """DeepSeek V4's KV cache for ``sequences`` sequences of ``context_tokens`` tokens (deepseek-v4-facts.md §1.6).
+    """DeepSeek V4's KV cache for ``sequences`` sequences of ``context_tokens`` tokens.
 
     V4 is not V3's MLA: every layer keeps a sliding window of ``W`` latent rows; a CSA layer adds one compressed
     row per ``csa_ratio`` (4) tokens plus one indexer-key row; an HCA layer adds one compressed row per

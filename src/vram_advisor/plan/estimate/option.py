@@ -177,10 +177,11 @@ def assumptions(
         f"{arch.csa_layers} CSA layers (1 row per {arch.csa_ratio} tokens + indexer), {arch.hca_layers} HCA layers "
         f"(1 row per {arch.hca_ratio} tokens), a {arch.sliding_window}-token window on all {arch.layers} layers; "
         f"{kv.amortised_bytes_per_token:,.0f} B/token amortised, {kv.sequences} sequence(s), as many as the printed "
-        "command serves (-np 1) (deepseek-v4-facts.md §1.6)",
+        "command serves (-np 1) (the vLLM blog 'DeepSeek V4 in vLLM'; row sizes: vllm-project/vllm#48993)",
         f"weights: {weights.basis} figure, {units.format_file_gb(weights.bytes)}; routed experts "
         f"{arch.routed_params / 1e9:,.2f}B params (layers x experts x 3 x hidden x expert width) at {bits.experts:g} "
-        f"bits, the other {arch.other_params / 1e9:,.2f}B at {bits.other:g} bits ({bits.format}; §1.4, §3.1)",
+        f"bits, the other {arch.other_params / 1e9:,.2f}B at {bits.other:g} bits ({bits.format}; block sizes: "
+        "ggml-org/llama.cpp ggml/src/ggml-common.h; V4's FP4 experts: anthony-chaudhary/fak#12635)",
         f"decode reads per token: {arch.active_routed_params / 1e9:.2f}B active routed params "
         f"({units.format_file_gb(active.routed)}) + {arch.active_other_params / 1e9:.2f}B other active params "
         f"({units.format_file_gb(active.other)}) of the model card's {arch.params_active / 1e9:g}B active; KV reads "
@@ -188,7 +189,7 @@ def assumptions(
         f"decode speed: {serial_estimate_words()}; upper bound (JSON only) = the slowest tier's peak bandwidth / the "
         "bytes it reads per token",
         f"runtime overhead per GPU: llama.cpp {units.format_gib(CUDA_CONTEXT_BYTES + LLAMA_CPP_COMPUTE_BYTES, 2)} "
-        f"(CUDA context ~456 MiB, PR #15860; compute buffers 1 GiB, §5); vLLM "
+        f"(CUDA context ~456 MiB and compute buffers 548-985 MiB, taken as 1 GiB: ggml-org/llama.cpp#15860); vLLM "
         f"{units.format_gib(VLLM_NON_TORCH_TP1_BYTES + VLLM_ACTIVATION_BYTES, 2)} at tensor-parallel 1 and "
         f"{units.format_gib(VLLM_NON_TORCH_TP_BYTES + VLLM_ACTIVATION_BYTES, 2)} per GPU above it (PR #10511); "
         "CUDA-graph memory (vLLM: 1-3 GiB per GPU) is not counted",

@@ -1,7 +1,8 @@
 """Where one option's memory can go (all on the GPUs, GPUs + RAM, CPU only, mapped from the disk), whether each
-placement fits the machine, and the memory tiers its decode reads (their speed: ``speed``; deepseek-v4-facts.md
-§1.7, §6). The machine comes in as a ``MachineView``: the visible GPUs, usable VRAM and spare RAM as the planner
-counts them, the disk under the model directory, and each tier's bandwidth with its source (bandwidth.py). Pure.
+placement fits the machine, and the memory tiers its decode reads (their speed: ``speed``; experts offloaded as
+llama.cpp's ``-ot exps=CPU`` and ktransformers do, kvcache-ai/ktransformers#2001). The machine comes in as a
+``MachineView``: the visible GPUs, usable VRAM and spare RAM as the planner counts them, the disk under the model
+directory, and each tier's bandwidth with its source (bandwidth.py). Pure.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Single-stream decode speed of one placement: bandwidth arithmetic beside a per-token latency floor, calibrated
-against measured DeepSeek V4 runs (shared/reference/measured-speeds.md; docs/speeds.md has the table,
-bench/speeds_table.py regenerates it, tests/fixtures/measured_speeds.json holds the points with their sources).
+against measured DeepSeek V4 runs from public issues (docs/speeds.md has the table, bench/speeds_table.py
+regenerates it, tests/fixtures/measured_speeds.json holds the points with their sources).
 
 Per decoded token::
 
@@ -8,16 +8,16 @@ Per decoded token::
          + layers x the engine's per-layer floor (+ multi-GPU synchronisation)
 
 * Bandwidth: at batch 1 a GPU reads its weights at ~70% of peak (``TIER_FRACTION["gpu"]``); system RAM streams
-  experts at about half of peak (measured-speeds.md: "bandwidth arithmetic at about half of peak lands within 2x",
-  rows 1-3); mmap page faults from the disk do no better.
+  experts at about half of peak (at that share the RAM-bound runs land within 2x: kvcache-ai/ktransformers#2001,
+  ikawrakow/ik_llama.cpp#1752, FlashML-org/FreeToken#444); mmap page faults from the disk do no better.
 * The floor: at batch 1 these engines are bound by per-layer kernel latency and synchronisation, not by memory
-  bandwidth (measured-speeds.md: V4-Flash decodes at 20-40 tok/s whether on an 819 GB/s M3 Ultra or two 1.8 TB/s
-  RTX PRO 6000s). A floor per layer and engine, plus the all-reduces tensor parallelism adds per layer and the hops
-  of a llama.cpp layer split: multi-GPU splits add latency, they never remove it.
+  bandwidth (V4-Flash decodes at 20-40 tok/s whether on an 819 GB/s M3 Ultra, ggml-org/llama.cpp#22319, or two
+  1.8 TB/s RTX PRO 6000s, vllm-project/vllm#40852). A floor per layer and engine, plus the all-reduces tensor
+  parallelism adds per layer and the hops of a llama.cpp layer split: multi-GPU splits add latency, they never
+  remove it.
 
-The constants were fitted by hand on rows 1, 2, 4 and 6 of measured-speeds.md; rows 3 and 5 were held out and land
-within 2x (docs/speeds.md). The estimate is printed as a range (``RANGE_FACTOR`` either side), never one figure.
-Pure.
+The constants were fitted by hand on rows 1, 2, 4 and 6 of docs/speeds.md; rows 3 and 5 were held out and land
+within 2x. The estimate is printed as a range (``RANGE_FACTOR`` either side), never one figure. Pure.
 """
 
 from __future__ import annotations
@@ -34,17 +34,20 @@ if TYPE_CHECKING:
 
 #: The share of a tier's peak bandwidth a single-stream decode step reads at. GPU memory (HBM, GDDR, and the unified
 #: memory of Apple Silicon and GB10, which the GPU reads the same way): 70%, the GEMV share memory-bound kernels
-#: reach; system RAM and the disk: 50% (measured-speeds.md, rows 1-3: "about half of peak").
+#: reach; system RAM and the disk: 50% (docs/speeds.md rows 1-3: kvcache-ai/ktransformers#2001,
+#: ikawrakow/ik_llama.cpp#1752, FlashML-org/FreeToken#444).
 TIER_FRACTION: dict[str, float] = {"gpu": 0.7, "ram": 0.5, "disk": 0.5}
 
-#: vLLM's per-layer floor at tensor-parallel 1, in milliseconds per decoded token (fitted on measured-speeds.md
-#: row 6: two RTX PRO 6000 Max-Q at TP=2 peak at 37.8 tok/s, where 5.2 GB per GPU at 1.8 TB/s alone would allow ~250).
+#: vLLM's per-layer floor at tensor-parallel 1, in milliseconds per decoded token (fitted on vllm-project/vllm#40852,
+#: docs/speeds.md row 6: two RTX PRO 6000 Max-Q at TP=2 peak at 37.8 tok/s, where 5.2 GB per GPU at 1.8 TB/s alone
+#: would allow ~250).
 VLLM_LAYER_MS = 0.6
 #: What tensor parallelism adds per layer for each doubling of its size (two all-reduces per layer; vLLM's custom
 #: all-reduce takes tens of microseconds over NVLink or PCIe).
 VLLM_TP_LAYER_MS = 0.03
 #: llama.cpp's (and the hybrid engines': ktransformers, FreeToken) per-layer floor, milliseconds per token (fitted on
-#: measured-speeds.md rows 1, 2 and 4: M3 Ultra Q4 23.3 tok/s, EPYC CPU-only 9.7, ktransformers V4-Pro 7.33).
+#: docs/speeds.md rows 1, 2 and 4: M3 Ultra Q4 23.3 tok/s, ggml-org/llama.cpp#22319; EPYC CPU-only 9.7,
+#: ikawrakow/ik_llama.cpp#1752; ktransformers V4-Pro 7.33, kvcache-ai/ktransformers#2001).
 LLAMA_CPP_LAYER_MS = 0.55
 #: What each extra GPU of a llama.cpp layer split adds per token (one hand-off of the hidden state).
 LLAMA_CPP_SPLIT_MS = 0.5
@@ -155,7 +158,7 @@ def model_words() -> str:
         f"estimate = 1 / (bytes per token / (bandwidth x share of peak: {fractions}) + a per-token floor: "
         f"vLLM {VLLM_LAYER_MS} ms per layer (+{VLLM_TP_LAYER_MS} per doubling of tensor parallelism), llama.cpp "
         f"{LLAMA_CPP_LAYER_MS} ms per layer (+{LLAMA_CPP_SPLIT_MS} ms per extra GPU of a layer split)); range "
-        f"÷/x {RANGE_FACTOR}; calibrated on measured-speeds.md (docs/speeds.md)"
+        f"÷/x {RANGE_FACTOR}; calibrated on measured runs from public issues (docs/speeds.md)"
     )
 
 

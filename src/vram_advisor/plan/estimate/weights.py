@@ -1,7 +1,7 @@
 """Memory beside the KV cache: the weights of one option (the table's figure, the published files', and the
-bits-per-weight arithmetic, deepseek-v4-facts.md §1.4), their split between routed experts and everything else, the
-bytes one decoded token reads, and the runtime overhead per device (CUDA context, compute buffers, vLLM's own
-memory), each overhead a named constant with its source (facts §5). Pure.
+bits-per-weight arithmetic: FP4 routed experts at 4.25 bits, anthony-chaudhary/fak#12635), their split between routed
+experts and everything else, the bytes one decoded token reads, and the runtime overhead per device (CUDA context,
+compute buffers, vLLM's own memory), each overhead a named constant with its source (llama.cpp and vLLM PRs). Pure.
 """
 
 from __future__ import annotations
@@ -21,23 +21,23 @@ SIZES = ("real", "table", "published")
 SIZE_WARNING_FRACTION = 0.20
 
 #: CUDA context and other memory no allocator accounts for, per GPU: llama.cpp's memory breakdown reports
-#: ~451-456 MiB "unaccounted" per RTX 4090 (llama.cpp PR #15860; deepseek-v4-facts.md §5). PyTorch reports ~300 MB
+#: ~451-456 MiB "unaccounted" per RTX 4090 (ggml-org/llama.cpp PR #15860). PyTorch reports ~300 MB
 #: for a bare context (pytorch #107667).
 CUDA_CONTEXT_BYTES = 456 * units.MIB
-#: llama.cpp compute buffers per GPU at the default micro-batch: 0.5-1.5 GiB (facts §5: 548-985 MiB in PR #15860,
-#: 1.55-1.62 GiB per RTX 3090 in issue #24608); the middle of that range.
+#: llama.cpp compute buffers per GPU at the default micro-batch: 0.5-1.5 GiB (548-985 MiB in ggml-org/llama.cpp
+#: PR #15860, 1.55-1.62 GiB per RTX 3090 in issue #24608); the middle of that range.
 LLAMA_CPP_COMPUTE_BYTES = 1 * units.GIB
 #: The same compute buffers when llama.cpp runs on the CPU alone (held in RAM).
 CPU_COMPUTE_BYTES = 1 * units.GIB
 #: vLLM memory outside PyTorch's allocator per GPU (CUDA context, NCCL): 1.79 GiB at tensor-parallel 1 and 3.58 GiB
-#: at tensor-parallel 2 (vLLM PR #10511 profiling; facts §5).
+#: at tensor-parallel 2 (vLLM PR #10511 profiling).
 VLLM_NON_TORCH_TP1_BYTES = round(1.79 * units.GIB)
 VLLM_NON_TORCH_TP_BYTES = round(3.58 * units.GIB)
-#: vLLM's activation peak per GPU at batch 1: 1.26 GiB (vLLM PR #10511; facts §5). Long prefill and large batches
+#: vLLM's activation peak per GPU at batch 1: 1.26 GiB (vLLM PR #10511). Long prefill and large batches
 #: need more (36.6 GiB in PR #12126's VLM case).
 VLLM_ACTIVATION_BYTES = round(1.26 * units.GIB)
-#: vLLM's default ``--gpu-memory-utilization`` in late-2026 releases (vllm/config/cache.py at 002f10e0; facts §5),
-#: and the most the Unsloth docs advise raising it to ("Try 0.95 or 0.97").
+#: vLLM's default ``--gpu-memory-utilization`` in late-2026 releases (vllm-project/vllm ``vllm/config/cache.py`` at
+#: 002f10e0), and the most the Unsloth docs advise raising it to ("Try 0.95 or 0.97").
 VLLM_DEFAULT_UTILIZATION = 0.92
 VLLM_MAX_ADVISED_UTILIZATION = 0.97
 
@@ -75,7 +75,8 @@ class WeightsEstimate(Record):
 
 def computed_weights_bytes(arch: Architecture, bits: QuantBits) -> int:
     """Weights from the bits per weight: routed params x expert bits / 8 + other params x other bits / 8
-    (deepseek-v4-facts.md §1.4 estimator rule), plus the engram tables at their bits where a model has them."""
+    (experts at 4.25 bits for native FP4, anthony-chaudhary/fak#12635), plus the engram tables at their bits where a
+    model has them."""
     return round(arch.routed_params * bits.experts / 8 + arch.other_params * bits.other / 8) + engram_weights_bytes(
         arch, bits
     )
@@ -251,7 +252,7 @@ def gpu_overhead(engine: str, gpus: int) -> Overhead:
         devices,
         (
             ("CUDA context and unaccounted", CUDA_CONTEXT_BYTES, "llama.cpp PR #15860: ~456 MiB per GPU"),
-            ("compute buffers", LLAMA_CPP_COMPUTE_BYTES, "deepseek-v4-facts.md §5: 0.5-1.5 GiB per GPU"),
+            ("compute buffers", LLAMA_CPP_COMPUTE_BYTES, "llama.cpp PR #15860, issue #24608: 0.5-1.5 GiB per GPU"),
         ),
     )
 
@@ -261,5 +262,5 @@ def cpu_overhead() -> Overhead:
     return Overhead(
         "llama.cpp",
         1,
-        (("compute buffers (in RAM)", CPU_COMPUTE_BYTES, "deepseek-v4-facts.md §5: 0.5-1.5 GiB"),),
+        (("compute buffers (in RAM)", CPU_COMPUTE_BYTES, "llama.cpp PR #15860, issue #24608: 0.5-1.5 GiB"),),
     )

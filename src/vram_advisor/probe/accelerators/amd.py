@@ -1,8 +1,8 @@
 """AMD GPUs: through ``amdsmi`` (ROCm's Python bindings) when it imports cleanly, else from amdgpu's sysfs.
 
-``amdsmi`` prints to stdout and raises ``KeyError`` when ``libamd_smi.so`` is missing (hardware-probing.md §6), so
-it is imported with stdout captured and any exception caught, and only on a Linux machine where sysfs or
-``/dev/kfd`` shows an AMD GPU (so other machines never pay for the import). Without it, amdgpu's
+``amdsmi`` prints to stdout and raises ``KeyError`` when ``libamd_smi.so`` is missing (amdsmi 7.0.2 on PyPI,
+``amdsmi_wrapper.py``), so it is imported with stdout captured and any exception caught, and only on a Linux
+machine where sysfs or ``/dev/kfd`` shows an AMD GPU (so other machines never pay for the import). Without it, amdgpu's
 ``/sys/class/drm/cardN/device/mem_info_vram_total`` and ``mem_info_vram_used`` give the memory in bytes (an MI300X
 reads 206141652992, as ``rocm-smi`` does). A card without ``mem_info_vram_total`` (an APU such as the MI300A,
 which shares system memory) is reported and not counted. HIP_VISIBLE_DEVICES / ROCR_VISIBLE_DEVICES are applied

@@ -1,7 +1,7 @@
 """Apple Silicon: one GPU that shares the machine's unified memory, with the budget Metal allows it.
 
 Detection: ``hw.optional.arm64`` = 1 (true under Rosetta too). Chip name: ``machdep.cpu.brand_string``; RAM:
-``hw.memsize``. The GPU budget, best source first (hardware-probing.md §6):
+``hw.memsize``. The GPU budget, best source first (AlexsJones/llmfit#754, exo-explore/exo#1672):
 
 1. Metal's ``recommendedMaxWorkingSetSize`` when pyobjc's ``Metal`` module is installed (what llama.cpp and MLX
    use);
