@@ -12,7 +12,7 @@ on disk by the engines) and a null ``attention_heads`` where the sources do not 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from vram_advisor.core import units
@@ -108,9 +108,14 @@ class QuantBits(Record):
     engram: float | None = None
 
 
+#: File formats a download may have (``format``); EXL3 and others have no engine here yet.
+DOWNLOAD_FORMATS = ("safetensors", "gguf", "mlx", "exl3")
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class PublishedFile(Record):
-    """A real, published file (or checkpoint) for a quantization, with its size as the source states it."""
+    """A real, published download (a file, a set of shards or a checkpoint) for a quantization: its repository and
+    files, its size as the source states it, its format and the engines that load it (contract rules 9 and 11)."""
 
     name: str
     size_bytes: int
@@ -121,6 +126,15 @@ class PublishedFile(Record):
     hf_tag: str | None = None
     note: str | None = None
     release: str | None = None
+    format: str | None = None
+    #: engine ids (profiles/engines.json) that load it; filled from the format or the row's engine when left out
+    engines: tuple[str, ...] = ()
+    #: the files in the repository, the first the one an engine is pointed at (a split GGUF's first shard)
+    files: tuple[str, ...] = ()
+    #: when the size was read or published (YYYY-MM-DD)
+    date: str | None = None
+    #: the profile and field it was read from, for messages about it
+    where: str = ""
 
 
 def _positive_int(r: FieldReader, value: Any, where: str) -> int:
@@ -255,11 +269,17 @@ def read_bits(r: FieldReader, check_source: SourceCheck, value: Any, where: str)
 def _published_file(r: FieldReader, check_source: SourceCheck, value: Any, where: str) -> PublishedFile:
     data = r.obj(value, where)
     p = f"{where}."
+    exact = r.optional(data, "bytes", p, lambda v, w: _positive_int(r, v, w))
     size_gb = r.optional(data, "size_gb", p, r.number)
     size_gib = r.optional(data, "size_gib", p, r.number)
-    if (size_gb is None) == (size_gib is None):
-        raise r.fail(f"{p}size_gb", "give exactly one of size_gb (decimal GB) or size_gib (binary GiB)")
-    if size_gb is not None:
+    if sum(size is not None for size in (exact, size_gb, size_gib)) != 1:
+        raise r.fail(
+            f"{p}bytes",
+            "a download needs its size: give exactly one of bytes (exact), size_gb (decimal GB) or size_gib (GiB)",
+        )
+    if exact is not None:
+        size, stated = exact, units.format_file_gb(exact)
+    elif size_gb is not None:
         if size_gb <= 0:
             raise r.fail(f"{p}size_gb", f"{size_gb} must be larger than zero")
         size = units.file_size_bytes(size_gb)
@@ -270,17 +290,57 @@ def _published_file(r: FieldReader, check_source: SourceCheck, value: Any, where
             raise r.fail(f"{p}size_gib", f"{size_gib} must be larger than zero")
         size = units.vram_gb_bytes(size_gib)
         stated = f"{size_gib:g} GiB"
+    files = r.optional(data, "files", p, r.texts) or ()
+    for i, path in enumerate(files):
+        if not path.strip() or path.startswith("/") or ".." in path.split("/"):
+            raise r.fail(f"{p}files[{i}]", f"{path!r} is not a path inside a repository")
+    include = r.optional(data, "include", p, r.text)
+    fmt = r.optional(data, "format", p, r.choice(DOWNLOAD_FORMATS))
+    if fmt is None and any(name.endswith(".gguf") for name in (*files, include or "")):
+        fmt = "gguf"
+    date = r.optional(data, "date", p, r.text)
+    if date is not None and not _is_date(date):
+        raise r.fail(f"{p}date", f"{date!r} is not a date (YYYY-MM-DD)")
     return PublishedFile(
         name=r.required(data, "name", p, r.text),
         size_bytes=size,
         stated=stated,
         source=r.required(data, "source", p, lambda v, w: check_source(r, v, w)),
         repo=r.optional(data, "repo", p, r.text),
-        include=r.optional(data, "include", p, r.text),
+        include=include,
         hf_tag=r.optional(data, "hf_tag", p, r.text),
         note=r.optional(data, "note", p, r.text),
         release=r.optional(data, "release", p, r.text),
+        format=fmt,
+        engines=r.optional(data, "engines", p, r.texts) or (),
+        files=files,
+        date=date,
+        where=f"{r.source}: {where}",
     )
+
+
+def _is_date(text: str) -> bool:
+    from datetime import date
+
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+#: The engines that load a format, for downloads that do not name theirs (profiles/engines.json has the engines).
+FORMAT_ENGINES = {"gguf": ("llama.cpp",), "safetensors": ("vllm", "sglang"), "mlx": ("mlx-vlm",)}
+
+
+def with_engines(item: PublishedFile, bits: QuantBits | None) -> PublishedFile:
+    """``item`` with its format and engines filled where the profile leaves them out: from the format, else from
+    the row's engine (a vLLM row's file is a safetensors checkpoint, a llama.cpp row's a GGUF)."""
+    if item.engines and item.format:
+        return item
+    fmt = item.format or ({"vllm": "safetensors", "llama.cpp": "gguf"}.get(bits.engine) if bits else None)
+    engines = item.engines or FORMAT_ENGINES.get(fmt or "", ())
+    return replace(item, format=fmt, engines=engines)
 
 
 def read_published(r: FieldReader, check_source: SourceCheck, value: Any, where: str) -> tuple[PublishedFile, ...]:

@@ -32,7 +32,10 @@ from vram_advisor.catalog.architecture import (
     read_architecture,
     read_bits,
     read_published,
+    with_engines,
 )
+from vram_advisor.catalog.engines import EMPTY, ENGINES_SCHEMA, EngineTable, read_engines
+from vram_advisor.catalog.localmodels import LOCAL_MODELS_SCHEMA, LocalModel, read_local_models
 from vram_advisor.catalog.releases import Release, default_release, read_releases, select_release
 from vram_advisor.core import boundedjson, units
 from vram_advisor.core.errors import ProfileError, UsageError
@@ -44,7 +47,6 @@ NON_EXPERIMENTAL_ORDER = ("fp8", "q6", "q5", "q4")
 EXPERIMENTAL_ORDER = ("q3", "q2")
 
 FAMILY_SCHEMA = "vram-advisor/profile/v1"
-LOCAL_MODELS_SCHEMA = "vram-advisor/local-models/v1"
 QUANT_IDS = ("fp8", "q6", "q5", "q4", "q3", "q2")
 #: The largest profile file read (a family profile is a few KiB); and what its JSON may hold.
 MAX_PROFILE_BYTES = 4 * 1024 * 1024
@@ -78,6 +80,10 @@ class QuantRow(Record):
     derived: bool = False
     #: every release's published files (``published`` holds the chosen release's; catalog/releases.py)
     published_all: tuple[PublishedFile, ...] = ()
+    #: Contract rule 9: what the row's real download needs in GPU memory (weights + KV cache + runtime overhead),
+    #: which gets no 98% allowance, and that need x the row's safer/minimum ratio. None: judged on the table alone.
+    need_bytes: int | None = None
+    safer_need_bytes: int | None = None
 
     @property
     def weights_gb(self) -> float:
@@ -104,6 +110,32 @@ class QuantRow(Record):
     @cached_property
     def safer_vram_bytes(self) -> int:
         return units.table_vram_bytes(self.safer_vram)
+
+    # Contract rules 9 and 12: the judged figures are max(table figure, need); the table part meets at 98%
+    # (rule 1), the need only whole. ``*_threshold_bytes`` is the least memory that meets each.
+
+    @property
+    def judged_min_bytes(self) -> int:
+        """What the option needs (rule 12): max(the table's minimum, the download's own need)."""
+        return max(self.min_vram_bytes, self.need_bytes or 0)
+
+    @property
+    def judged_safer_bytes(self) -> int:
+        return max(self.safer_vram_bytes, self.safer_need_bytes or 0)
+
+    @cached_property
+    def min_threshold_bytes(self) -> int:
+        """The least memory that meets the judged minimum: 98% of the table's figure, the need whole."""
+        return max(units.meets_threshold(self.min_vram_bytes), self.need_bytes or 0)
+
+    @cached_property
+    def safer_threshold_bytes(self) -> int:
+        return max(units.meets_threshold(self.safer_vram_bytes), self.safer_need_bytes or 0)
+
+    @property
+    def table_governs(self) -> bool:
+        """The table's minimum is above the download's own need (the need is then shown beside it, rule 12)."""
+        return self.need_bytes is not None and self.need_bytes < self.min_vram_bytes
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -170,24 +202,6 @@ class Advice(Record):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class LocalModel(Record):
-    """A smaller local model for the fallback list, with its file size (decimal GB) and source."""
-
-    name: str
-    family: str
-    params_total: str
-    quant: str
-    size_gb: float
-    source: str
-    params_active: str | None = None
-    note: str | None = None
-
-    @property
-    def size_bytes(self) -> int:
-        return units.file_size_bytes(self.size_gb)
-
-
-@dataclass(frozen=True, eq=False, repr=False)
 class Catalog(Record):
     """Everything the planner knows about models, merged from all profile files."""
 
@@ -198,6 +212,8 @@ class Catalog(Record):
     local_models: tuple[LocalModel, ...]
     sources: Mapping[str, Source] = field(default_factory=dict)
     files: tuple[str, ...] = ()
+    #: the engines (profiles/engines.json) and their order per platform
+    engines: EngineTable = EMPTY
 
     def model(self, model_id: str) -> ModelProfile:
         wanted = model_id.strip().lower()
@@ -290,6 +306,8 @@ def _quant(r: FieldReader, sources: Mapping[str, Source], value: Any, where: str
     p = f"{where}."
     check_source = _source_checker(sources)
     published = r.optional(data, "published", p, lambda v, w: read_published(r, check_source, v, w)) or ()
+    bits = r.optional(data, "bits", p, lambda v, w: read_bits(r, check_source, v, w))
+    published = tuple(with_engines(item, bits) for item in published)
     row = QuantRow(
         id=r.required(data, "id", p, r.choice(QUANT_IDS)),
         label=r.required(data, "label", p, r.text),
@@ -299,7 +317,7 @@ def _quant(r: FieldReader, sources: Mapping[str, Source], value: Any, where: str
         best_for=r.required(data, "best_for", p, r.text),
         experimental=r.required(data, "experimental", p, r.flag),
         source=r.required(data, "source", p, lambda v, w: _source_ref(r, sources, v, w)),
-        bits=r.optional(data, "bits", p, lambda v, w: read_bits(r, check_source, v, w)),
+        bits=bits,
         published=published,
         derived=bool(r.optional(data, "derived", p, r.flag)),
         published_all=published,
@@ -355,6 +373,7 @@ class _Parts(Record):
     local_models: list[LocalModel] = field(default_factory=list)
     sources: dict[str, Source] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    engines: EngineTable = EMPTY
 
 
 def _read_family(r: FieldReader, data: Mapping[str, Any], parts: _Parts, origin: str) -> None:
@@ -396,32 +415,6 @@ def _advice(r: FieldReader, sources: Mapping[str, Source], value: Any, where: st
     )
 
 
-def _local(r: FieldReader, sources: Mapping[str, Source], value: Any, where: str) -> LocalModel:
-    data = r.obj(value, where)
-    p = f"{where}."
-    params = r.required(data, "params", p, r.obj)
-    size = r.required(data, "size_gb", p, r.number)
-    if size <= 0:
-        raise r.fail(f"{p}size_gb", f"{size} must be larger than zero")
-    return LocalModel(
-        name=r.required(data, "name", p, r.text),
-        family=r.required(data, "family", p, r.text),
-        params_total=r.required(params, "total", f"{p}params.", r.text),
-        params_active=r.optional(params, "active", f"{p}params.", r.text),
-        quant=r.required(data, "quant", p, r.text),
-        size_gb=size,
-        source=r.required(data, "source", p, lambda v, w: _source_ref(r, sources, v, w)),
-        note=r.optional(data, "note", p, r.text),
-    )
-
-
-def _read_local_models(r: FieldReader, data: Mapping[str, Any], parts: _Parts, origin: str) -> None:
-    sources = _sources(r, data)
-    models = r.required(data, "models", "", lambda v, w: r.items(v, w, lambda x, y: _local(r, sources, x, y)))
-    parts.local_models.extend(models)
-    parts.sources.update({f"{origin}#{key}": value for key, value in sources.items()})
-
-
 def read_file(path: Path, parts: _Parts) -> None:
     """Validate one profile file and add it to ``parts``; raises ``ProfileError`` naming the file and field."""
     origin = _display(path)
@@ -436,12 +429,18 @@ def read_file(path: Path, parts: _Parts) -> None:
     schema = top.get("schema")
     if schema == FAMILY_SCHEMA:
         _read_family(r, top, parts, origin)
-    elif schema == LOCAL_MODELS_SCHEMA:
-        _read_local_models(r, top, parts, origin)
+    elif schema in (LOCAL_MODELS_SCHEMA, ENGINES_SCHEMA):
+        sources = _sources(r, top)
+        if schema == LOCAL_MODELS_SCHEMA:
+            parts.local_models.extend(read_local_models(r, _source_checker(sources), top))
+        else:
+            parts.engines = read_engines(r, _source_checker(sources), top)
+        parts.sources.update({f"{origin}#{key}": value for key, value in sources.items()})
     else:
         # a schema of ours is named; anything else may be some other file's content, which is never quoted
         got = repr(schema)[:80] if isinstance(schema, str) and schema.startswith("vram-advisor/") else "another kind"
-        raise r.fail("schema", f"expected {FAMILY_SCHEMA!r} or {LOCAL_MODELS_SCHEMA!r}, got {clean_text(got)}")
+        expected = f"{FAMILY_SCHEMA!r}, {LOCAL_MODELS_SCHEMA!r} or {ENGINES_SCHEMA!r}"
+        raise r.fail("schema", f"expected {expected}, got {clean_text(got)}")
     parts.files.append(origin)
 
 
@@ -457,6 +456,7 @@ def build(parts: _Parts) -> Catalog:
     """Turn merged profile parts into a ``Catalog``; a catalogue with no models is an error."""
     if not parts.models:
         raise ProfileError("no model profiles found (expected profiles/*.json with schema vram-advisor/profile/v1)")
+    _check_engines(parts)
     return Catalog(
         models=tuple(parts.models.values()),
         quick_summary=tuple(parts.quick_summary),
@@ -465,7 +465,23 @@ def build(parts: _Parts) -> Catalog:
         local_models=tuple(sorted(parts.local_models, key=lambda m: -m.size_gb)),
         sources=dict(parts.sources),
         files=tuple(parts.files),
+        engines=parts.engines,
     )
+
+
+def _check_engines(parts: _Parts) -> None:
+    """Every engine a download names is one of the engines file (read after the models it may be)."""
+    known = parts.engines.engines
+    if not known:
+        return
+    for model in parts.models.values():
+        for row in model.quants:
+            for item in row.published_all:
+                unknown = [engine for engine in item.engines if engine not in known]
+                if unknown:
+                    raise ProfileError(
+                        f"{item.where}.engines: unknown engine {unknown[0]!r} (known: {', '.join(known)})"
+                    )
 
 
 def load_catalog(directory: Path | None = None) -> Catalog:

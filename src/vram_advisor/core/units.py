@@ -159,6 +159,11 @@ def meets(available_bytes: int, required_bytes: int) -> bool:
     return available_bytes * MEETS_DENOMINATOR >= required_bytes * MEETS_NUMERATOR
 
 
+def meets_threshold(required_bytes: int) -> int:
+    """The least memory that ``meets`` ``required_bytes`` (98% of it, rounded up)."""
+    return -(-required_bytes * MEETS_NUMERATOR // MEETS_DENOMINATOR)
+
+
 def figure_for_need(need_bytes: int) -> int:
     """The smallest figure that ``meets`` grants only to ``need_bytes`` or more (need / 98%, rounded up): how a need
     that gets no 98% allowance is written as a figure beside the table's (contract rule 9)."""
@@ -167,8 +172,7 @@ def figure_for_need(need_bytes: int) -> int:
 
 def shortfall_bytes(available_bytes: int, required_bytes: int) -> int:
     """How many more bytes ``available`` needs to meet ``required`` (by the 98% rule of ``meets``); 0 if it does."""
-    threshold = -(-required_bytes * MEETS_NUMERATOR // MEETS_DENOMINATOR)  # the smallest amount that meets it
-    return max(0, threshold - available_bytes)
+    return max(0, meets_threshold(required_bytes) - available_bytes)
 
 
 def gib(value_bytes: int) -> float:
@@ -177,11 +181,12 @@ def gib(value_bytes: int) -> float:
 
 
 def format_gib(value_bytes: int | None, digits: int = 1) -> str:
-    """Bytes as "79.2 GiB" (or "unknown")."""
+    """Memory as people read it (contract rule 12: GiB for memory): "79.2 GiB"; from 1 TiB on "1.10 TiB" (two
+    decimals, so a tenth of a GiB is not lost to the larger unit); "unknown" for None."""
     if value_bytes is None:
         return "unknown"
-    if value_bytes >= 10 * TIB:
-        return f"{value_bytes / TIB:.{digits}f} TiB"
+    if value_bytes >= TIB:
+        return f"{value_bytes / TIB:.{max(digits, 2)}f} TiB"
     return f"{value_bytes / GIB:.{digits}f} GiB"
 
 

@@ -25,7 +25,6 @@ from itertools import accumulate
 from typing import Any, NamedTuple
 
 from vram_advisor.catalog.profiles import Catalog, ModelProfile, QuantRow
-from vram_advisor.core import units
 from vram_advisor.core.records import Record
 from vram_advisor.fleet import nodefacts
 from vram_advisor.fleet.inputs import NodeInput, Skipped
@@ -34,7 +33,8 @@ from vram_advisor.inventory import model as inv
 from vram_advisor.inventory.model import Gpu, Inventory
 from vram_advisor.plan import rules as plan
 from vram_advisor.plan.check_estimates import verdict_placement
-from vram_advisor.plan.estimate import Estimate, Placement
+from vram_advisor.plan.choose import Choice
+from vram_advisor.plan.estimate import Placement
 from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, Machine, Option, Recommendation
 
 SCHEMA = "vram-advisor/cluster/v1"
@@ -190,7 +190,7 @@ class ClusterPlanner:
         if inventory is not None:
             from vram_advisor.plan.realfit import judge_for
 
-            judge, made = judge_for(inventory, machine, self.context_tokens)
+            judge, made = judge_for(inventory, machine, self.catalog.engines, self.context_tokens)
             return self._append(machine, plan.evaluate(self.catalog, machine, self.base, judge=judge), made())
         index = self._by_machine.get(machine)
         if index is not None:
@@ -208,14 +208,14 @@ class ClusterPlanner:
         return index
 
     def _append(
-        self, machine: Machine, options: tuple[Option, ...], estimates: Mapping[tuple[str, str], Estimate] | None = None
+        self, machine: Machine, options: tuple[Option, ...], choices: Mapping[tuple[str, str], Choice] | None = None
     ) -> int:
-        recommendation = plan.recommend(options, machine)
+        recommendation = plan.recommend(options, machine, real=choices is not None)
         stretch = plan.stretch_of(options, recommendation)
         run_placement = None
         chosen = recommendation.option
-        if estimates is not None and chosen is not None and chosen.key in estimates:
-            run_placement = verdict_placement(estimates[chosen.key], recommendation.kind, chosen)
+        if choices is not None and chosen is not None and chosen.key in choices:
+            run_placement = verdict_placement(choices[chosen.key].estimate, recommendation.kind, chosen)
         index = len(self.entries)
         self.entries.append(
             MachinePlan(
@@ -329,12 +329,13 @@ class ClusterPlanner:
 # ------------------------------------------------------------------------------------------- multi-node
 
 
-def _bisect_meets(prefix: Sequence[int], need_bytes: int) -> int | None:
-    """The fewest leading nodes (largest first, ``prefix`` = running sums) whose VRAM meets ``need_bytes``."""
+def _bisect_meets(prefix: Sequence[int], threshold_bytes: int) -> int | None:
+    """The fewest leading nodes (largest first, ``prefix`` = running sums) whose VRAM reaches ``threshold_bytes``
+    (a row's ``min_threshold_bytes``: the table's figure at 98%, the need whole)."""
     low, high = 0, len(prefix)
     while low < high:
         middle = (low + high) // 2
-        if units.meets(prefix[middle], need_bytes):
+        if prefix[middle] >= threshold_bytes:
             high = middle
         else:
             low = middle + 1
@@ -405,13 +406,13 @@ def multi_node_plans(
     identical = [_pool(nodes, group.nodes, index) for index, group in enumerate(groups) if len(group.nodes) >= 2]
     plans: list[MultiNodePlan] = []
     for rank, (model, quant) in enumerate(ranked):
-        if units.meets(best_single, quant.min_vram_bytes):
+        if best_single >= quant.min_threshold_bytes:
             continue  # a single node holds it: not a multi-node plan
-        count = _bisect_meets(everyone.prefix, quant.min_vram_bytes)
+        count = _bisect_meets(everyone.prefix, quant.min_threshold_bytes)
         if count is None:
             continue  # not even the whole fleet holds it
         candidates = [pool for pool in identical if len(pool.order) >= count]
-        candidates = [pool for pool in candidates if units.meets(pool.prefix[count - 1], quant.min_vram_bytes)]
+        candidates = [pool for pool in candidates if pool.prefix[count - 1] >= quant.min_threshold_bytes]
         candidates.append(everyone)  # the largest nodes: the best fit a group of this size can have
 
         def preference(pool: _Pool, count: int = count, quant: QuantRow = quant) -> tuple[int, int, int, int, int]:
@@ -427,7 +428,7 @@ def multi_node_plans(
         total = pool.prefix[count - 1]
         kinds, note, advice, _score = _link_summary(chosen)
         option = Option(model=model, quant=quant, fit=_group_fit(quant, total, chosen), rank=rank)
-        comfortable = _bisect_meets(pool.prefix, quant.safer_vram_bytes)
+        comfortable = _bisect_meets(pool.prefix, quant.safer_threshold_bytes)
         plans.append(
             MultiNodePlan(
                 option=option,

@@ -18,6 +18,7 @@ from vram_advisor.catalog.profiles import Catalog, ModelProfile, QuantRow
 from vram_advisor.core import units
 from vram_advisor.hub.settings import RepoListing
 from vram_advisor.inventory.model import Inventory, select_disk
+from vram_advisor.plan.disk import DiskCheck
 from vram_advisor.plan.rules import Option, Plan, fit_of, requirement
 
 SOURCE = "hub"
@@ -88,16 +89,10 @@ def apply_download(
         pool = [catalog.model(model_id) for model_id in models]
         need = derived_need(listing.total_bytes, ratios_for(catalog, listing.repo_id, quant, pool), quant)
         option = repo_option(listing, need, lambda row: fit_of(row, machine))
-    judged = requirement(
-        option,
-        machine,
-        disk,
-        allow_offload,
-        listing.disk_need_bytes,
-        disk_what="download",
-        disk_detail=detail,
-        vram_word=vram_word,
+    disk_check = DiskCheck(
+        need_bytes=listing.disk_need_bytes, what=f"the files of {listing.label}", disk=disk, described=detail
     )
+    judged = requirement(option, machine, disk_check, allow_offload, vram_word=vram_word)
     if need is not None:
         judged = replace(
             judged,

@@ -126,6 +126,17 @@ class ProbeInfo(Record):
 
 
 @dataclass(frozen=True, repr=False)
+class LocalFile(Record):
+    """A model file already on this machine's disk (a download's file found by a live probe): the repository it
+    comes from, its path in that repository, where it lies, and its size."""
+
+    repo: str
+    path: str
+    location: str
+    size_bytes: int | None = None
+
+
+@dataclass(frozen=True, repr=False)
 class Inventory(Record):
     """One machine: GPUs, RAM, disks, plus notes on what could not be read."""
 
@@ -137,7 +148,16 @@ class Inventory(Record):
     interconnect: tuple[str, ...] = ()
     probe: ProbeInfo | None = None
     notes: tuple[str, ...] = ()
+    #: model files the probe found under the model dir and in the Hugging Face cache (live probes only)
+    local_files: tuple[LocalFile, ...] = ()
     schema: str = SCHEMA
+
+    def has_files(self, repo: str | None, paths: tuple[str, ...]) -> bool:
+        """Every one of ``paths`` of ``repo`` is already on this machine (False without paths)."""
+        if repo is None or not paths or not self.local_files:
+            return False
+        found = {(item.repo, item.path) for item in self.local_files}
+        return all((repo, path) in found for path in paths)
 
     @property
     def visible_gpus(self) -> tuple[Gpu, ...]:
@@ -256,6 +276,17 @@ def _cpu(r: FieldReader, value: Any, where: str) -> Cpu:
     )
 
 
+def _local_file(r: FieldReader, value: Any, where: str) -> LocalFile:
+    data = r.obj(value, where)
+    p = f"{where}."
+    return LocalFile(
+        repo=r.required(data, "repo", p, r.text),
+        path=r.required(data, "path", p, r.text),
+        location=r.required(data, "location", p, r.text),
+        size_bytes=r.optional(data, "size_bytes", p, r.bytes_),
+    )
+
+
 def _probe(r: FieldReader, value: Any, where: str) -> ProbeInfo:
     data = r.obj(value, where)
     p = f"{where}."
@@ -290,6 +321,8 @@ def from_dict(data: Any, source: str = "inventory") -> Inventory:
         interconnect=r.optional(top, "interconnect", "", r.texts) or (),
         probe=r.optional(top, "probe", "", lambda v, w: _probe(r, v, w)),
         notes=r.optional(top, "notes", "", r.texts) or (),
+        local_files=r.optional(top, "local_files", "", lambda v, w: r.items(v, w, lambda x, y: _local_file(r, x, y)))
+        or (),
     )
 
 
@@ -325,6 +358,7 @@ __all__ = [
     "Disk",
     "Gpu",
     "Inventory",
+    "LocalFile",
     "MigDevice",
     "ProbeInfo",
     "Ram",

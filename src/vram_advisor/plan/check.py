@@ -133,6 +133,7 @@ def check(
         judge, made = judge_for(
             inventory,
             machine,
+            catalog.engines,
             options.context_tokens,
             options.estimate.kv_dtype,
             options.estimate.ram_bw,
@@ -172,7 +173,6 @@ def check(
         options.context_tokens,
         options.estimate,
         options.model_dir,
-        known=made() if made is not None else None,
     )
     warnings.extend(estimates.warnings)
     family = None
@@ -190,7 +190,7 @@ def check(
             options.model_dir,
             judge=judge,
             sizes=options.estimate.sizes,
-            judged=made,
+            judged=(lambda: {key: choice.estimate for key, choice in made().items()}) if made is not None else None,
         )
     return CheckReport(
         options=options,

@@ -21,7 +21,9 @@ from vram_advisor.core.records import Record
 from vram_advisor.inventory import bandwidth as bw
 from vram_advisor.inventory.model import Inventory
 from vram_advisor.plan import estimate as est
+from vram_advisor.plan.choose import Choice
 from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, Option, Plan
+from vram_advisor.plan.runners import RunPlan
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -59,6 +61,8 @@ class CheckEstimates(Record):
     warnings: tuple[str, ...]
     #: Where the recommendation runs by the estimate the run command was built from (its speed is the verdict's).
     run_placement: est.Placement | None = None
+    #: The recommendation's run block (rule 11), whose JSON is ``run``.
+    run_plan: RunPlan | None = None
 
     def of(self, option: Option) -> est.Estimate | None:
         return self.options.get(option.key)
@@ -75,17 +79,17 @@ def estimate_check(
     context_tokens: int,
     options_in: EstimateOptions | None = None,
     model_dir: str | None = None,
-    known: Mapping[tuple[str, str], est.Estimate] | None = None,
 ) -> CheckEstimates:
-    """Estimate every option of ``plan``. ``table_catalog`` is the catalogue with the table's figures (the plan's
-    own rows carry published figures under ``--sizes published``)."""
+    """Estimate every option of ``plan``: under rule 9 the very estimate its verdict was judged on (its
+    ``choice``); else on ``table_catalog``, the catalogue with the table's figures (the plan's own rows carry
+    published figures under ``--sizes published``)."""
     chosen = options_in or EstimateOptions()
     kv_dtype, sizes = chosen.kv_dtype, chosen.sizes
     machine = est.machine_view(inventory, chosen.ram_bw, chosen.disk_bw, model_dir)
     options: dict[tuple[str, str], est.Estimate] = {}
     for option in plan.options:
-        if known is not None and option.key in known:  # the very estimate the verdict was judged on (rule 9)
-            options[option.key] = known[option.key]
+        if option.choice is not None:  # the very estimate the verdict was judged on (rule 9)
+            options[option.key] = option.choice.estimate
             continue
         try:
             model = table_catalog.model(option.model.id)
@@ -108,19 +112,23 @@ def estimate_check(
                 f"{option.model.id} {option.quant.id} meets the table's {option.fit} figure, but at "
                 f"{units.format_tokens(context_tokens)} tokens of context it {gpu.reason}"
             )
-    run, run_for, run_placement = None, None, None
+    run, run_for, run_placement, the_plan = None, None, None, None
     rec = plan.recommendation
     if rec.option is not None:
-        chosen_estimate = options.get(rec.option.key)
-        if chosen_estimate is not None and chosen_estimate.kv is not None:
-            placement = verdict_placement(chosen_estimate, rec.kind, rec.option)
-            if placement is not None:
-                from vram_advisor.plan.runners import run_dict
+        choice = rec.option.choice or chosen_for_run(
+            rec.option, inventory, table_catalog, context_tokens, chosen, model_dir
+        )
+        if choice is not None and choice.estimate.kv is not None:
+            placement = verdict_placement(choice.estimate, rec.kind, rec.option)
+            from vram_advisor.plan.runners import run_dict, run_plan
 
-                run, run_for, run_placement = run_dict(chosen_estimate, placement), rec.option.key, placement
-            else:
+            why = None if placement is not None else "no placement fits this machine by the estimate"
+            the_plan = run_plan(choice.download, choice.engine, choice.estimate, placement, model_dir, why, inventory)
+            run, run_for, run_placement = run_dict(the_plan), rec.option.key, placement
+            if placement is None:
                 warnings.append(
-                    f"{rec.option.model.id} {rec.option.quant.id}: no offload plan fits this machine by the estimate"
+                    f"{rec.option.model.id} {rec.option.quant.id}: no placement of {choice.download.name} fits this "
+                    "machine by the estimate"
                 )
     return CheckEstimates(
         context_tokens=context_tokens,
@@ -132,7 +140,40 @@ def estimate_check(
         run_for=run_for,
         run_placement=run_placement,
         warnings=tuple(dict.fromkeys(warnings)),
+        run_plan=the_plan,
     )
+
+
+def chosen_for_run(
+    option: Option,
+    inventory: Inventory,
+    catalog: Catalog,
+    context_tokens: int,
+    chosen: EstimateOptions,
+    model_dir: str | None,
+) -> Choice | None:
+    """The download and engine a recommendation judged on the table's figures (``--sizes table``) runs on here: the
+    rules' verdict stays the article's, the run block is still a real file on a real engine (rule 11)."""
+    from vram_advisor.catalog.engines import platform_of
+    from vram_advisor.plan.choose import choose
+    from vram_advisor.plan.rules import machine_of
+
+    view = est.machine_view(inventory, chosen.ram_bw, chosen.disk_bw, model_dir)
+    try:
+        model = catalog.model(option.model.id)
+        row = model.quant(option.quant.id)
+        return choose(
+            model,
+            row,
+            machine_of(inventory),
+            view,
+            platform_of(view.gpus),
+            catalog.engines,
+            context_tokens,
+            chosen.kv_dtype,
+        )
+    except UsageError:
+        return None
 
 
 def verdict_placement(estimate: est.Estimate, kind: str, option: Option) -> est.Placement | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from vram_advisor.core import units
 from vram_advisor.inventory.model import Gpu, Inventory
-from vram_advisor.plan.rules import Plan
+from vram_advisor.plan.rules import Plan, need_text
 
 #: Memory held below this on a GPU is the driver's and the desktop's, not worth naming.
 HELD_NOTICE_BYTES = 256 * units.MIB
@@ -55,9 +55,8 @@ def load_warning(plan: Plan, inventory: Inventory) -> str | None:
     if option is None or plan.recommendation.kind not in ("local", "offload"):
         return None
     free = free_vram_bytes(inventory)
-    need = option.quant.min_vram_bytes
     spare = plan.machine.spare_ram_bytes if plan.recommendation.kind == "offload" else 0
-    if units.meets(free + spare, need):
+    if free + spare >= option.quant.min_threshold_bytes:
         return None
     holders = []
     for position, gpu in _visible(inventory):
@@ -72,7 +71,7 @@ def load_warning(plan: Plan, inventory: Inventory) -> str | None:
     where = "GPU memory" if not spare else "GPU memory (with the spare RAM)"
     return (
         f"other processes hold {units.format_gib(held_total)} of GPU memory right now ({', '.join(holders)}): "
-        f"{option.model.id} {option.quant.id} needs {units.format_gb(option.quant.min_vram_gb)} but only "
+        f"{option.model.id} {option.quant.id} needs {need_text(option.quant)} but only "
         f"{units.format_gib(free + spare)} of {where} is free, so it would not load until they exit "
         "(check --free grades on free memory)"
     )

@@ -11,14 +11,14 @@ costs start-up time on every run (bench/startup.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from vram_advisor.catalog.api import ApiOption
+from vram_advisor.catalog.localmodels import LocalModel
 from vram_advisor.catalog.profiles import (
     EXPERIMENTAL_ORDER,
     NON_EXPERIMENTAL_ORDER,
     Catalog,
-    LocalModel,
     ModelProfile,
     QuantRow,
     TierRow,
@@ -27,29 +27,19 @@ from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.policy import os_reserve_bytes
 from vram_advisor.core.records import Record
-from vram_advisor.inventory.model import Disk, Inventory, select_disk
+from vram_advisor.inventory.model import Disk, Inventory
+from vram_advisor.plan.choose import Choice
+from vram_advisor.plan.disk import DiskCheck, download_disk
+from vram_advisor.plan.machine import COMFORTABLE, FITS, MINIMUM, NONE, OFFLOAD, Machine
+from vram_advisor.plan.steps import target_dir
 
-COMFORTABLE = "comfortable"
-MINIMUM = "minimum"
-OFFLOAD = "offload"
-NONE = "none"
-FITS = (COMFORTABLE, MINIMUM, OFFLOAD, NONE)
+__all__ = ["COMFORTABLE", "FITS", "MINIMUM", "NONE", "OFFLOAD", "Choice", "Machine"]
 
 
 #: A smaller local model "fits" where its file plus this share on top (KV cache for an ordinary context, compute
 #: buffers, CUDA context) fits. 1.2 is the factor the vLLM recipes use for ``vram_minimum_gb``
 #: (deepseek-v4-facts.md §1.1).
 SMALL_MODEL_HEADROOM = 1.2
-
-
-@dataclass(frozen=True, repr=False)
-class Machine(Record):
-    """What the planner needs to know about a machine, in bytes."""
-
-    usable_vram_bytes: int
-    spare_ram_bytes: int
-    gpu_count: int
-    unified: bool = False
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -68,10 +58,19 @@ class Option(Record):
     table_fit: str | None = None
     placement: str | None = None
     table_quant: QuantRow | None = None
+    #: Rule 9: the download and engine it runs on here, and their estimate (None: judged on the table alone).
+    choice: Choice | None = None
+    #: Rule 10: the better-ranked option of the same model whose need is no larger (None: not dominated).
+    dominated_by: Option | None = None
 
     @property
     def experimental(self) -> bool:
         return self.quant.experimental
+
+    @property
+    def eligible(self) -> bool:
+        """May be recommended, stretched to or called out of reach (rule 10: not dominated)."""
+        return self.dominated_by is None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -104,6 +103,7 @@ class Requirement(Record):
     reason: str
     disk: Disk | None
     checks: tuple[tuple[str, bool | None, str], ...]
+    disk_check: DiskCheck | None = None
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -121,6 +121,8 @@ class Plan(Record):
     advice: tuple[str, ...]
     required: Requirement | None
     base: bool
+    #: The recommendation's download against the disk under the model dir (rule 11), where there is one.
+    disk: DiskCheck | None = None
 
 
 # ------------------------------------------------------------------------------------------------ machine
@@ -182,14 +184,34 @@ def ranking(large: ModelProfile, small: ModelProfile) -> list[tuple[ModelProfile
 
 
 def fit_of(quant: QuantRow, machine: Machine) -> str:
-    """Contract rule 3 (and the offload case of rule 5) for one option."""
-    if units.meets(machine.usable_vram_bytes, quant.safer_vram_bytes):
+    """Contract rule 3 (and the offload case of rule 5) for one option: the table's figures at 98% (rule 1), and
+    under rule 9 the row's need whole (``QuantRow.min_threshold_bytes``)."""
+    if machine.usable_vram_bytes >= quant.safer_threshold_bytes:
         return COMFORTABLE
-    if units.meets(machine.usable_vram_bytes, quant.min_vram_bytes):
+    if machine.usable_vram_bytes >= quant.min_threshold_bytes:
         return MINIMUM
-    if units.meets(machine.usable_vram_bytes + machine.spare_ram_bytes, quant.min_vram_bytes):
+    if machine.usable_vram_bytes + machine.spare_ram_bytes >= quant.min_threshold_bytes:
         return OFFLOAD
     return NONE
+
+
+def need_text(row: QuantRow) -> str:
+    """What an option needs, in GiB (rule 12): its judged minimum, max(the table's minimum, the download's need);
+    where the table's figure governs, the download's own need beside it."""
+    text = units.format_gib(row.judged_min_bytes)
+    if row.table_governs and row.need_bytes is not None:
+        text += f" (the article's minimum; the download itself needs {units.format_gib(row.need_bytes)})"
+    return text
+
+
+def shortfall(available_bytes: int, row: QuantRow) -> int:
+    """How much more memory ``available_bytes`` needs to meet ``row``'s judged minimum (0 when it does)."""
+    return max(0, row.min_threshold_bytes - available_bytes)
+
+
+def safer_text(row: QuantRow) -> str:
+    """The judged safer figure in GiB: max(the table's safer figure, the need x the row's safer/minimum ratio)."""
+    return units.format_gib(row.judged_safer_bytes)
 
 
 def ranking_of(models: Sequence[ModelProfile]) -> list[tuple[ModelProfile, QuantRow]]:
@@ -202,8 +224,19 @@ def ranking_of(models: Sequence[ModelProfile]) -> list[tuple[ModelProfile, Quant
     return ranked
 
 
-#: Rule 9's judge of one option: (model, the article's row) -> (the row raised to the real need, fit, placement).
-Judge = Callable[[ModelProfile, QuantRow], tuple[QuantRow, str, str | None]]
+@dataclass(frozen=True, eq=False, repr=False)
+class Judged(Record):
+    """Rule 9's verdict on one option: the row raised to the real need, the fit, where it runs, and the download
+    and engine it runs on (None where only the table's figures could judge it)."""
+
+    row: QuantRow
+    fit: str
+    placement: str | None
+    choice: Choice | None
+
+
+#: Rule 9's judge of one option: (model, the article's row) -> its verdict on the real download.
+Judge = Callable[[ModelProfile, QuantRow], Judged]
 
 
 def table_placement(fit: str, machine: Machine) -> str | None:
@@ -220,8 +253,31 @@ def judged_option(model: ModelProfile, quant: QuantRow, machine: Machine, rank: 
     table_fit = fit_of(quant, machine)
     if judge is None:
         return Option(model, quant, table_fit, rank, table_fit, table_placement(table_fit, machine), quant)
-    row, fit, placement = judge(model, quant)
-    return Option(model, row, fit, rank, table_fit, placement, quant)
+    judged = judge(model, quant)
+    return Option(model, judged.row, judged.fit, rank, table_fit, judged.placement, quant, judged.choice)
+
+
+def mark_dominated(options: Sequence[Option]) -> tuple[Option, ...]:
+    """Contract rule 10: each option whose need (its download's own, not the table floor) is no smaller than that
+    of a better-ranked option of the same model names the best-ranked such option in ``dominated_by``."""
+    marked = []
+    for option in options:
+        need = option.quant.need_bytes
+        better = None
+        if need is not None:
+            better = next(
+                (
+                    other
+                    for other in sorted(options, key=lambda o: o.rank)
+                    if other.model.id == option.model.id
+                    and other.rank < option.rank
+                    and other.quant.need_bytes is not None
+                    and other.quant.need_bytes <= need
+                ),
+                None,
+            )
+        marked.append(option if better is None else replace(option, dominated_by=better))
+    return tuple(marked)
 
 
 def evaluate(
@@ -232,7 +288,8 @@ def evaluate(
         ranked = ranking_of(list({m.id: m for m in (catalog.model(model_id) for model_id in models)}.values()))
     else:
         ranked = ranking(*candidates(catalog, base))
-    return tuple(judged_option(model, quant, machine, rank, judge) for rank, (model, quant) in enumerate(ranked))
+    options = tuple(judged_option(model, quant, machine, rank, judge) for rank, (model, quant) in enumerate(ranked))
+    return mark_dominated(options) if judge is not None else options
 
 
 def option_for(catalog: Catalog, machine: Machine, model_id: str, quant_id: str, judge: Judge | None = None) -> Option:
@@ -249,28 +306,28 @@ def option_for(catalog: Catalog, machine: Machine, model_id: str, quant_id: str,
 
 
 def _first(options: Sequence[Option], fit: str, experimental: bool) -> Option | None:
-    return next((o for o in options if o.fit == fit and o.experimental == experimental), None)
+    return next((o for o in options if o.fit == fit and o.experimental == experimental and o.eligible), None)
 
 
-def recommend(options: Sequence[Option], machine: Machine) -> Recommendation:
-    """Contract rule 5."""
+def recommend(options: Sequence[Option], machine: Machine, real: bool = False) -> Recommendation:
+    """Contract rule 5 (dominated options are never recommended, rule 10). Under rule 9 (``real``) one step more:
+    failing offload, the best-ranked experimental option that meets its minimum, before the API."""
     usable = units.format_gib(machine.usable_vram_bytes)
     chosen = _first(options, COMFORTABLE, False)
     if chosen:
         return Recommendation(
             "local",
             chosen,
-            f"{usable} of usable VRAM meets the safer figure for {_label(chosen)} "
-            f"({units.format_gb(chosen.quant.safer_vram_gb)})",
+            f"{usable} of usable VRAM meets the safer figure for {_label(chosen)} ({safer_text(chosen.quant)}; "
+            f"it needs {need_text(chosen.quant)})",
         )
     chosen = _first(options, MINIMUM, False)
     if chosen:
         return Recommendation(
             "local",
             chosen,
-            f"{usable} of usable VRAM meets the minimum for {_label(chosen)} "
-            f"({units.format_gb(chosen.quant.min_vram_gb)}) but not its safer figure "
-            f"({units.format_gb(chosen.quant.safer_vram_gb)}): expect little room for context",
+            f"{usable} of usable VRAM meets the minimum for {_label(chosen)} ({need_text(chosen.quant)}) but not its "
+            f"safer figure ({safer_text(chosen.quant)}): expect little room for context",
         )
     chosen = _first(options, COMFORTABLE, True)
     if chosen:
@@ -278,23 +335,33 @@ def recommend(options: Sequence[Option], machine: Machine) -> Recommendation:
             "local",
             chosen,
             f"only an experimental low-bit build fits: {usable} of usable VRAM meets the safer figure for "
-            f"{_label(chosen)} ({units.format_gb(chosen.quant.safer_vram_gb)}), with clear quality risk",
+            f"{_label(chosen)} ({safer_text(chosen.quant)}; it needs {need_text(chosen.quant)}), with clear quality "
+            "risk",
         )
-    chosen = next((o for o in options if not o.experimental and o.fit == OFFLOAD), None)
+    chosen = _first(options, OFFLOAD, False)
     spare = units.format_gib(machine.spare_ram_bytes)
     if chosen:
         where = "beside the GPUs" if machine.usable_vram_bytes else "on the CPU alone"
         return Recommendation(
             "offload",
             chosen,
-            f"{_label(chosen)} needs {units.format_gb(chosen.quant.min_vram_gb)}; {usable} of VRAM plus {spare} of "
-            f"spare system RAM cover it, so it can run with weights offloaded to RAM {where} (slowly)",
+            f"{_label(chosen)} needs {need_text(chosen.quant)}; {usable} of VRAM plus {spare} of spare system RAM "
+            f"cover it, so it can run with weights offloaded to RAM {where} (slowly)",
         )
-    smallest = min((o for o in options if not o.experimental), key=lambda o: o.quant.min_vram_bytes, default=None)
-    need = (
-        f"; the smallest, {_label(smallest)}, needs {units.format_gb(smallest.quant.min_vram_gb)}" if smallest else ""
+    chosen = _first(options, MINIMUM, True) if real else None
+    if chosen:
+        return Recommendation(
+            "local",
+            chosen,
+            f"only an experimental low-bit build fits, at its minimum: {usable} of usable VRAM meets what "
+            f"{_label(chosen)} needs ({need_text(chosen.quant)}) but not its safer figure ({safer_text(chosen.quant)}): "
+            "clear quality risk and little room for context",
+        )
+    smallest = min(
+        (o for o in options if not o.experimental and o.eligible), key=lambda o: o.quant.judged_min_bytes, default=None
     )
-    experimental = next((o for o in options if o.experimental and o.fit != NONE), None)
+    need = f"; the smallest, {_label(smallest)}, needs {need_text(smallest.quant)}" if smallest else ""
+    experimental = next((o for o in options if o.experimental and o.fit != NONE and o.eligible), None)
     risky = ""
     if experimental is not None:
         how = "with offload" if experimental.fit == OFFLOAD else f"at its {experimental.fit}"
@@ -308,17 +375,19 @@ def recommend(options: Sequence[Option], machine: Machine) -> Recommendation:
 
 
 def stretch_of(options: Sequence[Option], recommendation: Recommendation) -> Option | None:
-    """Contract rule 6: the best-ranked option that meets its minimum and ranks above the recommendation."""
+    """Contract rule 6: the best-ranked option that meets its minimum and ranks above the recommendation (never a
+    dominated one, rule 10)."""
     limit = recommendation.option.rank if recommendation.option else len(options)
-    return next((o for o in options if o.rank < limit and o.fit in (COMFORTABLE, MINIMUM)), None)
+    return next((o for o in options if o.rank < limit and o.fit in (COMFORTABLE, MINIMUM) and o.eligible), None)
 
 
 def next_up_of(options: Sequence[Option], recommendation: Recommendation, stretch: Option | None) -> Option | None:
-    """What is just out of reach: the cheapest option ranked above everything that loads here."""
+    """What is just out of reach: the cheapest option ranked above everything that loads here (never a dominated
+    one, rule 10)."""
     reached = [o.rank for o in (stretch, recommendation.option) if o is not None and o.fit in (COMFORTABLE, MINIMUM)]
     limit = min(reached) if reached else len(options)
-    above = [o for o in options if o.rank < limit and o.fit not in (COMFORTABLE, MINIMUM)]
-    return min(above, key=lambda o: (o.quant.min_vram_bytes, o.rank), default=None)
+    above = [o for o in options if o.rank < limit and o.fit not in (COMFORTABLE, MINIMUM) and o.eligible]
+    return min(above, key=lambda o: (o.quant.judged_min_bytes, o.rank), default=None)
 
 
 def tier_of(catalog: Catalog, usable_bytes: int) -> TierRow | None:
@@ -342,34 +411,47 @@ def small_models(catalog: Catalog, machine: Machine) -> tuple[SmallModelFit, ...
 # --------------------------------------------------------------------------------------------------- rule 8
 
 
+def option_disk(option: Option, inventory: Inventory, model_dir: str | None) -> DiskCheck:
+    """The disk check of ``option``'s download (rule 9: the file it runs on here; else the table's weights)."""
+    choice = option.choice
+    if choice is None:
+        return download_disk(option.quant.weights_bytes, f"the weights of {_label(option)}", inventory, model_dir)
+    download = choice.download
+    what = download.name or f"the download of {_label(option)}"
+    if download.conversion is not None:
+        what += " (with the checkpoint it is made from and the 16-bit GGUF on the way)"
+    return download_disk(
+        download.disk_bytes,
+        what,
+        inventory,
+        target_dir(download, choice.engine.id, inventory, model_dir),
+        repo=download.repo,
+        files=download.files,
+        converted=download.conversion is not None,
+    )
+
+
 def requirement(
     option: Option,
     machine: Machine,
-    disk: Disk | None,
+    disk_check: DiskCheck,
     allow_offload: bool,
-    weights_bytes: int | None = None,
     *,
-    disk_what: str = "weights",
-    disk_detail: str | None = None,
     vram_word: str = "usable",
 ) -> Requirement:
-    """Contract rule 8: VRAM (or RAM with --allow-offload) and room on the disk for the weights.
+    """Contract rule 8 (and 11, 12): VRAM (or RAM with --allow-offload) and room on the disk for the download.
 
-    Each check carries its figures. ``disk_what``/``disk_detail`` describe a disk need other than the table's
-    weights (``check --repo``: the files to download); ``vram_word`` names the VRAM figure (usable, or free).
+    Each check carries its figures; what the option needs is its judged minimum (rule 12). ``vram_word`` names
+    the VRAM figure (usable, or free).
     """
     accepted = (COMFORTABLE, MINIMUM, OFFLOAD) if allow_offload else (COMFORTABLE, MINIMUM)
-    need_weights = weights_bytes if weights_bytes is not None else option.quant.weights_bytes
     label = _label(option)
     vram_ok = option.fit in (COMFORTABLE, MINIMUM)
     usable = units.format_gib(machine.usable_vram_bytes)
-    need = units.format_gb(option.quant.min_vram_gb)
+    need = need_text(option.quant)
+    safer = safer_text(option.quant)
     checks: list[tuple[str, bool | None, str]] = [
-        (
-            "vram",
-            vram_ok,
-            f"needs {need} (safer {units.format_gb(option.quant.safer_vram_gb)}); {usable} {vram_word}",
-        )
+        ("vram", vram_ok, f"needs {need} (safer {safer}); {usable} {vram_word}")
     ]
     if allow_offload:
         checks.append(
@@ -380,19 +462,8 @@ def requirement(
                 f"{units.format_gib(machine.usable_vram_bytes + machine.spare_ram_bytes)}",
             )
         )
-    disk_ok: bool | None = None
-    if disk is not None and disk.free_bytes is not None:
-        disk_ok = disk.free_bytes >= need_weights
-        checks.append(
-            (
-                "disk",
-                disk_ok,
-                f"{disk_detail or units.format_file_gb(need_weights) + ' of ' + disk_what}; "
-                f"{units.format_file_gb(disk.free_bytes)} free under {disk.path}",
-            )
-        )
-    else:
-        checks.append(("disk", None, "free space under the model dir is unknown: not checked"))
+    disk_ok = disk_check.ok
+    checks.append(("disk", disk_ok, disk_check.detail()))
     memory_ok = option.fit in accepted
     fits = memory_ok and disk_ok is not False
     if not memory_ok:
@@ -403,24 +474,19 @@ def requirement(
         )
         reason = f"{label} needs {need}, this machine has {have}"
     elif disk_ok is False:
-        assert disk is not None and disk.free_bytes is not None
-        reason = (
-            f"{label} needs {units.format_file_gb(need_weights)} of disk for its {disk_what}, "
-            f"{units.format_file_gb(disk.free_bytes)} free under {disk.path}"
-        )
+        reason = f"{label} fits in memory, but {disk_check.line()}"
     elif option.fit == COMFORTABLE:
-        reason = f"{label} fits comfortably: {usable} {vram_word}, safer figure {units.format_gb(option.quant.safer_vram_gb)}"
+        reason = f"{label} fits comfortably: {usable} {vram_word}, it needs {need}, safer figure {safer}"
     elif option.fit == MINIMUM:
-        reason = (
-            f"{label} fits at the minimum: {usable} {vram_word}, minimum {need}, "
-            f"safer {units.format_gb(option.quant.safer_vram_gb)}"
-        )
+        reason = f"{label} fits at the minimum: {usable} {vram_word}, it needs {need}, safer {safer}"
     else:
         reason = (
             f"{label} fits with offload: {usable} {vram_word} VRAM plus {units.format_gib(machine.spare_ram_bytes)} "
-            f"spare RAM cover its minimum of {need}"
+            f"spare RAM cover its need of {need}"
         )
-    return Requirement(option=option, fits=fits, reason=reason, disk=disk, checks=tuple(checks))
+    return Requirement(
+        option=option, fits=fits, reason=reason, disk=disk_check.disk, checks=tuple(checks), disk_check=disk_check
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- plan
@@ -448,7 +514,7 @@ def plan(
     """
     machine = machine_of(inventory, free)
     options = evaluate(catalog, machine, base, models, judge)
-    recommendation = recommend(options, machine)
+    recommendation = recommend(options, machine, real=judge is not None)
     stretch = stretch_of(options, recommendation)
     required = None
     if require is not None:
@@ -457,7 +523,11 @@ def plan(
             catalog, machine, *require, judge=judge
         )
         required = requirement(
-            option, machine, select_disk(inventory, model_dir), allow_offload, vram_word="free" if free else "usable"
+            option,
+            machine,
+            option_disk(option, inventory, model_dir),
+            allow_offload,
+            vram_word="free" if free else "usable",
         )
     advice = next((a.lines for a in catalog.advice if a.applies(machine.usable_vram_bytes)), ())
     return Plan(
@@ -472,6 +542,7 @@ def plan(
         advice=advice,
         required=required,
         base=base,
+        disk=option_disk(recommendation.option, inventory, model_dir) if recommendation.option else None,
     )
 
 

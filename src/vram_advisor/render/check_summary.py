@@ -51,6 +51,7 @@ def verdict_line(report: CheckReport) -> Text:
         return line
     line.append(f"{option.model.name} {option.quant.id.upper()}", style=f"bold {FIT_STYLE[option.fit]}")
     line.append(f" ({option.fit}" + (", experimental" if option.experimental else "") + ")")
+    line.append(f", needs {units.format_gib(option.quant.judged_min_bytes)} of VRAM")
     run: dict[str, Any] | None = report.estimates.run
     placement = run.get("placement") if run else None
     command = run.get("command") if run else None
@@ -92,13 +93,22 @@ def _details_hint(report: CheckReport) -> Text:
 
 
 def _run_block(plan: Plan, run: dict[str, Any] | None) -> list[object]:
+    """The run block (rule 11): every line in order, the download and any conversion first, the engine last."""
     if not run or not run.get("command"):
         return []
     parts: list[object] = [Text(f"Run it ({run['engine']})", style="bold")]
-    if run.get("download"):
-        parts.append(CommandBlock(str(run["download"]), style=""))
-    parts.append(CommandBlock(str(run["command"])))
+    steps = [str(step) for step in run.get("steps") or [run["command"]]]
+    for position, step in enumerate(steps):
+        parts.append(CommandBlock(step, style="cyan" if position == len(steps) - 1 else ""))
     return parts
+
+
+def disk_row(plan: Plan) -> Text | None:
+    """The first screen's disk line (rule 11), where the recommendation's download does not fit the disk."""
+    line = plan.disk.line() if plan.disk is not None else None
+    if line is None:
+        return None
+    return Text(line[0].upper() + line[1:], style="bold red")
 
 
 def summary_view(report: CheckReport) -> Group:
@@ -112,6 +122,9 @@ def summary_view(report: CheckReport) -> Group:
     facts.add_row("Machine", machine_line(report))
     parts.extend([facts, Text(), FitGridView(plan, real=report.options.estimate.sizes == "real"), Text()])
     rows = facts_grid()
+    disk = disk_row(plan)
+    if disk is not None:
+        rows.add_row("Disk", disk)
     for label, text in reach_rows(plan):
         rows.add_row(label, text)
     from vram_advisor.report.check import table_note

@@ -20,7 +20,7 @@ from vram_advisor.catalog.profiles import Catalog, ModelProfile
 from vram_advisor.core import units
 from vram_advisor.core.jsonread import clean_text
 from vram_advisor.inventory.model import Disk, Gpu, Inventory, all_notes
-from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, NONE, OFFLOAD, Option, Plan
+from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, NONE, OFFLOAD, Option, Plan, need_text, safer_text, shortfall
 
 if TYPE_CHECKING:
     from vram_advisor.plan.check import CheckReport
@@ -135,9 +135,13 @@ def _verdict(plan: Plan) -> Text:
     return text
 
 
-def _compact_gb(gb: float) -> str:
-    """A table figure for a grid cell: 96 -> "96G", 1228.8 -> "1.2T"."""
-    return f"{gb / 1024:.3g}T" if gb >= 1024 else f"{gb:.3g}G"
+def cell_figure(option: Option) -> str:
+    """A grid cell's second line: what the option needs (rule 12: its judged minimum, the same figure the verdict
+    and the gate print), and, for a dominated option (rule 10), the better-ranked quantization that needs no more."""
+    text = units.format_gib(option.quant.judged_min_bytes)
+    if option.dominated_by is not None:
+        text += f" ↑{option.dominated_by.quant.id.upper()}"
+    return text
 
 
 #: Below this width the grid uses short words ("comfort.") so that all six columns fit in 80 columns.
@@ -158,7 +162,6 @@ def fit_grid(plan: Plan, narrow: bool = False) -> Table:
     for option in plan.options:
         if option.model not in models:
             models.append(option.model)
-    indent = "" if narrow else "  "
     for model in models:
         cells: list[Text] = []
         for quant_id in quant_ids:
@@ -170,10 +173,7 @@ def fit_grid(plan: Plan, narrow: bool = False) -> Table:
             mark = "►" if option.key == recommended else FIT_SYMBOL[option.fit]
             word = SHORT_FIT[option.fit] if narrow else option.fit
             cell = Text(f"{mark} {word}", style=FIT_STYLE[option.fit])
-            cell.append(
-                f"\n{indent}{_compact_gb(option.quant.min_vram_gb)}/{_compact_gb(option.quant.safer_vram_gb)}",
-                style="dim",
-            )
+            cell.append(f"\n{cell_figure(option)}", style="dim")
             cells.append(cell)
         table.add_row(Text(model.short_name, style="bold"), *cells)
     return table
@@ -201,7 +201,7 @@ def fit_grid_by_quant(plan: Plan) -> Table:
                 continue
             mark = "►" if found.key == recommended else FIT_SYMBOL[found.fit]
             cell = Text(f"{mark} {SHORT_FIT[found.fit]} ", style=FIT_STYLE[found.fit])
-            cell.append(f"{_compact_gb(found.quant.min_vram_gb)}/{_compact_gb(found.quant.safer_vram_gb)}", style="dim")
+            cell.append(cell_figure(found), style="dim")
             cells.append(cell)
         table.add_row(Text(quant_id.upper() + ("*" if experimental else ""), style="bold"), *cells)
     return table
@@ -220,12 +220,14 @@ class FitGridView:
         narrow = options.max_width < NARROW_WIDTH
         yield Fitted(fit_grid(self.plan, narrow), lambda: fit_grid_by_quant(self.plan))
         legend = "● comfortable  ◐ minimum  ◌ offload (needs system RAM)  · none  ► recommended  * experimental"
-        cells = "cells: minimum/safer VRAM of the article's table (G = GiB of card capacity, T = 1024G)"
+        cells = "figures: the minimum VRAM of the article's table (its N GB read as N GiB of card capacity)"
         if narrow:
             legend = "● comfortable ◐ minimum ◌ offload (needs RAM) · none ► recommended *experimental"
-            cells = "cells: minimum/safer VRAM of the table (G = GiB of card capacity, T = 1024G)"
+            cells = "figures: the article's minimum VRAM (N GB read as N GiB)"
         if self.real:
-            cells = "cells: minimum/safer VRAM the real download needs (G = GiB, T = 1024G)"
+            cells = "figures: the VRAM each needs (the article's minimum, or its real download's need if larger)"
+            if any(option.dominated_by is not None for option in self.plan.options):
+                cells += "; ↑Q: a better-ranked Q of the same model needs no more (never recommended)"
         yield Text(legend, style="dim")
         yield Text(cells, style="dim")
 
@@ -248,19 +250,18 @@ def reach_rows(plan: Plan) -> list[tuple[str, Text]]:
             (
                 "Stretch",
                 Text(
-                    f"{_label(stretch)} also loads, {word} ({units.format_gb(stretch.quant.min_vram_gb)} minimum, "
-                    f"{units.format_gb(stretch.quant.safer_vram_gb)} safer)"
-                    + (", experimental" if stretch.experimental else "")
+                    f"{_label(stretch)} also loads, {word}: needs {need_text(stretch.quant)}, safer "
+                    f"{safer_text(stretch.quant)}" + (", experimental" if stretch.experimental else "")
                 ),
             )
         )
     if plan.next_up is not None:
-        short = units.shortfall_bytes(plan.machine.usable_vram_bytes, plan.next_up.quant.min_vram_bytes)
+        short = shortfall(plan.machine.usable_vram_bytes, plan.next_up.quant)
         rows.append(
             (
                 "Out of reach",
                 Text(
-                    f"{_label(plan.next_up)} needs {units.format_gb(plan.next_up.quant.min_vram_gb)} of VRAM: "
+                    f"{_label(plan.next_up)} needs {need_text(plan.next_up.quant)} of VRAM: "
                     f"{units.format_gib(short)} more than this machine has"
                 ),
             )
@@ -468,11 +469,13 @@ def models_view(catalog: Catalog) -> Group:
 
 def print_view(view: Group, console: Console) -> None:
     """Print a view; off a terminal (a file, a pipe, a test) without the spaces rich pads each line with."""
+    # crop=False: every part is laid out within the width already, except a command word longer than a line (a
+    # long path), which must print whole to be pasted
     if console.is_terminal:
-        console.print(view, highlight=False, markup=False, soft_wrap=False)
+        console.print(view, highlight=False, markup=False, soft_wrap=False, crop=False)
         return
     with console.capture() as captured:
-        console.print(view, highlight=False, markup=False, soft_wrap=False)
+        console.print(view, highlight=False, markup=False, soft_wrap=False, crop=False)
     # off a terminal rich writes no escapes of its own: any control character left came from outside (a path, a name)
     console.file.write("\n".join(clean_text(line.rstrip()) for line in captured.get().split("\n")))
     console.file.flush()

@@ -42,7 +42,12 @@ def command_lines(command: str, width: int, indent: int = 0) -> list[str]:
         return [command]
     lines: list[str] = []
     current = ""
+    words: list[str] = []
     for word in _words(command):
+        option, _, value = word.partition(" ")
+        too_long = indent + 4 + len(word) + 2 > width
+        words.extend([option, value] if value and too_long else [word])  # a long path goes on a line of its own
+    for word in words:
         room = width - indent - (4 if lines else 0) - 2  # 2 for " \"
         candidate = f"{current} {word}" if current else word
         if current and len(candidate) > room:

@@ -15,7 +15,8 @@ from vram_advisor.inventory import model as inv
 from vram_advisor.plan import estimate as est
 from vram_advisor.plan.check import CheckReport
 from vram_advisor.plan.check_estimates import loads_from_vram
-from vram_advisor.plan.rules import Option, Plan, Recommendation
+from vram_advisor.plan.disk import DiskCheck
+from vram_advisor.plan.rules import Option, Plan, Recommendation, need_text, shortfall
 from vram_advisor.report.estimate import machine_dict, speed_dict
 
 CHECK_SCHEMA = "vram-advisor/check/v1"
@@ -31,6 +32,7 @@ def option_dict(option: Option) -> dict[str, Any]:
     download, whose figures are ``real`` beside ``table_fit``, the article's own fit."""
     quant = option.quant
     table = option.table_quant or quant
+    choice = option.choice
     return {
         "model": option.model.id,
         "quant": quant.id,
@@ -41,7 +43,12 @@ def option_dict(option: Option) -> dict[str, Any]:
         "best_for": quant.best_for,
         "placement": option.placement,
         "table_fit": option.table_fit,
-        "real": _figures(quant),
+        "real": _judged_figures(quant),
+        **need_fields(quant),
+        "engine": choice.engine.id if choice is not None else None,
+        "dominated_by": None
+        if option.dominated_by is None
+        else {"model": option.dominated_by.model.id, "quant": option.dominated_by.quant.id},
     }
 
 
@@ -51,6 +58,27 @@ def _figures(row: QuantRow) -> dict[str, Any]:
         "weights_gb": json_number(row.weights_gb),
         "min_vram_gb": json_number(row.min_vram_gb),
         "safer_vram_gb": json_number(row.safer_vram_gb),
+    }
+
+
+def _judged_figures(row: QuantRow) -> dict[str, Any]:
+    """The judged row's figures (rule 9): the real download's weights (decimal GB) and the judged minimum and safer
+    figures in GiB (rule 12), rounded; ``need_fields`` has the bytes."""
+    return {
+        "weights_gb": json_number(round(row.weights_gb, 2)),
+        "min_vram_gb": json_number(round(row.judged_min_bytes / units.GIB, 2)),
+        "safer_vram_gb": json_number(round(row.judged_safer_bytes / units.GIB, 2)),
+    }
+
+
+def need_fields(row: QuantRow) -> dict[str, Any]:
+    """Rule 12 in bytes: the download's own need (null on the table alone), the judged minimum and safer figures,
+    and whether the table's minimum governs."""
+    return {
+        "need_bytes": row.need_bytes,
+        "judged_min_bytes": row.judged_min_bytes,
+        "judged_safer_bytes": row.judged_safer_bytes,
+        "table_floor_governs": row.table_governs,
     }
 
 
@@ -65,8 +93,10 @@ def short_option(option: Option | None) -> dict[str, Any] | None:
         "experimental": option.experimental,
         "min_vram_gb": json_number((option.table_quant or option.quant).min_vram_gb),
         "safer_vram_gb": json_number((option.table_quant or option.quant).safer_vram_gb),
-        "real_min_vram_gb": json_number(option.quant.min_vram_gb),
-        "real_safer_vram_gb": json_number(option.quant.safer_vram_gb),
+        "real_min_vram_gb": json_number(round(option.quant.judged_min_bytes / units.GIB, 2)),
+        "real_safer_vram_gb": json_number(round(option.quant.judged_safer_bytes / units.GIB, 2)),
+        "need_bytes": option.quant.need_bytes,
+        "judged_min_bytes": option.quant.judged_min_bytes,
     }
 
 
@@ -81,6 +111,9 @@ def recommendation_dict(recommendation: Recommendation) -> dict[str, Any]:
         "experimental": option.experimental if option else False,
         "reason": recommendation.reason,
         "placement": option.placement if option else None,
+        "need_bytes": option.quant.need_bytes if option else None,
+        "judged_min_bytes": option.quant.judged_min_bytes if option else None,
+        "engine": option.choice.engine.id if option and option.choice else None,
     }
 
 
@@ -109,7 +142,9 @@ def option_fields(option: Option, estimate: est.Estimate | None) -> dict[str, An
     size_warning = weights.warnings[0] if weights.warnings else None
     fields: dict[str, Any] = {
         "kv_cache_bytes": estimate.kv.total_bytes if estimate.kv is not None else None,
-        "need_bytes": gpu.need_bytes if gpu is not None else None,
+        "need_bytes": option.quant.need_bytes
+        if option.quant.need_bytes is not None
+        else (gpu.need_bytes if gpu is not None else None),
         "context_fits": gpu.fits if gpu is not None else None,
         "weights_basis": weights.basis,
         "weights_bytes": weights.bytes,
@@ -177,7 +212,7 @@ def _plan_dict(plan: Plan, inventory: inv.Inventory, notes: tuple[str, ...]) -> 
         }
     next_up = short_option(plan.next_up)
     if next_up is not None and plan.next_up is not None:
-        short_by = units.shortfall_bytes(plan.machine.usable_vram_bytes, plan.next_up.quant.min_vram_bytes)
+        short_by = shortfall(plan.machine.usable_vram_bytes, plan.next_up.quant)
         next_up["short_by_bytes"] = short_by
     alternatives: dict[str, Any] = {
         "api": None if plan.api is None else api_dict(plan.api),
@@ -218,8 +253,26 @@ def _plan_dict(plan: Plan, inventory: inv.Inventory, notes: tuple[str, ...]) -> 
             "reason": req.reason,
             "checks": [{"check": name, "ok": ok, "detail": detail} for name, ok, detail in req.checks],
             "disk": None if req.disk is None else {"path": req.disk.path, "free_bytes": req.disk.free_bytes},
+            **need_fields(req.option.quant),
+            "download_disk": disk_dict(req.disk_check),
         }
+    document["disk"] = disk_dict(plan.disk)
     return document
+
+
+def disk_dict(check: DiskCheck | None) -> dict[str, Any] | None:
+    """A download against the disk (rule 11): the bytes it needs, the disk, whether it fits or is there already."""
+    if check is None:
+        return None
+    return {
+        "need_bytes": check.need_bytes,
+        "what": check.what,
+        "path": check.disk.path if check.disk is not None else None,
+        "free_bytes": check.disk.free_bytes if check.disk is not None else None,
+        "present": check.present,
+        "fits": check.ok,
+        "line": check.line(),
+    }
 
 
 def quiet_line(plan: Plan) -> str:
@@ -257,11 +310,16 @@ def table_note(report: CheckReport) -> str | None:
     chosen = table.option
     real = next((o for o in report.plan.options if o.key == chosen.key), None)
     label = f"{chosen.model.short_name} {chosen.quant.id.upper()}"
-    figure = chosen.quant.safer_vram_gb if chosen.fit == "comfortable" else chosen.quant.min_vram_gb
+    figure = chosen.quant.safer_vram_bytes if chosen.fit == "comfortable" else chosen.quant.min_vram_bytes
     words = {"comfortable": "comfortable", "minimum": "at its minimum", "offload": "with offload"}[chosen.fit]
-    line = f"the article rates {label} {words} at {units.format_gb(figure)}"
-    if real is not None:
-        line += f"; the real file is {units.format_file_gb(real.quant.weights_bytes)}"
+    line = f"the article rates {label} {words} at {units.format_gib(figure)}"
+    if real is not None and real.choice is not None:
+        line += (
+            f"; its real download, {real.choice.download.name} ({units.format_file_gb(real.choice.download.bytes)}), "
+            f"needs {need_text(real.quant)}"
+        )
+        if real.dominated_by is not None:
+            line += f", no less than {real.dominated_by.quant.id.upper()}"
     return line
 
 
@@ -276,5 +334,8 @@ def _add_family(document: dict[str, Any], report: CheckReport) -> None:
     for entry, option in zip(document["options"], plan.options, strict=True):
         row = option.table_quant or option.quant
         entry["release"] = option.model.release
-        entry["reference_download"] = download_dict(reference_download(option.model, row))
+        if option.choice is not None:  # the download it was judged on here (rule 9)
+            entry["reference_download"] = download_dict(option.choice.download, option.choice.engine)
+        else:
+            entry["reference_download"] = download_dict(reference_download(option.model, row))
     document["v41_flash"] = report.family.as_dict() if report.family is not None else None

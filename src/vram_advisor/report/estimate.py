@@ -6,10 +6,11 @@ CLI's order, before the machine is probed). Pure, apart from the inventory calla
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vram_advisor.catalog.architecture import PublishedFile
-from vram_advisor.catalog.profiles import Catalog
+from vram_advisor.catalog.downloads import ReferenceDownload
+from vram_advisor.catalog.profiles import Catalog, ModelProfile, QuantRow
 from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.inventory.model import Inventory
 from vram_advisor.plan.estimate.kv import KvEstimate, kv_formula
@@ -23,6 +24,10 @@ from vram_advisor.plan.estimate.placement import (
 )
 from vram_advisor.plan.estimate.speed import round_rate
 from vram_advisor.plan.estimate.weights import Overhead, WeightsEstimate
+from vram_advisor.plan.runners import RunPlan, run_plan
+
+if TYPE_CHECKING:
+    from vram_advisor.plan.choose import Choice
 
 ESTIMATE_SCHEMA = "vram-advisor/estimate/v1"
 
@@ -152,22 +157,25 @@ def machine_dict(machine: MachineView) -> dict[str, Any]:
     }
 
 
-def estimate_dict(estimate: Estimate, kv_dtype: str, sizes: str) -> dict[str, Any]:
-    """An ``Estimate`` as the ``vram-advisor/estimate/v1`` JSON document (the run command included)."""
+def estimate_dict(
+    estimate: Estimate, kv_dtype: str, sizes: str, run: RunPlan | None = None, download: ReferenceDownload | None = None
+) -> dict[str, Any]:
+    """An ``Estimate`` as the ``vram-advisor/estimate/v1`` JSON document (with its run block, ``run``, and the
+    download it runs on here, ``download``: by default the row's reference download)."""
     from vram_advisor.catalog.downloads import download_dict, reference_download
     from vram_advisor.catalog.releases import release_dict
     from vram_advisor.plan.runners import run_dict
 
     arch = estimate.model.architecture
     best = estimate.best
-    run = run_dict(estimate, best or estimate.gpu) if estimate.kv is not None else None
+    shown = download or reference_download(estimate.model, estimate.quant)
     return {
         "schema": ESTIMATE_SCHEMA,
         "model": estimate.model.id,
         "name": estimate.model.name,
         "quant": estimate.quant.id,
         "release": release_dict(estimate.model),
-        "download": download_dict(reference_download(estimate.model, estimate.quant)),
+        "download": download_dict(shown, run.engine if run is not None else None),
         "context_tokens": estimate.context_tokens,
         "kv_dtype": kv_dtype,
         "sizes": sizes,
@@ -195,7 +203,7 @@ def estimate_dict(estimate: Estimate, kv_dtype: str, sizes: str) -> dict[str, An
         "machine": None if estimate.machine is None else machine_dict(estimate.machine),
         "placements": [placement_dict(p) for p in estimate.placements],
         "recommended_placement": best.kind if best is not None else None,
-        "run": run,
+        "run": run_dict(run),
         "assumptions": list(estimate.assumptions),
         "warnings": list(estimate.warnings),
         "unavailable": estimate.unavailable,
@@ -235,7 +243,56 @@ def estimate_and_document(
         inventory = inventory()
     machine = machine_view(inventory, ram_bw, disk_bw, model_dir) if inventory is not None else None
     estimate = estimate_option(model, quant, context_tokens, machine, kv_dtype, sizes)
-    return estimate, estimate_dict(estimate, kv_dtype, sizes)
+    run, download = None, None
+    if estimate.kv is not None:
+        choice = estimate_choice(model, quant, inventory, machine, catalog, context_tokens, kv_dtype)
+        if choice is not None:
+            download = choice.download
+            if sizes == "real":
+                estimate = choice.estimate
+            placement = choice.estimate.best if machine is not None else choice.estimate.gpu
+            run = run_plan(choice.download, choice.engine, choice.estimate, placement, model_dir, None, inventory)
+    return estimate, estimate_dict(estimate, kv_dtype, sizes, run, download)
+
+
+def estimate_choice(
+    model: ModelProfile,
+    quant: QuantRow,
+    inventory: Inventory | None,
+    machine: MachineView | None,
+    catalog: Catalog,
+    context_tokens: int,
+    kv_dtype: str,
+) -> Choice | None:
+    """The download and engine ``estimate`` runs the option on: on a machine, the one ``check`` would choose there;
+    without one, the row's reference download on its first engine (as on an NVIDIA machine)."""
+    from vram_advisor.catalog.engines import Platform, platform_of
+    from vram_advisor.plan.choose import Choice, choose, verdict
+    from vram_advisor.plan.choose import estimate_choice as estimate_pair
+    from vram_advisor.plan.rules import Machine, machine_of
+
+    if inventory is not None and machine is not None:
+        return choose(
+            model,
+            quant,
+            machine_of(inventory),
+            machine,
+            platform_of(machine.gpus),
+            catalog.engines,
+            context_tokens,
+            kv_dtype,
+        )
+    from vram_advisor.catalog.downloads import reference_download
+
+    download = reference_download(model, quant)
+    engines = catalog.engines
+    order = engines.order(Platform("cuda"))
+    engine = next((e for e in order if e.id in download.engines), None)
+    if engine is None or download.bytes is None:
+        return None
+    estimate = estimate_pair(model, quant, download, engine, context_tokens, None, kv_dtype)
+    row, fit, placement = verdict(quant, estimate, Machine(0, 0, 0))
+    return Choice(download, engine, estimate, row, fit, placement)
 
 
 def estimate_document(

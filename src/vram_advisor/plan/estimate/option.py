@@ -107,11 +107,16 @@ def estimate_option(
     machine: MachineView | None = None,
     kv_dtype: str = "bf16",
     sizes: str = "table",
+    *,
+    download: tuple[int, str] | None = None,
+    offload: bool = True,
 ) -> Estimate:
-    """The estimate of one model x quantization at ``context_tokens``, on ``machine`` (or machine-independent)."""
+    """The estimate of one model x quantization at ``context_tokens``, on ``machine`` (or machine-independent).
+    ``download`` (bytes, basis) is the file a plan loads; without ``offload`` (an engine that keeps everything in
+    GPU memory: vLLM, SGLang, ds4, MLX) only the GPU placement is made."""
     kv_dtype = kv_dtype_of(kv_dtype)
     check_context(model, context_tokens)
-    weights = weights_estimate(model, quant, sizes)
+    weights = weights_estimate(model, quant, sizes, download)
     arch, bits = model.architecture, quant.bits
     warnings = list(weights.warnings)
     if arch is None or bits is None:
@@ -120,6 +125,8 @@ def estimate_option(
         return Estimate(model, quant, context_tokens, None, weights, None, (), machine, (), tuple(warnings), why)
     kv = kv_cache_bytes(arch, context_tokens, kv_dtype, SERVED_SEQUENCES)
     found = placements_engram_on_disk(arch, bits, weights, kv, machine)
+    if not offload:
+        found = tuple(p for p in found if p.kind == PLACEMENT_GPU)
     if machine is not None:
         hetero = heterogeneity_warning(machine)
         if hetero is not None:

@@ -143,8 +143,11 @@ def _size_warning(model: ModelProfile, quant: QuantRow, computed: int | None) ->
     return None
 
 
-def weights_estimate(model: ModelProfile, quant: QuantRow, sizes: str = "table") -> WeightsEstimate:
-    """The weights in use (the table's, or the first published file's with ``sizes="published"``) and the rest."""
+def weights_estimate(
+    model: ModelProfile, quant: QuantRow, sizes: str = "table", download: tuple[int, str] | None = None
+) -> WeightsEstimate:
+    """The weights in use (the table's, or the first published file's with ``sizes="published"``; ``download``,
+    (bytes, basis), the file a plan loads) and the rest."""
     if sizes not in SIZES:
         raise UsageError(f"--sizes {sizes!r}: expected one of {', '.join(SIZES)}")
     arch, bits = model.architecture, quant.bits
@@ -152,7 +155,9 @@ def weights_estimate(model: ModelProfile, quant: QuantRow, sizes: str = "table")
     warning = _size_warning(model, quant, computed)
     warnings = [warning] if warning is not None else []
     in_use, basis = quant.weights_bytes, "table"
-    if sizes == "real":
+    if download is not None:
+        in_use, basis = download
+    elif sizes == "real":
         in_use, basis = real_weights(model, quant)
     elif sizes == "published":
         if quant.published:

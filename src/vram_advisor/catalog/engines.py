@@ -1,0 +1,198 @@
+"""Engines as data (contract rule 11): which program loads which file format, on which platforms, with which flags
+for DeepSeek V4 and from which version; and, per platform, the order in which they are tried.
+
+The figures live in ``profiles/engines.json`` (schema ``vram-advisor/engines/v1``), each with a public source. A
+platform is what the visible GPUs are: NVIDIA (``cuda``, by compute capability), AMD (``rocm``), Apple (``metal``),
+Intel (``sycl``), or no GPU (``cpu``). An engine runs on a platform when it lists that platform and the GPUs meet
+its condition there (a minimum compute capability, or GPU names it is known to run on). Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from vram_advisor.core.jsonread import FieldReader
+from vram_advisor.core.records import Record
+from vram_advisor.inventory.model import Gpu
+
+ENGINES_SCHEMA = "vram-advisor/engines/v1"
+PLATFORMS = ("cuda", "rocm", "metal", "sycl", "cpu")
+FORMATS = ("safetensors", "gguf", "mlx")
+#: How the estimate counts an engine's memory: vLLM-like (tensor parallel, FP8 KV cache, vLLM's own memory) or
+#: llama.cpp-like (layers split by capacity, 16-bit KV cache, CUDA context and compute buffers).
+MEMORY_MODELS = ("vllm", "llama.cpp")
+
+SourceCheck = Callable[[FieldReader, Any, str], str]
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Platform(Record):
+    """What the visible GPUs are, as the engines' platform lists name them."""
+
+    kind: str
+    compute_capabilities: tuple[str | None, ...] = ()
+    gpu_names: tuple[str, ...] = ()
+
+    @property
+    def words(self) -> str:
+        if self.kind == "cuda":
+            known = sorted({cc for cc in self.compute_capabilities if cc})
+            return f"NVIDIA CUDA (sm_{'/'.join(cc.replace('.', '') for cc in known)})" if known else "NVIDIA CUDA"
+        return {"rocm": "AMD ROCm", "metal": "Apple Metal", "sycl": "Intel GPUs", "cpu": "CPU only"}[self.kind]
+
+
+def platform_of(gpus: Sequence[Gpu]) -> Platform:
+    """The platform of the GPUs a check counts: the first GPU's vendor decides (a what-if size with no vendor counts
+    as NVIDIA, the GPUs such specs describe); no GPU is ``cpu``."""
+    if not gpus:
+        return Platform("cpu")
+    vendor = gpus[0].vendor or "nvidia"
+    kind = {"nvidia": "cuda", "amd": "rocm", "apple": "metal", "intel": "sycl"}.get(vendor, "cuda")
+    return Platform(
+        kind,
+        tuple(gpu.compute_capability for gpu in gpus) if kind == "cuda" else (),
+        tuple(gpu.name for gpu in gpus),
+    )
+
+
+def _cc(text: str) -> tuple[int, int]:
+    major, _, minor = text.partition(".")
+    return int(major), int(minor or 0)
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class EnginePlatform(Record):
+    """One platform an engine runs on, with its condition there."""
+
+    kind: str
+    min_compute_capability: str | None = None
+    gpu_names: tuple[str, ...] = ()
+    note: str | None = None
+
+    def admits(self, platform: Platform) -> bool:
+        if platform.kind != self.kind:
+            return False
+        if self.min_compute_capability is not None:
+            floor = _cc(self.min_compute_capability)
+            # an unknown compute capability (a what-if size, an old inventory) is not held against the engine
+            if any(cc is not None and _cc(cc) < floor for cc in platform.compute_capabilities):
+                return False
+        if self.gpu_names:
+            wanted = [name.lower() for name in self.gpu_names]
+            return all(any(part in name.lower() for part in wanted) for name in platform.gpu_names)
+        return True
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class Engine(Record):
+    """A program that serves V4: the formats it loads, where it runs, its V4 flags and the version that has them."""
+
+    id: str
+    name: str
+    program: str
+    formats: tuple[str, ...]
+    platforms: tuple[EnginePlatform, ...]
+    memory: str
+    offload: bool
+    min_version: str
+    added: str
+    install: str
+    flags: tuple[str, ...]
+    source: str
+    note: str | None = None
+
+    def on(self, platform: Platform) -> EnginePlatform | None:
+        """The platform entry that admits ``platform``, or None where the engine does not run there."""
+        return next((entry for entry in self.platforms if entry.admits(platform)), None)
+
+    @property
+    def requirement(self) -> str:
+        """What to install, in words: "vLLM >= 0.25.0", "llama.cpp b9840 or newer"."""
+        return f"{self.name} {self.min_version}"
+
+
+@dataclass(frozen=True, eq=False, repr=False)
+class EngineTable(Record):
+    """Every engine, by id, and the order they are tried in on each platform."""
+
+    engines: Mapping[str, Engine]
+    preference: Mapping[str, tuple[str, ...]]
+
+    def order(self, platform: Platform) -> tuple[Engine, ...]:
+        """The engines that run on ``platform``, in its order of preference."""
+        ids = self.preference.get(platform.kind, ())
+        return tuple(self.engines[i] for i in ids if i in self.engines and self.engines[i].on(platform) is not None)
+
+    def rank(self, platform: Platform, engine_id: str) -> int:
+        ids = self.preference.get(platform.kind, ())
+        return ids.index(engine_id) if engine_id in ids else len(ids)
+
+
+EMPTY = EngineTable({}, {})
+
+
+def _platform(r: FieldReader, value: Any, where: str) -> EnginePlatform:
+    data = r.obj(value, where)
+    p = f"{where}."
+    cc = r.optional(data, "min_compute_capability", p, r.text)
+    if cc is not None:
+        try:
+            _cc(cc)
+        except ValueError:
+            raise r.fail(f"{p}min_compute_capability", f"{cc!r} is not a compute capability such as 9.0") from None
+    return EnginePlatform(
+        kind=r.required(data, "kind", p, r.choice(PLATFORMS)),
+        min_compute_capability=cc,
+        gpu_names=r.optional(data, "gpu_names", p, r.texts) or (),
+        note=r.optional(data, "note", p, r.text),
+    )
+
+
+def _engine(r: FieldReader, check_source: SourceCheck, value: Any, where: str) -> Engine:
+    data = r.obj(value, where)
+    p = f"{where}."
+    formats = r.required(data, "formats", p, r.texts)
+    for i, fmt in enumerate(formats):
+        if fmt not in FORMATS:
+            raise r.fail(f"{p}formats[{i}]", f"unknown format {fmt!r} (expected one of {', '.join(FORMATS)})")
+    platforms = r.required(data, "platforms", p, lambda v, w: r.items(v, w, lambda x, y: _platform(r, x, y)))
+    if not platforms:
+        raise r.fail(f"{p}platforms", "at least one platform is needed")
+    return Engine(
+        id=r.required(data, "id", p, r.text),
+        name=r.required(data, "name", p, r.text),
+        program=r.required(data, "program", p, r.text),
+        formats=formats,
+        platforms=platforms,
+        memory=r.required(data, "memory", p, r.choice(MEMORY_MODELS)),
+        offload=r.required(data, "offload", p, r.flag),
+        min_version=r.required(data, "min_version", p, r.text),
+        added=r.required(data, "added", p, r.text),
+        install=r.required(data, "install", p, r.text),
+        flags=r.optional(data, "flags", p, r.texts) or (),
+        source=r.required(data, "source", p, lambda v, w: check_source(r, v, w)),
+        note=r.optional(data, "note", p, r.text),
+    )
+
+
+def read_engines(r: FieldReader, check_source: SourceCheck, data: Mapping[str, Any]) -> EngineTable:
+    """An engines file's ``engines`` and ``preference``: ids unique, every preferred id an engine of the file."""
+    found = r.required(data, "engines", "", lambda v, w: r.items(v, w, lambda x, y: _engine(r, check_source, x, y)))
+    engines: dict[str, Engine] = {}
+    for i, engine in enumerate(found):
+        if engine.id in engines:
+            raise r.fail(f"engines[{i}].id", f"duplicate engine {engine.id!r}")
+        engines[engine.id] = engine
+    raw = r.required(data, "preference", "", r.obj)
+    preference: dict[str, tuple[str, ...]] = {}
+    for kind, ids in raw.items():
+        if kind not in PLATFORMS:
+            raise r.fail(f"preference.{kind}", f"unknown platform (expected one of {', '.join(PLATFORMS)})")
+        order = r.texts(ids, f"preference.{kind}")
+        for i, engine_id in enumerate(order):
+            if engine_id not in engines:
+                raise r.fail(f"preference.{kind}[{i}]", f"unknown engine {engine_id!r}")
+        preference[kind] = order
+    return EngineTable(engines, preference)
