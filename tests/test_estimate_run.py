@@ -8,8 +8,7 @@ import shlex
 
 import pytest
 
-from conftest import GIB, gpu, inventory_dict
-from vram_advisor.catalog.releases import with_release
+from conftest import gpu, inventory_dict
 from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.inventory import model as inv
 from vram_advisor.plan import estimate as est
@@ -24,64 +23,50 @@ def flags(command: str) -> dict[str, str]:
     return {word: words[i + 1] for i, word in enumerate(words[:-1]) if word.startswith("-")}
 
 
-def loaded_bytes(model: str, quant: str, release: str | None = None) -> int:
-    """What a command for this option loads, by the profile: the first published file, else the GGUF made to the
-    row's bits per weight (deepseek-v4-facts.md §1.4: the bits reproduce published GGUFs within 3%)."""
-    profile = with_release(default_catalog(), release).model(model)
-    row = profile.quant(quant)
-    if row.published:
-        return row.published[0].size_bytes
-    assert profile.architecture is not None and row.bits is not None
-    return est.computed_weights_bytes(profile.architecture, row.bits)
+def as_loaded(doc: dict, machine: dict, placement: str) -> est.Placement:  # type: ignore[type-arg]
+    """The printed command's placement, estimated again from the JSON alone: the recommendation's row with the bytes
+    the command loads (``run.loads``) as its weights and the memory of the engine that runs it."""
+    from dataclasses import replace
 
-
-def as_loaded(
-    model: str, quant: str, context: int, machine: dict, placement: str, release: str | None = None
-) -> est.Placement:  # type: ignore[type-arg]
-    """The placement as the estimate sees it with what the command loads as the weights."""
-    profile = with_release(default_catalog(), release).model(model)
+    model = default_catalog().model(doc["recommendation"]["model"])
+    row = model.quant(doc["recommendation"]["quant"])
+    assert row.bits is not None
+    memory = "vllm" if doc["run"]["engine_id"] in ("vllm", "sglang") else "llama.cpp"
+    row = replace(row, bits=replace(row.bits, engine=memory))
     view = est.machine_view(inv.from_dict(machine), model_dir=machine["disks"][0]["path"])
-    estimate = est.estimate_option(profile, profile.quant(quant), context, view)
-    loaded = est.estimate_with_weights(estimate, loaded_bytes(model, quant, release), "loaded")
-    assert loaded.weights.bytes == loaded_bytes(model, quant, release)
+    estimate = est.estimate_option(model, row, doc["context_tokens"], view)
+    loaded = est.estimate_with_weights(estimate, doc["run"]["loads"]["bytes"], "loaded")
+    assert loaded.weights.bytes == doc["run"]["loads"]["bytes"]
     return next(p for p in loaded.placements if p.kind == placement)
 
 
-def test_four_rtx_4090_do_not_get_a_command_that_loads_155_gb_onto_96_gib(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
-    # The table's Flash Q4 (80 GB) meets its 96 GB minimum on 4 x 24 GiB, but the command downloads unsloth's
-    # 155 GB UD-Q4_K_XL: all on the GPUs it needs ~150 GiB. With 512 GiB of RAM the routed experts go there.
-    machine = inventory_dict([gpu(*RTX_4090)] * 4, ram_gib=512, disks=[NVME])
-    path = write_inventory(machine)
-    doc = cli(
-        ["check", "--sizes", "table", "--inventory", path, "--model-dir", "/models", "--json", "--release", "preview"]
-    ).json()
-    assert (doc["recommendation"]["kind"], doc["recommendation"]["quant"]) == ("local", "q4")
+def test_the_articles_q2_on_one_h100_runs_with_the_experts_in_ram_and_says_why(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
+    # By the article's figures (--sizes table) Flash Q2 (64 GB safer) is comfortable on one H100, but the file
+    # llama.cpp loads for it, unsloth's UD-IQ2_XXS, is 90.9 GB: the command keeps the routed experts in RAM.
+    machine = inventory_dict([gpu("NVIDIA H100 80GB HBM3", 81559, 480)], ram_gib=256, disks=[NVME])
+    doc = cli(["check", "--sizes", "table", "--inventory", write_inventory(machine), "--model-dir", "/models", "--json"])
+    doc = doc.json()
+    assert (doc["recommendation"]["kind"], doc["recommendation"]["quant"]) == ("local", "q2")
     run = doc["run"]
     assert run["placement"] == "gpu+ram"
     assert flags(run["command"])["-ot"] == "exps=CPU"
-    assert run["loads"]["bytes"] == 155 * 10**9 and run["loads"]["basis"] == "published"
+    assert run["loads"]["bytes"] == 90_860_736_928 and run["loads"]["basis"] == "published"
     assert "cannot go all on the GPUs" in run["warning"]
-    assert "UD-Q4_K_XL (155 GB), the file the command loads" in run["warning"]
-    hybrid = as_loaded("deepseek-v4-flash", "q4", 32768, machine, "gpu+ram", "preview")
-    assert hybrid.fits is True
-    assert hybrid.gpu_bytes <= doc["usable_vram_bytes"]
-    gpu_plan = as_loaded("deepseek-v4-flash", "q4", 32768, machine, "gpu")
-    assert gpu_plan.need_bytes > doc["usable_vram_bytes"]
+    assert "unsloth UD-IQ2_XXS GGUF (90.9 GB), the file the command loads" in run["warning"]
+    assert as_loaded(doc, machine, "gpu+ram").fits is True
+    assert as_loaded(doc, machine, "gpu").need_bytes > doc["usable_vram_bytes"]
 
 
 def test_without_the_ram_for_the_experts_the_command_maps_them_from_disk_and_says_why(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
-    machine = inventory_dict([gpu(*RTX_4090)] * 4, ram_gib=24, disks=[NVME])
-    result = cli(
-        ["check", "--sizes", "table", "--inventory", write_inventory(machine), "--model-dir", "/models", "--json"]
-    )
-    run = result.json()["run"]
+    machine = inventory_dict([gpu("NVIDIA H100 80GB HBM3", 81559, 480)], ram_gib=24, disks=[NVME])
+    args = ["check", "--sizes", "table", "--inventory", write_inventory(machine), "--model-dir", "/models"]
+    doc = cli([*args, "--json"]).json()
+    run = doc["run"]
     assert run["placement"] == "nvme"
     assert flags(run["command"])["-ot"] == "exps=CPU"
     assert "nor with the routed experts in RAM (-ot exps=CPU): RAM:" in run["warning"]
-    assert as_loaded("deepseek-v4-flash", "q4", 32768, machine, "gpu+ram").fits is False
-    human = cli(
-        ["check", "--sizes", "table", "--inventory", write_inventory(machine), "--model-dir", "/models", "--details"]
-    ).out
+    assert as_loaded(doc, machine, "gpu+ram").fits is False
+    human = cli([*args, "--details"]).out
     assert "why this placement:" in human and "mapped from the disk" in human
 
 
@@ -90,16 +75,17 @@ def test_a_file_that_fits_nowhere_gets_no_command_but_the_reason(cli, write_inve
     path = write_inventory(machine)
     doc = cli(["estimate", "deepseek-v4-flash", "--quant", "q4", "--inventory", path, "--json"]).json()
     run = doc["run"]
-    assert run["command"] is None and run["placement"] is None and run["fits"] is False
+    assert run["command"] is None and run["placement"] is None and run["fits"] is False and run["steps"] == []
     assert "fits no placement on this machine" in run["warning"]
     out = cli(["estimate", "deepseek-v4-flash", "--quant", "q4", "--inventory", path]).out
     assert "Run it: no command for this machine" in out
-    assert "llama-server" not in out
+    assert "ds4-server" not in out and "llama-server" not in out
 
 
-def test_a_gguf_to_convert_is_sized_by_its_bits_per_weight(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
-    # 8 x H100 (633 GiB) meet the table's Pro Q4 (432 GB of weights), but no Q4 GGUF of Pro is published and one
-    # made with llama-quantize (Q4_K experts, Q8_0 rest) is ~926 GB: the command keeps the routed experts in RAM.
+def test_a_gguf_nobody_publishes_is_made_by_printed_lines(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
+    # By the article 8 x H100 (633 GiB) hold Pro Q4 (432 GB of weights) comfortably, but nobody publishes a Q4_K
+    # GGUF of Pro: one made with llama-quantize (Q4_K experts, Q8_0 rest) is ~926 GB, so the routed experts stay
+    # in RAM, and the block makes the file before it loads it.
     machine = inventory_dict([gpu("NVIDIA H100 80GB HBM3", 81559, 480)] * 8, ram_gib=2048, disks=[NVME])
     doc = cli(
         ["check", "--sizes", "table", "--inventory", write_inventory(machine), "--model-dir", "/models", "--json"]
@@ -107,14 +93,17 @@ def test_a_gguf_to_convert_is_sized_by_its_bits_per_weight(cli, write_inventory)
     assert (doc["recommendation"]["model"], doc["recommendation"]["quant"]) == ("deepseek-v4-pro", "q4")
     run = doc["run"]
     assert run["placement"] == "gpu+ram" and flags(run["command"])["-ot"] == "exps=CPU"
-    assert run["loads"] == {
-        "bytes": loaded_bytes("deepseek-v4-pro", "q4"),
-        "basis": "computed",
-        "name": None,
-        "stated": None,
-        "repo": None,
-    }
-    assert "by their bits per weight" in run["warning"]
+    pro = default_catalog().model("deepseek-v4-pro")
+    assert pro.architecture is not None and pro.quant("q4").bits is not None
+    assert run["loads"]["bytes"] == est.computed_weights_bytes(pro.architecture, pro.quant("q4").bits)
+    assert run["loads"]["basis"] == "computed" and run["repo"] == "deepseek-ai/DeepSeek-V4-Pro-0813"
+    steps = run["steps"]
+    assert steps[2] == "hf download deepseek-ai/DeepSeek-V4-Pro-0813 --local-dir /models/DeepSeek-V4-Pro-0813"
+    assert steps[3].startswith("python3 llama.cpp/convert_hf_to_gguf.py /models/DeepSeek-V4-Pro-0813 --outtype bf16")
+    assert steps[4] == (
+        "llama-quantize /models/DeepSeek-V4-Pro-0813-BF16.gguf /models/DeepSeek-V4-Pro-0813-Q4_K_M.gguf Q4_K_M"
+    )
+    assert flags(run["command"])["-m"] == "/models/DeepSeek-V4-Pro-0813-Q4_K_M.gguf"
 
 
 def test_the_file_fits_the_gpus_and_the_command_stays_all_on_gpu(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
@@ -148,21 +137,16 @@ def test_every_command_check_prints_fits_with_the_file_it_loads(cli, write_inven
     run = doc["run"]
     if run is None or run.get("command") is None:
         return
-    model, quant = doc["recommendation"]["model"], doc["recommendation"]["quant"]
-    placement = as_loaded(model, quant, doc["context_tokens"], machine, run["placement"])
-    assert placement.fits is True, (model, quant, run)
+    placement = as_loaded(doc, machine, run["placement"])
+    assert placement.fits is True, run
     if run["placement"] == "gpu":
         assert placement.budget_bytes is not None and placement.need_bytes <= placement.budget_bytes
 
 
 def test_runnable_keeps_the_placement_without_a_machine() -> None:
-    flash = est.estimate_option(*_flash_q4(), 32768)
-    loaded, chosen, why = runners.runnable(flash, flash.gpu)  # type: ignore[arg-type]
-    assert chosen is not None and chosen.kind == est.PLACEMENT_GPU and why is None
-    assert loaded.weights.bytes == 155 * 10**9 and chosen.fits is None
-    assert chosen.need_bytes > 155 * 10**9 > 140 * GIB
+    from vram_advisor.catalog.downloads import reference_download
 
-
-def _flash_q4():  # type: ignore[no-untyped-def]
-    model = with_release(default_catalog(), "preview").model("deepseek-v4-flash")
-    return model, model.quant("q4")
+    model = default_catalog().model("deepseek-v4-flash")
+    estimate = est.estimate_option(model, model.quant("q3"), 32768)
+    chosen, why = runners.runnable(estimate, estimate.gpu, reference_download(model, "q3"))
+    assert chosen is not None and chosen.kind == est.PLACEMENT_GPU and why is None and chosen.fits is None

@@ -13,7 +13,7 @@ import pytest
 from conftest import GIB, gpu, inventory_dict
 from vram_advisor.catalog import profiles
 from vram_advisor.catalog.derive import scaled_vram, table_figures
-from vram_advisor.catalog.downloads import NATIVE_FP4_EXPERT_BITS, computed_bytes, reference_download
+from vram_advisor.catalog.downloads import computed_bytes, reference_download
 from vram_advisor.catalog.releases import default_release, release_named, size_differences, with_release
 from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.core.errors import UsageError
@@ -68,9 +68,9 @@ def test_with_release_picks_the_repo_and_files_and_names_unknown_ones() -> None:
 def test_release_sizes_say_where_they_differ_from_the_preview() -> None:
     catalog = default_catalog()
     (pro,) = size_differences(catalog.model("deepseek-v4-pro"))
-    assert "892.7 GB, 27.7 GB (3.2%) larger than the preview's 865.0 GB" in pro and "DSpark" in pro
-    (flash,) = size_differences(catalog.model("deepseek-v4-flash"))
-    assert "167.0 GB, 7.4 GB (4.6%) larger than the preview's 159.6 GB" in flash
+    assert "892.7 GB, 27.7 GB (3.2%) larger than the preview's 865.0 GB" in pro
+    lines = size_differences(catalog.model("deepseek-v4-flash"))
+    assert any("166.9 GB, 7.3 GB (4.6%) larger than the preview's 159.6 GB" in line for line in lines)
 
 
 def test_check_runs_the_0731_release_and_release_preview_the_preview(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
@@ -81,13 +81,14 @@ def test_check_runs_the_0731_release_and_release_preview_the_preview(cli, write_
     assert "vllm serve deepseek-ai/DeepSeek-V4-Flash-0731 " in doc["run"]["command"]
     fp8 = next(o for o in doc["options"] if (o["model"], o["quant"]) == ("deepseek-v4-flash", "fp8"))
     assert fp8["release"] == "0731"
-    assert fp8["reference_download"]["bytes"] == 167 * 10**9
+    assert fp8["reference_download"]["bytes"] == 166_886_535_336  # the 48 shards as the Hub lists them
     assert fp8["reference_download"]["repo"] == "deepseek-ai/DeepSeek-V4-Flash-0731"
     old = cli(["check", "--inventory", machine, "--json", "--release", "preview"]).json()
     assert old["releases"]["deepseek-v4-flash"]["release"] == "preview"
     assert "vllm serve deepseek-ai/DeepSeek-V4-Flash " in old["run"]["command"]
-    # the table's verdict does not depend on the release
-    assert old["recommendation"] == doc["recommendation"]
+    # the verdict does not depend on the release here (the need does: 0731 carries the DSpark draft module)
+    verdict = ("kind", "model", "quant", "fit")
+    assert [old["recommendation"][key] for key in verdict] == [doc["recommendation"][key] for key in verdict]
     bad = cli(["check", "--inventory", machine, "--release", "0999"])
     assert bad.code == 2 and "--release '0999'" in bad.err and "Traceback" not in bad.err
 
@@ -107,38 +108,44 @@ def test_reference_downloads_are_the_published_files_of_the_release() -> None:
     catalog = default_catalog()
     flash = catalog.model("deepseek-v4-flash")
     official = reference_download(flash, "fp8")
-    assert (official.repo, official.bytes, official.computed) == (
+    assert (official.repo, official.bytes, official.computed, official.format) == (
         "deepseek-ai/DeepSeek-V4-Flash-0731",
-        167 * 10**9,
+        166_886_535_336,
         False,
+        "safetensors",
     )
-    preview_q2 = reference_download(flash, "q2", "preview")
-    assert preview_q2.bytes == round(80.8 * GIB) and preview_q2.include == "*IQ2XXS-w2Q2K*chat-v2.gguf"
-    assert preview_q2.basis == "published" and preview_q2.release == "preview"
+    preview_q2 = reference_download(flash, "q2", "preview")  # the smallest GGUF of the row: antirez's, one file
+    assert preview_q2.bytes == 86_720_111_200 and preview_q2.repo == "antirez/deepseek-v4-gguf"
+    assert preview_q2.files == ("DeepSeek-V4-Flash-IQ2XXS-w2Q2K-AProjQ8-SExpQ8-OutQ8-chat-v2.gguf",)
+    assert preview_q2.basis == "published" and preview_q2.release == "preview" and preview_q2.engines == ("ds4",)
+    q2 = reference_download(flash, "q2")  # 0731 (issue 18): the Q2 GGUFs people run, ~81 GiB, not 144 GiB
+    assert q2.bytes == 86_720_111_488 and not q2.computed
     pro_0813 = reference_download(catalog.model("deepseek-v4-pro"), "fp8")
     assert pro_0813.bytes == 892_727_580_904 and pro_0813.repo == "deepseek-ai/DeepSeek-V4-Pro-0813"
     base = reference_download(catalog.model("deepseek-v4-flash-base"), "fp8")
     assert base.bytes == 294_670_000_000 and base.source == "seed"
 
 
-def test_computed_reference_downloads_keep_routed_experts_at_native_fp4() -> None:
-    """Nothing published for 0731 Q2: the size from the architecture, the routed experts at no less than their
-    native FP4 (contract rule 9) - not the table's 40 GB, not the 2.25 bits of the preview's GGUF."""
-    flash = default_catalog().model("deepseek-v4-flash")
+def test_computed_downloads_use_the_rows_own_bits_and_say_how_they_are_made() -> None:
+    """Where nothing is published (0731 Q6, Pro Q4, the Base models), the size from the architecture at the row's
+    own bits per weight - a Q2/Q3 GGUF requantizes the FP4 experts, nothing is floored to FP4 (contract rule 9) - and
+    the conversion from the release's checkpoint that makes the file."""
+    catalog = default_catalog()
+    flash = catalog.model("deepseek-v4-flash")
     arch = flash.architecture
     assert arch is not None
-    q2 = reference_download(flash, "q2")
-    assert q2.computed and q2.floor_applied and q2.repo == "deepseek-ai/DeepSeek-V4-Flash-0731"
-    expected = round(arch.routed_params * NATIVE_FP4_EXPERT_BITS / 8 + arch.other_params * 8.5 / 8)
-    assert q2.bytes == expected and 150 * 10**9 < expected < 160 * 10**9
-    assert q2.hint is not None and q2.hint.repo == "antirez/deepseek-v4-gguf"  # the preview's file, as a hint
-    q4 = reference_download(flash, "q4")  # Q4_K's 4.5 bits are above FP4: no floor
-    assert q4.computed and not q4.floor_applied
-    assert q4.bytes == computed_bytes(arch, flash.quant("q4").bits)[0]  # type: ignore[arg-type]
-    # Base models' experts are natively FP8: nothing to floor
-    base_q2 = reference_download(default_catalog().model("deepseek-v4-flash-base"), "q2")
-    assert base_q2.computed and not base_q2.floor_applied and base_q2.bytes is not None
-    assert base_q2.bytes < 90 * 10**9
+    q6 = reference_download(flash, "q6")
+    expected = round(arch.routed_params * 6.5625 / 8 + arch.other_params * 8.5 / 8)
+    assert q6.computed and q6.bytes == expected == computed_bytes(arch, flash.quant("q6").bits)  # type: ignore[arg-type]
+    assert q6.repo == "deepseek-ai/DeepSeek-V4-Flash-0731" and q6.format == "gguf" and q6.engines == ("llama.cpp",)
+    assert q6.conversion is not None and q6.conversion.quantize_type == "Q6_K"
+    assert q6.conversion.checkpoint_bytes == 166_886_535_336
+    assert q6.disk_bytes == expected + 166_886_535_336 + q6.conversion.intermediate_bytes
+    base_q2 = reference_download(catalog.model("deepseek-v4-flash-base"), "q2")
+    base_arch = catalog.model("deepseek-v4-flash-base").architecture
+    assert base_arch is not None
+    assert base_q2.computed and base_q2.bytes == round(base_arch.routed_params * 2.25 / 8 + base_arch.other_params * 8.5 / 8)
+    assert base_q2.bytes is not None and base_q2.bytes < 90 * 10**9
 
 
 def test_every_option_of_every_packaged_model_has_a_reference_download() -> None:
@@ -151,6 +158,7 @@ def test_every_option_of_every_packaged_model_has_a_reference_download() -> None
                 assert download.source, (model.id, row.id)
                 if row.id == "fp8":
                     assert download.repo == model.hf_repo and not download.computed, model.id
+                    assert download.format == "safetensors", model.id
 
 
 # ------------------------------------------------------------------------------------------- V4.1-Flash

@@ -44,7 +44,7 @@ def _source_refs(node):
 def test_every_figure_names_a_defined_source():
     for path in sorted(profiles.packaged_dir().glob("*.json")):
         data = json.loads(path.read_text())
-        refs = list(_source_refs(data["models"]))
+        refs = list(_source_refs(data.get("models") or data.get("engines")))
         assert refs, path.name
         assert set(refs) <= set(data["sources"]), path.name
 

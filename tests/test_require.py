@@ -46,7 +46,7 @@ def test_the_ok_line(cli, write_inventory):
     result = check(cli, write_inventory, gpus_of(71895), "--require", "deepseek-v4-flash:q4", "--quiet")
     assert (result.code, result.out, result.err) == (
         0,
-        "ok: deepseek-v4-flash q4 fits comfortably: 140.4 GiB usable, safer figure 128 GB\n",
+        "ok: deepseek-v4-flash q4 fits comfortably: 140.4 GiB usable, it needs 96.0 GiB, safer figure 128.0 GiB\n",
         "",
     )
 
@@ -55,7 +55,7 @@ def test_the_no_line(cli, write_inventory):
     result = check(cli, write_inventory, [gpu(*H100)], "--require", "deepseek-v4-flash:q4", "--quiet")
     assert (result.code, result.out, result.err) == (
         1,
-        "no: deepseek-v4-flash q4 needs 96 GB, this machine has 79.2 GiB usable\n",
+        "no: deepseek-v4-flash q4 needs 96.0 GiB, this machine has 79.2 GiB usable\n",
         "",
     )
 
@@ -64,26 +64,26 @@ def test_the_minimum_and_offload_lines(cli, write_inventory):
     minimum = check(cli, write_inventory, gpus_of(51200), "--require", "deepseek-v4-flash:q4", "-q")
     assert minimum.code == 0
     assert (
-        minimum.out == "ok: deepseek-v4-flash q4 fits at the minimum: 100.0 GiB usable, minimum 96 GB, safer 128 GB\n"
+        minimum.out == "ok: deepseek-v4-flash q4 fits at the minimum: 100.0 GiB usable, it needs 96.0 GiB, safer 128.0 GiB\n"
     )
     args = ("--require", "deepseek-v4-flash:q4", "-q")
     refused = check(cli, write_inventory, [gpu("NVIDIA GeForce RTX 4090", 24564, 0)], *args, ram_gib=256)
     assert refused.code == 1
-    assert refused.out == "no: deepseek-v4-flash q4 needs 96 GB, this machine has 24.0 GiB usable\n"
+    assert refused.out == "no: deepseek-v4-flash q4 needs 96.0 GiB, this machine has 24.0 GiB usable\n"
     offload = check(
         cli, write_inventory, [gpu("NVIDIA GeForce RTX 4090", 24564, 0)], *args, "--allow-offload", ram_gib=256
     )
     assert offload.code == 0
     assert offload.out == (
-        "ok: deepseek-v4-flash q4 fits with offload: 24.0 GiB usable VRAM plus 230.4 GiB spare RAM cover its minimum of "
-        "96 GB\n"
+        "ok: deepseek-v4-flash q4 fits with offload: 24.0 GiB usable VRAM plus 230.4 GiB spare RAM cover its need of "
+        "96.0 GiB\n"
     )
 
 
 def test_free_memory_is_named_as_such(cli, write_inventory):
     busy = [gpu("NVIDIA H100 80GB HBM3", 81559, 480, memory_free_bytes=40 * GIB)] * 2
     result = check(cli, write_inventory, busy, "--require", "deepseek-v4-flash:q4", "--free", "--quiet")
-    assert (result.code, result.out) == (1, "no: deepseek-v4-flash q4 needs 96 GB, this machine has 80.0 GiB free\n")
+    assert (result.code, result.out) == (1, "no: deepseek-v4-flash q4 needs 96.0 GiB, this machine has 80.0 GiB free\n")
 
 
 def test_the_disk_line_names_the_need_and_the_room(cli, write_inventory):
@@ -91,7 +91,7 @@ def test_the_disk_line_names_the_need_and_the_room(cli, write_inventory):
     result = check(cli, write_inventory, gpus_of(71895), *args, disks=[disk("/models", 50)])
     assert (result.code, result.out) == (
         1,
-        "no: deepseek-v4-flash q4 needs 80.0 GB of disk for its weights, 50.0 GB free under /models\n",
+        "no: deepseek-v4-flash q4 needs 80.0 GB of disk for its weights, 50.0 GB free under /models/hub\n",
     )
 
 
@@ -107,9 +107,9 @@ def test_each_check_carries_its_figure(cli, write_inventory):
     result = check(cli, write_inventory, [gpu(*H100)], *args, ram_gib=128, disks=[disk("/models", 900)])
     assert result.code == 0
     assert checks_of(result) == {
-        "vram": (False, "needs 96 GB (safer 128 GB); 79.2 GiB usable"),
-        "ram": (True, "needs 96 GB; 79.2 GiB usable VRAM + 115.2 GiB spare RAM = 194.4 GiB"),
-        "disk": (True, "80.0 GB of weights; 900.0 GB free under /models"),
+        "vram": (False, "needs 96.0 GiB (safer 128.0 GiB); 79.2 GiB usable"),
+        "ram": (True, "needs 96.0 GiB; 79.2 GiB usable VRAM + 115.2 GiB spare RAM = 194.4 GiB"),
+        "disk": (True, "80.0 GB for its weights; 900.0 GB free under /models"),
     }
 
 
@@ -117,8 +117,8 @@ def test_the_human_view_lists_the_checks(cli, write_inventory):
     args = ("--require", "deepseek-v4-flash:q4", "--model-dir", "/models")
     result = check(cli, write_inventory, gpus_of(71895), *args, disks=[disk("/models", 50)])
     assert result.code == 1
-    assert "✓ vram: needs 96 GB (safer 128 GB); 140.4 GiB usable" in result.out
-    assert "✗ disk: 80.0 GB of weights; 50.0 GB free under /models" in result.out
+    assert "✓ vram: needs 96.0 GiB (safer 128.0 GiB); 140.4 GiB usable" in result.out
+    assert "✗ disk: 80.0 GB for its weights; 50.0 GB free under /models" in result.out
 
 
 # ------------------------------------------------------------------------------------------------- --repo
@@ -149,15 +149,17 @@ def test_repo_quiet_lines_state_the_derivation(cli, write_inventory, fake_hub):
     args = ("--repo", GGUF, "--include", "UD-Q2_K_XL/*", "--model-dir", "/models", "-q")
     ok = check(cli, write_inventory, gpus_of(71895), *args, disks=[disk("/models", 500)])
     need = units.table_text(-(-sum(GGUF_Q2_SHARDS) * 64 * GIB // (40 * 10**9)))  # flash q2: 64 GB safer / 40 GB
+    minimum = units.table_text(-(-sum(GGUF_Q2_SHARDS) * 48 * GIB // (40 * 10**9)))  # and 48 GB minimum
     assert ok.code == 0
     assert ok.out == (
-        f"ok: {GGUF} q2 fits comfortably: 140.4 GiB usable, safer figure {need.replace('GB', ' GB')} "
+        f"ok: {GGUF} q2 fits comfortably: 140.4 GiB usable, it needs {minimum.replace('GB', ' GiB')}, safer figure "
+        f"{need.replace('GB', ' GiB')} "
         f"(derived: 86.8 GB of files x the deepseek-v4-flash q2 ratios)\n"
     )
     no = check(cli, write_inventory, [gpu(*H100)], *args, disks=[disk("/models", 500)])
     assert no.code == 1
     assert re.fullmatch(
-        rf"no: {GGUF} q2 needs 104\.2 GB, this machine has 79\.2 GiB usable \(derived: 86\.8 GB of files x the "
+        rf"no: {GGUF} q2 needs 104\.2 GiB, this machine has 79\.2 GiB usable \(derived: 86\.8 GB of files x the "
         r"deepseek-v4-flash q2 ratios\)\n",
         no.out,
     )
@@ -173,7 +175,7 @@ def test_repo_with_require_keeps_the_table_vram_and_checks_the_download(cli, wri
     big = check(cli, write_inventory, gpus_of(71895), *args, "--json", disks=[disk("/models", 200)])
     assert big.code == 0
     required = big.json()["required"]
-    assert required["reason"] == "deepseek-v4-flash q4 fits comfortably: 140.4 GiB usable, safer figure 128 GB"
+    assert required["reason"] == "deepseek-v4-flash q4 fits comfortably: 140.4 GiB usable, it needs 96.0 GiB, safer figure 128.0 GiB"
     assert "derived" not in required
     ok, detail = checks_of(big)["disk"]
     assert ok is True

@@ -40,7 +40,8 @@ def test_one_h100_runs_flash_with_its_experts_in_ram_at_a_stated_speed(cli, writ
     # the article's answer, one line beside it
     table = document["table_verdict"]
     assert (table["model"], table["quant"], table["fit"]) == ("deepseek-v4-flash", "q2", "comfortable")
-    assert table["differs"] is True and "the article rates V4-Flash Q2 comfortable at 64 GB" in table["note"]
+    assert table["differs"] is True and "the article rates V4-Flash Q2 comfortable at 64.0 GiB" in table["note"]
+    assert table["note"].endswith("; its download needs 86.3 GiB")  # unsloth's UD-IQ2_XXS, 90.9 GB
 
 
 def test_the_article_alone_still_says_flash_q2_on_one_h100(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
@@ -54,7 +55,12 @@ def test_eight_h100_run_flash_fp8_on_the_gpus(cli, write_inventory) -> None:  # 
     document = check(cli, write_inventory, "--gpus", "8xH100", "--ram", "2TB")
     rec = document["recommendation"]
     assert (rec["kind"], rec["model"], rec["quant"], rec["placement"]) == ("local", "deepseek-v4-flash", "fp8", "gpu")
-    assert document["run"]["command"].startswith("vllm serve deepseek-ai/DeepSeek-V4-Flash")
+    # the download goes to --model-dir, and vLLM loads that very folder (rule 11)
+    assert document["run"]["steps"] == [
+        "hf download deepseek-ai/DeepSeek-V4-Flash-0731 --local-dir /models/DeepSeek-V4-Flash-0731",
+        document["run"]["command"],
+    ]
+    assert document["run"]["command"].startswith("vllm serve /models/DeepSeek-V4-Flash-0731 --trust-remote-code")
     assert option(document, "deepseek-v4-pro", "q4")["fit"] not in ("comfortable", "minimum")  # ~926 GB computed
 
 
@@ -159,7 +165,8 @@ def test_the_human_view_names_the_verdicts_placement_and_speed(cli, write_invent
     assert document["recommendation"]["decode_tokens_per_s"]["text"] in human
     assert "GPUs + RAM" in verdict and "DeepSeek-V4-Flash FP8" in verdict
     note = document["table_verdict"]["note"]
-    assert note[0].upper() + note[1:] in human  # the article's answer, one line beside the verdict
+    # the article's answer, one line beside the verdict
+    assert "Article " + note.removeprefix("the article ") in human
 
 
 # ------------------------------------------------------------------------------------ pinned arithmetic

@@ -317,4 +317,4 @@ def test_quiet_prints_one_line(cli, write_inventory):
     result = cli(["check", "--inventory", path, "--require", "deepseek-v4-flash:q4", "--quiet", "--sizes", "table"])
     assert result.code == 1
     assert result.out.count("\n") == 1
-    assert result.out.startswith("no: deepseek-v4-flash q4 needs 96 GB")
+    assert result.out.startswith("no: deepseek-v4-flash q4 needs 96.0 GiB")

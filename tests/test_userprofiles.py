@@ -187,7 +187,7 @@ def test_import_writes_a_profile_that_lists_and_plans(cli, user_dir, write_inven
     )
     assert (planned.code, planned.out) == (
         0,
-        f"ok: {model_id} q4 fits comfortably: 140.4 GiB usable, safer figure 127.7 GB\n",
+        f"ok: {model_id} q4 fits comfortably: 140.4 GiB usable, it needs 95.8 GiB, safer figure 127.7 GiB\n",
     )
     assert fake_hub.weights_fetched() == []
 

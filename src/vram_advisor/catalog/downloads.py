@@ -184,7 +184,8 @@ def computed_download(model: ModelProfile, row: QuantRow) -> ReferenceDownload:
         bytes=size,
         source=bits.source,
         computed=True,
-        name=f"{model.name} {row.id.upper()} GGUF made from the checkpoint ({bits.format})",
+        name=f"{model.name} {row.id.upper()} GGUF made from the checkpoint",
+        note=bits.format,
         stated=units.format_file_gb(size),
         hint=hint,
         format="gguf",
@@ -220,7 +221,7 @@ def candidates(
     """The (download, engine) pairs of ``row`` that run on ``platform``, in the platform's order of engines, then
     smallest first; the computed conversion (llama.cpp) where no published download runs there."""
     order = engines.order(platform)
-    found = downloads_of(model, row)
+    found = [d for d in downloads_of(model, row) if d.repo is not None]  # a file nobody can fetch is no plan
     pairs = [(d, e) for e in order for d in sorted(found, key=lambda d: d.bytes or 0) if e.id in d.engines]
     if pairs:
         return pairs

@@ -87,7 +87,7 @@ _PROBE_SPEC: dict[str, int] = {
 }
 #: Top-level fields other than the nested objects (gpus, disks, ram, cpu, probe), which are checked on their own.
 _TOP_SPEC: dict[str, int] = {"hostname": _TEXT, "interconnect": _TEXTS, "notes": _TEXTS}
-_TOP_NESTED = ("gpus", "disks", "ram", "cpu", "probe", "schema")
+_TOP_NESTED = ("gpus", "disks", "ram", "cpu", "probe", "schema", "local_files")  # local_files: from_dict reads them
 
 
 def _spec_matches_dataclasses() -> bool:
@@ -428,7 +428,7 @@ def from_json(data: Any) -> NodeFacts | None:
     if not FAST_PATH or type(data) is not dict or data.get("schema") != inv.SCHEMA or not _valid(_TOP_RULES, data):
         return None
     hostname: str | None = data.get("hostname")
-    if hostname is not None and not _same_text(hostname):
+    if (hostname is not None and not _same_text(hostname)) or data.get("local_files") not in (None, []):
         return None
     ram: dict[str, Any] = data.get("ram")  # type: ignore[assignment]
     if not _valid(_RAM_RULES, ram) or ram.get("total_bytes") is None:

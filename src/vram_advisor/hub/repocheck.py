@@ -89,9 +89,7 @@ def apply_download(
         pool = [catalog.model(model_id) for model_id in models]
         need = derived_need(listing.total_bytes, ratios_for(catalog, listing.repo_id, quant, pool), quant)
         option = repo_option(listing, need, lambda row: fit_of(row, machine))
-    disk_check = DiskCheck(
-        need_bytes=listing.disk_need_bytes, what=f"the files of {listing.label}", disk=disk, described=detail
-    )
+    disk_check = DiskCheck(need_bytes=listing.disk_need_bytes, what="its download", disk=disk, described=detail)
     judged = requirement(option, machine, disk_check, allow_offload, vram_word=vram_word)
     if need is not None:
         judged = replace(

@@ -123,7 +123,9 @@ def estimate_check(
             from vram_advisor.plan.runners import run_dict, run_plan
 
             why = None if placement is not None else "no placement fits this machine by the estimate"
-            the_plan = run_plan(choice.download, choice.engine, choice.estimate, placement, model_dir, why, inventory)
+            the_plan = run_plan(
+                choice.download, choice.engine, choice.estimate, placement, model_dir, why, inventory, choice.notes
+            )
             run, run_for, run_placement = run_dict(the_plan), rec.option.key, placement
             if placement is None:
                 warnings.append(

@@ -19,9 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from vram_advisor.catalog.derive import table_figures
-from vram_advisor.catalog.downloads import ReferenceDownload, candidates
+from vram_advisor.catalog.downloads import ReferenceDownload, candidates, downloads_of
 from vram_advisor.catalog.engines import Engine, EngineTable, Platform
 from vram_advisor.catalog.profiles import ModelProfile, QuantRow
+from vram_advisor.core import units
 from vram_advisor.core.records import Record
 from vram_advisor.plan import estimate as est
 from vram_advisor.plan.machine import COMFORTABLE, MINIMUM, NONE, OFFLOAD, Machine
@@ -39,6 +40,8 @@ class Choice(Record):
     row: QuantRow
     fit: str
     placement: str | None
+    #: why the engines the platform prefers were not chosen (another file or engine fits better), in words
+    notes: tuple[str, ...] = ()
 
     @property
     def need_bytes(self) -> int:
@@ -121,12 +124,36 @@ def choose(
     kv_dtype: str,
 ) -> Choice | None:
     """The pair ``row`` runs on here, judged; None where no engine of this platform has a file for it."""
-    best: tuple[tuple[int, int, int], Choice] | None = None
+    judged_pairs: list[tuple[tuple[int, int, int], Choice]] = []
     for download, engine in candidates(model, row, platform, engines):
         estimate = estimate_choice(model, row, download, engine, context_tokens, view, kv_dtype)
         judged, fit, placement = verdict(row, estimate, machine)
         choice = Choice(download, engine, estimate, judged, fit, placement)
-        key = (FIT_ORDER[fit], engines.rank(platform, engine.id), choice.need_bytes)
-        if best is None or key < best[0]:
-            best = (key, choice)
-    return best[1] if best is not None else None
+        judged_pairs.append(((FIT_ORDER[fit], engines.rank(platform, engine.id), choice.need_bytes), choice))
+    if not judged_pairs:
+        return None
+    key, best = min(judged_pairs, key=lambda pair: pair[0])
+    passed = [
+        f"{other.engine.name} would run {other.download.name} {other.fit} here (it needs "
+        f"{units.format_gib(other.need_bytes)})"
+        for other_key, other in judged_pairs
+        if other_key[1] < key[1] and other.engine.id != best.engine.id
+    ]
+    passed += not_here(model, row, platform, engines)
+    return replace(best, notes=tuple(dict.fromkeys(passed))) if passed else best
+
+
+def not_here(model: ModelProfile, row: QuantRow, platform: Platform, engines: EngineTable) -> list[str]:
+    """The engines a published file of ``row`` is made for that do not run on ``platform``, and why."""
+    runnable = {engine.id for engine in engines.order(platform)}
+    lines = []
+    for engine_id in dict.fromkeys(e for d in downloads_of(model, row) for e in d.engines):
+        engine = engines.engines.get(engine_id)
+        if engine is None or engine_id in runnable:
+            continue
+        same_kind = next((entry for entry in engine.platforms if entry.kind == platform.kind), None)
+        if same_kind is None:  # an engine of another platform altogether (MLX on a PC): nothing worth saying
+            continue
+        why = f" (where it does: {same_kind.note})" if same_kind.note else ""
+        lines.append(f"{engine.name} does not run V4 on these GPUs, {platform.words}{why}")
+    return lines

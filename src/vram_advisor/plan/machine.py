@@ -1,11 +1,13 @@
 """The words of a verdict and the machine it is given for: the four fits (contract rule 3 and the offload case of
-rule 5) and what the planner knows of a machine, in bytes. Pure."""
+rule 5) and what the planner knows of a machine, in bytes: usable VRAM (rule 2) and the RAM it can spare. Pure."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vram_advisor.core.policy import os_reserve_bytes
 from vram_advisor.core.records import Record
+from vram_advisor.inventory.model import Inventory
 
 COMFORTABLE = "comfortable"
 MINIMUM = "minimum"
@@ -22,3 +24,41 @@ class Machine(Record):
     spare_ram_bytes: int
     gpu_count: int
     unified: bool = False
+
+
+def usable_vram_bytes(inventory: Inventory, free: bool = False) -> int:
+    """Contract rule 2: the sum over the GPUs this process may use of total less reserved memory.
+
+    GPUs marked ``visible: false`` (hidden by CUDA_VISIBLE_DEVICES) do not count. With ``free`` (``check --free``)
+    each GPU counts its free memory instead, or its capacity where free memory is unknown.
+    """
+    visible = inventory.visible_gpus
+    if free:
+        return sum(
+            gpu.capacity_bytes if gpu.memory_free_bytes is None else min(gpu.capacity_bytes, gpu.memory_free_bytes)
+            for gpu in visible
+        )
+    return sum(gpu.capacity_bytes for gpu in visible)
+
+
+def spare_ram_bytes(inventory: Inventory) -> int:
+    """System RAM the machine can spare for offloaded weights.
+
+    The effective RAM (host RAM, or the container limit when smaller) less the OS reserve. A GPU with unified
+    memory already counts that RAM as its VRAM, so it is never counted twice: such machines spare nothing more.
+    """
+    visible = inventory.visible_gpus
+    if any(gpu.unified for gpu in visible):
+        return 0
+    effective = inventory.ram.effective_bytes
+    return max(0, effective - os_reserve_bytes(effective))
+
+
+def machine_of(inventory: Inventory, free: bool = False) -> Machine:
+    visible = inventory.visible_gpus
+    return Machine(
+        usable_vram_bytes=usable_vram_bytes(inventory, free),
+        spare_ram_bytes=spare_ram_bytes(inventory),
+        gpu_count=len(visible),
+        unified=any(gpu.unified for gpu in visible),
+    )

@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from vram_advisor.catalog.api import ApiOption
-from vram_advisor.catalog.localmodels import LocalModel
 from vram_advisor.catalog.profiles import (
     EXPERIMENTAL_ORDER,
     NON_EXPERIMENTAL_ORDER,
@@ -25,21 +24,46 @@ from vram_advisor.catalog.profiles import (
 )
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
-from vram_advisor.core.policy import os_reserve_bytes
 from vram_advisor.core.records import Record
 from vram_advisor.inventory.model import Disk, Inventory
 from vram_advisor.plan.choose import Choice
 from vram_advisor.plan.disk import DiskCheck, download_disk
-from vram_advisor.plan.machine import COMFORTABLE, FITS, MINIMUM, NONE, OFFLOAD, Machine
+from vram_advisor.plan.fallbacks import SMALL_MODEL_HEADROOM, SmallModelFit, small_models, tier_of
+from vram_advisor.plan.machine import (
+    COMFORTABLE,
+    FITS,
+    MINIMUM,
+    NONE,
+    OFFLOAD,
+    Machine,
+    machine_of,
+    spare_ram_bytes,
+    usable_vram_bytes,
+)
+from vram_advisor.plan.needs import need_parts, need_text, safer_text, shortfall
 from vram_advisor.plan.steps import target_dir
 
-__all__ = ["COMFORTABLE", "FITS", "MINIMUM", "NONE", "OFFLOAD", "Choice", "Machine"]
-
-
-#: A smaller local model "fits" where its file plus this share on top (KV cache for an ordinary context, compute
-#: buffers, CUDA context) fits. 1.2 is the factor the vLLM recipes use for ``vram_minimum_gb``
-#: (deepseek-v4-facts.md §1.1).
-SMALL_MODEL_HEADROOM = 1.2
+#: The names other layers import from here (the rules' vocabulary lives in small modules beside this one).
+__all__ = [
+    "COMFORTABLE",
+    "FITS",
+    "MINIMUM",
+    "NONE",
+    "OFFLOAD",
+    "SMALL_MODEL_HEADROOM",
+    "Choice",
+    "Machine",
+    "SmallModelFit",
+    "machine_of",
+    "need_parts",
+    "need_text",
+    "safer_text",
+    "shortfall",
+    "small_models",
+    "spare_ram_bytes",
+    "tier_of",
+    "usable_vram_bytes",
+]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -87,14 +111,6 @@ class Recommendation(Record):
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class SmallModelFit(Record):
-    """A smaller local model that fits, and where it runs (gpu, gpu+ram or cpu)."""
-
-    model: LocalModel
-    runs_on: str
-
-
-@dataclass(frozen=True, eq=False, repr=False)
 class Requirement(Record):
     """The ``--require`` answer (contract rule 8)."""
 
@@ -128,44 +144,6 @@ class Plan(Record):
 # ------------------------------------------------------------------------------------------------ machine
 
 
-def usable_vram_bytes(inventory: Inventory, free: bool = False) -> int:
-    """Contract rule 2: the sum over the GPUs this process may use of total less reserved memory.
-
-    GPUs marked ``visible: false`` (hidden by CUDA_VISIBLE_DEVICES) do not count. With ``free`` (``check --free``)
-    each GPU counts its free memory instead, or its capacity where free memory is unknown.
-    """
-    visible = inventory.visible_gpus
-    if free:
-        return sum(
-            gpu.capacity_bytes if gpu.memory_free_bytes is None else min(gpu.capacity_bytes, gpu.memory_free_bytes)
-            for gpu in visible
-        )
-    return sum(gpu.capacity_bytes for gpu in visible)
-
-
-def spare_ram_bytes(inventory: Inventory) -> int:
-    """System RAM the machine can spare for offloaded weights.
-
-    The effective RAM (host RAM, or the container limit when smaller) less the OS reserve. A GPU with unified
-    memory already counts that RAM as its VRAM, so it is never counted twice: such machines spare nothing more.
-    """
-    visible = inventory.visible_gpus
-    if any(gpu.unified for gpu in visible):
-        return 0
-    effective = inventory.ram.effective_bytes
-    return max(0, effective - os_reserve_bytes(effective))
-
-
-def machine_of(inventory: Inventory, free: bool = False) -> Machine:
-    visible = inventory.visible_gpus
-    return Machine(
-        usable_vram_bytes=usable_vram_bytes(inventory, free),
-        spare_ram_bytes=spare_ram_bytes(inventory),
-        gpu_count=len(visible),
-        unified=any(gpu.unified for gpu in visible),
-    )
-
-
 # ------------------------------------------------------------------------------------------------ options
 
 
@@ -193,25 +171,6 @@ def fit_of(quant: QuantRow, machine: Machine) -> str:
     if machine.usable_vram_bytes + machine.spare_ram_bytes >= quant.min_threshold_bytes:
         return OFFLOAD
     return NONE
-
-
-def need_text(row: QuantRow) -> str:
-    """What an option needs, in GiB (rule 12): its judged minimum, max(the table's minimum, the download's need);
-    where the table's figure governs, the download's own need beside it."""
-    text = units.format_gib(row.judged_min_bytes)
-    if row.table_governs and row.need_bytes is not None:
-        text += f" (the article's minimum; the download itself needs {units.format_gib(row.need_bytes)})"
-    return text
-
-
-def shortfall(available_bytes: int, row: QuantRow) -> int:
-    """How much more memory ``available_bytes`` needs to meet ``row``'s judged minimum (0 when it does)."""
-    return max(0, row.min_threshold_bytes - available_bytes)
-
-
-def safer_text(row: QuantRow) -> str:
-    """The judged safer figure in GiB: max(the table's safer figure, the need x the row's safer/minimum ratio)."""
-    return units.format_gib(row.judged_safer_bytes)
 
 
 def ranking_of(models: Sequence[ModelProfile]) -> list[tuple[ModelProfile, QuantRow]]:
@@ -390,32 +349,11 @@ def next_up_of(options: Sequence[Option], recommendation: Recommendation, stretc
     return min(above, key=lambda o: (o.quant.judged_min_bytes, o.rank), default=None)
 
 
-def tier_of(catalog: Catalog, usable_bytes: int) -> TierRow | None:
-    """Contract rule 7: the largest Quick Summary row that usable VRAM meets, or None below the smallest."""
-    met = [row for row in catalog.quick_summary if units.meets(usable_bytes, row.vram_bytes)]
-    return max(met, key=lambda row: row.vram_bytes, default=None)
-
-
-def small_models(catalog: Catalog, machine: Machine) -> tuple[SmallModelFit, ...]:
-    """The catalogue's smaller models that fit here, largest first, and where each would run."""
-    out = []
-    for model in catalog.local_models:
-        need = int(model.size_bytes * SMALL_MODEL_HEADROOM)
-        if machine.usable_vram_bytes and need <= machine.usable_vram_bytes:
-            out.append(SmallModelFit(model, "gpu"))
-        elif need <= machine.usable_vram_bytes + machine.spare_ram_bytes:
-            out.append(SmallModelFit(model, "gpu+ram" if machine.usable_vram_bytes else "cpu"))
-    return tuple(out)
-
-
-# --------------------------------------------------------------------------------------------------- rule 8
-
-
 def option_disk(option: Option, inventory: Inventory, model_dir: str | None) -> DiskCheck:
     """The disk check of ``option``'s download (rule 9: the file it runs on here; else the table's weights)."""
     choice = option.choice
     if choice is None:
-        return download_disk(option.quant.weights_bytes, f"the weights of {_label(option)}", inventory, model_dir)
+        return download_disk(option.quant.weights_bytes, "its weights", inventory, model_dir)
     download = choice.download
     what = download.name or f"the download of {_label(option)}"
     if download.conversion is not None:
@@ -474,7 +412,11 @@ def requirement(
         )
         reason = f"{label} needs {need}, this machine has {have}"
     elif disk_ok is False:
-        reason = f"{label} fits in memory, but {disk_check.line()}"
+        assert disk_check.need_bytes is not None and disk_check.disk is not None
+        reason = (
+            f"{label} needs {units.format_file_gb(disk_check.need_bytes)} of disk for {disk_check.what}, "
+            f"{units.format_file_gb(disk_check.disk.free_bytes)} free under {disk_check.where}"
+        )
     elif option.fit == COMFORTABLE:
         reason = f"{label} fits comfortably: {usable} {vram_word}, it needs {need}, safer figure {safer}"
     elif option.fit == MINIMUM:

@@ -34,6 +34,7 @@ from vram_advisor.plan.estimate import (
     PLACEMENT_CPU,
     PLACEMENT_HYBRID,
     PLACEMENT_NVME,
+    PREFERENCE,
     SERVED_SEQUENCES,
     VLLM_DEFAULT_UTILIZATION,
     VLLM_MAX_ADVISED_UTILIZATION,
@@ -245,6 +246,32 @@ def _engine_words(
     return [*words, "--host", HOST, "--port", str(PORTS.get(engine.id, 8000))], notes
 
 
+def runnable(
+    estimate: Estimate, placement: Placement | None, download: ReferenceDownload
+) -> tuple[Placement | None, str | None]:
+    """The placement a command for ``placement`` can use with the file it loads (``estimate`` is on that file):
+    ``placement`` itself while it fits (or nothing is known of the machine); else the first that fits in
+    ``PREFERENCE`` order, with the sentence that says why it changed; None, with the reasons, where none fits."""
+    what = f"{download.name} ({download.stated}), the file the command loads,"
+    same = next((p for p in estimate.placements if placement is not None and p.kind == placement.kind), placement)
+    if same is not None and same.fits is not False:
+        return same, None
+    alternative = estimate.best
+    if alternative is None:
+        reasons = "; ".join(f"{PLACEMENT_WORDS[p.kind]}: {p.reason}" for p in estimate.placements)
+        return None, f"{what} fits no placement on this machine, so there is no command to run: {reasons}"
+    if same is None:
+        return alternative, None
+    rank = PREFERENCE.index(alternative.kind)
+    passed_over = [
+        p for p in estimate.placements if p.kind != same.kind and p.fits is False and PREFERENCE.index(p.kind) < rank
+    ]
+    why = f"{what} cannot go {PLACEMENT_WORDS[same.kind]} here: {same.reason}"
+    why += "".join(f"; nor {PLACEMENT_WORDS[p.kind]}: {p.reason}" for p in passed_over)
+    why += f". The command runs it {PLACEMENT_WORDS[alternative.kind]} instead: {alternative.reason}"
+    return alternative, why
+
+
 def run_plan(
     download: ReferenceDownload,
     engine: Engine,
@@ -253,12 +280,17 @@ def run_plan(
     model_dir: str | None,
     why: str | None = None,
     inventory: Inventory | None = None,
+    choice_notes: tuple[str, ...] = (),
 ) -> RunPlan:
     """The run block of ``download`` run by ``engine`` in ``placement`` (None: it fits no placement here, and
     ``why`` says so: no lines are printed). Files go to ``model_dir``, else (``steps.target_dir``) to the Hugging
     Face cache or a folder beside it."""
-    if placement is None or download.bytes is None:
-        return RunPlan(engine, download, None, (), None, (), why or "no placement fits this machine")
+    if download.bytes is None:
+        return RunPlan(engine, download, None, (), None, (), why or f"{download.name}: its size is unknown")
+    chosen, moved = runnable(estimate, placement, download)
+    if chosen is None:
+        return RunPlan(engine, download, None, (), None, (), moved)
+    placement, why = chosen, moved or why
     root = target_dir(download, engine.id, inventory or Inventory(ram=Ram(total_bytes=0)), model_dir)
     if download.conversion is not None:
         fetched = convert(download, root or FALLBACK_DIR, model_dir is not None)
@@ -270,6 +302,7 @@ def run_plan(
     notes = [
         *fetched.notes,
         *notes,
+        *choice_notes,
         f"needs {engine.name} {engine.min_version}: {engine.install}",
     ]
     machine = estimate.machine

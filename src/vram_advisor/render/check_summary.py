@@ -15,7 +15,7 @@ from rich.text import Text
 from vram_advisor import __version__
 from vram_advisor.core import units
 from vram_advisor.plan.check import CheckReport
-from vram_advisor.plan.rules import Plan
+from vram_advisor.plan.rules import Plan, need_parts
 from vram_advisor.render.estimate_view import SHORT_LABELS
 from vram_advisor.render.human import (
     FIT_STYLE,
@@ -51,16 +51,20 @@ def verdict_line(report: CheckReport) -> Text:
         return line
     line.append(f"{option.model.name} {option.quant.id.upper()}", style=f"bold {FIT_STYLE[option.fit]}")
     line.append(f" ({option.fit}" + (", experimental" if option.experimental else "") + ")")
-    line.append(f", needs {units.format_gib(option.quant.judged_min_bytes)} of VRAM")
     run: dict[str, Any] | None = report.estimates.run
     placement = run.get("placement") if run else None
     command = run.get("command") if run else None
     if placement in SHORT_LABELS:
         line.append(f": {SHORT_LABELS[placement]}")
-        speed = _speed(report, placement)
-        line.append(f", {speed}" if speed is not None else ", speed unknown")
     elif rec.kind == "offload":
         line.append(": with weights offloaded to system RAM (slow)")
+    judged, aside = need_parts(option.quant)  # rule 12: the judged minimum, the download's own need beside it
+    line.append(
+        f", needs {judged}" + (f" (the download alone: {units.format_gib(option.quant.need_bytes)})" if aside else "")
+    )
+    if placement in SHORT_LABELS:
+        speed = _speed(report, placement)
+        line.append(f", {speed}" if speed is not None else ", speed unknown")
     if command:
         line.append(f"; run it with {str(command).split()[0]}, below.")
     else:
@@ -103,6 +107,11 @@ def _run_block(plan: Plan, run: dict[str, Any] | None) -> list[object]:
     return parts
 
 
+def article_words(note: str) -> str:
+    """``table_note`` beside the word "Article": "rates V4-Flash Q2 comfortable at 64.0 GiB; ..." reads on."""
+    return note.removeprefix("the article ")
+
+
 def disk_row(plan: Plan) -> Text | None:
     """The first screen's disk line (rule 11), where the recommendation's download does not fit the disk."""
     line = plan.disk.line() if plan.disk is not None else None
@@ -130,17 +139,15 @@ def summary_view(report: CheckReport) -> Group:
     from vram_advisor.report.check import table_note
 
     article = table_note(report)
-    instead = alternatives_text(plan, limit=3)
+    instead = alternatives_text(plan, limit=3 if plan.recommendation.kind == "api" else 1)
     if instead is not None:
         rows.add_row("Instead", instead)
     for label, text in required_rows(plan):
         rows.add_row(label, text)
-    if rows.row_count:
-        parts.append(rows)
     if article is not None:  # the article's own answer, one line beside the verdict (rule 9)
-        parts.append(Text(article[0].upper() + article[1:] + ".", style="dim"))
-    if rows.row_count or article is not None:
-        parts.append(Text())
+        rows.add_row("Article", Text(article_words(article), style="dim"))
+    if rows.row_count:
+        parts.extend([rows, Text()])
     block = _run_block(plan, report.estimates.run)
     if block:
         parts.extend([*block, Text()])

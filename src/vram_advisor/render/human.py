@@ -219,15 +219,18 @@ class FitGridView:
 
         narrow = options.max_width < NARROW_WIDTH
         yield Fitted(fit_grid(self.plan, narrow), lambda: fit_grid_by_quant(self.plan))
+        dominated = any(option.dominated_by is not None for option in self.plan.options)
+        if narrow:  # the cells spell their fit: one line says the rest
+            parts = ["► recommended", "* experimental", "↑X: X needs no more" if dominated else ""]
+            figures = "VRAM needed" if self.real else "the article's minimum VRAM"
+            yield Text("  ".join(part for part in parts if part) + f" · figures: {figures}", style="dim")
+            return
         legend = "● comfortable  ◐ minimum  ◌ offload (needs system RAM)  · none  ► recommended  * experimental"
         cells = "figures: the minimum VRAM of the article's table (its N GB read as N GiB of card capacity)"
-        if narrow:
-            legend = "● comfortable ◐ minimum ◌ offload (needs RAM) · none ► recommended *experimental"
-            cells = "figures: the article's minimum VRAM (N GB read as N GiB)"
         if self.real:
-            cells = "figures: the VRAM each needs (the article's minimum, or its real download's need if larger)"
-            if any(option.dominated_by is not None for option in self.plan.options):
-                cells += "; ↑Q: a better-ranked Q of the same model needs no more (never recommended)"
+            cells = "figures: VRAM needed (the article's minimum or the real download's need, the larger)"
+            if dominated:
+                cells += "; ↑FP8: FP8 needs no more"
         yield Text(legend, style="dim")
         yield Text(cells, style="dim")
 
@@ -261,8 +264,7 @@ def reach_rows(plan: Plan) -> list[tuple[str, Text]]:
             (
                 "Out of reach",
                 Text(
-                    f"{_label(plan.next_up)} needs {need_text(plan.next_up.quant)} of VRAM: "
-                    f"{units.format_gib(short)} more than this machine has"
+                    f"{_label(plan.next_up)} needs {need_text(plan.next_up.quant)} of VRAM, {units.format_gib(short)} more"
                 ),
             )
         )
@@ -280,7 +282,12 @@ def alternatives_text(plan: Plan, limit: int = 8) -> Text | None:
         alternatives.append(f"{plan.api.name} ({plan.api.url})")
     fits = [f"{m.model.name} {m.model.quant} {m.model.size_gb:.1f} GB ({m.runs_on})" for m in plan.small_models[:limit]]
     if fits:
-        alternatives.append("; smaller local models that fit, largest first: " + ", ".join(fits))
+        many = (
+            "the largest smaller local models that fit"
+            if len(fits) > 1
+            else "the largest smaller local model that fits"
+        )
+        alternatives.append(f"; or {many}: " + ", ".join(fits))
     elif rec.kind != "local":
         alternatives.append("; no smaller local model in the catalogue fits either")
     return alternatives

@@ -298,8 +298,8 @@ def _key(recommendation: Recommendation) -> tuple[str, str | None, str | None]:
 
 
 def table_note(report: CheckReport) -> str | None:
-    """One line where the article's figures alone would answer otherwise, e.g. "the article rates V4-Flash Q2
-    comfortable at 64 GB; its real download is 86.8 GB and needs 84.4 GB"; None where they agree."""
+    """One line where the article's figures alone would answer otherwise (rule 9), e.g. "the article rates V4-Flash
+    Q2 comfortable at 64.0 GiB; its download needs 86.3 GiB"; None where they agree."""
     if report.table_plan is None:
         return None
     table = report.table_plan.recommendation
@@ -312,15 +312,16 @@ def table_note(report: CheckReport) -> str | None:
     label = f"{chosen.model.short_name} {chosen.quant.id.upper()}"
     figure = chosen.quant.safer_vram_bytes if chosen.fit == "comfortable" else chosen.quant.min_vram_bytes
     words = {"comfortable": "comfortable", "minimum": "at its minimum", "offload": "with offload"}[chosen.fit]
-    line = f"the article rates {label} {words} at {units.format_gib(figure)}"
+    line = f"{ARTICLE_PREFIX}{label} {words} at {units.format_gib(figure)}"
     if real is not None and real.choice is not None:
-        line += (
-            f"; its real download, {real.choice.download.name} ({units.format_file_gb(real.choice.download.bytes)}), "
-            f"needs {need_text(real.quant)}"
-        )
+        line += f"; its download needs {need_text(real.quant)}"
         if real.dominated_by is not None:
             line += f", no less than {real.dominated_by.quant.id.upper()}"
     return line
+
+
+#: How ``table_note`` begins where the article names an option (the views print the rest beside "Article").
+ARTICLE_PREFIX = "the article rates "
 
 
 def _add_family(document: dict[str, Any], report: CheckReport) -> None:

@@ -251,7 +251,9 @@ def estimate_and_document(
             if sizes == "real":
                 estimate = choice.estimate
             placement = choice.estimate.best if machine is not None else choice.estimate.gpu
-            run = run_plan(choice.download, choice.engine, choice.estimate, placement, model_dir, None, inventory)
+            run = run_plan(
+                choice.download, choice.engine, choice.estimate, placement, model_dir, None, inventory, choice.notes
+            )
     return estimate, estimate_dict(estimate, kv_dtype, sizes, run, download)
 
 

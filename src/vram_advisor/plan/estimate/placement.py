@@ -15,6 +15,7 @@ from vram_advisor.core import units
 from vram_advisor.core.records import Record
 from vram_advisor.inventory import bandwidth as bw
 from vram_advisor.inventory.model import Disk, Gpu, Inventory, select_disk
+from vram_advisor.plan import machine as plan
 from vram_advisor.plan.estimate import speed as speed_model
 from vram_advisor.plan.estimate.kv import KvEstimate
 from vram_advisor.plan.estimate.speed import MemoryTier
@@ -62,8 +63,6 @@ def machine_view(
     inventory: Inventory, ram_bw: int | None = None, disk_bw: int | None = None, model_dir: str | None = None
 ) -> MachineView:
     """The visible GPUs, usable VRAM and spare RAM exactly as the planner counts them (plan.py), and bandwidths."""
-    from vram_advisor.plan import rules as plan
-
     gpus = inventory.visible_gpus
     disk = select_disk(inventory, model_dir)
     gpu_bandwidths = tuple(bw.gpu_bandwidth(gpu) for gpu in gpus)
