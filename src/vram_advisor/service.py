@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vram_advisor.catalog.profiles import Catalog, ModelProfile
-from vram_advisor.catalog.userprofiles import default_catalog
+from vram_advisor.catalog.userprofiles import default_catalog, report_broken
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.records import Record
@@ -142,15 +142,20 @@ def run_check(
     except UsageError:
         in_play = None  # an unknown --model is reported by validate, in its turn
     options = check_options(request, environ, in_play)
+    planned = [model.id for model in in_play or ()] + list(request.models)
+    report_broken(catalog, planned + ([options.require[0]] if options.require else []))
     _released, judged = core.catalogs(catalog, options)  # bad options fail here, before the machine is probed
     if in_play is not None:
         check_context_in_play(request.context, options.context_tokens, in_play)
     inventory = visibility.apply(obtain_inventory(request), environ, ignore=request.all_gpus)
+    if request.inventory is None and request.inventory_path is None:  # this machine: its disk may hold the files
+        inventory = with_local_files(inventory, judged, options.model_dir, environ)
     if request.repo is None:
         return core.check(inventory, catalog, options)
     from vram_advisor.hub import repocheck
 
     download = _ask_hub(request, inventory, environ, hub_status)
+    repocheck.check_loadable(download, catalog.engines)
 
     def revise(result: Plan) -> tuple[Plan, object | None]:
         return repocheck.apply_download(
@@ -172,6 +177,28 @@ def run_check(
         download=download,
         download_notes=tuple(repocheck.notes_of(download)),
     )
+
+
+def with_local_files(
+    inventory: inv.Inventory, catalog: Catalog, model_dir: str | None, environ: Mapping[str, str]
+) -> inv.Inventory:
+    """``inventory`` with the downloads' files a live probe finds where the run blocks put them (``--model-dir``, or
+    the folder beside the Hugging Face cache) or in the cache itself (contract rule 11)."""
+    from vram_advisor.plan.steps import fallback_root
+    from vram_advisor.probe.modelfiles import find_local_files
+    from vram_advisor.probe.paths import default_model_dir
+
+    wanted = [
+        (item.repo, path)
+        for model in catalog.models
+        for row in model.quants
+        for item in row.published
+        if item.repo
+        for path in item.files
+    ]
+    folders = [model_dir] if model_dir is not None else [fallback_root(inventory)]
+    found = find_local_files(wanted, folders, default_model_dir(environ))
+    return inventory.replace(local_files=found) if found else inventory
 
 
 def check_json(report: CheckReport) -> dict[str, Any]:

@@ -214,6 +214,8 @@ class Catalog(Record):
     files: tuple[str, ...] = ()
     #: the engines (profiles/engines.json) and their order per platform
     engines: EngineTable = EMPTY
+    #: model id -> the error of the user profile that meant to define it and was ignored (catalog/userprofiles.py)
+    broken: Mapping[str, str] = field(default_factory=dict)
 
     def model(self, model_id: str) -> ModelProfile:
         wanted = model_id.strip().lower()

@@ -7,7 +7,7 @@ A profile lists them under ``releases``; each published file of a quantization r
 repository, so that everything downstream (run commands, ``--repo`` checks, ``--sizes published``) reads the chosen
 release without knowing releases exist. The default is the newest official release (``default_release``);
 ``check --release NAME`` and ``estimate --release NAME`` pick another (``with_release``). The numbers are in
-profiles/deepseek-v4.json (shared/reference/deepseek-v4-facts.md §0, §1.1, §1.5). Pure.
+profiles/deepseek-v4.json, each with its source (vLLM recipes, the Hugging Face listings). Pure.
 """
 
 from __future__ import annotations

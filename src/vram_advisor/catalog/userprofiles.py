@@ -22,7 +22,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from vram_advisor.catalog.profiles import Catalog, _Parts, packaged_catalog, packaged_dir, read_file, user_dirs
+from vram_advisor.catalog.profiles import (
+    MAX_PROFILE_BYTES,
+    PROFILE_LIMITS,
+    Catalog,
+    _Parts,
+    packaged_catalog,
+    packaged_dir,
+    read_file,
+    user_dirs,
+)
 from vram_advisor.core.errors import ProfileError, UsageError
 from vram_advisor.core.jsonread import clean_text
 
@@ -92,19 +101,24 @@ def _merge(packaged: Catalog, signature: Signature, warn: Callable[[str], None])
     local_models = list(packaged.local_models)
     sources = dict(packaged.sources)
     files = list(packaged.files)
+    broken: dict[str, str] = {}
     for path_text, mtime, size in signature:
         parts = _Parts()
         try:
             read_file(Path(path_text), parts)
-        except Exception as exc:  # a user file never breaks check or models: whatever is wrong, it is skipped
+        except Exception as exc:  # a user file never breaks models or a check that does not plan its models
             if not isinstance(exc, ProfileError):
                 exc = ProfileError(f"cannot be read ({type(exc).__name__})")
+            message = f"user profile {clean_text(path_text)}: {_without_origin(str(exc))}"
+            meant = _model_ids(Path(path_text))
+            for model_id in meant:  # said by ``report_broken``: an error where a command plans the model
+                broken.setdefault(model_id, message)
             stamp = (path_text, mtime, size)
             with _lock:
                 first = stamp not in _warned
                 _warned.add(stamp)
-            if first:
-                warn(f"warning: ignoring user profile {clean_text(path_text)}: {_without_origin(str(exc))}")
+            if first and not meant:
+                warn(f"warning: ignoring {message}")
             continue
         models.update(parts.models)
         known = {m.name for m in local_models}
@@ -117,7 +131,42 @@ def _merge(packaged: Catalog, signature: Signature, warn: Callable[[str], None])
         local_models=tuple(sorted(local_models, key=lambda m: -m.size_gb)),
         sources=sources,
         files=tuple(files),
+        broken=broken,
     )
+
+
+def report_broken(catalog: Catalog, planned: Sequence[str] = (), warn: Callable[[str], None] | None = None) -> None:
+    """The user profiles that meant to define a model and were ignored: a UsageError (one line, exit 2) where the
+    command plans one of those models (``planned``), else one warning for each (once per process)."""
+    for model_id in planned:
+        message = catalog.broken.get(model_id.strip().lower())
+        if message is not None:
+            raise UsageError(message)
+    for message in dict.fromkeys(catalog.broken.values()):
+        with _lock:
+            first = message not in _said
+            _said.add(message)
+        if first:
+            (warn or _default_warn)(f"warning: ignoring {message}")
+
+
+_said: set[str] = set()
+
+
+def _model_ids(path: Path) -> list[str]:
+    """The model ids a broken profile meant to define, where its JSON is readable enough to say (else none): a
+    check that plans one of them stops with the profile's error instead of planning the packaged model."""
+    from vram_advisor.core import boundedjson
+
+    try:
+        data = boundedjson.load(path.read_bytes()[: MAX_PROFILE_BYTES + 1], "profile", ProfileError, PROFILE_LIMITS)
+    except (OSError, ProfileError):
+        return []
+    models = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(models, list):
+        return []
+    ids = [model.get("id") for model in models if isinstance(model, dict)]
+    return [model_id.strip().lower() for model_id in ids if isinstance(model_id, str) and len(model_id) <= 200]
 
 
 def _without_origin(message: str) -> str:

@@ -268,14 +268,17 @@ def cluster(
         raise UsageError("standard input (-) can be read only once")
     if STDIN in paths and sys.stdin.isatty():
         warn("reading inventories from the terminal: paste NDJSON and end with Ctrl-D (or pipe probe output in)")
-    from vram_advisor.catalog.userprofiles import default_catalog
+    from vram_advisor.catalog.userprofiles import default_catalog, report_broken
+    from vram_advisor.plan.rules import candidates
 
     basis = sizes.strip().lower()
     if basis not in ("real", "table"):
         raise UsageError(f"--sizes {sizes!r}: expected real or table")
     from vram_advisor.fleet.planner import ClusterPlanner
 
-    planner = ClusterPlanner(default_catalog(), base=base, sizes=basis)
+    catalog = default_catalog()
+    report_broken(catalog, [model.id for model in candidates(catalog, base)])
+    planner = ClusterPlanner(catalog, base=base, sizes=basis)
     report = _SkipReporter()
     with _no_cycle_collection():
         for item in _inputs(paths, ray, ray_address, ray_timeout, from_k8s, from_slurm, follow_symlinks, timeout_s):

@@ -39,7 +39,7 @@ def estimate(
     """The memory breakdown of one option (weights, KV cache, overhead) per placement, with speeds and assumptions."""
     import os
 
-    from vram_advisor.catalog.userprofiles import default_catalog
+    from vram_advisor.catalog.userprofiles import default_catalog, report_broken
     from vram_advisor.core.errors import UsageError
     from vram_advisor.inventory import visibility
     from vram_advisor.inventory.model import Inventory
@@ -58,6 +58,7 @@ def estimate(
     if no_machine and given:
         raise UsageError(f"--no-machine and {', '.join(given)} contradict: --no-machine judges no machine at all")
     # an over-long context names this model's limit (an unknown model is reported later, in the usual order)
+    report_broken(default_catalog(), [model])
     in_play = [m for m in default_catalog().models if m.id == model.strip().lower()]
     context_tokens = parse_context(context, in_play or None)
     options = EstimateOptions.parse(kv_dtype, sizes, ram_bw, disk_bw)

@@ -109,9 +109,10 @@ def models(ctx: typer.Context, json_output: JsonOpt = False) -> None:
     """List the model profiles: variants, quantizations and the table's figures."""
     if ctx.invoked_subcommand is not None:
         return
-    from vram_advisor.catalog.userprofiles import default_catalog
+    from vram_advisor.catalog.userprofiles import default_catalog, report_broken
 
     catalog = default_catalog()
+    report_broken(catalog)
     if json_output:
         write_json(models_dict(catalog))
         return

@@ -14,8 +14,10 @@ from dataclasses import replace
 from typing import Any
 
 from vram_advisor.catalog.derive import DerivedNeed, derived_need, derived_row, guess_quant, ratios_for
+from vram_advisor.catalog.engines import EngineTable
 from vram_advisor.catalog.profiles import Catalog, ModelProfile, QuantRow
 from vram_advisor.core import units
+from vram_advisor.core.errors import UsageError
 from vram_advisor.hub.settings import RepoListing
 from vram_advisor.inventory.model import Inventory, select_disk
 from vram_advisor.plan.disk import DiskCheck
@@ -98,6 +100,26 @@ def apply_download(
             f"{need.ratios.reference} ratios)",
         )
     return replace(result, required=judged), need
+
+
+#: File extensions of the weights the engines load (profiles/engines.json ``formats``; MLX ships safetensors).
+WEIGHT_EXTENSIONS = {".gguf": "gguf", ".safetensors": "safetensors"}
+
+
+def check_loadable(listing: RepoListing, engines: EngineTable) -> None:
+    """A listing must hold weights some engine loads (GGUF or safetensors); else a UsageError naming the repo and
+    what it holds instead (``.bin``, ``.exl3`` folders, ``.pt``, nothing at all)."""
+    formats = {WEIGHT_EXTENSIONS[ext] for f in listing.files for ext in WEIGHT_EXTENSIONS if f.path.endswith(ext)}
+    known = {fmt for engine in engines.engines.values() for fmt in engine.formats} or set(WEIGHT_EXTENSIONS.values())
+    if formats & known:
+        return
+    suffixes = sorted({f.path.rsplit(".", 1)[-1] for f in listing.files if "." in f.path})[:6]
+    held = ", ".join(f".{suffix}" for suffix in suffixes) if suffixes else "no files"
+    selection = f" (with --include {', '.join(listing.include)})" if listing.include else ""
+    raise UsageError(
+        f"--repo {listing.repo_id}{selection}: no engine here loads its files ({held}); vram-advisor plans GGUF and "
+        "safetensors weights (llama.cpp, ds4, vLLM, SGLang, mlx-vlm, oMLX)"
+    )
 
 
 def listing_dict(listing: RepoListing) -> dict[str, Any]:

@@ -4,14 +4,15 @@ A Mac's GPU shares the machine's unified memory, and may wire at most Metal's ``
 which follows the admin override ``iogpu.wired_limit_mb`` when set (AlexsJones/llmfit#754). The probe reads those
 (probe/accelerators/apple.py); a what-if (``--gpus M3-Ultra-512GB``) cannot, and neither can the probe without
 pyobjc, so both use the same conservative rule here: 2/3 of RAM up to 36 GiB, 3/4 above (measured defaults run from
-~65% on 16 GB to ~84% on 128 GiB: exo-explore/exo#1672, sgl-project/sglang#29949, antirez/ds4#893;
-shared/reference/hardware-probing.md §6 "Apple Silicon").
+~65% on 16 GB to ~84% on 128 GiB: exo-explore/exo#1672, sgl-project/sglang#29949, antirez/ds4#893; the MLX docs'
+``mlx.core.set_wired_limit`` describes the sysctl). A what-if may state the limit it has set: ``M4-Max-128GB:wired=110GB``.
 
-Memory bandwidth has no API (hardware-probing.md §6: "use a chip-name table"): ``CHIPS`` gives Apple's published
-figure per chip, and for the M3 Max and M4 Max, whose cut-down parts have less, the figure by memory size. Sources:
-Apple's product pages and press releases as quoted by the press (M4 Max 546 GB/s, 410 GB/s for the binned part;
-M4 Pro 273 GB/s; M3 Ultra 819 GB/s; M1/M2 Ultra 800 GB/s; M1/M2 Max 400 GB/s; M3 Max 400 / 300 GB/s; M3 Pro
-150 GB/s; M1/M2 Pro 200 GB/s). Pure.
+Memory bandwidth has no API (Metal reports none): ``CHIPS`` gives Apple's published figure per chip, and for the
+M3 Max, M4 Max and M5 Max, whose cut-down parts have less, the figure by memory size. Sources: Apple's product pages
+and press releases (apple.com/newsroom; the Mac Studio and MacBook Pro tech specs), as quoted by the press: M1
+68.25 GB/s; M2 and M3 100 GB/s; M4 120 GB/s; M5 153 GB/s (2025-10-15); M1/M2 Pro 200, M3 Pro 150, M4 Pro 273,
+M5 Pro 307 GB/s (2026-03-03); M1/M2 Max 400, M3 Max 400 / 300, M4 Max 546 / 410, M5 Max 614 / 460 GB/s; M1/M2 Ultra
+800, M3 Ultra 819, M5 Ultra 1200 GB/s (Mac Studio, 2026-08-25). Pure.
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ class Chip(Record):
 
 
 CHIPS: tuple[Chip, ...] = (
+    Chip("M1", (8, 16), 68.25),
+    Chip("M2", (8, 16, 24), 100),
+    Chip("M3", (8, 16, 24), 100),
+    Chip("M4", (16, 24, 32), 120),
+    Chip("M5", (16, 24, 32), 153),
     Chip("M1 Pro", (16, 32), 200),
     Chip("M1 Max", (32, 64), 400),
     Chip("M1 Ultra", (64, 128), 800),
@@ -68,14 +74,17 @@ CHIPS: tuple[Chip, ...] = (
     Chip("M3 Ultra", (96, 256, 512), 819),
     Chip("M4 Pro", (24, 48, 64), 273),
     Chip("M4 Max", (36, 48, 64, 128), 546, 410, (36,)),
+    Chip("M5 Pro", (24, 48, 64), 307),
+    Chip("M5 Max", (36, 48, 64, 128), 614, 460, (36,)),
+    Chip("M5 Ultra", (96, 256, 512), 1200),
 )
 
-_TOKEN = re.compile(r"^(?:apple\s*)?m(\d)\s*[-_ ]?\s*(pro|max|ultra)\s*[-_ ]?\s*(?:(\d+)\s*gi?b)?$", re.IGNORECASE)
-_NAME = re.compile(r"\bM(\d) (Pro|Max|Ultra)\b(?:.*?\((\d+) GB)?", re.IGNORECASE)
+_TOKEN = re.compile(r"^(?:apple\s*)?m(\d)\s*[-_ ]?\s*(pro|max|ultra)?\s*[-_ ]?\s*(?:(\d+)\s*gi?b)?$", re.IGNORECASE)
+_NAME = re.compile(r"\bM(\d)(?: (Pro|Max|Ultra))?\b(?:.*?\((\d+) GB)?", re.IGNORECASE)
 
 
-def _chip(generation: str, tier: str) -> Chip | None:
-    wanted = f"M{generation} {tier.capitalize()}"
+def _chip(generation: str, tier: str | None) -> Chip | None:
+    wanted = f"M{generation}" + (f" {tier.capitalize()}" if tier else "")
     return next((chip for chip in CHIPS if chip.name == wanted), None)
 
 

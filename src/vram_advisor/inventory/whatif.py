@@ -43,11 +43,34 @@ def parse_gpus(spec: str) -> tuple[Gpu, ...]:
     return tuple(replace(gpu, index=i) for i, gpu in enumerate(gpus))
 
 
+def wired_limit(extra: str, ram: int, spec: str) -> int:
+    """The GPU budget a what-if states after the chip (``M4-Max-128GB:wired=110GB``): the limit set with ``sudo
+    sysctl iogpu.wired_limit_mb``, above 0 and at most the machine's memory."""
+    key, sep, value = extra.partition("=")
+    if key.strip().lower() != "wired" or not sep:
+        raise UsageError(
+            f"--gpus {spec!r}: {extra[:40]!r} after the chip is not wired=SIZE (the GPU budget set with sudo sysctl "
+            "iogpu.wired_limit_mb), e.g. M4-Max-128GB:wired=110GB"
+        )
+    try:
+        budget = units.parse_size(value)
+    except units.SizeError as exc:
+        raise UsageError(f"--gpus {spec!r}: wired: {exc}") from None
+    if not 0 < budget <= ram:
+        raise UsageError(
+            f"--gpus {spec!r}: a wired limit of {value.strip()[:40]} is not above 0 and at most the machine's "
+            f"{units.format_gib(ram)} of memory"
+        )
+    return budget
+
+
 def _apple_gpu(token: str, spec: str) -> Gpu | None:
-    """The unified GPU of an Apple chip named in ``--gpus`` (None when the token names no chip)."""
+    """The unified GPU of an Apple chip named in ``--gpus`` (None when the token names no chip), with macOS's
+    default wired limit as its budget, or the one the what-if states (``:wired=SIZE``)."""
     from vram_advisor.inventory import apple
 
-    found = apple.parse_token(token)
+    base, colon, extra = token.partition(":")
+    found = apple.parse_token(base)
     if found is None:
         return None
     chip, memory_gb = found
@@ -55,18 +78,22 @@ def _apple_gpu(token: str, spec: str) -> Gpu | None:
     if memory_gb is None or memory_gb not in chip.memory_gb:
         raise UsageError(f"--gpus {spec!r}: say the memory of the {chip.name}: {sizes}")
     ram = memory_gb * units.GIB
-    budget = apple.default_budget(ram)
+    if colon:
+        budget = wired_limit(extra, ram, spec)
+        how = "the wired limit the what-if sets (sudo sysctl iogpu.wired_limit_mb)"
+    else:
+        budget = apple.default_budget(ram)
+        how = (
+            f"macOS's default wired limit ({apple.budget_share_words(ram)} of RAM; raise it with sudo sysctl "
+            "iogpu.wired_limit_mb=<MiB>)"
+        )
     return Gpu(
         name=apple.gpu_name(chip, memory_gb),
         vendor="apple",
         memory_total_bytes=budget,
         memory_reserved_bytes=0,
         unified=True,
-        notes=(
-            f"unified memory: {memory_gb} GB shared with the CPU; GPU budget {units.format_gib(budget)}, macOS's "
-            f"default wired limit ({apple.budget_share_words(ram)} of RAM; raise it with sudo sysctl "
-            "iogpu.wired_limit_mb=<MiB>)",
-        ),
+        notes=(f"unified memory: {memory_gb} GB shared with the CPU; GPU budget {units.format_gib(budget)}, {how}",),
     )
 
 
@@ -96,7 +123,7 @@ def _describe(token: str, spec: str) -> Gpu:
             raise UsageError(f"--gpus {spec!r}: {exc}") from None
         raise UsageError(
             f"--gpus {spec!r}: unknown GPU {token!r}; use a size (2x96GB), a card ({cards.known_names()}) or an "
-            "Apple chip (M3-Ultra-512GB, M4-Max-128GB, M2-Ultra-192GB, M3-Max-128GB, ...)"
+            "Apple chip (M3-Ultra-512GB, M4-Max-128GB, M5-Max-128GB:wired=110GB, M5-32GB, ...)"
         ) from None
     if size <= 0:
         raise UsageError(f"--gpus {spec!r}: a GPU needs more than 0 bytes of memory")
@@ -112,10 +139,18 @@ def describe(spec: str) -> str:
         match = _ITEM.match(item)
         token = match.group(2) if match else item.strip()
         card = cards.lookup(token)
-        chip = apple.parse_token(token)
+        base, colon, extra = token.partition(":")
+        chip = apple.parse_token(base)
         if card is not None:
             reserved = f", {card.reserved_mib} MiB reserved" if card.reserved_mib is not None else ", reserved unknown"
             read.append(f"{card.key} as NVML reports it ({card.total_mib} MiB{reserved})")
+        elif chip is not None and chip[1] is not None and colon:
+            ram = chip[1] * units.GIB
+            read.append(
+                f"Apple {chip[0].name} with {chip[1]} GB of unified memory, GPU budget "
+                f"{units.format_gib(wired_limit(extra, ram, spec))} (the wired limit it sets with sudo sysctl "
+                "iogpu.wired_limit_mb)"
+            )
         elif chip is not None and chip[1] is not None:
             ram = chip[1] * units.GIB
             read.append(
