@@ -12,7 +12,6 @@ from vram_advisor.catalog.profiles import load_catalog, packaged_dir
 from vram_advisor.catalog.published import published_catalog
 from vram_advisor.catalog.releases import with_release
 from vram_advisor.catalog.userprofiles import default_catalog
-from vram_advisor.core import units
 from vram_advisor.core.errors import ProfileError
 from vram_advisor.plan import estimate as est
 
@@ -38,7 +37,7 @@ def test_published_sizes_are_shown_with_a_warning_where_they_differ(cli, write_i
     document = cli(["check", "--sizes", "table", "--inventory", path, "--json", "--release", "preview"]).json()
     options = options_by_key(document)
     q4 = options[("deepseek-v4-flash", "q4")]
-    assert q4["published_weights_bytes"] == units.vram_gb_bytes(153.3)  # antirez's Q4KExperts GGUF, 153.3 GiB
+    assert q4["published_weights_bytes"] == 155_095_240_320  # unsloth's UD-Q4_K_XL GGUF of the preview
     assert q4["weights_basis"] == "table" and q4["weights_bytes"] == 80 * 10**9
     assert "larger than the table's 80.0 GB" in q4["size_warning"]
     q2 = options[("deepseek-v4-flash", "q2")]
@@ -53,8 +52,8 @@ def test_published_sizes_are_shown_with_a_warning_where_they_differ(cli, write_i
 
 
 def test_sizes_published_drives_the_verdict_and_the_default_stays_the_table(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
-    # 2 x H100 = 158.2 GiB usable: the table's Flash Q4 (80 GB, safer 128 GB) is comfortable; the 164.6 GB file
-    # scales its figures by 164.6/80 (minimum 197.5 GB), which this machine does not meet.
+    # 2 x H100 = 158.2 GiB usable: the table's Flash Q4 (80 GB, safer 128 GB) is comfortable; the 155.1 GB file
+    # scales its figures by 155.1/80 (minimum 186.1 GB), which this machine does not meet.
     path = write_inventory(inventory_dict([gpu("NVIDIA H100 80GB HBM3", 81559, 480)] * 2, ram_gib=512))
     table = cli(["check", "--sizes", "table", "--inventory", path, "--json", "--release", "preview"]).json()
     published = cli(["check", "--inventory", path, "--sizes", "published", "--json", "--release", "preview"]).json()
@@ -63,7 +62,7 @@ def test_sizes_published_drives_the_verdict_and_the_default_stays_the_table(cli,
     q4 = options_by_key(published)[("deepseek-v4-flash", "q4")]
     assert published["estimate"]["sizes"] == "published"
     assert q4["fit"] == "offload"
-    size_gb = units.vram_gb_bytes(153.3) / 10**9
+    size_gb = 155_095_240_320 / 10**9
     assert q4["weights_gb"] == pytest.approx(size_gb, abs=0.01)
     assert q4["min_vram_gb"] == pytest.approx(96 * size_gb / 80, abs=0.1)
     assert q4["weights_basis"] == "published"
@@ -116,7 +115,7 @@ def _profile_with(tmp_path: Path, change) -> Path:  # type: ignore[no-untyped-de
             "exactly one",
         ),
         (
-            lambda d: d["models"][1]["quants"][3]["published"][0].pop("size_gib"),
+            lambda d: d["models"][1]["quants"][3]["published"][0].pop("bytes"),
             "models[1].quants[3].published[0].bytes",
             "a download needs its size",
         ),

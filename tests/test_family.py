@@ -144,7 +144,9 @@ def test_computed_downloads_use_the_rows_own_bits_and_say_how_they_are_made() ->
     base_q2 = reference_download(catalog.model("deepseek-v4-flash-base"), "q2")
     base_arch = catalog.model("deepseek-v4-flash-base").architecture
     assert base_arch is not None
-    assert base_q2.computed and base_q2.bytes == round(base_arch.routed_params * 2.25 / 8 + base_arch.other_params * 8.5 / 8)
+    assert base_q2.computed and base_q2.bytes == round(
+        base_arch.routed_params * 2.25 / 8 + base_arch.other_params * 8.5 / 8
+    )
     assert base_q2.bytes is not None and base_q2.bytes < 90 * 10**9
 
 
@@ -289,12 +291,22 @@ def test_no_figure_in_the_v41_profile_is_without_a_source() -> None:
 # ------------------------------------------------------------------------------------------------- API
 
 
-def test_the_api_fallback_names_todays_api(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_fallback_names_todays_api_with_dated_prices(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
     api = default_catalog().api
-    assert api is not None and api.models == ("deepseek-flash",) and api.checked == "2026-12-05"
-    assert api.url == "https://api-docs.deepseek.com/news/news260910/"
-    assert api.note is not None and "deepseek-v4-flash is routed to V4.1-Flash" in api.note
+    assert api is not None and api.models == ("deepseek-flash", "deepseek-v4-pro") and api.checked == "2026-12-06"
+    assert api.url == "https://api-docs.deepseek.com/quick_start/pricing"
+    assert api.note is not None and "deepseek-v4-pro still serves V4-Pro" in api.note  # the 2026-09-11 walk-back
+    served = {model.id: model for model in api.served}
+    assert served["deepseek-flash"].serves.startswith("DeepSeek-V4.1-Flash")
+    assert served["deepseek-v4-pro"].serves == "DeepSeek-V4-Pro-0813"
+    flash_prices = served["deepseek-flash"].prices
+    assert flash_prices is not None and (flash_prices.input_cache_miss, flash_prices.output) == (0.15, 0.60)
+    assert flash_prices.since == "2026-09-10" and flash_prices.currency == "USD"
+    retired = {alias.id: alias for alias in api.retired}
+    assert set(retired) == {"deepseek-chat", "deepseek-reasoner", "deepseek-v4-flash", "deepseek-v4-flash-vision-exp"}
+    assert retired["deepseek-chat"].since == "2026-07-24"
     machine = write_inventory(inventory_dict([gpu("NVIDIA GeForce RTX 4090", 24564)], ram_gib=32))
     doc = cli(["check", "--inventory", machine, "--json"]).json()
-    assert doc["alternatives"]["api"]["models"] == ["deepseek-flash"]
-    assert doc["alternatives"]["api"]["source"] == "ds-api-v41"
+    assert doc["alternatives"]["api"]["models"] == ["deepseek-flash", "deepseek-v4-pro"]
+    assert doc["alternatives"]["api"]["served"][1]["prices_per_million_tokens"]["output"] == 1.98
+    assert doc["alternatives"]["api"]["source"] == "ds-api-pricing"

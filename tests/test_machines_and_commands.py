@@ -89,7 +89,9 @@ def test_v100_runs_the_checkpoint_as_a_gguf_and_says_why_not_vllm(cli) -> None: 
     doc = cli(["estimate", "deepseek-v4-flash", "--quant", "fp8", "--gpus", "8xV100-32GB", "--json"]).json()
     # vLLM needs sm_90 or newer for V4 (profiles/engines.json): the same weights run as the GGUF repack on llama.cpp
     assert doc["run"]["engine_id"] == "llama.cpp" and doc["download"]["format"] == "gguf"
-    assert any(note.startswith("vLLM does not run V4 on these GPUs, NVIDIA CUDA (sm_70)") for note in doc["run"]["notes"])
+    assert any(
+        note.startswith("vLLM does not run V4 on these GPUs, NVIDIA CUDA (sm_70)") for note in doc["run"]["notes"]
+    )
 
 
 def test_what_if_cards_carry_their_compute_capability() -> None:

@@ -64,7 +64,8 @@ def test_the_minimum_and_offload_lines(cli, write_inventory):
     minimum = check(cli, write_inventory, gpus_of(51200), "--require", "deepseek-v4-flash:q4", "-q")
     assert minimum.code == 0
     assert (
-        minimum.out == "ok: deepseek-v4-flash q4 fits at the minimum: 100.0 GiB usable, it needs 96.0 GiB, safer 128.0 GiB\n"
+        minimum.out
+        == "ok: deepseek-v4-flash q4 fits at the minimum: 100.0 GiB usable, it needs 96.0 GiB, safer 128.0 GiB\n"
     )
     args = ("--require", "deepseek-v4-flash:q4", "-q")
     refused = check(cli, write_inventory, [gpu("NVIDIA GeForce RTX 4090", 24564, 0)], *args, ram_gib=256)
@@ -175,7 +176,10 @@ def test_repo_with_require_keeps_the_table_vram_and_checks_the_download(cli, wri
     big = check(cli, write_inventory, gpus_of(71895), *args, "--json", disks=[disk("/models", 200)])
     assert big.code == 0
     required = big.json()["required"]
-    assert required["reason"] == "deepseek-v4-flash q4 fits comfortably: 140.4 GiB usable, it needs 96.0 GiB, safer figure 128.0 GiB"
+    assert (
+        required["reason"]
+        == "deepseek-v4-flash q4 fits comfortably: 140.4 GiB usable, it needs 96.0 GiB, safer figure 128.0 GiB"
+    )
     assert "derived" not in required
     ok, detail = checks_of(big)["disk"]
     assert ok is True

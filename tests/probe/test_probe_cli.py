@@ -31,7 +31,7 @@ from fake_nvml import (
 )
 
 import vram_advisor.probe
-from vram_advisor.plan.rules import os_reserve_bytes
+from vram_advisor.core.policy import os_reserve_bytes
 
 H100_CAPACITY = (81559 - 480) * MIB
 

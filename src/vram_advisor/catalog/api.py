@@ -143,9 +143,13 @@ def prices_text(model: ApiModel) -> str | None:
     if prices is None:
         return None
     sign = "$" if prices.currency == "USD" else f"{prices.currency} "
+
+    def money(value: float) -> str:  # cents as prices are written, more digits only where they matter
+        return f"{sign}{value:.2f}" if round(value, 2) == value else f"{sign}{value:g}"
+
     peak = f" (x{prices.peak_multiplier:g} at peak)" if prices.peak_multiplier else ""
     return (
-        f"{sign}{prices.input_cache_miss:g} in / {sign}{prices.output:g} out per 1M tokens off-peak{peak}, "
+        f"{money(prices.input_cache_miss)} in / {money(prices.output)} out per 1M tokens off-peak{peak}, "
         f"since {prices.since}"
     )
 

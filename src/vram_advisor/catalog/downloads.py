@@ -47,6 +47,8 @@ class Conversion(Record):
     outtype: str
     quantize_type: str | None
     intermediate_bytes: int
+    #: what the profile says of the checkpoint (e.g. that llama.cpp's converter fails on it), printed with the steps
+    checkpoint_note: str | None = None
 
     @property
     def disk_bytes(self) -> int:
@@ -133,13 +135,13 @@ def _published(model: ModelProfile, row: QuantRow, item: PublishedFile) -> Refer
     )
 
 
-def _checkpoint_bytes(model: ModelProfile) -> int | None:
+def _checkpoint(model: ModelProfile) -> PublishedFile | None:
     """The release's own checkpoint (the FP8 row's safetensors file), which a conversion starts from."""
     for row in model.quants:
         if row.id == "fp8":
             for item in row.published:
                 if item.format == "safetensors" and item.repo == model.hf_repo:
-                    return item.size_bytes
+                    return item
     return None
 
 
@@ -164,13 +166,15 @@ def computed_download(model: ModelProfile, row: QuantRow) -> ReferenceDownload:
     size = computed_bytes(arch, bits)
     quantize = QUANTIZE_TYPES.get(row.id)
     params = arch.params_total + arch.engram_params
+    checkpoint = _checkpoint(model)
     conversion = (
         Conversion(
             checkpoint_repo=model.hf_repo,
-            checkpoint_bytes=_checkpoint_bytes(model),
+            checkpoint_bytes=checkpoint.size_bytes if checkpoint is not None else None,
             outtype="bf16" if quantize else FP8_OUTTYPE,
             quantize_type=quantize,
             intermediate_bytes=params * BF16_BYTES_PER_PARAM,
+            checkpoint_note=checkpoint.note if checkpoint is not None else None,
         )
         if model.hf_repo
         else None

@@ -165,7 +165,7 @@ def size_differences(model: ModelProfile) -> list[str]:
             if other is None:
                 continue
             change = other.size_bytes - base.size_bytes
-            if change == 0:
+            if abs(change) * 1000 < base.size_bytes:  # under 0.1%: the same file, re-uploaded
                 continue
             lines.append(
                 f"{row.id}: {release.id}'s {other.name} is {units.format_file_gb(other.size_bytes)}, "

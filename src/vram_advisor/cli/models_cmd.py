@@ -17,6 +17,7 @@ from vram_advisor.cli.common import console
 from vram_advisor.render import write_json, write_line
 
 if TYPE_CHECKING:
+    from vram_advisor.catalog.engines import Engine
     from vram_advisor.catalog.profiles import Catalog, ModelProfile
 
 IMPORT_SCHEMA = "vram-advisor/import/v1"
@@ -32,7 +33,7 @@ app.add_typer(models_app, name="models")
 
 
 def _model_dict(model: ModelProfile) -> dict[str, Any]:
-    from vram_advisor.catalog.downloads import download_dict, reference_download
+    from vram_advisor.catalog.downloads import download_dict, downloads_of, reference_download
     from vram_advisor.catalog.releases import release_dict, size_differences
     from vram_advisor.report.check import json_number
 
@@ -70,18 +71,47 @@ def _model_dict(model: ModelProfile) -> dict[str, Any]:
                 "source": row.source,
                 "derived": row.derived,
                 "reference_download": download_dict(reference_download(model, row)),
+                "downloads": [download_dict(download) for download in downloads_of(model, row)],
             }
             for row in model.quants
         ],
     }
 
 
+def _engine_dict(engine: Engine) -> dict[str, Any]:
+    return {
+        "id": engine.id,
+        "name": engine.name,
+        "program": engine.program,
+        "formats": list(engine.formats),
+        "platforms": [
+            {
+                "kind": entry.kind,
+                "min_compute_capability": entry.min_compute_capability,
+                "gpu_names": list(entry.gpu_names),
+                "note": entry.note,
+            }
+            for entry in engine.platforms
+        ],
+        "offload": engine.offload,
+        "min_version": engine.min_version,
+        "added": engine.added,
+        "install": engine.install,
+        "flags": list(engine.flags),
+        "source": engine.source,
+    }
+
+
 def models_dict(catalog: Catalog) -> dict[str, Any]:
+    from vram_advisor.catalog.api import api_dict
     from vram_advisor.report.check import json_number
 
     return {
         "schema": "vram-advisor/models/v1",
         "models": [_model_dict(model) for model in catalog.models],
+        "engines": [_engine_dict(engine) for engine in catalog.engines.engines.values()],
+        "engine_preference": {kind: list(ids) for kind, ids in catalog.engines.preference.items()},
+        "api": None if catalog.api is None else api_dict(catalog.api),
         "quick_summary": [
             {
                 "vram_gb": json_number(row.vram_gb),
@@ -105,18 +135,30 @@ def models_dict(catalog: Catalog) -> dict[str, Any]:
 
 
 @models_app.callback(invoke_without_command=True)
-def models(ctx: typer.Context, json_output: JsonOpt = False) -> None:
-    """List the model profiles: variants, quantizations and the table's figures."""
+def models(
+    ctx: typer.Context,
+    json_output: JsonOpt = False,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--model", metavar="MODEL", help="List only this model (repeatable), e.g. deepseek-v4-flash."),
+    ] = None,
+) -> None:
+    """List the model profiles: variants, quantizations, the table's figures, the downloads and the engines."""
     if ctx.invoked_subcommand is not None:
         return
+    from dataclasses import replace
+
     from vram_advisor.catalog.userprofiles import default_catalog, report_broken
 
     catalog = default_catalog()
-    report_broken(catalog)
+    report_broken(catalog, only or ())
+    if only:
+        catalog = replace(catalog, models=tuple(dict.fromkeys(catalog.model(model_id) for model_id in only)))
     if json_output:
         write_json(models_dict(catalog))
         return
-    from vram_advisor.render.human import models_view, print_view
+    from vram_advisor.render.human import print_view
+    from vram_advisor.render.models_view import models_view
 
     print_view(models_view(catalog), console())
 
@@ -168,7 +210,8 @@ def import_model(
             }
         )
         return
-    from vram_advisor.render.human import models_view, print_view
+    from vram_advisor.render.human import print_view
+    from vram_advisor.render.models_view import models_view
 
     verb = "replaced" if replaced else "wrote"
     write_line(f"imported {files.repo_id}@{(files.commit or files.revision)[:12]} as {chosen_id}: {verb} {path}")

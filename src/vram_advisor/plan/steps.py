@@ -156,6 +156,8 @@ def convert(download: ReferenceDownload, root: str, user_dir: bool = True) -> Fe
         "llama.cpp's convert_hf_to_gguf.py (V4 conversion: llama.cpp PR #22359)"
         + (f" and llama-quantize {conversion.quantize_type}" if conversion.quantize_type else ""),
     ]
+    if conversion.checkpoint_note and "convert" in conversion.checkpoint_note:
+        notes.append(f"the checkpoint: {conversion.checkpoint_note}")
     if not user_dir:
         notes.append(f"no --model-dir: the checkpoint and the GGUFs go to {root}")
     return Fetched(tuple(lines), posixpath.dirname(final) or ".", posixpath.basename(final), None, tuple(notes))

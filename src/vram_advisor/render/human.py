@@ -11,12 +11,10 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from rich.console import Console, ConsoleOptions, Group, RenderResult
-from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
 from vram_advisor import __version__
-from vram_advisor.catalog.profiles import Catalog, ModelProfile
 from vram_advisor.core import units
 from vram_advisor.core.jsonread import clean_text
 from vram_advisor.inventory.model import Disk, Gpu, Inventory, all_notes
@@ -362,6 +360,16 @@ def check_view(report: CheckReport, details: bool = False) -> Group:
     instead = alternatives_text(plan)
     if instead is not None:
         facts.add_row("Instead", instead)
+        if plan.api is not None and plan.api.served:
+            from vram_advisor.catalog.api import prices_text
+
+            facts.add_row(
+                "",
+                Text(
+                    "; ".join(f"{m.id}: {m.serves}, {prices_text(m) or 'price unknown'}" for m in plan.api.served),
+                    style="dim",
+                ),
+            )
     for label, text in required_rows(plan):
         facts.add_row(label, text)
     from vram_advisor.render.estimate_view import check_parts, check_rows
@@ -414,63 +422,6 @@ def probe_view(inventory: Inventory) -> Group:
     notes = all_notes(inventory)
     if notes:
         parts.append(notes_table(notes))
-    return Group(*parts)  # type: ignore[arg-type]
-
-
-def _release_lines(model: ModelProfile) -> list[Text]:
-    """A model's releases (catalog/releases.py): each with its repository, date and source; the one planned by
-    default marked, and where a release's files differ in size from the first's."""
-    from vram_advisor.catalog.releases import size_differences
-
-    lines = []
-    for release in model.releases:
-        mark = " (planned by default)" if release.id == model.release else ""
-        kind = "official" if release.official else "not official"
-        lines.append(
-            Text(
-                f"  release {release.id}: {release.repo}, {release.published}, {kind}{mark} [{release.source}]",
-                style="dim",
-            )
-        )
-    lines.extend(Text(f"  {line}", style="dim") for line in size_differences(model))
-    return lines
-
-
-def models_view(catalog: Catalog) -> Group:
-    parts: list[object] = []
-    for model in catalog.models:
-        header = Text(model.name, style="bold")
-        header.append(
-            f"  ({model.id}; {model.params_total} total"
-            + (f" / {model.params_active} active" if model.params_active else "")
-            + f"; official weights {model.official_weights})"
-        )
-        parts.append(header)
-        parts.extend(_release_lines(model))
-        table = Table(box=None, padding=(0, 1), header_style="bold")
-        for column in ("quant", "weights", "minimum VRAM", "safer VRAM", "best for"):
-            table.add_column(column)
-        for row in model.quants:
-            table.add_row(
-                row.id + (" *" if row.experimental else "") + (" †" if row.derived else ""),
-                row.weights,
-                row.min_vram,
-                row.safer_vram,
-                Text(row.best_for),
-            )
-        parts.append(table)
-        parts.append(Text())
-    parts.append(
-        Text("* experimental. VRAM figures: N GB = N GiB of nominal card capacity; 1TB = 1024 GB.", style="dim")
-    )
-    if any(row.derived for model in catalog.models for row in model.quants):
-        parts.append(
-            Text(
-                "† derived, no article row (models import; V4.1-Flash): VRAM = weights x a table row's ratio",
-                style="dim",
-            )
-        )
-    parts.append(Text(f"profiles: {', '.join(escape(f) for f in catalog.files)}", style="dim"))
     return Group(*parts)  # type: ignore[arg-type]
 
 
