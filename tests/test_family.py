@@ -299,9 +299,13 @@ def test_the_api_fallback_names_todays_api_with_dated_prices(cli, write_inventor
     served = {model.id: model for model in api.served}
     assert served["deepseek-flash"].serves.startswith("DeepSeek-V4.1-Flash")
     assert served["deepseek-v4-pro"].serves == "DeepSeek-V4-Pro-0813"
-    flash_prices = served["deepseek-flash"].prices
-    assert flash_prices is not None and (flash_prices.input_cache_miss, flash_prices.output) == (0.15, 0.60)
-    assert flash_prices.since == "2026-09-10" and flash_prices.currency == "USD"
+    flash = served["deepseek-flash"]
+    assert (flash.input_cache_miss, flash.output, flash.prices_since, flash.currency) == (
+        0.15,
+        0.60,
+        "2026-09-10",
+        "USD",
+    )
     retired = {alias.id: alias for alias in api.retired}
     assert set(retired) == {"deepseek-chat", "deepseek-reasoner", "deepseek-v4-flash", "deepseek-v4-flash-vision-exp"}
     assert retired["deepseek-chat"].since == "2026-07-24"

@@ -149,3 +149,38 @@ def test_llama_cpp_cache_is_named_f16(cli) -> None:  # type: ignore[no-untyped-d
     assert not any("BF16" in line for line in doc["assumptions"] if "llama.cpp" in line)
     out = cli(["estimate", "deepseek-v4-flash", "--quant", "q4", "--gpus", "1xH100", "--ram", "512GB"]).out
     assert "F16 KV cache" in out and "BF16 KV cache" not in out
+
+
+# ------------------------------------------------------------------------------------------ Apple M5, wired limit
+
+
+@pytest.mark.parametrize(
+    ("spec", "ram_gib", "gb_s"),
+    [
+        ("M5-32GB", 32, 153),
+        ("M5-Pro-64GB", 64, 307),
+        ("M5-Max-128GB", 128, 614),
+        ("M5-Max-36GB", 36, 460),
+        ("M5-Ultra-512GB", 512, 1200),
+        ("M4-24GB", 24, 120),
+    ],
+)
+def test_m5_and_base_chips_are_what_ifs_with_apples_bandwidth(spec: str, ram_gib: int, gb_s: int) -> None:
+    machine = whatif.apply(empty(), gpus=spec)
+    (gpu,) = machine.gpus
+    assert gpu.unified and machine.ram.total_bytes == ram_gib * units.GIB
+    assert gpu.memory_total_bytes == apple.default_budget(ram_gib * units.GIB)
+    assert bw.gpu_bandwidth(gpu).bytes_per_s == gb_s * 10**9
+
+
+def test_a_what_if_states_the_wired_limit_a_mac_was_given() -> None:
+    machine = whatif.apply(empty(), gpus="M4-Max-128GB:wired=110GB")
+    (gpu,) = machine.gpus
+    assert gpu.memory_total_bytes == 110 * units.GIB and machine.ram.total_bytes == 128 * units.GIB
+    assert "iogpu.wired_limit_mb" in machine.notes[-1] and "110.0 GiB" in machine.notes[-1]
+    for bad, fragment in (
+        ("M4-Max-128GB:wired=200GB", "at most the machine's 128.0 GiB"),
+        ("M4-Max-128GB:x", "wired=SIZE"),
+    ):
+        with pytest.raises(UsageError, match=fragment):
+            whatif.apply(empty(), gpus=bad)

@@ -18,27 +18,21 @@ SourceCheck = Callable[[FieldReader, Any, str], str]
 
 
 @dataclass(frozen=True, eq=False, repr=False)
-class ApiPrices(Record):
-    """List prices per million tokens (off-peak; peak is ``peak_multiplier`` times), in a currency, from a date."""
-
-    currency: str
-    input_cache_hit: float
-    input_cache_miss: float
-    output: float
-    since: str
-    peak_multiplier: float | None = None
-    note: str | None = None
-
-
-@dataclass(frozen=True, eq=False, repr=False)
 class ApiModel(Record):
-    """A model name the API serves today: what it serves, its context, its prices, the source."""
+    """A model name the API serves today: what it serves, its context, its list prices per million tokens
+    (off-peak; peak is ``peak_multiplier`` times) with the day they took effect, the source."""
 
     id: str
     serves: str
     source: str
     context_tokens: int | None = None
-    prices: ApiPrices | None = None
+    currency: str | None = None
+    input_cache_hit: float | None = None
+    input_cache_miss: float | None = None
+    output: float | None = None
+    prices_since: str | None = None
+    peak_multiplier: float | None = None
+    prices_note: str | None = None
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -82,18 +76,18 @@ def _price(r: FieldReader, value: Any, where: str) -> float:
     return number
 
 
-def _prices(r: FieldReader, value: Any, where: str) -> ApiPrices:
+def _prices(r: FieldReader, value: Any, where: str) -> dict[str, Any]:
     data = r.obj(value, where)
     p = f"{where}."
-    return ApiPrices(
-        currency=r.required(data, "currency", p, r.text),
-        input_cache_hit=r.required(data, "input_cache_hit", p, lambda v, w: _price(r, v, w)),
-        input_cache_miss=r.required(data, "input_cache_miss", p, lambda v, w: _price(r, v, w)),
-        output=r.required(data, "output", p, lambda v, w: _price(r, v, w)),
-        since=r.required(data, "since", p, lambda v, w: _date(r, v, w)),
-        peak_multiplier=r.optional(data, "peak_multiplier", p, r.number),
-        note=r.optional(data, "note", p, r.text),
-    )
+    return {
+        "currency": r.required(data, "currency", p, r.text),
+        "input_cache_hit": r.required(data, "input_cache_hit", p, lambda v, w: _price(r, v, w)),
+        "input_cache_miss": r.required(data, "input_cache_miss", p, lambda v, w: _price(r, v, w)),
+        "output": r.required(data, "output", p, lambda v, w: _price(r, v, w)),
+        "prices_since": r.required(data, "since", p, lambda v, w: _date(r, v, w)),
+        "peak_multiplier": r.optional(data, "peak_multiplier", p, r.number),
+        "prices_note": r.optional(data, "note", p, r.text),
+    }
 
 
 def _model(r: FieldReader, check_source: SourceCheck, value: Any, where: str) -> ApiModel:
@@ -104,7 +98,7 @@ def _model(r: FieldReader, check_source: SourceCheck, value: Any, where: str) ->
         serves=r.required(data, "serves", p, r.text),
         source=r.required(data, "source", p, lambda v, w: check_source(r, v, w)),
         context_tokens=r.optional(data, "context_tokens", p, r.int_),
-        prices=r.optional(data, "prices_per_million_tokens", p, lambda v, w: _prices(r, v, w)),
+        **(r.optional(data, "prices_per_million_tokens", p, lambda v, w: _prices(r, v, w)) or {}),
     )
 
 
@@ -139,18 +133,17 @@ def read_api(r: FieldReader, check_source: SourceCheck, value: Any) -> ApiOption
 
 def prices_text(model: ApiModel) -> str | None:
     """A model's prices in words: "$0.15 in / $0.60 out per 1M tokens off-peak (x2 at peak), since 2026-09-10"."""
-    prices = model.prices
-    if prices is None:
+    if model.input_cache_miss is None or model.output is None:
         return None
-    sign = "$" if prices.currency == "USD" else f"{prices.currency} "
+    sign = "$" if model.currency == "USD" else f"{model.currency} "
 
     def money(value: float) -> str:  # cents as prices are written, more digits only where they matter
         return f"{sign}{value:.2f}" if round(value, 2) == value else f"{sign}{value:g}"
 
-    peak = f" (x{prices.peak_multiplier:g} at peak)" if prices.peak_multiplier else ""
+    peak = f" (x{model.peak_multiplier:g} at peak)" if model.peak_multiplier else ""
     return (
-        f"{money(prices.input_cache_miss)} in / {money(prices.output)} out per 1M tokens off-peak{peak}, "
-        f"since {prices.since}"
+        f"{money(model.input_cache_miss)} in / {money(model.output)} out per 1M tokens off-peak{peak}, "
+        f"since {model.prices_since}"
     )
 
 
@@ -170,16 +163,16 @@ def api_dict(api: ApiOption) -> dict[str, Any]:
                 "serves": model.serves,
                 "context_tokens": model.context_tokens,
                 "prices_per_million_tokens": None
-                if model.prices is None
+                if model.output is None
                 else {
-                    "currency": model.prices.currency,
-                    "input_cache_hit": model.prices.input_cache_hit,
-                    "input_cache_miss": model.prices.input_cache_miss,
-                    "output": model.prices.output,
+                    "currency": model.currency,
+                    "input_cache_hit": model.input_cache_hit,
+                    "input_cache_miss": model.input_cache_miss,
+                    "output": model.output,
                     "band": "off-peak",
-                    "peak_multiplier": model.prices.peak_multiplier,
-                    "since": model.prices.since,
-                    "note": model.prices.note,
+                    "peak_multiplier": model.peak_multiplier,
+                    "since": model.prices_since,
+                    "note": model.prices_note,
                 },
                 "source": model.source,
             }

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vram_advisor.core.jsonread import FieldReader
 from vram_advisor.core.records import Record
-from vram_advisor.inventory.model import Gpu
+
+if TYPE_CHECKING:
+    from vram_advisor.inventory.model import Gpu
 
 ENGINES_SCHEMA = "vram-advisor/engines/v1"
 PLATFORMS = ("cuda", "rocm", "metal", "sycl", "cpu")

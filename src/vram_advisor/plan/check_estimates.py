@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vram_advisor.catalog.profiles import Catalog
 from vram_advisor.core import units
@@ -21,9 +21,11 @@ from vram_advisor.core.records import Record
 from vram_advisor.inventory import bandwidth as bw
 from vram_advisor.inventory.model import Inventory
 from vram_advisor.plan import estimate as est
-from vram_advisor.plan.choose import Choice
 from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, Option, Plan
-from vram_advisor.plan.runners import RunPlan
+
+if TYPE_CHECKING:
+    from vram_advisor.plan.choose import Choice
+    from vram_advisor.plan.runners import RunPlan
 
 
 @dataclass(frozen=True, eq=False, repr=False)

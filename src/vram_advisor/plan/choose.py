@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from vram_advisor.catalog.derive import table_figures
 from vram_advisor.catalog.downloads import ReferenceDownload, candidates, downloads_of
 from vram_advisor.catalog.engines import Engine, EngineTable, Platform
 from vram_advisor.catalog.profiles import ModelProfile, QuantRow
@@ -56,10 +55,9 @@ def safer_need(need_bytes: int, row: QuantRow) -> int:
 def raised_row(row: QuantRow, weights_bytes: int, need_bytes: int | None) -> QuantRow:
     """``row`` with the real weights and the need of its download beside the table's own figures (which stay the
     floor and keep their 98% allowance): ``QuantRow.judged_min_bytes`` and the thresholds read both."""
-    weights_text = table_figures(max(weights_bytes, 1), row.min_vram_bytes, row.safer_vram_bytes)[0]
     return replace(
         row,
-        weights=weights_text,
+        weights=units.weights_text(max(weights_bytes, 1)),
         need_bytes=need_bytes,
         safer_need_bytes=None if need_bytes is None else safer_need(need_bytes, row),
     )

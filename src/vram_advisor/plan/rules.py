@@ -41,7 +41,6 @@ from vram_advisor.plan.machine import (
     usable_vram_bytes,
 )
 from vram_advisor.plan.needs import need_parts, need_text, safer_text, shortfall
-from vram_advisor.plan.steps import target_dir
 
 #: The names other layers import from here (the rules' vocabulary lives in small modules beside this one).
 __all__ = [
@@ -354,6 +353,8 @@ def option_disk(option: Option, inventory: Inventory, model_dir: str | None) -> 
     choice = option.choice
     if choice is None:
         return download_disk(option.quant.weights_bytes, "its weights", inventory, model_dir)
+    from vram_advisor.plan.steps import target_dir
+
     download = choice.download
     what = download.name or f"the download of {_label(option)}"
     if download.conversion is not None:

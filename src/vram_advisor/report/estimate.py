@@ -24,10 +24,10 @@ from vram_advisor.plan.estimate.placement import (
 )
 from vram_advisor.plan.estimate.speed import round_rate
 from vram_advisor.plan.estimate.weights import Overhead, WeightsEstimate
-from vram_advisor.plan.runners import RunPlan, run_plan
 
 if TYPE_CHECKING:
     from vram_advisor.plan.choose import Choice
+    from vram_advisor.plan.runners import RunPlan
 
 ESTIMATE_SCHEMA = "vram-advisor/estimate/v1"
 
@@ -245,6 +245,8 @@ def estimate_and_document(
     estimate = estimate_option(model, quant, context_tokens, machine, kv_dtype, sizes)
     run, download = None, None
     if estimate.kv is not None:
+        from vram_advisor.plan.runners import run_plan
+
         choice = estimate_choice(model, quant, inventory, machine, catalog, context_tokens, kv_dtype)
         if choice is not None:
             download = choice.download
