@@ -428,3 +428,15 @@ def test_a_user_download_without_a_size_is_one_line_and_exit_2(cli, tmp_path, mo
     assert result.code == 2 and result.err.count("\n") == 1
     assert result.err.startswith("vram-advisor: error: user profile ")
     assert "mine.json: models[1].quants[5].published[0].bytes: a download needs its size" in result.err
+
+
+def test_with_repo_the_live_listing_replaces_the_packaged_download(cli, write_inventory, fake_hub) -> None:  # type: ignore[no-untyped-def]
+    from hubserver import GGUF_Q2_SHARDS
+
+    args = ("--gpus", "2xH100", "--ram", "256GB", "--model-dir", "/models", "--require", "deepseek-v4-flash:q2")
+    packaged = check(cli, write_inventory, *args)["required"]
+    repo = ("--repo", "unsloth/DeepSeek-V4-Flash-GGUF", "--include", "UD-Q2_K_XL/*")
+    live = check(cli, write_inventory, *args, *repo)["required"]
+    # the gate's need follows the files the Hub lists (86.8 GB), not the packaged UD-IQ2_XXS (90.9 GB)
+    assert packaged["need_bytes"] - live["need_bytes"] == 90_860_736_928 - sum(GGUF_Q2_SHARDS)
+    assert live["fits"] is True and live["fit"] in ("comfortable", "minimum")

@@ -20,8 +20,10 @@ from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.hub.settings import RepoListing
 from vram_advisor.inventory.model import Inventory, select_disk
+from vram_advisor.plan.choose import verdict
 from vram_advisor.plan.disk import DiskCheck
-from vram_advisor.plan.rules import Option, Plan, fit_of, requirement
+from vram_advisor.plan.estimate import estimate_with_weights
+from vram_advisor.plan.rules import Machine, Option, Plan, fit_of, requirement
 
 SOURCE = "hub"
 
@@ -68,6 +70,19 @@ def repo_option(listing: RepoListing, need: DerivedNeed, option_fit: Callable[[Q
     return Option(model=model, quant=row, fit=option_fit(row), rank=-1)
 
 
+def on_listing(option: Option, listing: RepoListing, machine: Machine) -> Option:
+    """``option`` judged again with the live listing's bytes in place of the packaged download's (rule 9: the
+    files you will fetch), on the same engine; unchanged where the option was judged on the table alone."""
+    choice = option.choice
+    if choice is None or not listing.total_bytes:
+        return option
+    download = replace(choice.download, bytes=listing.total_bytes, name=f"{listing.repo_id} as the Hub lists it")
+    estimate = estimate_with_weights(choice.estimate, listing.total_bytes, "published")
+    row, fit, placement = verdict(option.table_quant or option.quant, estimate, machine)
+    judged = replace(choice, download=download, estimate=estimate, row=row, fit=fit, placement=placement)
+    return replace(option, quant=row, fit=fit, placement=placement, choice=judged)
+
+
 def apply_download(
     result: Plan,
     listing: RepoListing,
@@ -85,7 +100,7 @@ def apply_download(
     detail = download_detail(listing)
     need: DerivedNeed | None = None
     if result.required is not None:
-        option = result.required.option
+        option = on_listing(result.required.option, listing, machine)
     else:
         quant = guess_quant(f.path for f in listing.files)
         pool = [catalog.model(model_id) for model_id in models]

@@ -303,7 +303,7 @@ def run_plan(
         *fetched.notes,
         *notes,
         *choice_notes,
-        f"needs {engine.name} {engine.min_version}: {engine.install}",
+        f"install: {engine.install}",
     ]
     machine = estimate.machine
     entry = engine.on(platform_of(machine.gpus if machine is not None else ()))

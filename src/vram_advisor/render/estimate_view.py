@@ -157,9 +157,9 @@ def run_lines(run: dict[str, object] | None) -> list[RenderableType]:
     lines = [Text(f"Run it ({run['requires']})", style="bold")]
     if run.get("warning"):
         lines.append(_indented(f"why this placement: {run['warning']}", "yellow"))
-    if run.get("download"):
-        lines.append(CommandBlock(str(run["download"]), style=""))
-    lines.append(CommandBlock(str(run["command"])))
+    steps = [str(step) for step in run.get("steps") or [run["command"]]]  # type: ignore[attr-defined]
+    for position, step in enumerate(steps):  # the download and any conversion, then the engine (rule 11)
+        lines.append(CommandBlock(step, style="cyan" if position == len(steps) - 1 else ""))
     notes = run.get("notes")
     if isinstance(notes, list):
         for note in notes:

@@ -336,13 +336,16 @@ def check_view(report: CheckReport, details: bool = False) -> Group:
 
     article = table_note(report)
     if article is not None:
-        parts.append(Text(f"Article  {article}", style="dim"))
+        parts.append(Text(f"Article  {article.removeprefix('the article ')}", style="dim"))
     for warning in report.warnings:
         parts.append(Text(f"warning: {warning}", style="bold yellow"))
     parts.append(Text())
     parts.append(FitGridView(plan, real=report.options.estimate.sizes == "real"))
     parts.append(Text())
     facts = facts_grid()
+    disk_line = plan.disk.line() if plan.disk is not None else None
+    if disk_line is not None:  # rule 11: the download against the disk under the model dir
+        facts.add_row("Disk", Text(disk_line[0].upper() + disk_line[1:], style="bold red"))
     for label, text in reach_rows(plan):
         facts.add_row(label, text)
     if plan.tier is not None:
