@@ -96,12 +96,14 @@ def test_only_datacenter_blackwell_gets_the_fp4_indexer_cache(cli, write_invento
     assert doc["run"]["command"] is not None and "vllm serve" in doc["run"]["command"]
     assert "indexer" not in doc["run"]["command"]
     assert any("sm_12x" in note for note in doc["run"]["notes"])
+    assert "vllm/vllm-openai:nightly" in doc["run"]["caveat"]  # on the first screen: a release does not run it
     # eight 32 GB cards: vLLM's own memory on each (4.8 GiB) leaves FP8 at its minimum, llama.cpp runs the GGUF of
     # the same weights comfortably, and the note says what vLLM would have given
     doc = cli(["estimate", "deepseek-v4-flash", "--quant", "fp8", "--gpus", "8xRTX5090", "--ram", "512GB", "--json"])
     doc = doc.json()
     assert doc["run"]["command"].startswith("llama-server ")
-    assert any(note.startswith("vLLM would run official checkpoint 0731 minimum here") for note in doc["run"]["notes"])
+    passed_over = "vLLM runs here too, but official checkpoint 0731 fits only at its minimum"
+    assert any(note.startswith(passed_over) for note in doc["run"]["notes"])
     doc = cli(["estimate", "deepseek-v4-pro", "--quant", "fp8", "--gpus", "8xB300", "--ram", "2TB", "--json"]).json()
     assert "--attention_config.indexer_kv_dtype=mxfp4" in doc["run"]["command"]
 

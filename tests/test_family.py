@@ -123,7 +123,7 @@ def test_reference_downloads_are_the_published_files_of_the_release() -> None:
     pro_0813 = reference_download(catalog.model("deepseek-v4-pro"), "fp8")
     assert pro_0813.bytes == 892_727_580_904 and pro_0813.repo == "deepseek-ai/DeepSeek-V4-Pro-0813"
     base = reference_download(catalog.model("deepseek-v4-flash-base"), "fp8")
-    assert base.bytes == 294_670_000_000 and base.source == "seed"
+    assert base.bytes == 294_670_000_000 and base.source == "article"
 
 
 def test_computed_downloads_use_the_rows_own_bits_and_say_how_they_are_made() -> None:

@@ -179,8 +179,12 @@ def test_a_what_if_states_the_wired_limit_a_mac_was_given() -> None:
     assert gpu.memory_total_bytes == 110 * units.GIB and machine.ram.total_bytes == 128 * units.GIB
     assert "iogpu.wired_limit_mb" in machine.notes[-1] and "110.0 GiB" in machine.notes[-1]
     for bad, fragment in (
-        ("M4-Max-128GB:wired=200GB", "at most the machine's 128.0 GiB"),
+        ("M4-Max-128GB:wired=200GB", "leave macOS at least 8.0 GiB of the machine's 128.0 GiB"),
+        ("M4-Max-128GB:wired=128GB", r"at most 120.0 GiB"),
         ("M4-Max-128GB:x", "wired=SIZE"),
+        ("8xH100:wired=10GB", "wired=SIZE is for Apple chips"),
+        ("M4-Max-128GB,1xH100", "an Apple chip's GPU is the whole machine's memory"),
+        ("2xM4-Max-128GB", "name one chip"),
     ):
         with pytest.raises(UsageError, match=fragment):
             whatif.apply(empty(), gpus=bad)

@@ -277,27 +277,41 @@ def _platform(vendor: str):  # type: ignore[no-untyped-def]
     return platform_of([Gpu(name="x", memory_total_bytes=1, vendor=vendor)])
 
 
-def test_eight_h200_run_unsloths_pro_q4_and_stretch_to_native_pro_on_vllm(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
-    # The self-built ~926 GB Pro Q4 is not the answer: the Q4 people run is unsloth's UD-Q4_K_XL (849.7 GB, the
-    # checkpoint's FP4 experts with the rest at Q8_0), smaller than the native checkpoint; native Pro FP8 (on vLLM)
-    # stands where rules 5-6 rank it, as the stretch.
+def test_eight_h200_run_flash_fp8_and_stretch_to_native_pro_on_vllm(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
+    # Rule 10's example: the Pro Q4 GGUF is not the answer on 8xH200 + 2 TB. The Q4 people run is unsloth's
+    # UD-Q4_K_XL (849.7 GB): the checkpoint's own FP4 experts with the rest at Q8_0, i.e. the checkpoint's weights;
+    # where the checkpoint runs (at its minimum here), it is passed over. Native Pro FP8 (vLLM) is the stretch.
     document = check(cli, write_inventory, "--gpus", "8xH200", "--ram", "2TB", "--model-dir", "/models")
     rec, stretch = document["recommendation"], document["stretch"]
     assert (rec["model"], rec["quant"], rec["fit"], rec["engine"]) == (
-        "deepseek-v4-pro",
-        "q4",
+        "deepseek-v4-flash",
+        "fp8",
         "comfortable",
-        "llama.cpp",
+        "vllm",
     )
-    assert option(document, "deepseek-v4-pro", "q4")["reference_download"]["bytes"] == 849_683_927_055
-    assert (stretch["model"], stretch["quant"]) == ("deepseek-v4-pro", "fp8")
+    assert (stretch["model"], stretch["quant"], stretch["fit"]) == ("deepseek-v4-pro", "fp8", "minimum")
     pro = option(document, "deepseek-v4-pro", "fp8")
     assert pro["engine"] == "vllm" and pro["reference_download"]["repo"] == "deepseek-ai/DeepSeek-V4-Pro-0813"
+    q4 = option(document, "deepseek-v4-pro", "q4")
+    assert q4["reference_download"]["bytes"] == 849_683_927_055 and q4["fit"] == "comfortable"
+    assert q4["dominated_by"] == {"model": "deepseek-v4-pro", "quant": "fp8", "why": "same weights"}
     # rule 10: the Q6 and Q5 GGUFs (nobody publishes them; made from the checkpoint) need more than the checkpoint
     for model in ("deepseek-v4-pro", "deepseek-v4-flash"):
         for quant in ("q6", "q5"):
-            assert option(document, model, quant)["dominated_by"] == {"model": model, "quant": "fp8"}, (model, quant)
-    assert option(document, "deepseek-v4-pro", "q4")["dominated_by"] is None
+            expected = {"model": model, "quant": "fp8", "why": "need"}
+            assert option(document, model, quant)["dominated_by"] == expected, (model, quant)
+
+
+def test_the_same_weights_are_not_passed_over_where_the_checkpoint_does_not_run(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
+    # 6xH200 (842 GiB): Pro FP8 meets nothing (its table minimum is 1 TB), so unsloth's Pro UD-Q4_K_XL is the Pro
+    # that runs here, not dominated; 2xH100: Flash FP8 (192 GiB) does not fit, Flash's UD-Q4_K_XL is the answer
+    six = check(cli, write_inventory, "--gpus", "6xH200", "--ram", "2TB")
+    assert option(six, "deepseek-v4-pro", "fp8")["fit"] in ("none", "offload")
+    assert option(six, "deepseek-v4-pro", "q4")["dominated_by"] is None
+    assert (six["stretch"]["model"], six["stretch"]["quant"]) == ("deepseek-v4-pro", "q4")  # Flash FP8 comfortable
+    two = check(cli, write_inventory, "--gpus", "2xH100", "--ram", "512GB")
+    assert (two["recommendation"]["model"], two["recommendation"]["quant"]) == ("deepseek-v4-flash", "q4")
+    assert option(two, "deepseek-v4-flash", "q4")["dominated_by"] is None
 
 
 def test_pro_q4_made_by_hand_would_be_dominated() -> None:
@@ -326,7 +340,9 @@ def test_pro_q4_made_by_hand_would_be_dominated() -> None:
 
 def test_the_grid_marks_dominated_options(cli) -> None:  # type: ignore[no-untyped-def]
     out = cli(["check", "--gpus", "8xH100", "--ram", "1TB"], env={"COLUMNS": "120"}).out
-    assert "↑FP8" in out and "↑FP8: FP8 needs no more" in out
+    assert "↑FP8" in out and "↑X: X needs no more, or is the same weights and runs here" in " ".join(out.split())
+    narrow = cli(["check", "--gpus", "8xH100", "--ram", "1TB"], env={"COLUMNS": "80"}).out
+    assert "↑X: prefer X" in narrow
 
 
 # ------------------------------------------------------------------------------------------- the disk, units
@@ -338,7 +354,7 @@ def test_a_disk_too_small_for_the_download_is_on_the_first_screen_and_the_gate_s
     args = ["check", "--inventory", path, "--gpus", "8xH100", "--model-dir", "/models"]
     out = cli(args, env={"COLUMNS": "100"}).out
     screen = " ".join(out.split("--details")[0].split())
-    assert "Disk The download does not fit: official checkpoint 0731 is 166.9 GB, /models has 50.0 GB free" in screen
+    assert "Disk The download does not fit: 166.9 GB for official checkpoint 0731, /models has 50.0 GB free" in screen
     document = cli([*args, "--json"]).json()
     assert document["recommendation"]["kind"] == "local"  # the disk never changes the recommendation
     assert document["disk"]["fits"] is False and document["disk"]["need_bytes"] == 166_886_535_336
@@ -440,3 +456,37 @@ def test_with_repo_the_live_listing_replaces_the_packaged_download(cli, write_in
     # the gate's need follows the files the Hub lists (86.8 GB), not the packaged UD-IQ2_XXS (90.9 GB)
     assert packaged["need_bytes"] - live["need_bytes"] == 90_860_736_928 - sum(GGUF_Q2_SHARDS)
     assert live["fits"] is True and live["fit"] in ("comfortable", "minimum")
+
+
+def printed_block(out: str) -> list[str]:
+    """The run block as a shell reads it when pasted: the lines under "Run it", `` \\``-newline joined."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Run it"))
+    block: list[str] = []
+    for line in lines[start + 1 :]:
+        if not line.startswith("  "):
+            break
+        block.append(line)
+    pasted = [command.strip() for command in "\n".join(block).replace("\\\n", "").split("\n")]
+    return [command for command in pasted if shlex.split(command, comments=True)]  # what bash runs: no comments
+
+
+@pytest.mark.parametrize("columns", ["60", "80", "100"])
+@pytest.mark.parametrize("gpus", ["2xH100", "8xH100", "M4-Max-128GB:wired=110GB", "4xH100"])
+def test_the_printed_block_pasted_is_the_json_block_even_with_spaces_in_the_path(  # type: ignore[no-untyped-def]
+    cli, write_inventory, monkeypatch, gpus, columns
+) -> None:
+    # a wrapped line never breaks inside a quoted path: '/Volumes/External SSD' is one word to the shell
+    folder = "/Volumes/External SSD/my models"
+    extra = ["--base"] if gpus == "4xH100" else []  # a conversion: git clone, pip, convert, quantize
+    path = write_inventory(inventory_dict([], ram_gib=512, disks=[BIG_DISK]))
+    args = ["check", "--inventory", path, "--gpus", gpus, "--ram", "512GB", "--model-dir", folder, *extra]
+    steps = cli([*args, "--json"]).json()["run"]["steps"]
+    monkeypatch.setenv("COLUMNS", columns)
+    out = cli(args).out
+    printed = printed_block(out)
+    assert [shlex.split(line) for line in printed] == [shlex.split(step) for step in steps]
+    assert any(folder in word for step in steps for word in shlex.split(step))
+    replay({"steps": printed, "command": printed[-1], "download": printed[0] if len(printed) > 1 else None})
+    if gpus == "4xH100":  # the caveat under a conversion is printed as shell comments, harmless when pasted
+        assert "  # nobody publishes this GGUF" in out

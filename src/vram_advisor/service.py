@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from vram_advisor.catalog.profiles import Catalog, ModelProfile
@@ -97,6 +97,8 @@ def check_options(
     ``in_play``, the models the check plans, names the longest context when ``--context`` is beyond them all."""
     if request.repo is None and (request.revision is not None or request.include):
         raise UsageError("--revision and --include need --repo ORG/NAME")
+    if request.model_dir is not None and not request.model_dir.strip():
+        raise UsageError("--model-dir: an empty path; give the folder the weights go to (or leave the option out)")
     return CheckOptions(
         context_tokens=parse_context(request.context, in_play),
         base=request.base,
@@ -109,6 +111,20 @@ def check_options(
         cuda_visible_devices=None if request.all_gpus else environ.get("CUDA_VISIBLE_DEVICES"),
         release=request.release,
     )
+
+
+def check_release_in_play(release: str | None, in_play: Sequence[ModelProfile], catalog: Catalog) -> None:
+    """``--release`` must be a release of at least one model the check plans (0910, V4.1-Flash's, is not one of
+    V4-Pro's or V4-Flash's): else a UsageError naming whose it is and the planned models' releases."""
+    if release is None:
+        return
+    wanted = release.strip().lower()
+    if any(r.id == wanted for model in in_play for r in model.releases):
+        return
+    owners = [model.id for model in catalog.models if any(r.id == wanted for r in model.releases)]
+    planned = "; ".join(f"{m.id}: {', '.join(r.id for r in m.releases) or 'none'}" for m in in_play)
+    whose = f" ({wanted} is {', '.join(owners)}'s; plan it with --model)" if owners else ""
+    raise UsageError(f"--release {release!r}: none of the models this check plans has it{whose}; theirs: {planned}")
 
 
 def obtain_inventory(request: CheckRequest) -> inv.Inventory:
@@ -147,15 +163,22 @@ def run_check(
     _released, judged = core.catalogs(catalog, options)  # bad options fail here, before the machine is probed
     if in_play is not None:
         check_context_in_play(request.context, options.context_tokens, in_play)
+        check_release_in_play(options.release, in_play, catalog)
     inventory = visibility.apply(obtain_inventory(request), environ, ignore=request.all_gpus)
     if request.inventory is None and request.inventory_path is None:  # this machine: its disk may hold the files
         inventory = with_local_files(inventory, judged, options.model_dir, environ)
+    elif options.model_dir is None:  # an inventory probed with --model-dir DIR: the files go where it measured
+        from vram_advisor.plan.steps import probed_model_dir
+
+        options = replace(options, model_dir=probed_model_dir(inventory))
     if request.repo is None:
         return core.check(inventory, catalog, options)
     from vram_advisor.hub import repocheck
 
     download = _ask_hub(request, inventory, environ, hub_status)
-    repocheck.check_loadable(download, catalog.engines)
+    from vram_advisor.catalog.engines import platform_of
+
+    repocheck.check_loadable(download, catalog.engines, platform_of(inventory.gpus))
 
     def revise(result: Plan) -> tuple[Plan, object | None]:
         return repocheck.apply_download(

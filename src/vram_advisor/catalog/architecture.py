@@ -11,12 +11,14 @@ on disk by the engines) and a null ``attention_heads`` where the sources do not 
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
 from vram_advisor.core import units
-from vram_advisor.core.jsonread import FieldReader
+from vram_advisor.core.jsonread import FieldReader, clean_text
 from vram_advisor.core.records import Record
 
 #: KV cache formats a profile may describe, and the ones ``--kv-dtype`` accepts.
@@ -135,6 +137,9 @@ class PublishedFile(Record):
     date: str | None = None
     #: the profile and field it was read from, for messages about it
     where: str = ""
+    #: the better-ranked row whose weights this file holds as they are (a GGUF that keeps the checkpoint's FP4
+    #: experts bit for bit): rule 10 passes it over wherever that row runs (plan/dominance.py)
+    same_weights_as: str | None = None
 
 
 def _positive_int(r: FieldReader, value: Any, where: str) -> int:
@@ -301,22 +306,51 @@ def _published_file(r: FieldReader, check_source: SourceCheck, value: Any, where
     date = r.optional(data, "date", p, r.text)
     if date is not None and not _is_date(date):
         raise r.fail(f"{p}date", f"{date!r} is not a date (YYYY-MM-DD)")
+    repo = r.optional(data, "repo", p, r.text)
+    if repo is not None and not REPO_ID.fullmatch(repo):
+        raise r.fail(f"{p}repo", f"{clean_text(repo)!r} is not a Hugging Face repository id (owner/name)")
+    _check_files(r, files, include, p)
+    engines = r.optional(data, "engines", p, r.texts)
+    if engines is not None and not engines:
+        raise r.fail(f"{p}engines", "an empty list: leave the field out to take the format's engines")
     return PublishedFile(
         name=r.required(data, "name", p, r.text),
         size_bytes=size,
         stated=stated,
         source=r.required(data, "source", p, lambda v, w: check_source(r, v, w)),
-        repo=r.optional(data, "repo", p, r.text),
+        repo=repo,
         include=include,
         hf_tag=r.optional(data, "hf_tag", p, r.text),
         note=r.optional(data, "note", p, r.text),
         release=r.optional(data, "release", p, r.text),
         format=fmt,
-        engines=r.optional(data, "engines", p, r.texts) or (),
+        engines=engines or (),
         files=files,
         date=date,
         where=f"{r.source}: {where}",
+        same_weights_as=r.optional(data, "same_weights_as", p, r.choice(QUANT_IDS)),
     )
+
+
+#: The quantization rows of a profile, best first (contract rule 4).
+QUANT_IDS = ("fp8", "q6", "q5", "q4", "q3", "q2")
+#: A Hugging Face repository id: owner/name, each of letters, digits, "-", "_" and "." (huggingface_hub's
+#: validate_repo_id).
+REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
+_SHARD = re.compile(r"-(\d{5})-of-(\d{5})\.gguf$")
+
+
+def _check_files(r: FieldReader, files: tuple[str, ...], include: str | None, p: str) -> None:
+    """The files a run block fetches and loads: the first (the one an engine is pointed at) is selected by
+    ``include`` and, for a split GGUF, is its first shard (llama.cpp finds the others beside it)."""
+    if not files:
+        return
+    first = files[0]
+    if include is not None and not fnmatch.fnmatchcase(first, include):
+        raise r.fail(f"{p}include", f"{include!r} does not select {first!r}, the first of files")
+    shard = _SHARD.search(first)
+    if shard is not None and shard.group(1) != "00001":
+        raise r.fail(f"{p}files[0]", f"{first!r} is not the first shard of its split GGUF (an engine loads shard 1)")
 
 
 def _is_date(text: str) -> bool:

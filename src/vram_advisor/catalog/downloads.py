@@ -80,6 +80,8 @@ class ReferenceDownload(Record):
     date: str | None = None
     conversion: Conversion | None = None
     note: str | None = None
+    #: the better-ranked row whose weights the file holds as they are (``PublishedFile.same_weights_as``)
+    same_weights_as: str | None = None
 
     @property
     def basis(self) -> str:
@@ -132,6 +134,7 @@ def _published(model: ModelProfile, row: QuantRow, item: PublishedFile) -> Refer
         files=item.files,
         date=item.date,
         note=item.note,
+        same_weights_as=item.same_weights_as,
     )
 
 
@@ -257,6 +260,7 @@ def download_dict(download: ReferenceDownload, engine: Engine | None = None) -> 
         "source": download.source,
         "date": download.date,
         "unknown": download.unknown,
+        "same_weights_as": download.same_weights_as,
         "conversion": None
         if conversion is None
         else {

@@ -9,14 +9,16 @@ its condition there (a minimum compute capability, or GPU names it is known to r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vram_advisor.core.errors import ProfileError
 from vram_advisor.core.jsonread import FieldReader
 from vram_advisor.core.records import Record
 
 if TYPE_CHECKING:
+    from vram_advisor.catalog.profiles import ModelProfile
     from vram_advisor.inventory.model import Gpu
 
 ENGINES_SCHEMA = "vram-advisor/engines/v1"
@@ -70,17 +72,25 @@ class EnginePlatform(Record):
 
     kind: str
     min_compute_capability: str | None = None
+    max_compute_capability: str | None = None
     gpu_names: tuple[str, ...] = ()
+    max_gpus: int | None = None
+    #: what must be known to run the engine here (printed under its run block)
     note: str | None = None
+    #: how to install it here, where that differs from the engine's ``install``
+    install: str | None = None
 
     def admits(self, platform: Platform) -> bool:
         if platform.kind != self.kind:
             return False
-        if self.min_compute_capability is not None:
-            floor = _cc(self.min_compute_capability)
-            # an unknown compute capability (a what-if size, an old inventory) is not held against the engine
-            if any(cc is not None and _cc(cc) < floor for cc in platform.compute_capabilities):
-                return False
+        if self.max_gpus is not None and len(platform.gpu_names) > self.max_gpus:
+            return False
+        # an unknown compute capability (a what-if size, an old inventory) is not held against the engine
+        known = [_cc(cc) for cc in platform.compute_capabilities if cc is not None]
+        if self.min_compute_capability is not None and any(cc < _cc(self.min_compute_capability) for cc in known):
+            return False
+        if self.max_compute_capability is not None and any(cc > _cc(self.max_compute_capability) for cc in known):
+            return False
         if self.gpu_names:
             wanted = [name.lower() for name in self.gpu_names]
             return all(any(part in name.lower() for part in wanted) for name in platform.gpu_names)
@@ -104,6 +114,8 @@ class Engine(Record):
     flags: tuple[str, ...]
     source: str
     note: str | None = None
+    kv_scale: float = 1.0
+    kv_source: str | None = None
 
     def on(self, platform: Platform) -> EnginePlatform | None:
         """The platform entry that admits ``platform``, or None where the engine does not run there."""
@@ -135,20 +147,30 @@ class EngineTable(Record):
 EMPTY = EngineTable({}, {})
 
 
-def _platform(r: FieldReader, value: Any, where: str) -> EnginePlatform:
-    data = r.obj(value, where)
-    p = f"{where}."
-    cc = r.optional(data, "min_compute_capability", p, r.text)
+def _compute_capability(r: FieldReader, data: Mapping[str, Any], key: str, p: str) -> str | None:
+    cc: str | None = r.optional(data, key, p, r.text)
     if cc is not None:
         try:
             _cc(cc)
         except ValueError:
-            raise r.fail(f"{p}min_compute_capability", f"{cc!r} is not a compute capability such as 9.0") from None
+            raise r.fail(f"{p}{key}", f"{cc!r} is not a compute capability such as 9.0") from None
+    return cc
+
+
+def _platform(r: FieldReader, value: Any, where: str) -> EnginePlatform:
+    data = r.obj(value, where)
+    p = f"{where}."
+    max_gpus = r.optional(data, "max_gpus", p, r.int_)
+    if max_gpus is not None and max_gpus < 1:
+        raise r.fail(f"{p}max_gpus", f"{max_gpus} is not a number of GPUs (at least 1)")
     return EnginePlatform(
         kind=r.required(data, "kind", p, r.choice(PLATFORMS)),
-        min_compute_capability=cc,
+        min_compute_capability=_compute_capability(r, data, "min_compute_capability", p),
+        max_compute_capability=_compute_capability(r, data, "max_compute_capability", p),
         gpu_names=r.optional(data, "gpu_names", p, r.texts) or (),
+        max_gpus=max_gpus,
         note=r.optional(data, "note", p, r.text),
+        install=r.optional(data, "install", p, r.text),
     )
 
 
@@ -176,7 +198,21 @@ def _engine(r: FieldReader, check_source: SourceCheck, value: Any, where: str) -
         flags=r.optional(data, "flags", p, r.texts) or (),
         source=r.required(data, "source", p, lambda v, w: check_source(r, v, w)),
         note=r.optional(data, "note", p, r.text),
+        kv_scale=_kv_scale(r, data, p),
+        kv_source=r.optional(data, "kv_source", p, r.text),
     )
+
+
+def _kv_scale(r: FieldReader, data: Mapping[str, Any], p: str) -> float:
+    """How many times the KV cache the estimate counts this engine keeps (ds4 keeps its indexer rows wider)."""
+    scale = r.optional(data, "kv_scale", p, r.number)
+    if scale is None:
+        return 1.0
+    if not 0.5 <= scale <= 10:
+        raise r.fail(f"{p}kv_scale", f"{scale} is not a plausible KV-cache factor (0.5 to 10)")
+    if data.get("kv_source") is None:
+        raise r.fail(f"{p}kv_source", "a kv_scale needs the public source it comes from")
+    return float(scale)
 
 
 def read_engines(r: FieldReader, check_source: SourceCheck, data: Mapping[str, Any]) -> EngineTable:
@@ -198,3 +234,26 @@ def read_engines(r: FieldReader, check_source: SourceCheck, data: Mapping[str, A
                 raise r.fail(f"preference.{kind}[{i}]", f"unknown engine {engine_id!r}")
         preference[kind] = order
     return EngineTable(engines, preference)
+
+
+def check_downloads(models: Iterable[ModelProfile], engines: EngineTable) -> None:
+    """Every engine a download names is one of ``engines`` and loads the download's format (read after the models
+    it may be): a run block never points an engine at a file it cannot load."""
+    known = engines.engines
+    if not known:
+        return
+    for model in models:
+        for row in model.quants:
+            for item in row.published_all:
+                unknown = [engine for engine in item.engines if engine not in known]
+                if unknown:
+                    raise ProfileError(
+                        f"{item.where}.engines: unknown engine {unknown[0]!r} (known: {', '.join(known)})"
+                    )
+                wrong = [e for e in item.engines if item.format is not None and item.format not in known[e].formats]
+                if wrong:
+                    engine = known[wrong[0]]
+                    raise ProfileError(
+                        f"{item.where}.engines: {engine.name} does not load {item.format} files (it loads "
+                        f"{', '.join(engine.formats)})"
+                    )

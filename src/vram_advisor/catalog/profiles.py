@@ -1,4 +1,4 @@
-"""Model profiles: the seed article's tables (and the fallback catalogue) loaded from data and validated.
+"""Model profiles: the article's tables (and the fallback catalogue) loaded from data and validated.
 
 Profiles are JSON files in the top-level ``profiles/`` folder, shipped inside the wheel as
 ``vram_advisor/profiles``. Two schemas exist:
@@ -26,6 +26,7 @@ from typing import Any
 
 from vram_advisor.catalog.api import ApiOption, read_api
 from vram_advisor.catalog.architecture import (
+    QUANT_IDS,
     Architecture,
     PublishedFile,
     QuantBits,
@@ -34,7 +35,7 @@ from vram_advisor.catalog.architecture import (
     read_published,
     with_engines,
 )
-from vram_advisor.catalog.engines import EMPTY, ENGINES_SCHEMA, EngineTable, read_engines
+from vram_advisor.catalog.engines import EMPTY, ENGINES_SCHEMA, EngineTable, check_downloads, read_engines
 from vram_advisor.catalog.localmodels import LOCAL_MODELS_SCHEMA, LocalModel, read_local_models
 from vram_advisor.catalog.releases import Release, default_release, read_releases, select_release
 from vram_advisor.core import boundedjson, units
@@ -47,7 +48,6 @@ NON_EXPERIMENTAL_ORDER = ("fp8", "q6", "q5", "q4")
 EXPERIMENTAL_ORDER = ("q3", "q2")
 
 FAMILY_SCHEMA = "vram-advisor/profile/v1"
-QUANT_IDS = ("fp8", "q6", "q5", "q4", "q3", "q2")
 #: The largest profile file read (a family profile is a few KiB); and what its JSON may hold.
 MAX_PROFILE_BYTES = 4 * 1024 * 1024
 PROFILE_LIMITS = boundedjson.JsonLimits(max_bytes=MAX_PROFILE_BYTES, reject_surrogates=True)
@@ -472,18 +472,7 @@ def build(parts: _Parts) -> Catalog:
 
 
 def _check_engines(parts: _Parts) -> None:
-    """Every engine a download names is one of the engines file (read after the models it may be)."""
-    known = parts.engines.engines
-    if not known:
-        return
-    for model in parts.models.values():
-        for row in model.quants:
-            for item in row.published_all:
-                unknown = [engine for engine in item.engines if engine not in known]
-                if unknown:
-                    raise ProfileError(
-                        f"{item.where}.engines: unknown engine {unknown[0]!r} (known: {', '.join(known)})"
-                    )
+    check_downloads(parts.models.values(), parts.engines)
 
 
 def load_catalog(directory: Path | None = None) -> Catalog:

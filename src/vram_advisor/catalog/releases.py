@@ -167,8 +167,9 @@ def size_differences(model: ModelProfile) -> list[str]:
             change = other.size_bytes - base.size_bytes
             if abs(change) * 1000 < base.size_bytes:  # under 0.1%: the same file, re-uploaded
                 continue
+            name = other.name.replace(f" {release.id}", "").strip() or other.name  # "official checkpoint 0813"
             lines.append(
-                f"{row.id}: {release.id}'s {other.name} is {units.format_file_gb(other.size_bytes)}, "
+                f"{row.id}: {release.id}'s {name} is {units.format_file_gb(other.size_bytes)}, "
                 f"{units.format_file_gb(abs(change))} ({abs(change) / base.size_bytes:.1%}) "
                 f"{'larger' if change > 0 else 'smaller'} than the {first.id}'s {units.format_file_gb(base.size_bytes)}"
             )

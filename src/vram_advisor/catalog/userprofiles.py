@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from vram_advisor.catalog.engines import check_downloads
 from vram_advisor.catalog.profiles import (
     MAX_PROFILE_BYTES,
     PROFILE_LIMITS,
@@ -106,6 +107,7 @@ def _merge(packaged: Catalog, signature: Signature, warn: Callable[[str], None])
         parts = _Parts()
         try:
             read_file(Path(path_text), parts)
+            check_downloads(parts.models.values(), packaged.engines)
         except Exception as exc:  # a user file never breaks models or a check that does not plan its models
             if not isinstance(exc, ProfileError):
                 exc = ProfileError(f"cannot be read ({type(exc).__name__})")

@@ -13,8 +13,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from vram_advisor.catalog.derive import DerivedNeed, derived_need, derived_row, guess_quant, ratios_for
-from vram_advisor.catalog.engines import EngineTable
+from vram_advisor.catalog.derive import (
+    DerivedNeed,
+    derived_need,
+    derived_row,
+    guess_quant,
+    matching_models,
+    ratios_for,
+)
+from vram_advisor.catalog.engines import EngineTable, Platform
 from vram_advisor.catalog.profiles import Catalog, ModelProfile, QuantRow
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
@@ -83,6 +90,40 @@ def on_listing(option: Option, listing: RepoListing, machine: Machine) -> Option
     return replace(option, quant=row, fit=fit, placement=placement, choice=judged)
 
 
+def listing_format(listing: RepoListing) -> str | None:
+    """What the listed weights are: "gguf", "mlx" (an MLX conversion: mlx-community's, or MLX in the repo's name;
+    its safetensors load only in MLX engines), "safetensors", or None (no weights)."""
+    paths = [f.path for f in listing.files]
+    if any(path.endswith(".gguf") for path in paths):
+        return "gguf"
+    if not any(path.endswith(".safetensors") for path in paths):
+        return None
+    owner, _, name = listing.repo_id.lower().partition("/")
+    return "mlx" if owner == "mlx-community" or "mlx" in name.split("-") else "safetensors"
+
+
+def _real_option(
+    result: Plan,
+    listing: RepoListing,
+    machine: Machine,
+    model: ModelProfile,
+    row: QuantRow,
+    matched: Sequence[ModelProfile],
+) -> Option | None:
+    """The plan's own option for the profile row the repo matches, judged on the listed files (rule 9), named after
+    the repo; None where no profile names the repo, the option was judged on the table alone, or its engine does
+    not load the listed format (the need is then derived from the table's ratios)."""
+    if not any(m.id == model.id for m in matched):
+        return None
+    option = next((o for o in result.options if o.key == (model.id, row.id)), None)
+    fmt = listing_format(listing)
+    if option is None or option.choice is None or fmt is None or fmt not in option.choice.engine.formats:
+        return None
+    judged = on_listing(option, listing, machine)
+    named = replace(judged.model, id=listing.repo_id, name=listing.repo_id, short_name=listing.repo_id.split("/")[-1])
+    return replace(judged, model=named, rank=-1)
+
+
 def apply_download(
     result: Plan,
     listing: RepoListing,
@@ -99,15 +140,30 @@ def apply_download(
     disk = select_disk(inventory, model_dir)
     detail = download_detail(listing)
     need: DerivedNeed | None = None
+    real: Option | None = None
     if result.required is not None:
         option = on_listing(result.required.option, listing, machine)
     else:
         quant = guess_quant(f.path for f in listing.files)
         pool = [catalog.model(model_id) for model_id in models]
-        need = derived_need(listing.total_bytes, ratios_for(catalog, listing.repo_id, quant, pool), quant)
-        option = repo_option(listing, need, lambda row: fit_of(row, machine))
+        ratios = ratios_for(catalog, listing.repo_id, quant, pool)
+        real = _real_option(
+            result, listing, machine, ratios.model, ratios.row, matching_models(catalog, listing.repo_id, pool)
+        )
+        if real is not None:
+            option = real
+        else:
+            need = derived_need(listing.total_bytes, ratios, quant)
+            option = repo_option(listing, need, lambda row: fit_of(row, machine))
     disk_check = DiskCheck(need_bytes=listing.disk_need_bytes, what="its download", disk=disk, described=detail)
     judged = requirement(option, machine, disk_check, allow_offload, vram_word=vram_word)
+    if real is not None and real.choice is not None:
+        judged = replace(
+            judged,
+            reason=f"{judged.reason} (rule 9: its {units.format_file_gb(listing.total_bytes)} of files run by "
+            f"{real.choice.engine.name}, as {real.table_quant.id if real.table_quant else real.quant.id} of "
+            f"{real.choice.estimate.model.id})",
+        )
     if need is not None:
         judged = replace(
             judged,
@@ -121,13 +177,23 @@ def apply_download(
 WEIGHT_EXTENSIONS = {".gguf": "gguf", ".safetensors": "safetensors"}
 
 
-def check_loadable(listing: RepoListing, engines: EngineTable) -> None:
-    """A listing must hold weights some engine loads (GGUF or safetensors); else a UsageError naming the repo and
-    what it holds instead (``.bin``, ``.exl3`` folders, ``.pt``, nothing at all)."""
-    formats = {WEIGHT_EXTENSIONS[ext] for f in listing.files for ext in WEIGHT_EXTENSIONS if f.path.endswith(ext)}
-    known = {fmt for engine in engines.engines.values() for fmt in engine.formats} or set(WEIGHT_EXTENSIONS.values())
-    if formats & known:
-        return
+def check_loadable(listing: RepoListing, engines: EngineTable, platform: Platform | None = None) -> None:
+    """A listing must hold weights some engine loads (GGUF or safetensors) on ``platform`` (None: anywhere); else a
+    UsageError naming the repo and what it holds instead (``.bin``, ``.exl3`` folders, ``.pt``, nothing at all), or
+    where its format runs (an MLX conversion on an NVIDIA machine)."""
+    fmt = listing_format(listing)
+    everywhere = {f for engine in engines.engines.values() for f in engine.formats} or set(WEIGHT_EXTENSIONS.values())
+    if fmt is not None and fmt in everywhere:
+        if platform is None or not engines.engines:
+            return
+        here = [engine for engine in engines.order(platform) if fmt in engine.formats]
+        if here:
+            return
+        runs = sorted({engine.name for engine in engines.engines.values() if fmt in engine.formats})
+        raise UsageError(
+            f"--repo {listing.repo_id}: its {fmt} weights load in {', '.join(runs)}, none of which runs on "
+            f"{platform.words}"
+        )
     suffixes = sorted({f.path.rsplit(".", 1)[-1] for f in listing.files if "." in f.path})[:6]
     held = ", ".join(f".{suffix}" for suffix in suffixes) if suffixes else "no files"
     selection = f" (with --include {', '.join(listing.include)})" if listing.include else ""

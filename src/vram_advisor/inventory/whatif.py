@@ -15,9 +15,12 @@ from dataclasses import replace
 
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
+from vram_advisor.core.policy import OS_RESERVE_MIN_BYTES
 from vram_advisor.inventory.model import Gpu, Inventory, Ram
 
 MAX_GPUS = 4096
+#: What a wired limit must leave to macOS itself: our policy's floor for the OS (core/policy.py).
+MACOS_KEEPS_BYTES = OS_RESERVE_MIN_BYTES
 _ITEM = re.compile(r"^\s*(?:(\d+)\s*[x×*]\s*)?(.+?)\s*$", re.IGNORECASE)
 
 
@@ -40,6 +43,11 @@ def parse_gpus(spec: str) -> tuple[Gpu, ...]:
         gpus.extend(_describe(match.group(2), spec) for _ in range(count))
         if len(gpus) > MAX_GPUS:
             raise UsageError(f"--gpus {spec!r}: more than {MAX_GPUS} GPUs")
+    if any(gpu.vendor == "apple" for gpu in gpus) and len(gpus) > 1:
+        raise UsageError(
+            f"--gpus {spec!r}: an Apple chip's GPU is the whole machine's memory: name one chip (M4-Max-128GB), "
+            "not several or one beside other GPUs (one engine cannot pool Macs or a Mac and a card)"
+        )
     return tuple(replace(gpu, index=i) for i, gpu in enumerate(gpus))
 
 
@@ -56,10 +64,11 @@ def wired_limit(extra: str, ram: int, spec: str) -> int:
         budget = units.parse_size(value)
     except units.SizeError as exc:
         raise UsageError(f"--gpus {spec!r}: wired: {exc}") from None
-    if not 0 < budget <= ram:
+    if not 0 < budget <= ram - MACOS_KEEPS_BYTES:
         raise UsageError(
-            f"--gpus {spec!r}: a wired limit of {value.strip()[:40]} is not above 0 and at most the machine's "
-            f"{units.format_gib(ram)} of memory"
+            f"--gpus {spec!r}: a wired limit of {value.strip()[:40]} must be above 0 and leave macOS at least "
+            f"{units.format_gib(MACOS_KEEPS_BYTES)} of the machine's {units.format_gib(ram)} (at most "
+            f"{units.format_gib(ram - MACOS_KEEPS_BYTES)})"
         )
     return budget
 
@@ -98,7 +107,14 @@ def _apple_gpu(token: str, spec: str) -> Gpu | None:
 
 
 def _describe(token: str, spec: str) -> Gpu:
-    from vram_advisor.inventory import cards  # only for --gpus
+    from vram_advisor.inventory import apple, cards  # only for --gpus
+
+    base, colon, _extra = token.partition(":")
+    if colon and apple.parse_token(base) is None:
+        raise UsageError(
+            f"--gpus {spec!r}: {token.strip()[:60]!r}: wired=SIZE is for Apple chips (macOS's GPU wired limit, e.g. "
+            "M4-Max-128GB:wired=110GB); a card's memory is its own"
+        )
 
     card = cards.lookup(token)
     if card is not None:
@@ -135,6 +151,7 @@ def describe(spec: str) -> str:
     from vram_advisor.inventory import apple, cards
 
     read: list[str] = []
+    nvidia = False
     for item in spec.split(","):
         match = _ITEM.match(item)
         token = match.group(2) if match else item.strip()
@@ -143,7 +160,9 @@ def describe(spec: str) -> str:
         chip = apple.parse_token(base)
         if card is not None:
             reserved = f", {card.reserved_mib} MiB reserved" if card.reserved_mib is not None else ", reserved unknown"
-            read.append(f"{card.key} as NVML reports it ({card.total_mib} MiB{reserved})")
+            reporter = "NVML" if card.vendor == "nvidia" else "the driver"
+            read.append(f"{card.key} as {reporter} reports it ({card.total_mib} MiB{reserved})")
+            nvidia = nvidia or card.vendor == "nvidia"
         elif chip is not None and chip[1] is not None and colon:
             ram = chip[1] * units.GIB
             read.append(
@@ -160,7 +179,8 @@ def describe(spec: str) -> str:
             )
         else:
             read.append(f"{token} taken at its value")
-    return f"what-if --gpus {spec}: {'; '.join(read)} [{cards.SOURCE}]"
+    source = f" [{cards.SOURCE}]" if nvidia else ""
+    return f"what-if --gpus {spec}: {'; '.join(read)}{source}"
 
 
 def apple_memory_bytes(gpu: Gpu) -> int | None:

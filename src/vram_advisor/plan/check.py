@@ -9,7 +9,7 @@ human view in ``render.human``, ``/metrics``, MCP). A Hub download (``--repo``) 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 from vram_advisor.catalog.profiles import Catalog
@@ -175,6 +175,7 @@ def check(
         options.model_dir,
     )
     warnings.extend(estimates.warnings)
+    result = _disk_of_run(result, estimates, inventory, options.model_dir)
     family = None
     if not options.models and not options.base and revise is None:
         from vram_advisor.plan.family import v41_note
@@ -205,3 +206,25 @@ def check(
         table_plan=table_plan,
         family=family,
     )
+
+
+def _disk_of_run(result: Plan, estimates: CheckEstimates, inventory: Inventory, model_dir: str | None) -> Plan:
+    """Under ``--sizes table`` the recommendation has no download of its own, but its run block does: the disk line
+    is that download's, so that the first screen and the block speak of one file (rule 11)."""
+    rec, run = result.recommendation.option, estimates.run_plan
+    if rec is None or rec.choice is not None or run is None or run.download.bytes is None:
+        return result
+    from vram_advisor.plan.disk import download_disk
+    from vram_advisor.plan.steps import target_dir
+
+    download = run.download
+    disk = download_disk(
+        download.disk_bytes,
+        download.name or "its download",
+        inventory,
+        target_dir(download, run.engine.id, inventory, model_dir),
+        repo=download.repo,
+        files=download.files,
+        converted=download.conversion is not None,
+    )
+    return replace(result, disk=disk)

@@ -108,7 +108,12 @@ def estimate_choice(
         "real",
         download=(download.bytes, download.basis),
         offload=engine.offload,
+        kv_factor=(engine.kv_scale, engine.kv_source),
     )
+
+
+#: A passed-over engine's fit, in a sentence.
+FIT_WORDS = {"none": "does not fit", "minimum": "fits only at its minimum", "offload": "fits only with offload"}
 
 
 def choose(
@@ -132,8 +137,9 @@ def choose(
         return None
     key, best = min(judged_pairs, key=lambda pair: pair[0])
     passed = [
-        f"{other.engine.name} would run {other.download.name} {other.fit} here (it needs "
-        f"{units.format_gib(other.need_bytes)})"
+        f"{other.engine.name} runs here too, but {other.download.name} "
+        + FIT_WORDS.get(other.fit, f"fits {other.fit}")
+        + f" (it needs {units.format_gib(other.need_bytes)})"
         for other_key, other in judged_pairs
         if other_key[1] < key[1] and other.engine.id != best.engine.id
     ]

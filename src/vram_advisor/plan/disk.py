@@ -68,8 +68,8 @@ class DiskCheck(Record):
             return None
         assert self.disk is not None and self.disk.free_bytes is not None and self.need_bytes is not None
         return (
-            f"the download does not fit: {self.what} is {units.format_file_gb(self.need_bytes)}, {self.where} has "
-            f"{units.format_file_gb(self.disk.free_bytes)} free"
+            f"the download does not fit: {units.format_file_gb(self.need_bytes)} for {self.what}, {self.where} "
+            f"has {units.format_file_gb(self.disk.free_bytes)} free"
         )
 
 

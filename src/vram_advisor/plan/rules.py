@@ -11,7 +11,7 @@ costs start-up time on every run (bench/startup.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from vram_advisor.catalog.api import ApiOption
 from vram_advisor.catalog.profiles import (
@@ -28,6 +28,7 @@ from vram_advisor.core.records import Record
 from vram_advisor.inventory.model import Disk, Inventory
 from vram_advisor.plan.choose import Choice
 from vram_advisor.plan.disk import DiskCheck, download_disk
+from vram_advisor.plan.dominance import mark_dominated
 from vram_advisor.plan.fallbacks import SMALL_MODEL_HEADROOM, SmallModelFit, small_models, tier_of
 from vram_advisor.plan.machine import (
     COMFORTABLE,
@@ -89,6 +90,15 @@ class Option(Record):
     @property
     def experimental(self) -> bool:
         return self.quant.experimental
+
+    @property
+    def dominance(self) -> str | None:
+        """Why it is dominated: "need" (rule 10: a better-ranked option needs no more) or "same weights" (its file
+        holds the weights of a better-ranked option that runs here); None where it is not."""
+        if self.dominated_by is None:
+            return None
+        other, own = self.dominated_by.quant.need_bytes, self.quant.need_bytes
+        return "need" if other is not None and own is not None and other <= own else "same weights"
 
     @property
     def eligible(self) -> bool:
@@ -213,29 +223,6 @@ def judged_option(model: ModelProfile, quant: QuantRow, machine: Machine, rank: 
         return Option(model, quant, table_fit, rank, table_fit, table_placement(table_fit, machine), quant)
     judged = judge(model, quant)
     return Option(model, judged.row, judged.fit, rank, table_fit, judged.placement, quant, judged.choice)
-
-
-def mark_dominated(options: Sequence[Option]) -> tuple[Option, ...]:
-    """Contract rule 10: each option whose need (its download's own, not the table floor) is no smaller than that
-    of a better-ranked option of the same model names the best-ranked such option in ``dominated_by``."""
-    marked = []
-    for option in options:
-        need = option.quant.need_bytes
-        better = None
-        if need is not None:
-            better = next(
-                (
-                    other
-                    for other in sorted(options, key=lambda o: o.rank)
-                    if other.model.id == option.model.id
-                    and other.rank < option.rank
-                    and other.quant.need_bytes is not None
-                    and other.quant.need_bytes <= need
-                ),
-                None,
-            )
-        marked.append(option if better is None else replace(option, dominated_by=better))
-    return tuple(marked)
 
 
 def evaluate(

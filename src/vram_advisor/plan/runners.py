@@ -88,6 +88,9 @@ class RunPlan(Record):
     loads: str | None
     notes: tuple[str, ...]
     warning: str | None = None
+    #: what must be known before pasting the lines: how to build or install the engine here, a conversion that may
+    #: fail (shown under the block on the first screen)
+    caveat: str | None = None
 
     @property
     def command(self) -> str | None:
@@ -156,8 +159,7 @@ def vllm_words(
         )
     elif 12 in majors:
         notes.append(
-            "no FP4 indexer cache: vLLM refuses indexer_kv_dtype=mxfp4 on sm_12x (RTX PRO 6000, RTX 5090, GB10); "
-            "sm_12x runs V4 with the vllm/vllm-openai:nightly image (vLLM #51538)"
+            "no FP4 indexer cache: vLLM refuses indexer_kv_dtype=mxfp4 on sm_12x (RTX PRO 6000, RTX 5090, GB10)"
         )
     if util > VLLM_MAX_ADVISED_UTILIZATION:
         notes.append(f"the estimate needs --gpu-memory-utilization {util:.2f}, above the advised 0.97: expect OOM")
@@ -170,6 +172,8 @@ def sglang_words(
     model = fetched.folder if fetched.folder is not None else (fetched.repo or estimate.model.name)
     tp = max(1, placement.gpus_used)
     words = ["sglang", "serve", "--model-path", model, "--tp", str(tp), *engine.flags]
+    if fetched.folder is not None and fetched.repo:  # clients ask for the repository id, not the local path
+        words += ["--served-model-name", fetched.repo]
     notes = []
     majors = _cc_majors(estimate) or []
     if majors and all(major == 9 for major in majors):
@@ -299,18 +303,14 @@ def run_plan(
     else:
         return RunPlan(engine, download, None, (), None, (), f"{download.name}: its repository is not known")
     words, notes = _engine_words(engine, estimate, placement, fetched, download)
-    notes = [
-        *fetched.notes,
-        *notes,
-        *choice_notes,
-        f"install: {engine.install}",
-    ]
     machine = estimate.machine
     entry = engine.on(platform_of(machine.gpus if machine is not None else ()))
-    if entry is not None and entry.note:
-        notes.append(f"{engine.name} here: {entry.note}")
+    install = entry.install if entry is not None and entry.install else engine.install
+    notes = [*fetched.notes, *notes, *choice_notes, f"install: {install}"]
+    here = f"{engine.name} here: {entry.note}" if entry is not None and entry.note else None
+    caveat = "; ".join(text for text in (here, fetched.caveat) if text) or None
     loads = fetched.path if fetched.path is not None else f"{fetched.repo}:{fetched.file or ''}".rstrip(":")
-    return RunPlan(engine, download, placement, (*fetched.lines, join(words)), loads, tuple(notes), why)
+    return RunPlan(engine, download, placement, (*fetched.lines, join(words)), loads, tuple(notes), why, caveat)
 
 
 def run_dict(run: RunPlan | None) -> dict[str, Any] | None:
@@ -342,5 +342,6 @@ def run_dict(run: RunPlan | None) -> dict[str, Any] | None:
         },
         "fits": run.placement.fits if run.placement is not None else False,
         "warning": run.warning,
+        "caveat": run.caveat,
         "notes": list(run.notes),
     }

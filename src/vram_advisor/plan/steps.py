@@ -68,6 +68,8 @@ class Fetched(Record):
     file: str | None
     repo: str | None
     notes: tuple[str, ...] = ()
+    #: what must be known before pasting the lines (shown under them on the first screen)
+    caveat: str | None = None
 
     @property
     def path(self) -> str | None:
@@ -87,6 +89,18 @@ def _selection(download: ReferenceDownload) -> list[str]:
 def needs_path(download: ReferenceDownload, engine_id: str) -> bool:
     """The files must be in a folder of their own (a path-only engine, or a conversion), not only in the cache."""
     return engine_id in PATH_ENGINES or download.conversion is not None
+
+
+def probed_model_dir(inventory: Inventory) -> str | None:
+    """The folder an inventory was probed with as its model dir (``probe --model-dir /mnt/weights``), where that is
+    not the Hugging Face cache: a check of that inventory downloads there, to the disk it measures."""
+    disk = next((d for d in inventory.disks if d.model_dir), None)
+    if disk is None or not disk.path.startswith("/"):
+        return None
+    path = disk.path.rstrip("/")
+    if posixpath.basename(path) == "hub" or "/huggingface" in path:  # the cache: $HF_HOME/hub, ~/.cache/huggingface
+        return None
+    return path or "/"
 
 
 def fallback_root(inventory: Inventory) -> str:
@@ -156,8 +170,10 @@ def convert(download: ReferenceDownload, root: str, user_dir: bool = True) -> Fe
         "llama.cpp's convert_hf_to_gguf.py (V4 conversion: llama.cpp PR #22359)"
         + (f" and llama-quantize {conversion.quantize_type}" if conversion.quantize_type else ""),
     ]
-    if conversion.checkpoint_note and "convert" in conversion.checkpoint_note:
-        notes.append(f"the checkpoint: {conversion.checkpoint_note}")
+    converter = [part for part in (conversion.checkpoint_note or "").split("; ") if "convert" in part]
+    caveat = "nobody publishes this GGUF: the lines make it from the checkpoint"
+    if converter:
+        caveat += "; " + "; ".join(converter)
     if not user_dir:
         notes.append(f"no --model-dir: the checkpoint and the GGUFs go to {root}")
-    return Fetched(tuple(lines), posixpath.dirname(final) or ".", posixpath.basename(final), None, tuple(notes))
+    return Fetched(tuple(lines), posixpath.dirname(final) or ".", posixpath.basename(final), None, tuple(notes), caveat)

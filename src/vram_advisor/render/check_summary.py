@@ -26,7 +26,7 @@ from vram_advisor.render.human import (
     reach_rows,
     required_rows,
 )
-from vram_advisor.render.layout import CommandBlock
+from vram_advisor.render.layout import CommandBlock, CommentBlock
 
 
 def _speed(report: CheckReport, placement_kind: str | None) -> str | None:
@@ -59,9 +59,8 @@ def verdict_line(report: CheckReport) -> Text:
     elif rec.kind == "offload":
         line.append(": with weights offloaded to system RAM (slow)")
     judged, aside = need_parts(option.quant)  # rule 12: the judged minimum, the download's own need beside it
-    line.append(
-        f", needs {judged}" + (f" (the download alone: {units.format_gib(option.quant.need_bytes)})" if aside else "")
-    )
+    own = f" (the download's own: {units.format_gib(option.quant.need_bytes)})" if aside else ""
+    line.append(f", needs {judged}{own}")  # the table's minimum governs: the download's own need beside it
     if placement in SHORT_LABELS:
         speed = _speed(report, placement)
         line.append(f", {speed}" if speed is not None else ", speed unknown")
@@ -104,6 +103,8 @@ def _run_block(plan: Plan, run: dict[str, Any] | None) -> list[object]:
     steps = [str(step) for step in run.get("steps") or [run["command"]]]
     for position, step in enumerate(steps):
         parts.append(CommandBlock(step, style="cyan" if position == len(steps) - 1 else ""))
+    if run.get("caveat"):  # what must be known before pasting (an image, a build, a conversion that may fail)
+        parts.append(CommentBlock(str(run["caveat"])))
     return parts
 
 
@@ -129,7 +130,7 @@ def summary_view(report: CheckReport) -> Group:
     parts: list[object] = [title, verdict_line(report), Text()]
     facts = facts_grid()
     facts.add_row("Machine", machine_line(report))
-    parts.extend([facts, Text(), FitGridView(plan, real=report.options.estimate.sizes == "real"), Text()])
+    parts.extend([facts, Text(), FitGridView(plan, sizes=report.options.estimate.sizes), Text()])
     rows = facts_grid()
     disk = disk_row(plan)
     if disk is not None:

@@ -15,7 +15,7 @@ from vram_advisor.core import units
 from vram_advisor.plan import estimate as est
 from vram_advisor.plan.check_estimates import CheckEstimates, loads_from_vram
 from vram_advisor.plan.rules import Plan
-from vram_advisor.render.layout import CommandBlock, Fitted
+from vram_advisor.render.layout import CommandBlock, CommentBlock, Fitted
 
 SHORT_LABELS = {
     est.PLACEMENT_GPU: "all on GPUs",
@@ -50,9 +50,11 @@ def _speed(placement: est.Placement) -> str:
     return "?" if found is None else found.short()
 
 
-def speed_legend(machine: est.MachineView | None) -> str:
-    """What "≈ tok/s" means, and the RAM and disk bandwidths it used (saying which were assumed)."""
-    text = f"≈ tok/s: single-stream decode, {est.serial_estimate_words()}"
+def speed_legend(machine: est.MachineView | None, estimate: est.Estimate | None = None) -> str:
+    """What "≈ tok/s" means (for ``estimate``'s engine family), and the RAM and disk bandwidths it used (saying
+    which were assumed)."""
+    engine = estimate.quant.bits.engine if estimate is not None and estimate.quant.bits is not None else None
+    text = f"≈ tok/s: single-stream decode, {est.serial_estimate_words(engine)}"
     if machine is not None:
         text += f". RAM {machine.ram_bandwidth.text()}; disk {machine.disk_bandwidth.text()}"
     return text
@@ -160,6 +162,8 @@ def run_lines(run: dict[str, object] | None) -> list[RenderableType]:
     steps = [str(step) for step in run.get("steps") or [run["command"]]]  # type: ignore[attr-defined]
     for position, step in enumerate(steps):  # the download and any conversion, then the engine (rule 11)
         lines.append(CommandBlock(step, style="cyan" if position == len(steps) - 1 else ""))
+    if run.get("caveat"):
+        lines.append(CommentBlock(str(run["caveat"])))
     notes = run.get("notes")
     if isinstance(notes, list):
         for note in notes:
@@ -240,7 +244,7 @@ def estimate_view(estimate: est.Estimate, document: dict[str, object]) -> Group:
         parts.append(Text())
         parts.append(Text("Placements", style="bold"))
         parts.append(placements_view(estimate.placements))
-        parts.append(Text(speed_legend(None), style="dim"))
+        parts.append(Text(speed_legend(None, estimate), style="dim"))
         for placement in estimate.placements:
             parts.append(breakdown_line(placement))
     run = document.get("run")
@@ -343,7 +347,7 @@ def check_parts(plan: Plan, extras: CheckEstimates) -> list[object]:
         parts.append(placements_view(shown))
         for warning in subject.weights.warnings:
             parts.append(Text(f"warning: {warning}", style="yellow"))
-        parts.append(Text(speed_legend(extras.machine), style="dim"))
+        parts.append(Text(speed_legend(extras.machine, subject), style="dim"))
     if extras.run:
         parts.append(Text())
         parts.extend(run_lines(extras.run))

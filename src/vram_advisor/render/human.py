@@ -135,11 +135,25 @@ def _verdict(plan: Plan) -> Text:
 
 def cell_figure(option: Option) -> str:
     """A grid cell's second line: what the option needs (rule 12: its judged minimum, the same figure the verdict
-    and the gate print), and, for a dominated option (rule 10), the better-ranked quantization that needs no more."""
+    and the gate print), and, for a dominated option (rule 10), the better-ranked quantization to take instead."""
     text = units.format_gib(option.quant.judged_min_bytes)
     if option.dominated_by is not None:
         text += f" ↑{option.dominated_by.quant.id.upper()}"
     return text
+
+
+def dominance_legend(plan: Plan, narrow: bool = False) -> str:
+    """What the grid's ``↑X`` marks mean, for the kinds that appear in it ("" where none does)."""
+    kinds = {option.dominance for option in plan.options if option.dominated_by is not None}
+    if not kinds:
+        return ""
+    if kinds == {"need"}:
+        return "↑X: X needs no more"
+    if narrow:
+        return "↑X: prefer X"
+    if kinds == {"same weights"}:
+        return "↑X: X, the same weights, runs here"
+    return "↑X: X needs no more, or is the same weights and runs here"
 
 
 #: Below this width the grid uses short words ("comfort.") so that all six columns fit in 80 columns.
@@ -208,27 +222,31 @@ def fit_grid_by_quant(plan: Plan) -> Table:
 class FitGridView:
     """The grid and its legend, laid out for the width it is printed at."""
 
-    def __init__(self, plan: Plan, real: bool = False) -> None:
+    def __init__(self, plan: Plan, real: bool = False, sizes: str | None = None) -> None:
         self.plan = plan
-        self.real = real
+        self.sizes = sizes or ("real" if real else "table")
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         from vram_advisor.render.layout import Fitted
 
         narrow = options.max_width < NARROW_WIDTH
         yield Fitted(fit_grid(self.plan, narrow), lambda: fit_grid_by_quant(self.plan))
-        dominated = any(option.dominated_by is not None for option in self.plan.options)
+        dominated = dominance_legend(self.plan, narrow)
         if narrow:  # the cells spell their fit: one line says the rest
-            parts = ["► recommended", "* experimental", "↑X: X needs no more" if dominated else ""]
-            figures = "VRAM needed" if self.real else "the article's minimum VRAM"
+            parts = ["► recommended", "* experimental", dominated]
+            figures = {"real": "VRAM needed", "published": "minimum VRAM, published sizes"}.get(
+                self.sizes, "the article's minimum VRAM"
+            )
             yield Text("  ".join(part for part in parts if part) + f" · figures: {figures}", style="dim")
             return
         legend = "● comfortable  ◐ minimum  ◌ offload (needs system RAM)  · none  ► recommended  * experimental"
         cells = "figures: the minimum VRAM of the article's table (its N GB read as N GiB of card capacity)"
-        if self.real:
+        if self.sizes == "published":
+            cells = "figures: the article's minimum VRAM scaled by each published file's size over the table's weights"
+        if self.sizes == "real":
             cells = "figures: VRAM needed (the article's minimum or the real download's need, the larger)"
             if dominated:
-                cells += "; ↑FP8: FP8 needs no more"
+                cells += f"; {dominated}"
         yield Text(legend, style="dim")
         yield Text(cells, style="dim")
 
@@ -258,11 +276,14 @@ def reach_rows(plan: Plan) -> list[tuple[str, Text]]:
         )
     if plan.next_up is not None:
         short = shortfall(plan.machine.usable_vram_bytes, plan.next_up.quant)
+        # under an offload or API verdict nothing loads in GPU memory: the row says what would, the smallest
+        label = "Out of reach" if plan.recommendation.kind == "local" else "All on GPUs"
         rows.append(
             (
-                "Out of reach",
+                label,
                 Text(
-                    f"{_label(plan.next_up)} needs {need_text(plan.next_up.quant)} of VRAM, {units.format_gib(short)} more"
+                    f"{_label(plan.next_up)} needs {need_text(plan.next_up.quant)} of VRAM, "
+                    f"{units.format_gib(short)} more"
                 ),
             )
         )
@@ -340,7 +361,7 @@ def check_view(report: CheckReport, details: bool = False) -> Group:
     for warning in report.warnings:
         parts.append(Text(f"warning: {warning}", style="bold yellow"))
     parts.append(Text())
-    parts.append(FitGridView(plan, real=report.options.estimate.sizes == "real"))
+    parts.append(FitGridView(plan, sizes=report.options.estimate.sizes))
     parts.append(Text())
     facts = facts_grid()
     disk_line = plan.disk.line() if plan.disk is not None else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from rich.console import Group
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -16,7 +17,12 @@ from vram_advisor.catalog.profiles import Catalog, ModelProfile
 from vram_advisor.core import units
 
 
-def _release_lines(model: ModelProfile) -> list[Text]:
+def _hanging(text: str, indent: int, style: str = "") -> Padding:
+    """``text`` indented ``indent`` columns, its wrapped lines too (a long file name folds inside the column)."""
+    return Padding(Text(text, style=style, overflow="fold"), (0, 0, 0, indent))
+
+
+def _release_lines(model: ModelProfile) -> list[Padding]:
     """A model's releases (catalog/releases.py): each with its repository, date and source; the one planned by
     default marked, and where a release's files differ in size from the first's."""
     from vram_advisor.catalog.releases import size_differences
@@ -26,37 +32,38 @@ def _release_lines(model: ModelProfile) -> list[Text]:
         mark = " (planned by default)" if release.id == model.release else ""
         kind = "official" if release.official else "not official"
         lines.append(
-            Text(
-                f"  release {release.id}: {release.repo}, {release.published}, {kind}{mark} [{release.source}]",
-                style="dim",
+            _hanging(
+                f"release {release.id}: {release.repo}, {release.published}, {kind}{mark} [{release.source}]", 2, "dim"
             )
         )
-    lines.extend(Text(f"  {line}", style="dim") for line in size_differences(model))
+    lines.extend(_hanging(line, 2, "dim") for line in size_differences(model))
     return lines
 
 
-def _download_lines(model: ModelProfile, engines: EngineTable) -> list[Text]:
+def _download_lines(model: ModelProfile, engines: EngineTable) -> Table | None:
     """The downloads of the planned release, row by row: name, size, format and the engines that load it, then
-    where it is (repository and file or glob)."""
-    lines: list[Text] = []
+    where it is (repository and file or glob); wrapped lines keep their column."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(width=4)
+    table.add_column(overflow="fold")
+    found_any = False
     for row in model.quants:
         found = downloads_of(model, row) or (computed_download(model, row),)
         for position, download in enumerate(found):
+            found_any = True
             names = [engines.engines[e].name if e in engines.engines else e for e in download.engines]
             kind = "computed GGUF" if download.computed else download.format or "format unknown"
-            head = f"  {row.id if position == 0 else '':<4} "
-            lines.append(
-                Text(
-                    f"{head}{download.name or '-'}: {units.format_file_gb(download.bytes)}, {kind}, {', '.join(names)}"
-                )
-            )
+            what = f"{download.name or '-'}: {units.format_file_gb(download.bytes)}, {kind}, {', '.join(names)}"
+            if download.same_weights_as:
+                what += f"; holds the {download.same_weights_as.upper()} row's weights"
+            table.add_row(row.id if position == 0 else "", Text(what))
             where = download.repo or "repository unknown"
             if download.include:
                 where += f" --include {download.include}"
             elif len(download.files) == 1:
                 where += f" {download.files[0]}"
-            lines.append(Text(f"{'':7}{where}", style="dim"))
-    return lines
+            table.add_row("", Text(where, style="dim", overflow="fold"))
+    return table if found_any else None
 
 
 def engines_table(engines: EngineTable) -> Table:
@@ -67,7 +74,14 @@ def engines_table(engines: EngineTable) -> Table:
     for engine in engines.engines.values():
         platforms = []
         for entry in engine.platforms:
-            condition = f" sm_{entry.min_compute_capability.replace('.', '')}+" if entry.min_compute_capability else ""
+            low, high = entry.min_compute_capability, entry.max_compute_capability
+            condition = ""
+            if low and high:
+                condition = f" sm_{low.replace('.', '')}-{high.replace('.', '')}"
+            elif low:
+                condition = f" sm_{low.replace('.', '')}+"
+            if entry.max_gpus:
+                condition += f" (up to {entry.max_gpus} GPU{'s' if entry.max_gpus > 1 else ''})"
             named = f" ({', '.join(entry.gpu_names)})" if entry.gpu_names else ""
             platforms.append(f"{entry.kind}{condition}{named}")
         table.add_row(engine.name, ", ".join(engine.formats), Text(", ".join(platforms)), Text(engine.min_version))
@@ -112,7 +126,7 @@ def models_view(catalog: Catalog) -> Group:
         if downloads:
             release = f" of release {model.release}" if model.release else ""
             parts.append(Text(f"  downloads{release} (GB = 10^9 bytes):", style="dim"))
-            parts.extend(downloads)
+            parts.append(Padding(downloads, (0, 0, 0, 2)))
         parts.append(Text())
     parts.append(
         Text("* experimental. VRAM figures: N GB = N GiB of nominal card capacity; 1TB = 1024 GB.", style="dim")

@@ -48,7 +48,11 @@ def option_dict(option: Option) -> dict[str, Any]:
         "engine": choice.engine.id if choice is not None else None,
         "dominated_by": None
         if option.dominated_by is None
-        else {"model": option.dominated_by.model.id, "quant": option.dominated_by.quant.id},
+        else {
+            "model": option.dominated_by.model.id,
+            "quant": option.dominated_by.quant.id,
+            "why": option.dominance,
+        },
     }
 
 
@@ -315,7 +319,7 @@ def table_note(report: CheckReport) -> str | None:
     line = f"{ARTICLE_PREFIX}{label} {words} at {units.format_gib(figure)}"
     if real is not None and real.choice is not None:
         line += f"; its download needs {need_text(real.quant)}"
-        if real.dominated_by is not None:
+        if real.dominated_by is not None and real.dominance == "need":
             line += f", no less than {real.dominated_by.quant.id.upper()}"
     return line
 

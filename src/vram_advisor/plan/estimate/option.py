@@ -13,7 +13,7 @@ from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.records import Record
 from vram_advisor.plan.estimate.engram import placements_engram_on_disk
-from vram_advisor.plan.estimate.kv import KvEstimate, kv_cache_bytes
+from vram_advisor.plan.estimate.kv import KvEstimate, kv_cache_bytes, kv_for_engine
 from vram_advisor.plan.estimate.placement import (
     PLACEMENT_GPU,
     MachineView,
@@ -110,10 +110,12 @@ def estimate_option(
     *,
     download: tuple[int, str] | None = None,
     offload: bool = True,
+    kv_factor: tuple[float, str | None] = (1.0, None),
 ) -> Estimate:
     """The estimate of one model x quantization at ``context_tokens``, on ``machine`` (or machine-independent).
     ``download`` (bytes, basis) is the file a plan loads; without ``offload`` (an engine that keeps everything in
-    GPU memory: vLLM, SGLang, ds4, MLX) only the GPU placement is made."""
+    GPU memory: vLLM, SGLang, ds4, MLX) only the GPU placement is made; ``kv_factor`` (factor, source) is how
+    much more KV cache the engine keeps than the rows count (``kv.kv_for_engine``)."""
     kv_dtype = kv_dtype_of(kv_dtype)
     check_context(model, context_tokens)
     weights = weights_estimate(model, quant, sizes, download)
@@ -123,7 +125,7 @@ def estimate_option(
         missing = "architecture" if arch is None else f"bits for {quant.id}"
         why = f"{model.id}: its profile ({model.origin}) has no {missing}: no KV, placement or speed estimate"
         return Estimate(model, quant, context_tokens, None, weights, None, (), machine, (), tuple(warnings), why)
-    kv = kv_cache_bytes(arch, context_tokens, kv_dtype, SERVED_SEQUENCES)
+    kv = kv_for_engine(kv_cache_bytes(arch, context_tokens, kv_dtype, SERVED_SEQUENCES), *kv_factor)
     found = placements_engram_on_disk(arch, bits, weights, kv, machine)
     if not offload:
         found = tuple(p for p in found if p.kind == PLACEMENT_GPU)
@@ -147,6 +149,28 @@ def estimate_option(
         machine=machine,
         assumptions=assumptions(arch, bits, kv, weights, machine),
         warnings=tuple(warnings),
+    )
+
+
+#: Where the KV formula comes from, as each engine family implements it.
+KV_SOURCES = {
+    "vllm": "(the vLLM blog 'DeepSeek V4 in vLLM'; row sizes: vllm-project/vllm#48993)",
+    "llama.cpp": "(the layer schedule: the checkpoint's config.json compress_ratios; the CSA, HCA and indexer caches: "
+    "llama.cpp src/llama-kv-cache-dsv4.cpp, ggml-org/llama.cpp#24162)",
+}
+
+
+def overhead_words(engine: str) -> str:
+    """The runtime overhead per GPU the estimate counts for ``engine``'s family, with its source."""
+    if engine == "vllm":
+        return (
+            f"runtime overhead per GPU: vLLM {units.format_gib(VLLM_NON_TORCH_TP1_BYTES + VLLM_ACTIVATION_BYTES, 2)} "
+            f"at tensor-parallel 1 and {units.format_gib(VLLM_NON_TORCH_TP_BYTES + VLLM_ACTIVATION_BYTES, 2)} per "
+            "GPU above it (PR #10511); CUDA-graph memory (1-3 GiB per GPU) is not counted"
+        )
+    return (
+        f"runtime overhead per GPU: {units.format_gib(CUDA_CONTEXT_BYTES + LLAMA_CPP_COMPUTE_BYTES, 2)}, llama.cpp's "
+        "(GPU context ~456 MiB and compute buffers 548-985 MiB, taken as 1 GiB: ggml-org/llama.cpp#15860)"
     )
 
 
@@ -184,7 +208,7 @@ def assumptions(
         f"{arch.csa_layers} CSA layers (1 row per {arch.csa_ratio} tokens + indexer), {arch.hca_layers} HCA layers "
         f"(1 row per {arch.hca_ratio} tokens), a {arch.sliding_window}-token window on all {arch.layers} layers; "
         f"{kv.amortised_bytes_per_token:,.0f} B/token amortised, {kv.sequences} sequence(s), as many as the printed "
-        "command serves (-np 1) (the vLLM blog 'DeepSeek V4 in vLLM'; row sizes: vllm-project/vllm#48993)",
+        "command serves (-np 1) " + KV_SOURCES.get(bits.engine, KV_SOURCES["vllm"]),
         f"weights: {weights.basis} figure, {units.format_file_gb(weights.bytes)}; routed experts "
         f"{arch.routed_params / 1e9:,.2f}B params (layers x experts x 3 x hidden x expert width) at {bits.experts:g} "
         f"bits, the other {arch.other_params / 1e9:,.2f}B at {bits.other:g} bits ({bits.format}; block sizes: "
@@ -193,16 +217,16 @@ def assumptions(
         f"({units.format_file_gb(active.routed)}) + {arch.active_other_params / 1e9:.2f}B other active params "
         f"({units.format_file_gb(active.other)}) of the model card's {arch.params_active / 1e9:g}B active; KV reads "
         "and compute are not counted",
-        f"decode speed: {serial_estimate_words()}; upper bound (JSON only) = the slowest tier's peak bandwidth / the "
-        "bytes it reads per token",
-        f"runtime overhead per GPU: llama.cpp {units.format_gib(CUDA_CONTEXT_BYTES + LLAMA_CPP_COMPUTE_BYTES, 2)} "
-        f"(CUDA context ~456 MiB and compute buffers 548-985 MiB, taken as 1 GiB: ggml-org/llama.cpp#15860); vLLM "
-        f"{units.format_gib(VLLM_NON_TORCH_TP1_BYTES + VLLM_ACTIVATION_BYTES, 2)} at tensor-parallel 1 and "
-        f"{units.format_gib(VLLM_NON_TORCH_TP_BYTES + VLLM_ACTIVATION_BYTES, 2)} per GPU above it (PR #10511); "
-        "CUDA-graph memory (vLLM: 1-3 GiB per GPU) is not counted",
+        f"decode speed: {serial_estimate_words(bits.engine)}; upper bound (JSON only) = the slowest tier's peak "
+        "bandwidth / the bytes it reads per token",
+        overhead_words(bits.engine),
         "GPU+RAM and mmap plans put routed experts (llama.cpp tensors matching 'exps') off the GPU and assume experts "
         "are used evenly",
     ]
+    if kv.engine_factor != 1.0:
+        lines[0] += (
+            f"; x{kv.engine_factor:g} for the engine that runs it ({kv.source.split('for this engine: ', 1)[-1]})"
+        )
     if bits.engine == "vllm" and kv.dtype != "fp8":
         lines.append("vLLM runs V4 only with --kv-cache-dtype fp8 (a hard requirement): its KV cache is the fp8 figure")
     if bits.engine == "llama.cpp" and kv.dtype == "fp8":

@@ -146,19 +146,25 @@ def decode_speed(placement: Placement) -> SpeedEstimate | None:
     )
 
 
-def serial_estimate_words() -> str:
-    """How the ``≈`` speed is computed, in words (every view and the assumptions print it)."""
-    return model_words()
+def serial_estimate_words(engine: str | None = None) -> str:
+    """How the ``≈`` speed is computed, in words (every view and the assumptions print it); ``engine`` (a memory
+    model: "vllm" or "llama.cpp") names only its own floor."""
+    return model_words(engine)
 
 
-def model_words() -> str:
-    """How the estimate is made, in one line (for the assumptions and the views)."""
+def model_words(engine: str | None = None) -> str:
+    """How the estimate is made, in one line (for the assumptions and the views): the floor of ``engine``'s family
+    ("vllm" or "llama.cpp"), or of both."""
     fractions = ", ".join(f"{name} {share:.0%}" for name, share in TIER_FRACTION.items())
+    floors = {
+        "vllm": f"vLLM {VLLM_LAYER_MS} ms per layer (+{VLLM_TP_LAYER_MS} per doubling of tensor parallelism)",
+        "llama.cpp": f"llama.cpp {LLAMA_CPP_LAYER_MS} ms per layer (+{LLAMA_CPP_SPLIT_MS} ms per extra GPU of a "
+        "layer split)",
+    }
+    floor = floors[engine] if engine in floors else ", ".join(floors.values())
     return (
-        f"estimate = 1 / (bytes per token / (bandwidth x share of peak: {fractions}) + a per-token floor: "
-        f"vLLM {VLLM_LAYER_MS} ms per layer (+{VLLM_TP_LAYER_MS} per doubling of tensor parallelism), llama.cpp "
-        f"{LLAMA_CPP_LAYER_MS} ms per layer (+{LLAMA_CPP_SPLIT_MS} ms per extra GPU of a layer split)); range "
-        f"÷/x {RANGE_FACTOR}; calibrated on measured runs from public issues (docs/speeds.md)"
+        f"estimate = 1 / (bytes per token / (bandwidth x share of peak: {fractions}) + a per-token floor: {floor}); "
+        f"range ÷/x {RANGE_FACTOR}; calibrated on measured runs from public issues (docs/speeds.md)"
     )
 
 

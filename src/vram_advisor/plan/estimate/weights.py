@@ -111,10 +111,14 @@ def other_weights_bytes(arch: Architecture, bits: QuantBits) -> int:
     return round(arch.other_params * bits.other / 8)
 
 
-def _size_warning(model: ModelProfile, quant: QuantRow, computed: int | None) -> str | None:
+def _size_warning(model: ModelProfile, quant: QuantRow, computed: int | None, in_use: int | None = None) -> str | None:
+    """The warning where the file differs much from the table's weights: the published file in use (``in_use``
+    bytes, the download a plan loads), else the row's first published file, else the computed size."""
     label = f"{model.id} {quant.id}"
     table, bits = quant.weights_bytes, quant.bits
     first = quant.published[0] if quant.published else None
+    if in_use is not None:
+        first = next((f for f in quant.published if f.size_bytes == in_use), first)
     if first is not None:
         differs = (first.size_bytes - table) / table
         if abs(differs) <= SIZE_WARNING_FRACTION:
@@ -152,7 +156,7 @@ def weights_estimate(
         raise UsageError(f"--sizes {sizes!r}: expected one of {', '.join(SIZES)}")
     arch, bits = model.architecture, quant.bits
     computed = computed_weights_bytes(arch, bits) if arch is not None and bits is not None else None
-    warning = _size_warning(model, quant, computed)
+    warning = _size_warning(model, quant, computed, download[0] if download is not None else None)
     warnings = [warning] if warning is not None else []
     in_use, basis = quant.weights_bytes, "table"
     if download is not None:
