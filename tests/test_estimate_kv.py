@@ -98,10 +98,12 @@ def test_unknown_dtype_is_a_usage_error() -> None:
 # ------------------------------------------------------------------------------------------ through check
 
 
-def _kv_by_model(document: dict) -> dict[str, int]:  # type: ignore[type-arg]
+def _kv_by_model(document: dict, engine: str = "llama.cpp") -> dict[str, int]:  # type: ignore[type-arg]
+    """Each model's KV cache as ``engine`` keeps it (the first of its options that runs on it)."""
     out: dict[str, int] = {}
     for option in document["options"]:
-        out.setdefault(option["model"], option["kv_cache_bytes"])
+        if option["engine"] == engine:
+            out.setdefault(option["model"], option["kv_cache_bytes"])
     return out
 
 
@@ -118,6 +120,9 @@ def test_check_one_million_json_shows_the_kv_cache(cli, write_inventory) -> None
     kv8 = _kv_by_model(fp8.json())
     assert 3.4 <= kv8["deepseek-v4-flash"] / GIB <= 3.8
     assert 4.9 <= kv8["deepseek-v4-pro"] / GIB <= 5.4
+    # vLLM runs V4 only with --kv-cache-dtype fp8, which its printed line passes: its options count the fp8 rows
+    assert _kv_by_model(document, "vllm")["deepseek-v4-flash"] == _kv_by_model(fp8.json(), "vllm")["deepseek-v4-flash"]
+    assert 3.4 <= _kv_by_model(document, "vllm")["deepseek-v4-flash"] / GIB <= 3.8
     for option in document["options"]:
         assert option["need_bytes"] > option["kv_cache_bytes"]
         assert isinstance(option["context_fits"], bool)

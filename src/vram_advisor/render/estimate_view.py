@@ -269,20 +269,20 @@ def estimate_view(estimate: est.Estimate, document: dict[str, object]) -> Group:
 def check_rows(plan: Plan, extras: CheckEstimates) -> list[tuple[str, Text]]:
     """Rows for ``check``'s facts grid: the context and its KV cache, and the recommendation's need."""
     rows: list[tuple[str, Text]] = []
-    kv_by_model: dict[str, int] = {}
-    for option in plan.options:
-        estimate = extras.of(option)
-        if estimate is not None and estimate.kv is not None:
-            kv_by_model.setdefault(option.model.short_name, estimate.kv.total_bytes)
-    context = Text(
-        f"{units.format_tokens(extras.context_tokens)} tokens ({extras.context_tokens:,}), "
-        f"{extras.kv_dtype.upper()} KV cache"
-    )
-    if kv_by_model:
-        context.append(": " + ", ".join(f"{name} {_gib(size)}" for name, size in kv_by_model.items()))
-        context.append(" for one sequence")
-    rows.append(("Context", context))
     chosen = plan.recommendation.option
+    estimates = [(o, extras.of(o)) for o in ([chosen] if chosen is not None else []) + list(plan.options)]
+    kv_by_model: dict[str, str] = {}
+    for option, estimate in estimates:  # the recommendation's own first: the KV its block runs with
+        if estimate is not None and estimate.kv is not None and option.model.short_name not in kv_by_model:
+            kv = estimate.kv
+            engine = estimate.quant.bits.engine if estimate.quant.bits is not None else ""
+            name = est.kv_cache_name(engine, kv.dtype).upper()
+            name += f" x{kv.engine_factor:g}" if kv.engine_factor != 1.0 else ""
+            kv_by_model[option.model.short_name] = f"{_gib(kv.total_bytes)} ({name})"
+    context = Text(f"{units.format_tokens(extras.context_tokens)} tokens ({extras.context_tokens:,})")
+    if kv_by_model:
+        context.append(", KV cache for one sequence: " + ", ".join(f"{n} {v}" for n, v in kv_by_model.items()))
+    rows.append(("Context", context))
     estimate = extras.of(chosen) if chosen is not None else None
     gpu = estimate.gpu if estimate is not None else None
     if estimate is not None and gpu is not None and plan.recommendation.kind == "local":

@@ -125,6 +125,8 @@ def estimate_option(
         missing = "architecture" if arch is None else f"bits for {quant.id}"
         why = f"{model.id}: its profile ({model.origin}) has no {missing}: no KV, placement or speed estimate"
         return Estimate(model, quant, context_tokens, None, weights, None, (), machine, (), tuple(warnings), why)
+    if bits.engine == "vllm" and "fp8" in arch.kv_rows:  # the printed vLLM line runs --kv-cache-dtype fp8
+        kv_dtype = "fp8"
     kv = kv_for_engine(kv_cache_bytes(arch, context_tokens, kv_dtype, SERVED_SEQUENCES), *kv_factor)
     found = placements_engram_on_disk(arch, bits, weights, kv, machine)
     if not offload:
