@@ -225,3 +225,59 @@ def test_an_mlx_repo_on_an_nvidia_machine_is_one_line_and_exit_2(cli, write_inve
     result = cli(["check", "--inventory", path, "--gpus", "GB10", "--repo", mlx.repo_id])
     assert result.code == 2 and result.err.count("\n") == 1
     assert "its mlx weights load in mlx-vlm, oMLX, none of which runs on NVIDIA CUDA" in result.err
+
+
+def test_a_live_gguf_repo_runs_on_an_engine_that_loads_it(cli, write_inventory, fake_hub) -> None:  # type: ignore[no-untyped-def]
+    # ds4 loads only antirez's single-file GGUFs: unsloth's split GGUF on a Mac is llama.cpp's, with --require or not
+    repo = next(r for r in fake_hub.repos if r.startswith("unsloth/DeepSeek-V4-Flash"))
+    folder = sorted({f.path.split("/")[0] for f in fake_hub.repos[repo].files if "Q2" in f.path})[0]
+    path = write_inventory(inventory_dict([], ram_gib=128, disks=[MODELS]))
+    base = ["check", "--json", "--inventory", path, "--gpus", "M4-Max-128GB:wired=110GB", "--repo", repo]
+    base += ["--include", f"{folder}/*"]
+    alone = cli(base).json()["required"]
+    asked = cli([*base, "--require", "deepseek-v4-flash:q2"]).json()["required"]
+    assert "run by llama.cpp" in alone["reason"]
+    vram = [next(c["detail"] for c in gate["checks"] if c["check"] == "vram") for gate in (alone, asked)]
+    assert vram[0].split(";")[0] == vram[1].split(";")[0], vram
+
+
+def test_an_mlx_repo_on_a_mac_is_judged_on_an_mlx_engine_at_its_named_width(cli, write_inventory, fake_hub) -> None:  # type: ignore[no-untyped-def]
+    from hubserver import FakeFile, FakeRepo
+
+    mlx = FakeRepo(
+        "someone/DeepSeek-V4-Flash-0731-MLX-3bit",
+        [
+            FakeFile("config.json", b'{"model_type": "deepseek_v4"}'),
+            FakeFile("model-00001-of-00002.safetensors", size=60 * 10**9, lfs=True),
+            FakeFile("model-00002-of-00002.safetensors", size=50 * 10**9, lfs=True),
+        ],
+    )
+    fake_hub.repos[mlx.repo_id] = mlx
+    path = write_inventory(inventory_dict([], ram_gib=512, disks=[MODELS]))
+    base = ["check", "--json", "--inventory", path, "--gpus", "M3-Ultra-512GB", "--repo", mlx.repo_id]
+    alone = cli(base).json()["required"]
+    asked = cli([*base, "--require", "deepseek-v4-flash:q3"]).json()["required"]
+    assert alone["quant"] == "q3" and "run by mlx-vlm" in alone["reason"], alone
+    vram = [next(c["detail"] for c in gate["checks"] if c["check"] == "vram") for gate in (alone, asked)]
+    assert vram[0].split(";")[0] == vram[1].split(";")[0], vram
+
+
+def test_a_unified_gpu_is_never_pooled_with_another_kind(cli) -> None:  # type: ignore[no-untyped-def]
+    mixed = cli(["check", "--gpus", "GB10,1xH100"])
+    assert mixed.code == 2 and "a unified-memory GPU (GB10) is its machine's memory" in mixed.err
+    assert cli(["check", "--gpus", "2xGB10"]).code == 0  # two DGX Sparks
+
+
+def test_an_engine_that_does_not_run_here_says_why(cli) -> None:  # type: ignore[no-untyped-def]
+    out = cli(["check", "--gpus", "2xH100", "--ram", "256GB", "--details"], env={"COLUMNS": "200"}).out
+    assert "ds4 does not run here (NVIDIA CUDA (sm_90), 2 GPUs): it runs V4 on at most 1 GPU" in " ".join(out.split())
+
+
+def test_details_print_the_run_block_s_words_as_shell_comments(cli) -> None:  # type: ignore[no-untyped-def]
+    out = cli(["check", "--gpus", "2xRTXPRO6000", "--ram", "256GB", "--details"], env={"COLUMNS": "80"}).out
+    block = out.split("Run it (vLLM from the nightly image)\n")[1].split("\n\n")[0].splitlines()
+    commands = [line for line in block if not line.lstrip().startswith("#")]
+    assert commands and all(line.startswith("  ") for line in commands)
+    words = [shlex.split(line, comments=True) for line in "\n".join(block).replace("\\\n", "").splitlines()]
+    assert [w[0] for w in words if w] == ["hf", "vllm"]  # what bash runs of the block pasted whole
+    assert any(line.lstrip().startswith("# note: install: docker pull vllm/vllm-openai:nightly") for line in block)

@@ -90,7 +90,8 @@ def test_v100_runs_the_checkpoint_as_a_gguf_and_says_why_not_vllm(cli) -> None: 
     # vLLM needs sm_90 or newer for V4 (profiles/engines.json): the same weights run as the GGUF repack on llama.cpp
     assert doc["run"]["engine_id"] == "llama.cpp" and doc["download"]["format"] == "gguf"
     assert any(
-        note.startswith("vLLM does not run V4 on these GPUs, NVIDIA CUDA (sm_70)") for note in doc["run"]["notes"]
+        note.startswith("vLLM does not run here (NVIDIA CUDA (sm_70), 8 GPUs): it runs V4 on sm_90 to sm_110")
+        for note in doc["run"]["notes"]
     )
 
 

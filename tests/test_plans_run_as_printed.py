@@ -473,11 +473,12 @@ def printed_block(out: str) -> list[str]:
 
 @pytest.mark.parametrize("columns", ["60", "80", "100"])
 @pytest.mark.parametrize("gpus", ["2xH100", "8xH100", "M4-Max-128GB:wired=110GB", "4xH100"])
+@pytest.mark.parametrize("folder", ["/Volumes/External SSD/my models", "~/my models"])
 def test_the_printed_block_pasted_is_the_json_block_even_with_spaces_in_the_path(  # type: ignore[no-untyped-def]
-    cli, write_inventory, monkeypatch, gpus, columns
+    cli, write_inventory, monkeypatch, gpus, columns, folder
 ) -> None:
-    # a wrapped line never breaks inside a quoted path: '/Volumes/External SSD' is one word to the shell
-    folder = "/Volumes/External SSD/my models"
+    # a wrapped line never breaks inside a quoted path: '/Volumes/External SSD' is one word to the shell; a tilde
+    # stays outside the quotes, where the shell expands it
     extra = ["--base"] if gpus == "4xH100" else []  # a conversion: git clone, pip, convert, quantize
     path = write_inventory(inventory_dict([], ram_gib=512, disks=[BIG_DISK]))
     args = ["check", "--inventory", path, "--gpus", gpus, "--ram", "512GB", "--model-dir", folder, *extra]
@@ -487,6 +488,8 @@ def test_the_printed_block_pasted_is_the_json_block_even_with_spaces_in_the_path
     printed = printed_block(out)
     assert [shlex.split(line) for line in printed] == [shlex.split(step) for step in steps]
     assert any(folder in word for step in steps for word in shlex.split(step))
+    if folder.startswith("~/"):
+        assert all("'~" not in step and '"~' not in step for step in steps)  # never a quoted tilde
     replay({"steps": printed, "command": printed[-1], "download": printed[0] if len(printed) > 1 else None})
     if gpus == "4xH100":  # the caveat under a conversion is printed as shell comments, harmless when pasted
         assert "  # nobody publishes this GGUF" in out

@@ -28,6 +28,8 @@ ROW_BITS: dict[str, int] = {"fp8": 8, "q6": 6, "q5": 5, "q4": 4, "q3": 3, "q2": 
 #: GGUF-style quantization names: Q4_K_M, IQ2_XXS, UD-Q2_K_XL, Q8_0, TQ1_0 (the digit is the nominal bit width).
 _GGUF_QUANT = re.compile(r"(?<![a-z0-9])(?:ud-)?(?:i|t)?q([1-8])(?:_|-|\.|$)", re.IGNORECASE)
 _FP8 = re.compile(r"(?<![a-z0-9])(?:fp8|f8_e4m3|float8)(?![a-z0-9])", re.IGNORECASE)
+#: MLX conversions name their width in the repository: mlx-community/...-4bit, ...-2.4bit-mixed, ...-3bit-DQ.
+_MLX_BITS = re.compile(r"(?<![a-z0-9])([2-8])(?:\.\d+)?bit(?![a-z0-9])", re.IGNORECASE)
 
 
 @dataclass(frozen=True, repr=False)
@@ -114,8 +116,9 @@ def _names(model: ModelProfile) -> Iterable[str]:
         yield _repo_name(model.hf_repo)
 
 
-def guess_quant(paths: Iterable[str]) -> str | None:
-    """The table row a set of files looks like from their names (Q2_K_XL -> q2, Q8_0 -> fp8), or None.
+def guess_quant(paths: Iterable[str], repo_id: str | None = None) -> str | None:
+    """The table row a set of files looks like from their names (Q2_K_XL -> q2, Q8_0 -> fp8), or None; failing
+    that, from an MLX repository's name (``-3bit`` -> q3).
 
     A 1-bit name maps to q2, the smallest row; 16-bit names (BF16, F16) have no row and give None.
     """
@@ -130,7 +133,11 @@ def guess_quant(paths: Iterable[str]) -> str | None:
             bits = int(match.group(1))
             votes["fp8" if bits >= 7 else f"q{max(2, bits)}"] += 1
     if not votes:
-        return None
+        width = _MLX_BITS.search(repo_id.rsplit("/", 1)[-1]) if repo_id else None
+        if width is None:
+            return None
+        bits = int(width.group(1))
+        return "fp8" if bits >= 7 else f"q{bits}"
     return votes.most_common(1)[0][0]
 
 

@@ -79,6 +79,24 @@ class EnginePlatform(Record):
     note: str | None = None
     #: how to install it here, where that differs from the engine's ``install``
     install: str | None = None
+    #: the version it needs here, where that differs from the engine's ``min_version``
+    version: str | None = None
+
+    def conditions(self) -> str:
+        """Where this entry runs V4, in words: "sm_90 to sm_110", "MI325, on at most 1 GPU", "any GPU"."""
+        low, high = self.min_compute_capability, self.max_compute_capability
+        parts = []
+        if low and high:
+            parts.append(f"sm_{low.replace('.', '')} to sm_{high.replace('.', '')}")
+        elif low:
+            parts.append(f"sm_{low.replace('.', '')} and newer")
+        elif high:
+            parts.append(f"up to sm_{high.replace('.', '')}")
+        if self.gpu_names:
+            parts.append("/".join(self.gpu_names))
+        if self.max_gpus is not None:
+            parts.append(f"at most {self.max_gpus} GPU{'s' if self.max_gpus > 1 else ''}")
+        return ", ".join(parts) or "any GPU"
 
     def admits(self, platform: Platform) -> bool:
         if platform.kind != self.kind:
@@ -116,6 +134,14 @@ class Engine(Record):
     note: str | None = None
     kv_scale: float = 1.0
     kv_source: str | None = None
+    #: the only repositories whose files it loads (ds4: antirez/deepseek-v4-gguf); empty: any of its formats
+    repos: tuple[str, ...] = ()
+
+    def loads(self, fmt: str | None, repo: str | None) -> bool:
+        """Whether it loads files of format ``fmt`` from ``repo``."""
+        if fmt is None or fmt not in self.formats:
+            return False
+        return not self.repos or (repo or "").lower() in {r.lower() for r in self.repos}
 
     def on(self, platform: Platform) -> EnginePlatform | None:
         """The platform entry that admits ``platform``, or None where the engine does not run there."""
@@ -171,6 +197,7 @@ def _platform(r: FieldReader, value: Any, where: str) -> EnginePlatform:
         max_gpus=max_gpus,
         note=r.optional(data, "note", p, r.text),
         install=r.optional(data, "install", p, r.text),
+        version=r.optional(data, "version", p, r.text),
     )
 
 
@@ -200,6 +227,7 @@ def _engine(r: FieldReader, check_source: SourceCheck, value: Any, where: str) -
         note=r.optional(data, "note", p, r.text),
         kv_scale=_kv_scale(r, data, p),
         kv_source=r.optional(data, "kv_source", p, r.text),
+        repos=r.optional(data, "repos", p, r.texts) or (),
     )
 
 

@@ -21,13 +21,13 @@ from vram_advisor.catalog.derive import (
     matching_models,
     ratios_for,
 )
-from vram_advisor.catalog.engines import EngineTable, Platform
+from vram_advisor.catalog.engines import EngineTable, Platform, platform_of
 from vram_advisor.catalog.profiles import Catalog, ModelProfile, QuantRow
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.hub.settings import RepoListing
 from vram_advisor.inventory.model import Inventory, select_disk
-from vram_advisor.plan.choose import verdict
+from vram_advisor.plan.choose import estimate_choice, verdict
 from vram_advisor.plan.disk import DiskCheck
 from vram_advisor.plan.estimate import estimate_with_weights
 from vram_advisor.plan.rules import Machine, Option, Plan, fit_of, requirement
@@ -77,17 +77,51 @@ def repo_option(listing: RepoListing, need: DerivedNeed, option_fit: Callable[[Q
     return Option(model=model, quant=row, fit=option_fit(row), rank=-1)
 
 
-def on_listing(option: Option, listing: RepoListing, machine: Machine) -> Option:
+def on_listing(option: Option, listing: RepoListing, machine: Machine, engines: EngineTable | None = None) -> Option:
     """``option`` judged again with the live listing's bytes in place of the packaged download's (rule 9: the
-    files you will fetch), on the same engine; unchanged where the option was judged on the table alone."""
+    files you will fetch): on the same engine where it loads the listed files, else on the first engine of this
+    platform that does (``engines``: unsloth's split GGUF is llama.cpp's, not ds4's); unchanged where the option was
+    judged on the table alone or no engine here loads the files."""
     choice = option.choice
     if choice is None or not listing.total_bytes:
         return option
-    download = replace(choice.download, bytes=listing.total_bytes, name=f"{listing.repo_id} as the Hub lists it")
-    estimate = estimate_with_weights(choice.estimate, listing.total_bytes, "published")
-    row, fit, placement = verdict(option.table_quant or option.quant, estimate, machine)
-    judged = replace(choice, download=download, estimate=estimate, row=row, fit=fit, placement=placement)
-    return replace(option, quant=row, fit=fit, placement=placement, choice=judged)
+    fmt = listing_format(listing)
+    engine = choice.engine
+    if engines is not None and not engine.loads(fmt, listing.repo_id):
+        platform = platform_of(choice.estimate.machine.gpus if choice.estimate.machine is not None else ())
+        found = next((e for e in engines.order(platform) if e.loads(fmt, listing.repo_id)), None)
+        if found is None:
+            return option
+        engine = found
+    download = replace(
+        choice.download,
+        repo=listing.repo_id,
+        bytes=listing.total_bytes,
+        name=f"{listing.repo_id} as the Hub lists it",
+        format=fmt,
+        engines=(engine.id,),
+        same_weights_as=None,
+    )
+    row = option.table_quant or option.quant
+    if engine is choice.engine:
+        estimate = estimate_with_weights(choice.estimate, listing.total_bytes, "published")
+    else:
+        kv = choice.estimate.kv
+        kv_dtype = kv.dtype if kv is not None and choice.engine.memory != "vllm" else "bf16"
+        estimate = estimate_choice(
+            choice.estimate.model,
+            row,
+            download,
+            engine,
+            choice.estimate.context_tokens,
+            choice.estimate.machine,
+            kv_dtype,
+        )
+    judged_row, fit, placement = verdict(row, estimate, machine)
+    judged = replace(
+        choice, download=download, engine=engine, estimate=estimate, row=judged_row, fit=fit, placement=placement
+    )
+    return replace(option, quant=judged_row, fit=fit, placement=placement, choice=judged)
 
 
 def listing_format(listing: RepoListing) -> str | None:
@@ -109,6 +143,7 @@ def _real_option(
     model: ModelProfile,
     row: QuantRow,
     matched: Sequence[ModelProfile],
+    engines: EngineTable,
 ) -> Option | None:
     """The plan's own option for the profile row the repo matches, judged on the listed files (rule 9), named after
     the repo; None where no profile names the repo, the option was judged on the table alone, or its engine does
@@ -116,10 +151,11 @@ def _real_option(
     if not any(m.id == model.id for m in matched):
         return None
     option = next((o for o in result.options if o.key == (model.id, row.id)), None)
-    fmt = listing_format(listing)
-    if option is None or option.choice is None or fmt is None or fmt not in option.choice.engine.formats:
+    if option is None or option.choice is None:
         return None
-    judged = on_listing(option, listing, machine)
+    judged = on_listing(option, listing, machine, engines)
+    if judged is option:  # no engine here loads the listed files
+        return None
     named = replace(judged.model, id=listing.repo_id, name=listing.repo_id, short_name=listing.repo_id.split("/")[-1])
     return replace(judged, model=named, rank=-1)
 
@@ -142,14 +178,13 @@ def apply_download(
     need: DerivedNeed | None = None
     real: Option | None = None
     if result.required is not None:
-        option = on_listing(result.required.option, listing, machine)
+        option = on_listing(result.required.option, listing, machine, catalog.engines)
     else:
-        quant = guess_quant(f.path for f in listing.files)
+        quant = guess_quant((f.path for f in listing.files), listing.repo_id)
         pool = [catalog.model(model_id) for model_id in models]
         ratios = ratios_for(catalog, listing.repo_id, quant, pool)
-        real = _real_option(
-            result, listing, machine, ratios.model, ratios.row, matching_models(catalog, listing.repo_id, pool)
-        )
+        matched = matching_models(catalog, listing.repo_id, pool)
+        real = _real_option(result, listing, machine, ratios.model, ratios.row, matched, catalog.engines)
         if real is not None:
             option = real
         else:

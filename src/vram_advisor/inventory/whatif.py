@@ -48,6 +48,11 @@ def parse_gpus(spec: str) -> tuple[Gpu, ...]:
             f"--gpus {spec!r}: an Apple chip's GPU is the whole machine's memory: name one chip (M4-Max-128GB), "
             "not several or one beside other GPUs (one engine cannot pool Macs or a Mac and a card)"
         )
+    if any(gpu.unified for gpu in gpus) and len({gpu.name for gpu in gpus}) > 1:
+        raise UsageError(
+            f"--gpus {spec!r}: a unified-memory GPU (GB10) is its machine's memory: not beside other GPUs (two "
+            "DGX Sparks, 2xGB10, are the one pairing people run)"
+        )
     return tuple(replace(gpu, index=i) for i, gpu in enumerate(gpus))
 
 

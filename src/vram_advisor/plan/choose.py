@@ -155,9 +155,13 @@ def not_here(model: ModelProfile, row: QuantRow, platform: Platform, engines: En
         engine = engines.engines.get(engine_id)
         if engine is None or engine_id in runnable:
             continue
-        same_kind = next((entry for entry in engine.platforms if entry.kind == platform.kind), None)
-        if same_kind is None:  # an engine of another platform altogether (MLX on a PC): nothing worth saying
+        same_kind = [entry for entry in engine.platforms if entry.kind == platform.kind]
+        if not same_kind:  # an engine of another platform altogether (MLX on a PC): nothing worth saying
             continue
-        why = f" (where it does: {same_kind.note})" if same_kind.note else ""
-        lines.append(f"{engine.name} does not run V4 on these GPUs, {platform.words}{why}")
+        where = "; or ".join(dict.fromkeys(entry.conditions() for entry in same_kind))
+        count = len(platform.gpu_names)
+        lines.append(
+            f"{engine.name} does not run here ({platform.words}, {count} GPU{'s' if count != 1 else ''}): it runs V4 "
+            f"on {where}"
+        )
     return lines

@@ -41,7 +41,7 @@ from vram_advisor.plan.estimate import (
     Estimate,
     Placement,
 )
-from vram_advisor.plan.steps import FALLBACK_DIR, Fetched, Unquoted, convert, fetch, join, target_dir
+from vram_advisor.plan.steps import FALLBACK_DIR, Fetched, convert, fetch, join, target_dir
 
 HOST = "127.0.0.1"
 PORTS = {"vllm": 8000, "sglang": 30000, "llama.cpp": 8080, "ds4": 8000, "mlx-vlm": 8080, "omlx": 8000}
@@ -91,6 +91,8 @@ class RunPlan(Record):
     #: what must be known before pasting the lines: how to build or install the engine here, a conversion that may
     #: fail (shown under the block on the first screen)
     caveat: str | None = None
+    #: the engine and version it needs here ("vLLM >= 0.25.0", "vLLM from the nightly image")
+    requires: str | None = None
 
     @property
     def command(self) -> str | None:
@@ -243,7 +245,7 @@ def _engine_words(
     elif engine.id == "omlx":
         assert fetched.folder is not None
         parent = posixpath.dirname(fetched.folder.rstrip("/")) or "."
-        words = ["omlx", "serve", "--model-dir", Unquoted(parent) if isinstance(fetched.folder, Unquoted) else parent]
+        words = ["omlx", "serve", "--model-dir", parent]
         notes = [f"oMLX serves every model folder under {parent}; this one is {posixpath.basename(fetched.folder)}"]
     else:  # an engine of a user's engines file: its program and the file
         words, notes = [*engine.program.split(), fetched.path or (download.repo or "")], []
@@ -310,7 +312,9 @@ def run_plan(
     here = f"{engine.name} here: {entry.note}" if entry is not None and entry.note else None
     caveat = "; ".join(text for text in (here, fetched.caveat) if text) or None
     loads = fetched.path if fetched.path is not None else f"{fetched.repo}:{fetched.file or ''}".rstrip(":")
-    return RunPlan(engine, download, placement, (*fetched.lines, join(words)), loads, tuple(notes), why, caveat)
+    requires = f"{engine.name} {entry.version}" if entry is not None and entry.version else engine.requirement
+    steps = (*fetched.lines, join(words))
+    return RunPlan(engine, download, placement, steps, loads, tuple(notes), why, caveat, requires)
 
 
 def run_dict(run: RunPlan | None) -> dict[str, Any] | None:
@@ -325,7 +329,7 @@ def run_dict(run: RunPlan | None) -> dict[str, Any] | None:
         "engine_id": engine.id,
         "placement": run.placement.kind if run.placement is not None else None,
         "engine_version": engine.min_version,
-        "requires": engine.requirement,
+        "requires": run.requires or engine.requirement,
         "checked_against": engine.added,
         "repo": download.repo if download.conversion is None else download.conversion.checkpoint_repo,
         "steps": list(run.steps) if command is not None else [],

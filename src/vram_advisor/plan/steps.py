@@ -39,18 +39,24 @@ class Unquoted(str):
     __slots__ = ()
 
 
+def quote(word: str) -> str:
+    """One word for the shell: quoted where it needs it; a path that starts with ``~/`` keeps the tilde outside the
+    quotes (``~/'my models/x.gguf'``), where the shell expands it."""
+    if isinstance(word, Unquoted):
+        return str(word)
+    if word.startswith("~/"):
+        return "~/" + shlex.quote(word[2:]) if word[2:] else "~/"
+    return shlex.quote(word)
+
+
 def join(parts: list[str]) -> str:
-    """Words as one shell line: each quoted where it needs it, ``Unquoted`` words as they are."""
-    return " ".join(part if isinstance(part, Unquoted) else shlex.quote(part) for part in parts)
+    """Words as one shell line (``quote``)."""
+    return " ".join(quote(part) for part in parts)
 
 
 def _path(folder: str, *rest: str) -> str:
-    """A path under ``folder``, unquoted where it starts with ``~`` (the shell must expand it; names have no spaces
-    there), quoted as usual otherwise."""
-    path = posixpath.join(folder, *rest)
-    if path.startswith("~/") and all(c.isalnum() or c in "/._-~" for c in path):
-        return Unquoted(path)
-    return path
+    """A path under ``folder`` (quoted when the line is joined: ``quote``)."""
+    return posixpath.join(folder, *rest)
 
 
 def repo_name(repo: str) -> str:

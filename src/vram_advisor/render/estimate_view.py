@@ -140,6 +140,14 @@ def breakdown_line(placement: est.Placement) -> Text:
     return line
 
 
+#: Where the weights in use come from, in words.
+BASIS_WORDS = {
+    "published": "the published file's weights",
+    "computed": "weights computed from the bits per weight",
+    "table": "the article's weights",
+}
+
+
 def _indented(text: str, style: str = "") -> Padding:
     """A line of the run block indented two columns, wrapped lines too."""
     return Padding(Text(text, style=style), (0, 0, 0, 2))
@@ -157,8 +165,9 @@ def run_lines(run: dict[str, object] | None) -> list[RenderableType]:
             lines.append(_indented(str(run["warning"]), "yellow"))
         return lines
     lines = [Text(f"Run it ({run['requires']})", style="bold")]
+    # every line under the commands is a shell comment: the block pastes whole, words and all
     if run.get("warning"):
-        lines.append(_indented(f"why this placement: {run['warning']}", "yellow"))
+        lines.append(CommentBlock(f"why this placement: {run['warning']}"))
     steps = [str(step) for step in run.get("steps") or [run["command"]]]  # type: ignore[attr-defined]
     for position, step in enumerate(steps):  # the download and any conversion, then the engine (rule 11)
         lines.append(CommandBlock(step, style="cyan" if position == len(steps) - 1 else ""))
@@ -167,8 +176,8 @@ def run_lines(run: dict[str, object] | None) -> list[RenderableType]:
     notes = run.get("notes")
     if isinstance(notes, list):
         for note in notes:
-            lines.append(_indented(f"note: {note}", "dim"))
-    lines.append(_indented(f"flags checked against: {run['checked_against']}", "dim"))
+            lines.append(CommentBlock(f"note: {note}", style="dim"))
+    lines.append(CommentBlock(f"flags checked against: {run['checked_against']}", style="dim"))
     return lines
 
 
@@ -182,7 +191,7 @@ def estimate_view(estimate: est.Estimate, document: dict[str, object]) -> Group:
     if estimate.kv is not None:
         engine = estimate.quant.bits.engine if estimate.quant.bits is not None else ""
         title.append(f" · {est.kv_cache_name(engine, estimate.kv.dtype).upper()} KV cache")
-    title.append(f" · weights from the {estimate.weights.basis}")
+    title.append(f" · {BASIS_WORDS.get(estimate.weights.basis, estimate.weights.basis)}")
     parts.append(title)
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="cyan", no_wrap=True)
@@ -336,7 +345,8 @@ def check_parts(plan: Plan, extras: CheckEstimates) -> list[object]:
         parts.append(Text())
         title = Text(f"Offload plans for {subject.model.short_name} {subject.quant.id.upper()}", style="bold")
         title.append(
-            f" at {units.format_tokens(extras.context_tokens)} tokens (weights from the {subject.weights.basis})"
+            f" at {units.format_tokens(extras.context_tokens)} tokens "
+            f"({BASIS_WORDS.get(subject.weights.basis, subject.weights.basis)})"
         )
         parts.append(title)
         shown = tuple(

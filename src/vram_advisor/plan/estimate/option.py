@@ -229,8 +229,11 @@ def assumptions(
         lines[0] += (
             f"; x{kv.engine_factor:g} for the engine that runs it ({kv.source.split('for this engine: ', 1)[-1]})"
         )
-    if bits.engine == "vllm" and kv.dtype != "fp8":
-        lines.append("vLLM runs V4 only with --kv-cache-dtype fp8 (a hard requirement): its KV cache is the fp8 figure")
+    if bits.engine == "vllm":
+        lines.append(
+            "vLLM runs V4 only with --kv-cache-dtype fp8 (a hard requirement, passed by its printed line): its plans "
+            "count the fp8 rows, whatever --kv-dtype says"
+        )
     if bits.engine == "llama.cpp" and kv.dtype == "fp8":
         lines.append("the fp8 rows are vLLM's fp8_ds_mla layout; llama.cpp keeps V4's cache in f16 (issue #27680 logs)")
     if machine is not None:
