@@ -36,6 +36,9 @@ def test_vllm_runs_on_mi325x_only_at_tensor_parallel_1(cli, write_inventory) -> 
     fp8 = next(o for o in single["options"] if (o["model"], o["quant"]) == ("deepseek-v4-flash", "fp8"))
     assert fp8["engine"] == "vllm"
     many = check(cli, eight, "--model-dir", "/models")
+    engines = {e["id"]: e for e in cli(["models", "--json"]).json()["engines"]}
+    mi325 = next(p for p in engines["vllm"]["platforms"] if "MI325" in p["gpu_names"])
+    assert (mi325["max_gpus"], mi325["conditions"]) == (1, "MI325, at most 1 GPU")
     assert all(o["engine"] not in ("vllm",) for o in many["options"]), "vLLM is verified on MI325X at TP 1 only"
     assert "--tensor-parallel-size 8" not in (many["run"] or {}).get("command", "")
 
@@ -193,6 +196,22 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch, tmp_path):  # type: ignore[no-unty
     yield from serve_recorded_hub(monkeypatch, tmp_path)
 
 
+def mlx_repo(fake_hub):  # type: ignore[no-untyped-def]
+    """An MLX conversion on the fake Hub: 110 GB of safetensors in a repository named for its 3-bit width."""
+    from hubserver import FakeFile, FakeRepo
+
+    repo = FakeRepo(
+        "someone/DeepSeek-V4-Flash-0731-MLX-3bit",
+        [
+            FakeFile("config.json", b'{"model_type": "deepseek_v4"}'),
+            FakeFile("model-00001-of-00002.safetensors", size=60 * 10**9, lfs=True),
+            FakeFile("model-00002-of-00002.safetensors", size=50 * 10**9, lfs=True),
+        ],
+    )
+    fake_hub.repos[repo.repo_id] = repo
+    return repo
+
+
 def test_a_repo_without_require_is_judged_as_its_files_run(cli, write_inventory, fake_hub) -> None:  # type: ignore[no-untyped-def]
     # the same files give the same need with or without --require (rule 12): the listing on the row's engine
     repo = next(iter(r for r in fake_hub.repos if r.startswith("unsloth/DeepSeek-V4-Flash")), None)
@@ -210,17 +229,7 @@ def test_a_repo_without_require_is_judged_as_its_files_run(cli, write_inventory,
 
 
 def test_an_mlx_repo_on_an_nvidia_machine_is_one_line_and_exit_2(cli, write_inventory, fake_hub) -> None:  # type: ignore[no-untyped-def]
-    from hubserver import FakeFile, FakeRepo
-
-    mlx = FakeRepo(
-        "someone/DeepSeek-V4-Flash-0731-MLX-3bit",
-        [
-            FakeFile("config.json", b'{"model_type": "deepseek_v4"}'),
-            FakeFile("model-00001-of-00002.safetensors", size=60 * 10**9, lfs=True),
-            FakeFile("model-00002-of-00002.safetensors", size=50 * 10**9, lfs=True),
-        ],
-    )
-    fake_hub.repos[mlx.repo_id] = mlx
+    mlx = mlx_repo(fake_hub)
     path = write_inventory(inventory_dict([], ram_gib=128, disks=[MODELS]))
     result = cli(["check", "--inventory", path, "--gpus", "GB10", "--repo", mlx.repo_id])
     assert result.code == 2 and result.err.count("\n") == 1
@@ -242,17 +251,7 @@ def test_a_live_gguf_repo_runs_on_an_engine_that_loads_it(cli, write_inventory, 
 
 
 def test_an_mlx_repo_on_a_mac_is_judged_on_an_mlx_engine_at_its_named_width(cli, write_inventory, fake_hub) -> None:  # type: ignore[no-untyped-def]
-    from hubserver import FakeFile, FakeRepo
-
-    mlx = FakeRepo(
-        "someone/DeepSeek-V4-Flash-0731-MLX-3bit",
-        [
-            FakeFile("config.json", b'{"model_type": "deepseek_v4"}'),
-            FakeFile("model-00001-of-00002.safetensors", size=60 * 10**9, lfs=True),
-            FakeFile("model-00002-of-00002.safetensors", size=50 * 10**9, lfs=True),
-        ],
-    )
-    fake_hub.repos[mlx.repo_id] = mlx
+    mlx = mlx_repo(fake_hub)
     path = write_inventory(inventory_dict([], ram_gib=512, disks=[MODELS]))
     base = ["check", "--json", "--inventory", path, "--gpus", "M3-Ultra-512GB", "--repo", mlx.repo_id]
     alone = cli(base).json()["required"]

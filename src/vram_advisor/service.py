@@ -14,6 +14,7 @@ from vram_advisor.catalog.profiles import Catalog, ModelProfile
 from vram_advisor.catalog.userprofiles import default_catalog, report_broken
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
+from vram_advisor.core.modeldir import model_dir_of
 from vram_advisor.core.records import Record
 from vram_advisor.inventory import model as inv
 from vram_advisor.inventory import visibility, whatif
@@ -97,8 +98,7 @@ def check_options(
     ``in_play``, the models the check plans, names the longest context when ``--context`` is beyond them all."""
     if request.repo is None and (request.revision is not None or request.include):
         raise UsageError("--revision and --include need --repo ORG/NAME")
-    if request.model_dir is not None and not request.model_dir.strip():
-        raise UsageError("--model-dir: an empty path; give the folder the weights go to (or leave the option out)")
+    model_dir_of(request.model_dir)
     return CheckOptions(
         context_tokens=parse_context(request.context, in_play),
         base=request.base,

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from vram_advisor import __version__
-from vram_advisor.core.errors import UsageError
+from vram_advisor.core.modeldir import model_dir_of
 
 app = typer.Typer(
     name="vram-advisor",
@@ -46,20 +46,13 @@ InventoryOpt = Annotated[
 ]
 
 
-def _model_dir(value: str | None) -> str | None:
-    """An empty ``--model-dir`` would measure one disk and download to the current folder: refused."""
-    if value is not None and not value.strip():
-        raise UsageError("--model-dir: an empty path; give the folder the weights go to (or leave the option out)")
-    return value
-
-
 ModelDirOpt = Annotated[
     str | None,
     typer.Option(
         "--model-dir",
         metavar="PATH",
         help="Where the weights would go (default: the Hugging Face cache).",
-        callback=_model_dir,
+        callback=model_dir_of,
     ),
 ]
 GpusOpt = Annotated[

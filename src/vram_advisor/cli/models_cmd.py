@@ -88,7 +88,12 @@ def _engine_dict(engine: Engine) -> dict[str, Any]:
             {
                 "kind": entry.kind,
                 "min_compute_capability": entry.min_compute_capability,
+                "max_compute_capability": entry.max_compute_capability,
                 "gpu_names": list(entry.gpu_names),
+                "max_gpus": entry.max_gpus,
+                "conditions": entry.conditions(),
+                "install": entry.install,
+                "version": entry.version,
                 "note": entry.note,
             }
             for entry in engine.platforms
@@ -98,6 +103,8 @@ def _engine_dict(engine: Engine) -> dict[str, Any]:
         "added": engine.added,
         "install": engine.install,
         "flags": list(engine.flags),
+        "repos": list(engine.repos),
+        "kv_scale": engine.kv_scale,
         "source": engine.source,
     }
 

@@ -124,13 +124,17 @@ def on_listing(option: Option, listing: RepoListing, machine: Machine, engines: 
     return replace(option, quant=judged_row, fit=fit, placement=placement, choice=judged)
 
 
+#: File extensions of the weights the engines load (profiles/engines.json ``formats``; MLX ships safetensors).
+WEIGHT_EXTENSIONS = {".gguf": "gguf", ".safetensors": "safetensors"}
+
+
 def listing_format(listing: RepoListing) -> str | None:
     """What the listed weights are: "gguf", "mlx" (an MLX conversion: mlx-community's, or MLX in the repo's name;
     its safetensors load only in MLX engines), "safetensors", or None (no weights)."""
-    paths = [f.path for f in listing.files]
-    if any(path.endswith(".gguf") for path in paths):
+    found = {fmt for f in listing.files for ext, fmt in WEIGHT_EXTENSIONS.items() if f.path.endswith(ext)}
+    if "gguf" in found:
         return "gguf"
-    if not any(path.endswith(".safetensors") for path in paths):
+    if "safetensors" not in found:
         return None
     owner, _, name = listing.repo_id.lower().partition("/")
     return "mlx" if owner == "mlx-community" or "mlx" in name.split("-") else "safetensors"
@@ -145,9 +149,9 @@ def _real_option(
     matched: Sequence[ModelProfile],
     engines: EngineTable,
 ) -> Option | None:
-    """The plan's own option for the profile row the repo matches, judged on the listed files (rule 9), named after
-    the repo; None where no profile names the repo, the option was judged on the table alone, or its engine does
-    not load the listed format (the need is then derived from the table's ratios)."""
+    """The plan's own option for the profile row the repo matches, judged on the listed files (rule 9) by an engine
+    here that loads them, named after the repo; None where no profile names the repo, the option was judged on the
+    table alone, or no engine here loads the files (the need is then derived from the table's ratios)."""
     if not any(m.id == model.id for m in matched):
         return None
     option = next((o for o in result.options if o.key == (model.id, row.id)), None)
@@ -208,10 +212,6 @@ def apply_download(
     return replace(result, required=judged), need
 
 
-#: File extensions of the weights the engines load (profiles/engines.json ``formats``; MLX ships safetensors).
-WEIGHT_EXTENSIONS = {".gguf": "gguf", ".safetensors": "safetensors"}
-
-
 def check_loadable(listing: RepoListing, engines: EngineTable, platform: Platform | None = None) -> None:
     """A listing must hold weights some engine loads (GGUF or safetensors) on ``platform`` (None: anywhere); else a
     UsageError naming the repo and what it holds instead (``.bin``, ``.exl3`` folders, ``.pt``, nothing at all), or
@@ -221,10 +221,9 @@ def check_loadable(listing: RepoListing, engines: EngineTable, platform: Platfor
     if fmt is not None and fmt in everywhere:
         if platform is None or not engines.engines:
             return
-        here = [engine for engine in engines.order(platform) if fmt in engine.formats]
-        if here:
+        if any(engine.loads(fmt, listing.repo_id) for engine in engines.order(platform)):
             return
-        runs = sorted({engine.name for engine in engines.engines.values() if fmt in engine.formats})
+        runs = sorted({engine.name for engine in engines.engines.values() if engine.loads(fmt, listing.repo_id)})
         raise UsageError(
             f"--repo {listing.repo_id}: its {fmt} weights load in {', '.join(runs)}, none of which runs on "
             f"{platform.words}"

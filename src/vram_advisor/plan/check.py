@@ -19,7 +19,7 @@ from vram_advisor.inventory.model import Inventory, all_notes
 from vram_advisor.plan import occupancy
 from vram_advisor.plan.check_estimates import CheckEstimates, EstimateOptions, estimate_check
 from vram_advisor.plan.family import FamilyNote
-from vram_advisor.plan.rules import Plan, machine_of, plan
+from vram_advisor.plan.rules import Plan, file_disk, machine_of, plan
 
 #: ``--context`` when none is given.
 DEFAULT_CONTEXT_TOKENS = 32 * 1024
@@ -214,17 +214,4 @@ def _disk_of_run(result: Plan, estimates: CheckEstimates, inventory: Inventory, 
     rec, run = result.recommendation.option, estimates.run_plan
     if rec is None or rec.choice is not None or run is None or run.download.bytes is None:
         return result
-    from vram_advisor.plan.disk import download_disk
-    from vram_advisor.plan.steps import target_dir
-
-    download = run.download
-    disk = download_disk(
-        download.disk_bytes,
-        download.name or "its download",
-        inventory,
-        target_dir(download, run.engine.id, inventory, model_dir),
-        repo=download.repo,
-        files=download.files,
-        converted=download.conversion is not None,
-    )
-    return replace(result, disk=disk)
+    return replace(result, disk=file_disk(run.download, run.engine.id, inventory, model_dir, "its download"))

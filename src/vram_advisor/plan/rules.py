@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from vram_advisor.catalog.api import ApiOption
+from vram_advisor.catalog.downloads import ReferenceDownload
 from vram_advisor.catalog.profiles import (
     EXPERIMENTAL_ORDER,
     NON_EXPERIMENTAL_ORDER,
@@ -340,17 +341,24 @@ def option_disk(option: Option, inventory: Inventory, model_dir: str | None) -> 
     choice = option.choice
     if choice is None:
         return download_disk(option.quant.weights_bytes, "its weights", inventory, model_dir)
+    return file_disk(choice.download, choice.engine.id, inventory, model_dir, f"the download of {_label(option)}")
+
+
+def file_disk(
+    download: ReferenceDownload, engine_id: str, inventory: Inventory, model_dir: str | None, unnamed: str
+) -> DiskCheck:
+    """The disk check of ``download`` run by ``engine_id``, at the folder its run block downloads to (a conversion
+    counts the checkpoint and the 16-bit GGUF it writes on the way); ``unnamed`` names a download without a name."""
     from vram_advisor.plan.steps import target_dir
 
-    download = choice.download
-    what = download.name or f"the download of {_label(option)}"
+    what = download.name or unnamed
     if download.conversion is not None:
         what += " (with the checkpoint it is made from and the 16-bit GGUF on the way)"
     return download_disk(
         download.disk_bytes,
         what,
         inventory,
-        target_dir(download, choice.engine.id, inventory, model_dir),
+        target_dir(download, engine_id, inventory, model_dir),
         repo=download.repo,
         files=download.files,
         converted=download.conversion is not None,

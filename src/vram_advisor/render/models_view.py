@@ -72,18 +72,10 @@ def engines_table(engines: EngineTable) -> Table:
     for column in ("engine", "loads", "runs on", "version"):
         table.add_column(column, overflow="fold")
     for engine in engines.engines.values():
-        platforms = []
-        for entry in engine.platforms:
-            low, high = entry.min_compute_capability, entry.max_compute_capability
-            condition = ""
-            if low and high:
-                condition = f" sm_{low.replace('.', '')}-{high.replace('.', '')}"
-            elif low:
-                condition = f" sm_{low.replace('.', '')}+"
-            if entry.max_gpus:
-                condition += f" (up to {entry.max_gpus} GPU{'s' if entry.max_gpus > 1 else ''})"
-            named = f" ({', '.join(entry.gpu_names)})" if entry.gpu_names else ""
-            platforms.append(f"{entry.kind}{condition}{named}")
+        platforms = [
+            entry.kind + (f" ({entry.conditions()})" if entry.conditions() != "any GPU" else "")
+            for entry in engine.platforms
+        ]
         table.add_row(engine.name, ", ".join(engine.formats), Text(", ".join(platforms)), Text(engine.min_version))
     return table
 

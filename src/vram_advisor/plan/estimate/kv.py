@@ -37,6 +37,8 @@ class KvEstimate(Record):
     global_bytes_per_token: int | None = None
     #: how many times the rows above the engine keeps (ds4: about 3.6, its own figure); 1 for the others
     engine_factor: float = 1.0
+    #: where ``engine_factor`` comes from (the engine's public figure)
+    engine_source: str | None = None
 
 
 def kv_for_engine(kv: KvEstimate, factor: float, source: str | None) -> KvEstimate:
@@ -53,6 +55,7 @@ def kv_for_engine(kv: KvEstimate, factor: float, source: str | None) -> KvEstima
         amortised_bytes_per_token=kv.amortised_bytes_per_token * factor,
         source=f"{kv.source}; x{factor:g} for this engine: {source}" if source else kv.source,
         engine_factor=factor,
+        engine_source=source,
     )
 
 

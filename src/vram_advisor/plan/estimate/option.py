@@ -226,9 +226,7 @@ def assumptions(
         "are used evenly",
     ]
     if kv.engine_factor != 1.0:
-        lines[0] += (
-            f"; x{kv.engine_factor:g} for the engine that runs it ({kv.source.split('for this engine: ', 1)[-1]})"
-        )
+        lines[0] += f"; x{kv.engine_factor:g} for the engine that runs it ({kv.engine_source or 'its own figure'})"
     if bits.engine == "vllm":
         lines.append(
             "vLLM runs V4 only with --kv-cache-dtype fp8 (a hard requirement, passed by its printed line): its plans "
