@@ -209,6 +209,8 @@ def test_every_run_block_works_top_to_bottom_and_is_never_dominated(cli, write_i
     loaded = replay(run)
     if where == "model-dir":
         assert loaded.startswith("/models/") or run["engine_id"] in ("vllm", "sglang", "mlx-vlm"), loaded
+    if run["engine_id"] in ("vllm", "sglang", "ds4") or "-m" in shlex.split(run["command"]):
+        assert run["loads"]["path"] == loaded  # the JSON names what the engine line loads
     # the run block is the recommendation's own plan: its engine and the file it was judged on
     chosen = option(document, rec["model"], rec["quant"])
     assert run["engine_id"] == chosen["engine"] == rec["engine"]

@@ -311,7 +311,9 @@ def run_plan(
     notes = [*fetched.notes, *notes, *choice_notes, f"install: {install}"]
     here = f"{engine.name} here: {entry.note}" if entry is not None and entry.note else None
     caveat = "; ".join(text for text in (here, fetched.caveat) if text) or None
-    loads = fetched.path if fetched.path is not None else f"{fetched.repo}:{fetched.file or ''}".rstrip(":")
+    loads = (
+        fetched.path or fetched.folder or f"{fetched.repo}:{fetched.file or ''}".rstrip(":")
+    )  # what the engine line names
     requires = f"{engine.name} {entry.version}" if entry is not None and entry.version else engine.requirement
     steps = (*fetched.lines, join(words))
     return RunPlan(engine, download, placement, steps, loads, tuple(notes), why, caveat, requires)
