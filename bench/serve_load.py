@@ -1,6 +1,8 @@
-"""Load benchmark for ``vram-advisor serve``: concurrent keep-alive clients on ``/metrics`` and ``/check``.
+"""Load benchmark for ``vram-advisor serve``: concurrent keep-alive clients on ``/metrics`` and ``/check``, then a
+slowloris attack against one normal client.
 
-    python bench/serve_load.py [--clients 50] [--requests 10000] [--time-limit 120] [--json]
+    python bench/serve_load.py [--clients 50] [--requests 10000] [--time-limit 120]
+                               [--slowloris 300] [--slowloris-seconds 30] [--json]
 
 Starts a real ``vram-advisor serve`` on 127.0.0.1 (port 0) answering for a fixed machine (``--inventory`` of a
 saved 3-GPU node written to a temporary file, so no probe runs and the figures are the agent's own), then runs
@@ -10,6 +12,14 @@ query), until ``--requests`` answers have come back or ``--time-limit`` seconds 
 per second, latency p50 / p99 / max, errors (non-200 answers, resets, timeouts, reconnects) and the server's
 resident memory (VmRSS) after a warm-up and at the end, plus the issue-13 target check (on the 2-core development
 machine: p99 <= 100 ms, max <= 1 s, no errors, RSS flat over 10,000 requests, read as growing by at most 10 MiB).
+
+The slowloris phase (issue 19) follows: ``--slowloris`` connections each send a partial request head
+(``GET /inventory HTTP/1.1``, ``Host``, and an unfinished header), then trickle one more byte a second, and connect
+again as soon as the server closes them (at its header deadline, ``serve --read-timeout``, 10 s by default), for
+``--slowloris-seconds``; meanwhile one normal client sends ``GET /inventory`` on a fresh connection, one after
+another, each given ``SLOW_PHASE_REQUEST_TIMEOUT_SECONDS``. Reported: the share of its requests answered 200 and
+their latency p50 / p99 / max, and how often the attackers were cut off and reconnected. Target: >= 95% answered
+with p99 <= 500 ms.
 
 Loopback only: ``--url`` (an agent already running) must name 127.0.0.1, ::1 or localhost. Exits 0 whatever the
 figures unless ``--enforce`` is given (then 1 when the target is missed).
@@ -41,6 +51,11 @@ TARGET_MAX_SECONDS = 1.0
 #: "RSS flat": the resident set may grow by at most this much between the warm-up and the end of the run.
 TARGET_RSS_GROWTH_BYTES = 10 * MIB
 REQUEST_TIMEOUT_SECONDS = 30.0
+TARGET_SLOWLORIS_SHARE = 0.95
+TARGET_SLOWLORIS_P99_SECONDS = 0.500
+#: A request of the normal client during the slowloris phase that takes longer than this counts as unanswered.
+SLOW_PHASE_REQUEST_TIMEOUT_SECONDS = 5.0
+SLOWLORIS_HEAD = b"GET /inventory HTTP/1.1\r\nHost: {host}\r\nUser-Agent: slowloris\r\nX-Slow: "
 START_TIMEOUT_SECONDS = 60.0
 WARM_UP_ROUNDS = 2
 PATHS = ("/metrics", "/check", "/metrics", "/check?context=128k&require=deepseek-v4-flash:q4")
@@ -146,6 +161,83 @@ async def run_clients(host: str, port: int, clients: int, requests: int, time_li
     return time.perf_counter() - started
 
 
+@dataclass
+class SlowTally:
+    """What the slowloris phase saw."""
+
+    attempts: int = 0
+    latencies: list[float] = field(default_factory=list)
+    failures: dict[str, int] = field(default_factory=dict)
+    connections: int = 0
+    cut_off: int = 0
+
+    def failure(self, kind: str) -> None:
+        self.failures[kind] = self.failures.get(kind, 0) + 1
+
+
+async def slowloris(host: str, port: int, stop: float, tally: SlowTally) -> None:
+    """One attacker: a partial request head, a byte a second, and a new connection whenever the server closes it."""
+    head = SLOWLORIS_HEAD.replace(b"{host}", host.encode("ascii"))
+    while time.monotonic() < stop:
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), REQUEST_TIMEOUT_SECONDS)
+        except (OSError, TimeoutError):
+            await asyncio.sleep(0.1)
+            continue
+        tally.connections += 1
+        try:
+            writer.write(head)
+            while time.monotonic() < stop:
+                try:
+                    if await asyncio.wait_for(reader.read(1024), 1.0) == b"":
+                        tally.cut_off += 1
+                        break
+                except TimeoutError:
+                    writer.write(b"a")  # still sending its headers, slowly
+        except OSError:
+            tally.cut_off += 1
+        finally:
+            writer.close()
+
+
+async def normal_client(host: str, port: int, stop: float, tally: SlowTally) -> None:
+    """GET /inventory on a fresh connection, one after another, until ``stop``."""
+    request = f"GET /inventory HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode("ascii")
+    while time.monotonic() < stop:
+        tally.attempts += 1
+        started = time.perf_counter()
+        writer: asyncio.StreamWriter | None = None
+        try:
+
+            async def exchange() -> int:
+                nonlocal writer
+                reader, writer = await asyncio.open_connection(host, port)
+                writer.write(request)
+                return (await read_answer(reader))[0]
+
+            status = await asyncio.wait_for(exchange(), SLOW_PHASE_REQUEST_TIMEOUT_SECONDS)
+        except TimeoutError:
+            tally.failure("timeout")
+        except (OSError, asyncio.IncompleteReadError, ValueError, IndexError) as exc:
+            tally.failure(exc.__class__.__name__)
+        else:
+            if status == 200:
+                tally.latencies.append(time.perf_counter() - started)
+            else:
+                tally.failure(f"HTTP {status}")
+        finally:
+            if writer is not None:
+                writer.close()
+
+
+async def run_slowloris(host: str, port: int, attackers: int, seconds: float, tally: SlowTally) -> None:
+    stop = time.monotonic() + seconds
+    attack = [asyncio.create_task(slowloris(host, port, stop, tally)) for _ in range(attackers)]
+    await asyncio.sleep(min(1.0, seconds / 10))  # let the attackers connect first
+    await normal_client(host, port, stop, tally)
+    await asyncio.gather(*attack)
+
+
 def rss_bytes(pid: int) -> int | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -224,11 +316,15 @@ def main() -> int:
     parser.add_argument("--time-limit", type=float, default=120.0, help="stop after this many seconds (default 120)")
     parser.add_argument("--url", help="an agent already running on loopback (default: start one)")
     parser.add_argument("--serve-arg", action="append", default=[], help="extra argument for serve (repeatable)")
+    parser.add_argument("--slowloris", type=int, default=300, help="slowloris connections (default 300; 0: no phase)")
+    parser.add_argument("--slowloris-seconds", type=float, default=30.0, help="slowloris phase length (default 30 s)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--enforce", action="store_true", help="exit 1 when the target is missed")
     args = parser.parse_args()
     if not 1 <= args.clients <= 1000 or not 1 <= args.requests <= 1_000_000 or not 0 < args.time_limit <= 3600:
         parser.error("--clients 1..1000, --requests 1..1,000,000, --time-limit 0..3600 s")
+    if not 0 <= args.slowloris <= 5000 or not 0 < args.slowloris_seconds <= 3600:
+        parser.error("--slowloris 0..5000, --slowloris-seconds 0..3600 s")
 
     server: Server | None = None
     with tempfile.TemporaryDirectory(prefix="serve-load-") as folder:
@@ -248,6 +344,9 @@ def main() -> int:
             tally = Tally()
             elapsed = asyncio.run(run_clients(host, port, args.clients, args.requests, args.time_limit, tally))
             rss_after = rss_bytes(pid) if pid else None
+            slow = SlowTally()
+            if args.slowloris:
+                asyncio.run(run_slowloris(host, port, args.slowloris, args.slowloris_seconds, slow))
         finally:
             if server is not None:
                 server.stop()
@@ -279,6 +378,25 @@ def main() -> int:
         and (growth is None or growth <= TARGET_RSS_GROWTH_BYTES)
     )
     figures["target_met"] = met
+    if args.slowloris:
+        slow_latencies = sorted(slow.latencies)
+        share = len(slow_latencies) / slow.attempts if slow.attempts else 0.0
+        slow_met = share >= TARGET_SLOWLORIS_SHARE and percentile(slow_latencies, 0.99) <= TARGET_SLOWLORIS_P99_SECONDS
+        figures["slowloris"] = {
+            "attackers": args.slowloris,
+            "seconds": args.slowloris_seconds,
+            "attacker_connections": slow.connections,
+            "attackers_cut_off": slow.cut_off,
+            "attempts": slow.attempts,
+            "answered": len(slow_latencies),
+            "answered_share": round(share, 4),
+            "p50_ms": round(percentile(slow_latencies, 0.50) * 1000, 2),
+            "p99_ms": round(percentile(slow_latencies, 0.99) * 1000, 2),
+            "max_ms": round(max(slow_latencies, default=float("nan")) * 1000, 2),
+            "failures": slow.failures,
+            "target_met": slow_met,
+        }
+        met = met and slow_met
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
@@ -290,7 +408,20 @@ def main() -> int:
         print(f"latency p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, max {figures['max_ms']} ms")
         print(f"errors {errors} {tally.errors or ''}; connections closed by the server {tally.closed_by_server}")
         print(f"server RSS {mib(rss_before)} -> {mib(rss_after)}")
-        print(f"target (p99 <= 100 ms, max <= 1 s, no errors, RSS flat): {'met' if met else 'MISSED'}")
+        print(
+            f"target (p99 <= 100 ms, max <= 1 s, no errors, RSS flat): {'met' if figures['target_met'] else 'MISSED'}"
+        )
+        if args.slowloris:
+            slow_figures = figures["slowloris"]
+            assert isinstance(slow_figures, dict)
+            print(
+                f"slowloris: {args.slowloris} half-open connections for {args.slowloris_seconds:g} s "
+                f"({slow_figures['attacker_connections']} opened, {slow_figures['attackers_cut_off']} cut off by the "
+                f"header deadline); normal client: {slow_figures['answered']} of {slow_figures['attempts']} answered "
+                f"({slow_figures['answered_share']:.1%}), p50 {slow_figures['p50_ms']} ms, p99 {slow_figures['p99_ms']} "
+                f"ms, max {slow_figures['max_ms']} ms {slow_figures['failures'] or ''}"
+            )
+            print(f"target (>= 95% answered, p99 <= 500 ms): {'met' if slow_figures['target_met'] else 'MISSED'}")
     return 1 if args.enforce and not met else 0
 
 

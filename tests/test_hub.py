@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import huggingface_hub
 import huggingface_hub.constants
@@ -306,3 +307,74 @@ def test_a_gguf_repo_has_no_config_to_import(fake_hub):
 def test_a_gated_config_without_access_is_the_gated_error(fake_hub):
     with pytest.raises(HubError, match="acme/Gated-32B is gated: accept its terms"):
         modelfiles.fetch_model_files("acme/Gated-32B")
+
+
+class _FullDiskFile:
+    """A file on a full disk: it was created (open succeeded), and every write fails with ENOSPC."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def write(self, data: Any) -> int:
+        import errno
+
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def __enter__(self) -> _FullDiskFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.inner.close()
+
+
+@pytest.mark.parametrize(
+    ("suffix", "what"),
+    [(".tmp", "refs/main, written to a .tmp and renamed"), (".incomplete", "the config.json blob")],
+)
+def test_a_full_hf_cache_is_one_line_naming_it_and_leaves_no_scratch(
+    cli, fake_hub, monkeypatch, tmp_path, suffix, what
+):  # type: ignore[no-untyped-def]
+    """ENOSPC while huggingface_hub writes into the cache. No tmpfs can be mounted as a normal user, so the seam is
+    ``io.open`` (what ``Path.open``/``Path.write_text`` call): files under the cache whose name ends in ``suffix``
+    are created as on a full disk, and every write to them fails with ENOSPC; everything else is real."""
+    import io
+
+    cache = Path(os.environ["HF_HUB_CACHE"])
+    real_open = io.open
+
+    def full_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        handle = real_open(file, mode, *args, **kwargs)
+        path = str(file)
+        if any(flag in mode for flag in "wax") and path.startswith(str(cache)) and path.endswith(suffix):
+            return _FullDiskFile(handle)
+        return handle
+
+    monkeypatch.setattr(io, "open", full_open)
+    profiles = tmp_path / "profiles"
+    result = cli(
+        ["models", "import", "deepseek-ai/DeepSeek-V3", "--id", "v3"], env={"VRAM_ADVISOR_PROFILES": str(profiles)}
+    )
+    assert result.code == 2 and result.out == "", result
+    assert result.err.count("\n") == 1, result.err
+    assert f"cannot write config.json into the Hugging Face cache {cache}: No space left on device" in result.err, what
+    left = [p for p in cache.rglob("*") if p.name.endswith((".tmp", ".incomplete")) or p.name.startswith("tmp_")]
+    assert left == []
+    assert not profiles.exists() or list(profiles.glob("*.json")) == []
+
+
+def test_closing_the_shared_client_leaves_requests_under_way_working(fake_hub):
+    """huggingface_hub closes its shared client on a ConnectError met by any thread (``http_backoff``); a request
+    another thread has under way on it (a conversation given up at its deadline, a second check in ``serve``) must
+    not then fail with EBADF."""
+    from huggingface_hub.utils import close_session, get_session  # type: ignore[attr-defined]
+
+    from vram_advisor.hub import transport
+
+    transport.install()
+    client = get_session()
+    close_session()  # what http_backoff does, from whichever thread met the ConnectError
+    assert client.get(f"{fake_hub.url}/api/models/deepseek-ai/DeepSeek-V3").status_code == 200
+    assert get_session() is not client  # the library goes on with a new one

@@ -165,6 +165,30 @@ def test_bad_arguments_are_tool_errors_with_the_cli_message(cli: Any, write_inve
     assert not fine.is_error
 
 
+def test_a_5000_digit_gpu_count_is_a_short_tool_error(write_inventory: Any) -> None:
+    """The shared --gpus parser (inventory/cards.py) caps digits before int(): a clean tool error that quotes at
+    most a few dozen characters of the count, for check and estimate alike (issue 19: it was an internal error)."""
+    path = write_inventory(NODE)
+    huge = "9" * 5000 + "xH100"
+
+    async def body(session: ClientSession) -> Any:
+        return [
+            await session.call_tool("check", {"gpus": huge}),
+            await session.call_tool("estimate", {"model": "deepseek-v4-flash", "quant": "q4", "gpus": huge}),
+            await session.call_tool("check", {"gpus": "4000" + "0" * 3996 + "x96GB"}),
+            await session.call_tool("check", {}),  # the server is still there after the errors
+        ]
+
+    *refused, fine = with_session(["--inventory", path], body)
+    for result in refused:
+        assert result.is_error
+        text = result.content[0].text
+        assert "internal error" not in text, text[:300]
+        assert "9" * 60 not in text and "0" * 60 not in text, text[:300]
+        assert len(text) < 400, text[:300]
+    assert not fine.is_error
+
+
 def test_estimate_tool_equals_the_cli(cli: Any, write_inventory: Any) -> None:
     path = write_inventory(NODE)
     calls = [

@@ -63,6 +63,60 @@ def test_json_that_is_not_json_rpc_is_an_invalid_request(line: bytes, request_id
     assert reply["id"] == request_id and reply["error"]["code"] == -32600
 
 
+@pytest.mark.parametrize(
+    ("request_id", "kind"),
+    [
+        ("{}", "an object"),
+        ('{"a": 1}', "an object"),
+        ("null", "null"),
+        ("[1]", "a list"),
+        ("1.5", "a fraction"),
+        ("true", "true or false"),
+        ("9" * 5000, "a number of 5000 digits"),
+    ],
+)
+def test_a_request_whose_id_is_not_a_string_or_an_integer_is_an_invalid_request(request_id: str, kind: str) -> None:
+    """The SDK takes such a request for a notification and never answers it; JSON-RPC 2.0 answers -32600 with a
+    null id (MCP: the id is a string or an integer, never null)."""
+    for method in ("ping", "tools/list", "tools/call"):
+        reply = reply_of(f'{{"jsonrpc": "2.0", "id": {request_id}, "method": "{method}"}}'.encode())
+        assert reply is not None, (request_id, method)
+        assert reply["id"] is None and reply["error"]["code"] == -32600
+        assert kind in reply["error"]["message"] and len(reply["error"]["message"]) < 200
+
+
+def test_a_notification_is_still_not_answered() -> None:
+    assert reply_of(b'{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}') is None
+    assert reply_of(b'{"jsonrpc":"2.0","method":"notifications/initialized","params":{"id":{}}}') is None
+
+
+@pytest.mark.parametrize("digits", [4301, 5000, 100_000])
+def test_a_huge_integer_argument_is_invalid_params_on_its_id_not_a_parse_error(digits: int) -> None:
+    """JSON all the same: Python's parser (and the SDK's) refuse integers past 4300 digits, which is no reason to
+    call the line "not JSON"."""
+    arguments = '{"context": ' + "9" * digits + ', "gpus": "1xH100"}'
+    line = f'{{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{{"name":"check","arguments":{arguments}}}}}'
+    reply = reply_of(line.encode())
+    assert reply is not None
+    assert reply["id"] == 12 and reply["error"]["code"] == -32602
+    message = reply["error"]["message"]
+    assert f"params.arguments.context is a number of {digits} digits (at most 4300)" in message
+    assert "99999" not in message
+
+
+def test_an_integer_of_4300_digits_is_left_to_the_sdk() -> None:
+    line = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"check","arguments":{"x":%s}}}'
+    assert reply_of((line % ("9" * 4300)).encode()) is None
+    assert reply_of((line % ("-" + "9" * 4300)).encode()) is None
+
+
+def test_a_huge_integer_outside_the_params_is_an_invalid_request() -> None:
+    reply = reply_of(b'{"jsonrpc":"2.0","id":"q","method":"ping","extra":' + b"1" * 5000 + b"}")
+    assert reply is not None
+    assert reply["id"] == "q" and reply["error"]["code"] == -32600
+    assert "extra is a number of 5000 digits" in reply["error"]["message"]
+
+
 def test_an_over_long_line_is_answered_unread_on_its_id() -> None:
     huge = json.dumps({"jsonrpc": "2.0", "id": 9, "params": {"x": "y" * (mcp_wire.MAX_LINE_BYTES + 10)}})
     sent = io.BytesIO()
@@ -71,6 +125,21 @@ def test_an_over_long_line_is_answered_unread_on_its_id() -> None:
     reply = json.loads(sent.getvalue())
     assert reply["id"] == 9 and reply["error"]["code"] == -32600
     assert len(sent.getvalue()) < 200
+
+
+def test_a_client_that_cannot_be_written_to_ends_the_session_at_the_next_read() -> None:
+    class Full(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: Any) -> int:
+            raise OSError(28, "No space left on device")
+
+    wire = mcp_wire.Wire(io.BytesIO(b'{"a": 1}\n{"b": 2}\n'), Full())  # type: ignore[arg-type]
+    wire.send(b'{"reply": 1}')  # no exception into the SDK's writer task
+    assert isinstance(wire.broken, OSError) and wire.broken.errno == 28
+    wire.send(b'{"reply": 2}')
+    assert wire.receive() is None
 
 
 def test_error_replies_are_cut_but_results_are_not() -> None:
@@ -147,6 +216,17 @@ def test_every_request_gets_an_answer_from_the_real_server(write_inventory: Any)
         assert len(json.dumps(answer)) < 5000
         client.send(json.dumps({"jsonrpc": "2.0", "id": 6, "method": "y" * 500_000}).encode())
         assert client.receive()["error"]["code"] == -32601
+        for bad_id in (b"{}", b"null", b"[7]", b"7.5", b"false"):
+            client.send(b'{"jsonrpc":"2.0","id":' + bad_id + b',"method":"ping"}')  # no answer before issue 19
+            answer = client.receive()
+            assert answer["id"] is None and answer["error"]["code"] == -32600, bad_id
+        huge = b'{"context":' + b"9" * 5000 + b"}"
+        client.send(
+            b'{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"check","arguments":' + huge + b"}}"
+        )
+        answer = client.receive()
+        assert answer["id"] == 8 and answer["error"]["code"] == -32602
+        assert "a number of 5000 digits" in answer["error"]["message"]
         client.send(b'{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"check","arguments":{}}}')
         answer = client.receive()
         assert answer["id"] == 7 and not answer["result"].get("isError")

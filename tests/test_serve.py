@@ -147,7 +147,7 @@ def families(text: str) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
 @pytest.fixture
 def start_agent() -> Iterator[Callable[..., str]]:
     """``start_agent(probe, cache_seconds=..., timeout_seconds=..., clock=..., environ=...)`` -> base URL."""
-    servers: list[agent_http.AgentHTTPServer] = []
+    servers: list[agent_http.AgentServer] = []
 
     def start(
         probe: agent_http.Probe,
@@ -158,7 +158,7 @@ def start_agent() -> Iterator[Callable[..., str]]:
     ) -> str:
         source = agent_http.CachedProbe(probe, cache_seconds, timeout_seconds, clock=clock)
         server = agent_http.make_server(agent_http.Agent(source, environ=environ or {}), port=0)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        server.start()
         servers.append(server)
         return server.url
 
@@ -484,6 +484,9 @@ def test_binds_loopback_by_default(write_inventory: Any) -> None:
     try:
         assert server.bound_address[0] == "127.0.0.1"
         assert server.socket.getsockname()[0] == "127.0.0.1"
+        assert server.url.startswith("http://127.0.0.1:")
+        # so that asyncio sets TCP_NODELAY on each connection (without it keep-alive answers wait ~40 ms for ACKs)
+        assert server.socket.proto == socket.IPPROTO_TCP
     finally:
         server.server_close()
 
@@ -616,8 +619,8 @@ def test_check_does_not_import_the_agents(tmp_path: Path, write_inventory: Any) 
         "from vram_advisor.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    main(['check', '--json', '--inventory', {path!r}])\n"
-        "heavy = ('http.server', 'prometheus_client', 'mcp', 'vram_advisor.agent.http', 'vram_advisor.agent.mcp',"
-        " 'vram_advisor.report.metrics')\n"
+        "heavy = ('http.server', 'prometheus_client', 'mcp', 'uvicorn', 'starlette', 'vram_advisor.agent.http',"
+        " 'vram_advisor.agent.mcp', 'vram_advisor.report.metrics')\n"
         "print([m for m in heavy if m in sys.modules])\n"
     )
     result = subprocess.run(

@@ -41,6 +41,9 @@ ALLOWED_LIBRARIES: dict[str, set[str]] = {
     "httpx": {"hub"},
     "ray": {"fleet"},
     "mcp": {"agent", "cli"},
+    "uvicorn": {"agent"},
+    "starlette": {"agent"},
+    "h11": {"agent"},
     "prometheus_client": {"report", "cli"},
 }
 

@@ -420,3 +420,61 @@ def test_lone_surrogates_from_a_node_are_replaced_as_check_reads_them_not_crashi
         result.out.encode("utf-8")  # writable to a real terminal or pipe: no raw surrogate left
         assert "bad\ufffdname" in result.out
     assert json.loads(cli(["cluster", "-", "--json"], stdin=text + "\n").out)["nodes"][0]["hostname"] == "bad\ufffdname"
+
+
+# ------------------------------------------------------------------------------ fleet first: junk costs only itself
+
+
+def test_a_valid_node_before_100000_junk_lines_is_planned(cli):
+    """One node printing garbage must not cost the fleet: reading stops once the junk budget is spent, the nodes
+    read before are planned (exit 0), stderr says where reading stopped and how much was skipped, the JSON too."""
+    stdin = ndjson(h100_node("gpu-1")) + "garbage from a noisy node\n" * 100_000
+    result = cli(["cluster", "-", "--json"], stdin=stdin, env={"VRAM_ADVISOR_WORKERS": "0"})
+    assert result.code == 0, result.err[-500:]
+    document = result.json()
+    assert [n["hostname"] for n in document["nodes"]] == ["gpu-1"]
+    assert document["skipped_count"] == document["totals"]["skipped"] == 10_000
+    assert document["stopped_reading"] == [
+        {
+            "source": "<stdin>:10002",
+            "reason": "stopped reading: 10000 inputs in a row were not inventories (is this the output of "
+            "`vram-advisor probe --json`?); the rest of this input was not read",
+        }
+    ]
+    last = result.err.splitlines()[-1]
+    assert last == (
+        "vram-advisor: <stdin>:10002: stopped reading: 10000 inputs in a row were not inventories (is this the output "
+        "of `vram-advisor probe --json`?); the rest of this input was not read; 10000 inputs skipped in all; planning "
+        "the 1 node read"
+    )
+    assert len(result.err.splitlines()) == 50 + 2  # the first 50 skips, their count, the stop
+
+
+def test_junk_after_nodes_from_several_inputs_costs_only_its_own_input(cli, tmp_path: Path):
+    noisy = tmp_path / "noisy.ndjson"
+    noisy.write_text(ndjson(h100_node("a")) + "{\n" * 20_000 + ndjson(h100_node("never-read")))
+    quiet = tmp_path / "quiet.ndjson"
+    quiet.write_text(ndjson(h100_node("b")))
+    result = cli(["cluster", str(noisy), str(quiet), "--json"])
+    assert result.code == 0, result.err[-500:]
+    document = result.json()
+    assert [n["hostname"] for n in document["nodes"]] == ["a", "b"]
+    assert [entry["source"] for entry in document["stopped_reading"]] == [f"{noisy}:10002"]
+    assert "stopped reading" in result.err.splitlines()[-1]
+
+
+def test_junk_with_no_node_at_all_is_still_exit_2_in_one_line(cli):
+    result = cli(["cluster", "-", "--json"], stdin="junk\n" * 20_000)
+    assert result.code == 2 and result.out == ""
+    assert result.err == (
+        "vram-advisor: error: no inventory could be planned: <stdin>:10001: stopped reading: 10000 inputs in a row "
+        "were not inventories (is this the output of `vram-advisor probe --json`?); the rest of this input was not "
+        "read; 10000 inputs skipped\n"
+    )
+
+
+def test_the_human_view_says_an_input_was_not_read_to_its_end(cli):
+    result = cli(["cluster", "-"], stdin=ndjson(h100_node("gpu-1")) + "junk\n" * 10_001)
+    assert result.code == 0
+    assert "· an input not read to its end" in " ".join(result.out.split())
+    assert "stopped reading" in result.err

@@ -4,6 +4,8 @@ itself on a fake NVIDIA driver with CUDA_VISIBLE_DEVICES set to hide everything.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -92,3 +94,40 @@ def test_without_ray_installed_the_error_is_one_line(cli, monkeypatch):
         'vram-advisor: error: --ray needs Ray on this machine: pip install "ray>=2.40" (or pip install ".[ray]" from '
         "the checkout)"
     )
+
+
+@pytest.mark.ray
+def test_no_ray_at_the_address_ends_in_one_line_bounded_by_the_timeout(tmp_path):
+    """``ray.init`` retries an address where no GCS answers for ten minutes and more; --ray-timeout bounds that
+    first connection too. Run as its own process (Ray reads its settings once per process); the 60 s limit is the
+    subprocess's, far above the bound, not a timing assertion."""
+    pytest.importorskip("ray")
+    env = {key: value for key, value in os.environ.items() if not key.startswith("RAY_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "vram_advisor", "cluster", "--ray", "127.0.0.1:1", "--ray-timeout", "2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,  # not a folder holding Ray's /tmp/ray, which would shadow the package
+        env=env,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr  # Ray's own retry lines are held back
+    assert lines[0].startswith("vram-advisor: error: --ray: cannot connect to the Ray cluster at '127.0.0.1:1'")
+
+
+def test_the_connection_settings_stay_within_the_timeout_and_rays_defaults():
+    assert ray_scan.connect_settings(2) == {
+        "RAY_gcs_rpc_server_connect_timeout_s": "1",
+        "RAY_py_gcs_connect_timeout_s": "1",
+        "RAY_NUM_REDIS_GET_RETRIES": "1",
+        "RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S": "1",
+        "RAY_CLIENT_MAX_CONNECTION_TIMEOUT_S": "1",
+    }
+    # the default 120 s: Ray's own waits, and as many tries of about 41 s as fit in 120 s
+    settings = ray_scan.connect_settings(120)
+    assert settings["RAY_gcs_rpc_server_connect_timeout_s"] == "5"
+    assert settings["RAY_py_gcs_connect_timeout_s"] == "30"
+    assert settings["RAY_NUM_REDIS_GET_RETRIES"] == "2"
+    assert ray_scan.connect_settings(10**6)["RAY_NUM_REDIS_GET_RETRIES"] == "20"

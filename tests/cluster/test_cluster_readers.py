@@ -186,3 +186,66 @@ def test_older_slurm_json_with_wrapped_numbers_and_a_state_string(cli, tmp_path:
     result = cli(["cluster", "--from-slurm", str(path), "--json"])
     assert result.code == 0, result.err
     assert result.json()["nodes"][0]["usable_vram_bytes"] == H100_USABLE
+
+
+# ------------------------------------------------------------------------------------- numbers in node labels
+
+HUGE = "9" * 5000
+
+
+@pytest.mark.parametrize("label", ["nvidia.com/gpu.count", "nvidia.com/gpu.memory"])
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (HUGE, "a number of 5,000 digits is out of range"),
+        ("²", "expected a whole number, got '²'"),
+        ("٣", "expected a whole number"),
+        ("-1", "expected a whole number, got '-1'"),
+    ],
+)
+def test_a_label_number_no_parser_takes_skips_that_node_and_the_rest_is_planned(cli, tmp_path: Path, label, value, why):
+    listing = json.loads(K8S.read_text())
+    listing["items"][1]["metadata"]["labels"][label] = value  # gpu-h100-a
+    path = tmp_path / "nodes.json"
+    path.write_text(json.dumps(listing))
+    result = cli(["cluster", "--from-k8s", str(path), "--json"])
+    assert result.code == 0, result.err
+    document = result.json()
+    assert "gpu-h100-a" not in nodes_by_name(document) and "gpu-h100-b" in nodes_by_name(document)
+    assert f"skipped {path}:items[1] (gpu-h100-a): metadata.labels[{label!r}]: {why}" in result.err
+    assert document["skipped_count"] == 2  # this node and the fixture's GPU node without GFD labels
+    assert max(len(line) for line in result.err.splitlines()) < 400
+
+
+def test_only_bad_label_numbers_is_exit_2_in_one_short_line(cli, tmp_path: Path):
+    listing = json.loads(K8S.read_text())
+    node = listing["items"][1]
+    node["metadata"]["labels"]["nvidia.com/gpu.count"] = HUGE
+    path = tmp_path / "nodes.json"
+    path.write_text(json.dumps({"kind": "List", "items": [node]}))
+    result = cli(["cluster", "--from-k8s", str(path)])
+    assert result.code == 2
+    assert result.err.startswith("vram-advisor: error: no inventory could be planned: ")
+    assert len(result.err.splitlines()) == 1 and len(result.err) < 400
+
+
+@pytest.mark.parametrize(
+    ("gres", "why"),
+    [
+        (f"gpu:h100:{HUGE}", "the GPU count: a number of 5,000 digits is out of range (0..4096)"),
+        (f"gpu:{HUGE}", "the GPU count: a number of 5,000 digits is out of range (0..4096)"),
+        ("gpu:h100:²", "the GPU count: expected a whole number, got '²'"),
+        ("gpu:h100:5000", "the GPU count: 5000 is out of range (0..4096)"),
+    ],
+)
+def test_a_gres_count_no_parser_takes_skips_that_node_and_the_rest_is_planned(cli, tmp_path: Path, gres, why):
+    listing = json.loads(SLURM.read_text())
+    listing["nodes"][0]["gres"] = gres  # dgx01
+    path = tmp_path / "nodes.json"
+    path.write_text(json.dumps(listing))
+    result = cli(["cluster", "--from-slurm", str(path), "--json"])
+    assert result.code == 0, result.err
+    assert "dgx01" not in nodes_by_name(result.json()) and "dgx02" in nodes_by_name(result.json())
+    line = next(line for line in result.err.splitlines() if "nodes[0] (dgx01)" in line)
+    assert line.startswith(f"vram-advisor: skipped {path}:nodes[0] (dgx01): gres: gres entry '") and line.endswith(why)
+    assert len(line) < 400

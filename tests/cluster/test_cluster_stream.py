@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
+
 from conftest import gpu, inventory_dict
 from vram_advisor.fleet import inputs as cluster_io
 from vram_advisor.fleet import stream as jsonstream
@@ -319,3 +321,78 @@ def test_a_byte_order_mark_and_blank_lines_are_fine():
     assert summary(read(text)) == [("<stdin>:1", "a"), ("<stdin>:4", "b")]
     items = list(stream_inputs(io.BytesIO(text.encode()), "<stdin>"))
     assert [(item.source, item.facts.hostname) for item in items] == [("<stdin>:1", "a"), ("<stdin>:4", "b")]
+
+
+# ------------------------------------------------------------------------------ cut-off objects: resynchronising
+
+
+def _hosts(text: str) -> list[str]:
+    return [host for _, host in summary(read(text, STREAM_LIMIT)) if not host.startswith("skip: ")]
+
+
+def test_a_pretty_object_cut_after_a_member_loses_no_following_pretty_object():
+    """Cut after ``"key": value,``, the gathered text expects a key; a new object opening at column 0 is still the
+    next node in indented output (the pretty printer's nested objects never open at column 0)."""
+    lines = json.dumps(node("a"), indent=2).splitlines()
+    cut = next(i for i, line in enumerate(lines) if line.startswith("  ") and line.rstrip().endswith("["))
+    text = "\n".join(lines[: cut + 1]) + "\n" + json.dumps(node("b"), indent=2) + "\n" + json.dumps(node("c"), indent=2)
+    assert _hosts(text + "\n") == ["b", "c"]
+    result = summary(read(text + "\n", STREAM_LIMIT))
+    assert result[0] == (
+        f"<stdin>:1-{cut + 1}",
+        f"skip: incomplete JSON object (a new object starts at line {cut + 2})",
+    )
+
+
+@pytest.mark.parametrize("ending", ['"gpus": [', '"hostname": "a", ', '"schema":', '"gpus": [{"name": "x", '])
+@pytest.mark.parametrize("indent", [None, 2, 0])
+def test_a_compact_object_cut_off_loses_no_following_object(ending, indent):
+    """An NDJSON line cut off mid-object (the node was killed), then the next node's object, compact or pretty: the
+    cut line is one skipped record and the next node is read (the case mutation testing found unguarded)."""
+    cut = '{"schema": "vram-advisor/inventory/v1", ' + ending if not ending.startswith('"schema"') else "{" + ending
+    after = json.dumps(node("b"), indent=indent) + "\n" + json.dumps(node("c"), indent=indent) + "\n"
+    result = summary(read(cut + "\n" + after, STREAM_LIMIT))
+    assert [host for _, host in result if not host.startswith("skip: ")] == ["b", "c"]
+    assert result[0][0] == "<stdin>:1" and result[0][1].startswith("skip: incomplete JSON object")
+
+
+def test_a_compact_object_cut_after_a_comma_is_ended_by_an_inventory_line():
+    """Cut after ``, `` a compact line expects a key; the next line, an inventory (its schema first), starts anew."""
+    cut = json.dumps(node("a"))[:-1]
+    cut = cut[: cut.rindex(", ") + 2]
+    text = cut + "\n" + json.dumps(node("b")) + "\n"
+    assert _hosts(text) == ["b"]
+    items = list(stream_inputs(io.BytesIO(text.encode()), "<stdin>"))  # the command's reader: the same
+    assert [item.facts.hostname for item in items if isinstance(item, NodeInput)] == ["b"]
+
+
+def test_an_unindented_object_over_many_lines_is_still_read_whole():
+    """``json.dumps(indent=0)``: nested objects open at column 0 after ``[`` and after an element's ``},``; that
+    is not a new object."""
+    data = node("a", gpus=3)
+    assert _hosts(json.dumps(data, indent=0) + "\n" + json.dumps(node("b"), indent=0) + "\n") == ["a", "b"]
+
+
+def test_cut_off_objects_lose_no_next_node_wherever_the_cut_falls():
+    """Every cut point of a compact and of a pretty object, followed by two nodes: both are read."""
+    b_c = {
+        indent: json.dumps(node("b"), indent=indent) + "\n" + json.dumps(node("c"), indent=indent) + "\n"
+        for indent in (None, 2)
+    }
+    for first in (json.dumps(node("a")), json.dumps(node("a"), indent=2)):
+        for cut in range(1, len(first) - 1):
+            for after in b_c.values():
+                hosts = _hosts(first[:cut] + "\n" + after)
+                assert hosts[-2:] == ["b", "c"], (first[:cut][-40:], hosts)
+
+
+def test_an_unindented_object_cut_off_loses_no_following_object():
+    """``json.dumps(indent=0)`` cut off: after a ``"key": value,`` line a key must come, so a line opening an object
+    is the next node; after ``[`` it could be an element, but a line naming the inventory schema is always a node."""
+    lines = json.dumps(node("a"), indent=0).splitlines()
+    member = next(i for i, line in enumerate(lines) if line.startswith('"hostname"'))
+    text = "\n".join(lines[: member + 1]) + "\n" + json.dumps(node("b"), indent=2) + "\n"
+    assert _hosts(text) == ["b"]
+    array = next(i for i, line in enumerate(lines) if line.endswith("["))
+    text = "\n".join(lines[: array + 1]) + "\n" + json.dumps(node("b")) + "\n"
+    assert _hosts(text) == ["b"]

@@ -150,3 +150,42 @@ def mutated_inventory(draw: st.DrawFn) -> dict[str, Any]:
     key = draw(st.sampled_from([*target.keys(), "extra"]))
     target[key] = draw(json_values)
     return data
+
+
+# ------------------------------------------------------------------------------------------- the size cap
+
+#: The most an inventory or a profile may hold (docs/inventory.md: 4 MiB). Written out here rather than imported
+#: from the source, so that the properties that use it fail when the cap is removed or raised there.
+SIZE_CAP = 4 * MIB
+#: How far from the cap a padded input lands, either way (0: exactly the cap, which is still read).
+CAP_MARGIN = 4096
+
+
+def padded(document: dict[str, Any], size: int, how: str) -> bytes:
+    """``document`` as compact JSON grown to exactly ``size`` bytes without changing what it says: spaces before,
+    after or inside it, or an extra field (ignored by readers) holding a list of short strings."""
+    text = json.dumps(document, separators=(",", ":")).encode()
+    room = size - len(text)
+    assert room >= 0, (size, len(text))
+    if how == "before":
+        return b" " * room + text
+    if how == "after":
+        return text + b" " * room
+    if how == "inside":
+        return b"{" + b" " * room + text[1:]
+    frame = b'"padding":[],'
+    room -= len(frame)
+    item = b'"' + b"x" * 998 + b'"'  # 1000 bytes: far below any limit on one string
+    count = max(0, (room + 1) // (len(item) + 1))
+    body = b",".join([item] * count)
+    body += b" " * (room - len(body))
+    return b'{"padding":[' + body + b"]," + text[1:]
+
+
+def near_the_cap(document: dict[str, Any]) -> st.SearchStrategy[bytes]:
+    """``document`` padded to a size within ``CAP_MARGIN`` bytes of ``SIZE_CAP``, over it half of the time."""
+    return st.builds(
+        lambda delta, how: padded(document, SIZE_CAP + delta, how),
+        st.integers(min_value=-CAP_MARGIN, max_value=CAP_MARGIN),
+        st.sampled_from(["before", "after", "inside", "field"]),
+    )

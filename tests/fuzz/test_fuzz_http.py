@@ -7,8 +7,8 @@ for an empty request line, closes quietly), logs no traceback or internal error,
 
 from __future__ import annotations
 
+import json
 import socket
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -51,10 +51,10 @@ headers = st.lists(
 def agent() -> Iterator[tuple[int, list[str]]]:
     lines: list[str] = []
     source = agent_http.CachedProbe(lambda: inv.from_dict(NODE), 3600.0, 30.0)
-    server = agent_http.AgentHTTPServer(
+    server = agent_http.AgentServer(
         ("127.0.0.1", 0), agent_http.Agent(source, environ={}), access_log=True, read_timeout=5.0, log=lines.append
     )
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    server.start()
     yield server.bound_address[1], lines
     server.shutdown()
     server.server_close()
@@ -119,3 +119,45 @@ def test_the_agent_still_answers_after_the_fuzzing(agent: tuple[int, list[str]])
     port, _lines = agent
     answer: Any = exchange(port, b"GET /check HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200")
+
+
+def _corpus_http_cases() -> list[str]:
+    from test_fuzz_corpus import EXPECTED
+
+    return sorted(name for name in EXPECTED if name.startswith("http-"))
+
+
+@pytest.fixture(scope="module")
+def quick_agent() -> Iterator[tuple[int, list[str]]]:
+    """A second agent with a short header deadline, so that a half-sent request is cut off quickly."""
+    lines: list[str] = []
+    source = agent_http.CachedProbe(lambda: inv.from_dict(NODE), 3600.0, 30.0)
+    server = agent_http.AgentServer(
+        ("127.0.0.1", 0), agent_http.Agent(source, environ={}), access_log=True, read_timeout=0.5, log=lines.append
+    )
+    server.start()
+    yield server.bound_address[1], lines
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("name", _corpus_http_cases())
+def test_corpus_requests(quick_agent: tuple[int, list[str]], name: str) -> None:
+    """The corpus's ``http-*`` cases (tests/fuzz/corpus): raw bytes sent as they are, without closing our side,
+    listed in ``test_fuzz_corpus.EXPECTED`` with the answer's HTTP status (0: the connection is closed without
+    one, at the header deadline) and a phrase of its message; the agent closes the connection either way."""
+    from test_fuzz_corpus import CORPUS, EXPECTED
+
+    port, lines = quick_agent
+    status, phrase = EXPECTED[name]
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock.sendall((CORPUS / name).read_bytes())
+        answer = b"".join(iter(lambda: sock.recv(65536), b""))  # to the close (an idle keep-alive one too)
+    if status:
+        assert answer.startswith(f"HTTP/1.1 {status} ".encode()), answer[:300]
+        body = answer.split(b"\r\n\r\n", 1)[1]
+        assert phrase in json.loads(body)["message"]
+        assert b"fuzz-node" not in answer  # never the inventory
+    else:
+        assert answer == b""
+    assert not any("Traceback" in line or "internal error" in line for line in lines)

@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from inputs_kit import (
     FAST,
+    SIZE_CAP,
     assert_clean,
     dumps_loose,
     hostile_texts,
@@ -25,6 +26,7 @@ from inputs_kit import (
     json_values,
     line,
     mutated_inventory,
+    near_the_cap,
     run,
 )
 
@@ -144,6 +146,7 @@ def test_a_cluster_listing_is_read_or_refused_cleanly(tmp_path: Path, kind: str,
 
 OPTION_VALUES = st.one_of(
     st.sampled_from(["nan", "inf", "-inf", "-1", "0", "1e999", "0GB", "1e-300", "\x1b[31m", "", "80GB", "2", "1.5"]),
+    st.sampled_from(["9" * 5000 + "xH100", "9" * 5000 + "GB", "M4-Max-" + "9" * 5000 + "GB", "1e999GB", "²xH100", "٣"]),
     st.text(max_size=30),
 )
 
@@ -238,3 +241,61 @@ def test_a_device_ends_by_itself_with_exit_2(device: str) -> None:
     outcome = run(["cluster", device])
     assert outcome.code == 2 and outcome.seconds < 30, outcome
     assert "stopped reading" in outcome.err and len(outcome.err.splitlines()) == 1
+
+
+@FAST
+@given(raw=near_the_cap(inventory("capped")), via=st.sampled_from(["file", "stdin", "cluster-file", "cluster-stdin"]))
+def test_an_inventory_past_the_4_mib_cap_is_refused_naming_the_size(tmp_path: Path, raw: bytes, via: str) -> None:
+    """Within a few KiB of the cap either way: at or under it the inventory is read, over it exit 2 with one line
+    that names the cap. (The cap is written out in the test, so a cap removed from the source fails here.)"""
+    path = tmp_path / "inventory.json"
+    path.write_bytes(raw)
+    args = {
+        "file": ["check", "--json", "--inventory", str(path)],
+        "stdin": ["check", "--json", "--inventory", "-"],
+        "cluster-file": ["cluster", "--json", str(path)],
+        "cluster-stdin": ["cluster", "--json", "-"],
+    }[via]
+    outcome = run(args, stdin=raw + b"\n" if via.endswith("stdin") else b"", env={"VRAM_ADVISOR_WORKERS": "0"})
+    assert_clean(outcome)
+    if len(raw) > SIZE_CAP:
+        assert outcome.code == 2, (len(raw), outcome.err)
+        assert "4 MiB" in outcome.err, outcome.err
+    else:
+        assert outcome.code == 0, (len(raw), outcome.err)
+        document = json.loads(outcome.out)
+        hostnames = [node["hostname"] for node in document["nodes"]] if via.startswith("cluster") else []
+        assert hostnames == ["capped"] or document["inventory"]["hostname"] == "capped"
+
+
+def _listing_corpus() -> list[str]:
+    from test_fuzz_corpus import EXPECTED
+
+    return sorted(name for name in EXPECTED if name.startswith(("k8s-", "slurm-")))
+
+
+@pytest.mark.parametrize("name", _listing_corpus())
+def test_listing_corpus_files_plan_every_good_node(name: str) -> None:
+    """The corpus's Kubernetes and Slurm listings (``test_fuzz_corpus.EXPECTED``): a node with a number no parser
+    takes is skipped in one short line, and the good node beside it is planned."""
+    from test_fuzz_corpus import CORPUS, EXPECTED
+
+    kind = "--from-k8s" if name.startswith("k8s-") else "--from-slurm"
+    outcome = run(["cluster", "--json", kind, str(CORPUS / name)])
+    assert_clean(outcome, one_input=False)
+    code, phrase = EXPECTED[name]
+    assert outcome.code == code and phrase in outcome.err, outcome.err
+    assert max(len(line) for line in outcome.err.splitlines()) < 400
+    if code == 0:
+        assert [node["hostname"] for node in json.loads(outcome.out)["nodes"]] == ["corpus-node"]
+
+
+def test_a_valid_node_before_100000_junk_lines_is_planned_and_the_rest_not_read() -> None:
+    stream = line(inventory("first")) + b"one node printing garbage\n" * 100_000 + line(inventory("never-read"))
+    outcome = run(["cluster", "--json", "-"], stdin=stream, env={"VRAM_ADVISOR_WORKERS": "0"})
+    assert_clean(outcome, one_input=False)
+    assert outcome.code == 0, outcome.err[-400:]
+    document = json.loads(outcome.out)
+    assert [node["hostname"] for node in document["nodes"]] == ["first"]
+    assert document["skipped_count"] > 0 and len(document["stopped_reading"]) == 1
+    assert "stopped reading" in outcome.err.splitlines()[-1]

@@ -9,7 +9,18 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
-from inputs_kit import FAST, assert_clean, dumps_loose, hostile_texts, inventory, json_values, line, run
+from inputs_kit import (
+    FAST,
+    SIZE_CAP,
+    assert_clean,
+    dumps_loose,
+    hostile_texts,
+    inventory,
+    json_values,
+    line,
+    near_the_cap,
+    run,
+)
 
 from vram_advisor.catalog.userprofiles import packaged_raw_models
 
@@ -47,3 +58,31 @@ def test_a_hostile_user_profile_never_breaks_check_or_models(tmp_path: Path, raw
         assert len(warnings) <= 1
         for warning in warnings:
             assert "hostile.json" in warning
+
+
+def _valid_profile() -> dict[str, Any]:
+    model = json.loads(json.dumps(_MODEL))
+    model["id"] = "capped-model"
+    return {"schema": "vram-advisor/profile/v1", "sources": _SOURCES, "models": [model]}
+
+
+@FAST
+@given(raw=near_the_cap(_valid_profile()))
+def test_a_user_profile_past_the_4_mib_cap_is_skipped_naming_the_size(tmp_path: Path, raw: bytes) -> None:
+    """Within a few KiB of the cap either way: at or under it the profile's model is listed, over it the file is
+    skipped with one warning that names the cap. (The cap is written out in the test, so a cap removed from the
+    source fails here.)"""
+    folder = tmp_path / "profiles"
+    folder.mkdir(exist_ok=True)
+    (folder / "big.json").write_bytes(raw)
+    outcome = run(["models", "--json"], env={"VRAM_ADVISOR_PROFILES": str(folder)})
+    assert_clean(outcome)
+    assert outcome.code == 0, outcome.err
+    listed = "capped-model" in outcome.out
+    if len(raw) > SIZE_CAP:
+        assert not listed
+        assert "ignoring user profile" in outcome.err and "big.json" in outcome.err, outcome.err
+        assert "4 MiB" in outcome.err, outcome.err
+    else:
+        assert listed, (len(raw), outcome.err)
+        assert "ignoring user profile" not in outcome.err

@@ -208,7 +208,8 @@ def parse_flag(values: Mapping[str, str], name: str) -> bool:
 
 
 class Agent:
-    """Turns ``GET`` requests into answers; knows nothing of sockets (``AgentHTTPServer`` does)."""
+    """Turns ``GET`` requests into answers; knows nothing of sockets (``agent.http.AgentServer`` does). Called from
+    worker threads, several at once."""
 
     def __init__(
         self,

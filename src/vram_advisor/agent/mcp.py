@@ -232,7 +232,12 @@ def _environ() -> dict[str, str]:
 
 
 def run(inventory_source: Probe, model_dir: str | None = None) -> None:
-    """Serve over stdio until the client closes the connection; every request is answered (``agent.mcp_wire``)."""
+    """Serve over stdio until the client closes the connection; every request is answered (``agent.mcp_wire``).
+    A stdout that cannot be written (full, closed) ends the session at the next read: exit 2 with one line; a
+    client that went away (a broken pipe) ends it quietly."""
     server = build_server(inventory_source, model_dir)
-    with guarded_stdio():
+    with guarded_stdio() as wire:
         server.run("stdio")
+    if wire.broken is not None and not isinstance(wire.broken, BrokenPipeError):  # a client gone is no error
+        reason = wire.broken.strerror or wire.broken.__class__.__name__
+        raise VramAdvisorError(f"cannot write the output to stdout: {reason}")

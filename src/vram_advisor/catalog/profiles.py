@@ -17,7 +17,6 @@ costs start-up time on every run (bench/startup.py).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
@@ -38,6 +37,7 @@ from vram_advisor.catalog.architecture import (
 from vram_advisor.catalog.engines import EMPTY, ENGINES_SCHEMA, EngineTable, check_downloads, read_engines
 from vram_advisor.catalog.localmodels import LOCAL_MODELS_SCHEMA, LocalModel, read_local_models
 from vram_advisor.catalog.releases import Release, default_release, read_releases, select_release
+from vram_advisor.catalog.userdirs import user_dirs as user_dirs  # re-exported: where user profiles live
 from vram_advisor.core import boundedjson, units
 from vram_advisor.core.errors import ProfileError, UsageError
 from vram_advisor.core.jsonread import FieldReader, clean_text
@@ -236,15 +236,6 @@ def packaged_dir() -> Path:
     if inside.is_dir():
         return inside
     return package.parents[1] / "profiles"
-
-
-def user_dirs() -> tuple[Path, ...]:
-    """User profile folders: ``$VRAM_ADVISOR_PROFILES`` (os.pathsep-separated) or the user config dir."""
-    configured = os.environ.get("VRAM_ADVISOR_PROFILES")
-    if configured:
-        return tuple(Path(part) for part in configured.split(os.pathsep) if part)
-    config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return (Path(config_home) / "vram-advisor" / "profiles",)
 
 
 # ------------------------------------------------------------------------------------------------ reading

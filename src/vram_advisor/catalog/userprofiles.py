@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,27 +32,43 @@ from vram_advisor.catalog.profiles import (
     packaged_catalog,
     packaged_dir,
     read_file,
-    user_dirs,
 )
+from vram_advisor.catalog.userdirs import user_dirs
 from vram_advisor.core.errors import ProfileError, UsageError
 from vram_advisor.core.jsonread import clean_text
 
 Signature = tuple[tuple[str, int, int], ...]
 
 _lock = threading.Lock()
+_said: set[str] = set()
 _merged: dict[tuple[int, Signature], tuple[Catalog, Catalog]] = {}
 _warned: set[tuple[str, int, int]] = set()
 
 
 def user_profile_dir() -> Path:
-    """Where ``models import`` writes: the first user profile folder."""
+    """Where ``models import`` writes: the first user profile folder; a UsageError (exit 2) where there is no safe
+    one (an empty, relative or ``/`` HOME: ``userdirs.config_home``)."""
     return user_dirs()[0]
 
 
-def user_files(dirs: Sequence[Path] | None = None) -> list[Path]:
+def _readable_dirs(warn: Callable[[str], None]) -> tuple[Path, ...]:
+    """The user profile folders to read; none, with one warning per process, where there is no safe config folder
+    (a command that only reads profiles goes on with the packaged ones)."""
+    try:
+        return user_dirs()
+    except UsageError as exc:
+        with _lock:
+            first = exc.message not in _said
+            _said.add(exc.message)
+        if first:
+            warn(f"warning: user profiles are not read: {exc.message}")
+        return ()
+
+
+def user_files(dirs: Sequence[Path] | None = None, warn: Callable[[str], None] | None = None) -> list[Path]:
     """The user profile files, folder by folder, each folder's files sorted by name."""
     out: list[Path] = []
-    for directory in user_dirs() if dirs is None else dirs:
+    for directory in _readable_dirs(warn or _default_warn) if dirs is None else dirs:
         try:
             out.extend(sorted(p for p in directory.glob("*.json") if p.is_file()))
         except OSError:
@@ -82,7 +99,7 @@ def merge_user_profiles(
     warn: Callable[[str], None] | None = None,
 ) -> Catalog:
     """``packaged`` with the user profiles merged in by model id (see the module docstring)."""
-    signature = _signature(user_files(dirs))
+    signature = _signature(user_files(dirs, warn))
     if not signature:
         return packaged
     key = (id(packaged), signature)
@@ -152,9 +169,6 @@ def report_broken(catalog: Catalog, planned: Sequence[str] = (), warn: Callable[
             (warn or _default_warn)(f"warning: ignoring {message}")
 
 
-_said: set[str] = set()
-
-
 def _model_ids(path: Path) -> list[str]:
     """The model ids a broken profile meant to define, where its JSON is readable enough to say (else none): a
     check that plans one of them stops with the profile's error instead of planning the packaged model."""
@@ -198,6 +212,46 @@ def packaged_raw_models(directory: Path | None = None) -> dict[str, tuple[Mappin
     return out
 
 
+#: What a profile file held when an import began: its bytes, or None where there was no file.
+ProfileState = bytes | None
+#: The lock ``models import`` holds while it compares and replaces a profile (one per profile folder).
+LOCK_FILE = ".vram-advisor-import.lock"
+
+
+def profile_state(model_id: str, directory: Path | None = None) -> ProfileState:
+    """The bytes of ``<dir>/<model_id>.json`` now (None where there is none): read when an import begins, and
+    compared with the file just before it is replaced (``write_user_profile(seen=...)``)."""
+    try:
+        return ((directory or user_profile_dir()) / f"{model_id}.json").read_bytes()[: MAX_PROFILE_BYTES + 1]
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return b""  # unreadable now: any file found at write time counts as changed
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive ``fcntl.flock`` on the folder's lock file: imports into one folder compare and replace one at a
+    time. Where ``fcntl`` is missing (Windows, not a target) or the lock cannot be taken, the write goes on
+    unlocked: the atomic rename still leaves a whole file."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not on POSIX
+        yield
+        return
+    try:
+        handle = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        with suppress(OSError):  # a file system without locks (some NFS mounts): unlocked, still atomic
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
+
+
 def write_user_profile(
     profile: Mapping[str, Any],
     model_id: str,
@@ -205,11 +259,17 @@ def write_user_profile(
     *,
     directory: Path | None = None,
     force: bool = False,
+    seen: ProfileState | bool = False,
+    warn: Callable[[str], None] | None = None,
 ) -> tuple[Path, bool]:
     """Validate ``profile`` and write it as ``<dir>/<model_id>.json``; returns (path, whether it replaced a file).
 
     A model id of a packaged profile is refused unless ``force`` (a user profile of that id would replace the
-    article's figures). The file is validated before it takes its place, so a bad profile is never left behind.
+    article's figures). The file is validated before it takes its place, so a bad profile is never left behind. It
+    is written to a temporary file in the same folder and renamed over the old one (``os.replace``: a reader sees
+    the old file or the new one, never half of one), under a lock on the folder. ``seen`` is what the file held when
+    the import began (``profile_state``): where the file changed since (another import of the same id, an edit), a
+    warning says so before it is replaced; ``False`` skips the comparison.
     """
     if not force and any(model.id == model_id for model in packaged.models):
         raise UsageError(
@@ -222,7 +282,6 @@ def write_user_profile(
     except OSError as exc:
         raise UsageError(f"cannot create the user profile folder {target_dir}: {exc.strerror or exc}") from None
     target = target_dir / f"{model_id}.json"
-    replaced = target.exists()
     # ASCII escapes: a lone surrogate that got this far cannot make the write fail half-way
     text = json.dumps(profile, indent=2, ensure_ascii=True) + "\n"
     import tempfile  # only when writing a profile: keeps it off check's start-up
@@ -239,7 +298,15 @@ def write_user_profile(
         except OSError as exc:  # a full disk, a quota
             raise UsageError(f"cannot write {target}: {exc.strerror or exc}") from None
         read_file(temp, _Parts())  # the same validation every profile gets
-        os.replace(temp, target)
+        with _locked(target_dir):
+            now = profile_state(model_id, target_dir)
+            replaced = now is not None
+            if seen is not False and now != seen:
+                (warn or _default_warn)(
+                    f"warning: {clean_text(str(target))} changed since this import began (another import of "
+                    f"{model_id!r}, or an edit): replacing it"
+                )
+            os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
     return target, replaced

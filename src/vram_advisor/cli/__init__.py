@@ -54,8 +54,45 @@ def _one_line(message: str) -> str:
     return clean_text(" ".join(part.strip() for part in message.splitlines() if part.strip()))
 
 
+def _say(line: str) -> None:
+    """One line for people on stderr; a stderr that cannot take it (full, closed) changes nothing, the exit code
+    least of all."""
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):  # full or closed (None when fd 2 was closed at start)
+        pass
+
+
+def _stream_failed() -> int | None:
+    """The exit code for a failed stdout or stdin in this run (saying so on stderr), or None when neither failed."""
+    from vram_advisor.cli import streams
+
+    failed = streams.failure()
+    if failed is None:
+        return None
+    name, exc = failed
+    if name == "stdout" and isinstance(exc, BrokenPipeError):
+        return EXIT_OK  # the reader went away (| head): nothing more to say
+    reason = exc.strerror or exc.__class__.__name__
+    if name == "stdout":
+        _say(f"vram-advisor: error: cannot write the output to stdout: {reason}")
+    else:
+        _say(f"vram-advisor: error: cannot read stdin (-): {reason}")
+    return EXIT_BAD_INPUT
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI with ``argv`` (default: sys.argv[1:]) and return the exit code."""
+    """Run the CLI with ``argv`` (default: sys.argv[1:]) and return the exit code.
+
+    Run as the program (no ``argv``), it first makes the standard streams safe (``streams.guard``): an output that
+    cannot carry a character gets its escape, a full or closed stdout is exit 2, and a full or closed stderr changes
+    no exit code.
+    """
+    if argv is None:
+        from vram_advisor.cli import streams
+
+        streams.guard()
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         args = ["--help"]  # the help on stdout, exit 0, rather than a usage error
@@ -69,20 +106,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vram_advisor.cli.app import app
 
         result = app(args=args, prog_name="vram-advisor", standalone_mode=False)
+        sys.stdout.flush()  # a full stdout fails here, while it can still be answered
+        failed = _stream_failed()  # a failure something on the way swallowed
+        if failed is not None:
+            return failed
         return result if isinstance(result, int) else EXIT_OK
     except VramAdvisorError as exc:
         if debug:
             _print_traceback()
-        sys.stderr.write(f"vram-advisor: error: {_one_line(exc.message)}\n")
+        _say(f"vram-advisor: error: {_one_line(exc.message)}")
         return exc.exit_code
     except KeyboardInterrupt:
-        sys.stderr.write("vram-advisor: interrupted\n")
+        _say("vram-advisor: interrupted")
         return 130
-    except BrokenPipeError:
-        # the reader went away (| head): nothing more to say
-        with contextlib.suppress(OSError):
-            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
-        return EXIT_OK
+    except SystemExit:
+        # click ends a command with sys.exit(1) when a write to stdout meets a broken pipe
+        failed = _stream_failed()
+        if failed is not None:
+            return failed
+        raise
+    except OSError as exc:
+        failed = _stream_failed()
+        if failed is not None:
+            return failed
+        if isinstance(exc, BrokenPipeError):
+            # the reader went away (| head), with streams that are not guarded (main called in-process)
+            with contextlib.suppress(OSError):
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+            return EXIT_OK
+        return _internal_error(exc, debug)
     except Exception as exc:
         # typer reports usage errors (unknown option, missing value) as exceptions that carry their own message
         # and exit code; they are the user's to fix, so they get one line too.
@@ -91,12 +143,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if callable(format_message) and isinstance(exit_code, int):
             if debug:
                 _print_traceback()
-            sys.stderr.write(f"vram-advisor: error: {_one_line(str(format_message()))}\n")
+            _say(f"vram-advisor: error: {_one_line(str(format_message()))}")
             return EXIT_BAD_INPUT if exit_code == 2 else exit_code
-        if debug:
-            raise
-        sys.stderr.write(
-            f"vram-advisor: internal error: {exc.__class__.__name__}: {_one_line(str(exc))} "
-            "(run with --debug for a traceback, and please report it)\n"
-        )
-        return EXIT_INTERNAL
+        return _internal_error(exc, debug)
+
+
+def _internal_error(exc: Exception, debug: bool) -> int:
+    if debug:
+        raise exc
+    _say(
+        f"vram-advisor: internal error: {exc.__class__.__name__}: {_one_line(str(exc))} "
+        "(run with --debug for a traceback, and please report it)"
+    )
+    return EXIT_INTERNAL

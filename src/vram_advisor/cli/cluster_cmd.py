@@ -1,8 +1,10 @@
 """``vram-advisor cluster``: plan across many nodes from inventories (files, folders, stdin), Kubernetes node labels,
 Slurm node records, or a probe run on every node of a Ray cluster.
 
-Bad inputs are reported on stderr one by one (which one, why) and skipped; the rest is planned. Exit 2 only when
-nothing at all could be planned, with one line that says why (each skipped input, up to a few, and their number).
+Bad inputs are reported on stderr one by one (which one, why) and skipped; the rest is planned. A stream given up
+for garbage (``inputs.Stopped``) keeps the nodes read before it, and one line at the end says where reading stopped
+and how much was skipped. Exit 2 only when nothing at all could be planned, with one line that says why (each
+skipped input, up to a few, and their number; or where reading stopped).
 
 Long streams may be decoded with the help of a worker process; whether this machine has a CPU to spare for it is
 decided here (``worker_allowed``), not in ``cluster_io``, which only reads.
@@ -29,6 +31,7 @@ from vram_advisor.fleet.inputs import (
     STDIN,
     NodeInput,
     Skipped,
+    Stopped,
     inventory_inputs,
     node_inputs,
     parse_listing,
@@ -60,6 +63,11 @@ class _SkipReporter:
         self.count = 0
         self.planned = False
         self.held: list[Skipped] = []
+        self.stopped: list[Skipped] = []
+
+    def stop(self, stopped: Skipped) -> None:
+        """A stream was given up (its garbage budget spent): said once, at the end, with what was skipped."""
+        self.stopped.append(stopped)
 
     def __call__(self, skipped: Skipped) -> None:
         self.count += 1
@@ -77,12 +85,23 @@ class _SkipReporter:
                 warn(f"skipped {_skip_text(skipped)}")
             self.held = []
 
-    def finish(self) -> None:
+    def finish(self, nodes: int) -> None:
         if self.planned and self.count > MAX_SKIPS_SHOWN:
             warn(f"... and {self.count - MAX_SKIPS_SHOWN} more inputs skipped ({self.count} in all; --json lists them)")
+        for stopped in self.stopped:
+            warn(
+                f"{_skip_text(stopped)}; {self.count} input{'s' if self.count != 1 else ''} skipped in all; "
+                f"planning the {nodes} node{'s' if nodes != 1 else ''} read"
+            )
 
     def failure(self) -> InventoryError:
-        """The one error line when nothing could be planned: the skipped input and why, or the first few."""
+        """The one error line when nothing could be planned: the skipped input and why, or the first few; or where
+        reading of a stream full of garbage stopped, and how much was skipped."""
+        if self.stopped:
+            return InventoryError(
+                f"no inventory could be planned: {_skip_text(self.stopped[0])}; {self.count} "
+                f"input{'s' if self.count != 1 else ''} skipped"
+            )
         if self.count == 0:
             return InventoryError("no inventory could be planned: the input was empty")
         if self.count == 1:
@@ -282,7 +301,9 @@ def cluster(
     report = _SkipReporter()
     with _no_cycle_collection():
         for item in _inputs(paths, ray, ray_address, ray_timeout, from_k8s, from_slurm, follow_symlinks, timeout_s):
-            if isinstance(item, Skipped):
+            if isinstance(item, Stopped):
+                report.stop(planner.stop(item))
+            elif isinstance(item, Skipped):
                 report(planner.skip(item))
             else:
                 duplicate = planner.add(item)
@@ -293,7 +314,7 @@ def cluster(
         result = planner.finish()
     if not result.nodes:
         raise report.failure()
-    report.finish()
+    report.finish(len(result.nodes))
     if json_output:
         from vram_advisor.report.cluster import cluster_json
 

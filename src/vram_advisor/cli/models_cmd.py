@@ -184,9 +184,10 @@ def import_model(
     json_output: JsonOpt = False,
 ) -> None:
     """Build a user profile from a Hub repo's config.json and safetensors index, with derived rows."""
+    import os
     from contextlib import nullcontext
 
-    from vram_advisor.catalog import userprofiles
+    from vram_advisor.catalog import userdirs, userprofiles
     from vram_advisor.catalog.profiles import packaged_catalog
     from vram_advisor.cli.hubopts import hub_spinner
     from vram_advisor.hub import importer
@@ -194,14 +195,20 @@ def import_model(
     from vram_advisor.hub.modelfiles import fetch_model_files
 
     chosen_id = importer.check_model_id(model_id) if model_id else importer.default_model_id(hub.check_repo_id(repo))
-    settings = hub.HubSettings.from_environ()
-    where = "the local cache" if settings.offline else settings.endpoint
+    settings = hub.HubSettings.from_environ()  # a malformed HF_ENDPOINT is one line here, before any request
+    target_dir = userprofiles.user_profile_dir()  # no safe folder to write to: one line before the Hub is asked
+    if not settings.offline and userdirs.hf_cache_needs_home(os.environ):  # the download would go to $HOME/.cache
+        userdirs.safe_home(os.environ, "Hugging Face cache", "HF_HUB_CACHE or HF_HOME")
+    seen = userprofiles.profile_state(chosen_id, target_dir)  # a change made meanwhile is said before it is replaced
+    where = "the local cache" if settings.offline else settings.endpoint  # redacted: no userinfo, no query
     status = hub_spinner(not json_output) or (lambda _message: nullcontext())
     with status(f"asking {where} about {repo}"):
         files = fetch_model_files(repo, revision, settings)
     packaged = packaged_catalog()
     profile = importer.build_profile(files, packaged, userprofiles.packaged_raw_models(), chosen_id)
-    path, replaced = userprofiles.write_user_profile(profile, chosen_id, packaged, force=force)
+    path, replaced = userprofiles.write_user_profile(
+        profile, chosen_id, packaged, directory=target_dir, force=force, seen=seen
+    )
     from vram_advisor.catalog.userprofiles import default_catalog
 
     model = default_catalog().model(chosen_id)

@@ -82,26 +82,44 @@ def serve(
             "localhost and IP addresses are answered, against DNS rebinding.",
         ),
     ] = None,
-    max_connections: Annotated[
+    max_requests: Annotated[
         int,
         typer.Option(
+            "--max-requests",
             "--max-connections",
             min=1,
             max=10000,
             metavar="N",
-            help="Serve at most N connections at once (a worker thread each); more are answered 503.",
+            help="Answer at most N requests at once; more are answered 503. Idle and slow connections do not count "
+            "(--max-connections is the old name).",
         ),
     ] = 128,
+    read_timeout: Annotated[
+        float,
+        typer.Option(
+            "--read-timeout",
+            min=0.001,
+            metavar="S",
+            help="A request line and its headers must arrive within S seconds (of the connection opening or of the "
+            "previous answer), and an idle kept-alive connection is closed after S seconds.",
+        ),
+    ] = 10.0,
 ) -> None:
     """Serve /inventory, /check and /metrics (Prometheus) over HTTP, read-only, on 127.0.0.1 unless told otherwise."""
     import signal
     import threading
 
-    from vram_advisor.agent import http as agent_http
-    from vram_advisor.agent.inventory_source import inventory_source
+    from vram_advisor.core.extras import import_extra
 
     _check_seconds("--cache-seconds", cache_seconds, allow_zero=True)
     _check_seconds("--probe-timeout", probe_timeout, allow_zero=False)
+    _check_seconds("--read-timeout", read_timeout, allow_zero=False)
+    for module in ("uvicorn", "starlette"):
+        import_extra(module, "serve", "vram-advisor serve")
+
+    from vram_advisor.agent import http as agent_http
+    from vram_advisor.agent.inventory_source import inventory_source
+
     probe = inventory_source(inventory_path, model_dir)
 
     try:
@@ -111,6 +129,7 @@ def serve(
 
     source = agent_http.CachedProbe(probe, cache_seconds=cache_seconds, timeout_seconds=probe_timeout)
     agent = agent_http.Agent(source, model_dir=model_dir)
+    agent_http.raise_open_file_limit()
     try:
         server = agent_http.make_server(
             agent,
@@ -118,11 +137,13 @@ def serve(
             port=port,
             access_log=access_log,
             allowed_hosts=allow_host or (),
-            max_connections=max_connections,
+            max_requests=max_requests,
+            read_timeout=read_timeout,
         )
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, OverflowError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise ServeError(f"--host {clean_text(host)} --port {port}: cannot listen there ({reason})") from None
+    agent_http.route_library_logs(server.log)
     bound = agent_http.normalise_host(host)
     if bound != host.strip().strip("[]"):
         warn(f"--host {clean_text(host)} means {bound}")
@@ -134,11 +155,12 @@ def serve(
         signal.signal(signal.SIGTERM, _on_sigterm)
     warn(
         f"serving {server.url} (GET /inventory, /check, /metrics); probe cached {cache_seconds:g} s, "
-        f"timeout {probe_timeout:g} s; at most {max_connections} connections; Ctrl-C stops"
+        f"timeout {probe_timeout:g} s; at most {max_requests} requests at once; Ctrl-C stops"
     )
     try:
-        server.serve_forever(poll_interval=0.5)
+        server.serve_forever()
     except (KeyboardInterrupt, _Stop):
-        warn("stopped")
+        pass
     finally:
         server.server_close()
+    warn("stopped")

@@ -13,13 +13,19 @@ class MissingExtraError(VramAdvisorError):
 
 
 #: What each extra installs, as a line pip can run anywhere: vram-advisor itself is on no package index (it is
-#: installed from its checkout or a wheelhouse, docs/install.md), but what its extras need is.
-EXTRA_REQUIREMENTS = {"mcp": "mcp>=2", "ray": "ray>=2.40", "serve": "prometheus_client>=0.20"}
+#: installed from its checkout or a wheelhouse, docs/install.md), but what its extras need is. Requirements are
+#: separated by spaces.
+EXTRA_REQUIREMENTS = {
+    "mcp": "mcp>=2",
+    "ray": "ray>=2.40",
+    "serve": "uvicorn>=0.55,<0.56 starlette>=1.10,<2 h11>=0.16,<1 prometheus_client>=0.20",
+}
 
 
 def install_line(extra: str) -> str:
     """The pip line that adds an extra's packages to the environment vram-advisor runs in."""
-    return f'pip install "{EXTRA_REQUIREMENTS[extra]}" (or pip install ".[{extra}]" from the checkout)'
+    quoted = " ".join(f'"{requirement}"' for requirement in EXTRA_REQUIREMENTS[extra].split())
+    return f'pip install {quoted} (or pip install ".[{extra}]" from the checkout)'
 
 
 def import_extra(module: str, extra: str, feature: str) -> ModuleType:

@@ -21,6 +21,8 @@ import math
 import re
 from decimal import Decimal, InvalidOperation
 
+from vram_advisor.core.numbers import shown, too_many_digits
+
 KIB = 1024
 MIB = 1024**2
 GIB = 1024**3
@@ -65,13 +67,16 @@ class SizeError(ValueError):
 def _split(text: str, what: str) -> tuple[Decimal, str, bool]:
     if not isinstance(text, str):
         raise SizeError(f"expected {what} as text, got {type(text).__name__}")
+    long_number = too_many_digits(text)
+    if long_number is not None:  # before the pattern and Decimal see it: a size or a count of 5,000 digits is junk
+        raise SizeError(f"{shown(text)}: {long_number}")
     match = _NUMBER_UNIT.match(text)
     if match is None:
-        raise SizeError(f"{text!r} is not {what}")
+        raise SizeError(f"{shown(text)} is not {what}")
     try:
         number = Decimal(match.group(1))
     except InvalidOperation as exc:  # pragma: no cover - the regex only lets decimals through
-        raise SizeError(f"{text!r} is not {what}") from exc
+        raise SizeError(f"{shown(text)} is not {what}") from exc
     return number, match.group(2).lower(), bool(match.group(3))
 
 
@@ -82,15 +87,16 @@ def parse_size(text: str) -> int:
     """
     number, unit, plus = _split(text, 'a size such as "96GB", "1.5TiB" or "81559MiB"')
     if plus:
-        raise SizeError(f"{text!r} is not a size: drop the '+'")
+        raise SizeError(f"{shown(text)} is not a size: drop the '+'")
     if not unit:
         # "--ram 512" is far more likely to mean 512 GB than 512 bytes: refuse rather than guess
-        raise SizeError(f"{text!r} has no unit: write e.g. {text.strip()}GB, {text.strip()}GiB or {text.strip()}B")
+        number_text = text.strip()
+        raise SizeError(f"{shown(text)} has no unit: write e.g. {number_text}GB, {number_text}GiB or {number_text}B")
     if unit not in _BINARY_UNITS:
-        raise SizeError(f"{text!r} has an unknown unit {unit!r} (use B, MiB/MB, GiB/GB or TiB/TB)")
+        raise SizeError(f"{shown(text)} has an unknown unit {unit!r} (use B, MiB/MB, GiB/GB or TiB/TB)")
     value = number * _BINARY_UNITS[unit]
     if value > MAX_SIZE_BYTES:
-        raise SizeError(f"{text!r} is larger than any machine (limit 1 EiB)")
+        raise SizeError(f"{shown(text)} is larger than any machine (limit 1 EiB)")
     return int(value.to_integral_value())
 
 
@@ -102,15 +108,15 @@ def parse_tokens(text: str) -> int:
     """Read a context length ("32768", "128k", "1M") as a token count; k = 1024 and M = 1024² as models count them."""
     number, unit, plus = _split(text, 'a token count such as "32768", "128k" or "1M"')
     if plus or unit not in _TOKEN_UNITS:
-        raise SizeError(f"{text!r} is not a token count (use a number, or k / M such as 128k or 1M)")
+        raise SizeError(f"{shown(text)} is not a token count (use a number, or k / M such as 128k or 1M)")
     value = number * _TOKEN_UNITS[unit]
     if value != value.to_integral_value():
-        raise SizeError(f"{text!r} is not a whole number of tokens")
+        raise SizeError(f"{shown(text)} is not a whole number of tokens")
     tokens = int(value)
     if tokens <= 0:
-        raise SizeError(f"{text!r}: the context must be at least one token")
+        raise SizeError(f"{shown(text)}: the context must be at least one token")
     if tokens > MAX_TOKENS:
-        raise ContextTooLongError(f"{text!r} is longer than any model's context")
+        raise ContextTooLongError(f"{shown(text)} is longer than any model's context")
     return tokens
 
 
@@ -121,7 +127,7 @@ def table_gb(text: str) -> float:
         return float(number)
     if unit == "tb":
         return float(number * 1024)
-    raise SizeError(f"{text!r} is not a table figure (GB or TB)")
+    raise SizeError(f"{shown(text)} is not a table figure (GB or TB)")
 
 
 def table_vram_bytes(text: str) -> int:
@@ -131,7 +137,7 @@ def table_vram_bytes(text: str) -> int:
         return int((number * GIB).to_integral_value())
     if unit == "tb":
         return int((number * 1024 * GIB).to_integral_value())
-    raise SizeError(f"{text!r} is not a table figure (GB or TB)")
+    raise SizeError(f"{shown(text)} is not a table figure (GB or TB)")
 
 
 def table_weights_gb(text: str) -> float:
@@ -141,7 +147,7 @@ def table_weights_gb(text: str) -> float:
         return float(number)
     if unit == "tb":
         return float(number * 1000)
-    raise SizeError(f"{text!r} is not a weight size (GB or TB)")
+    raise SizeError(f"{shown(text)} is not a weight size (GB or TB)")
 
 
 def file_size_bytes(gb: float) -> int:
@@ -244,26 +250,29 @@ def parse_bandwidth(text: str) -> int:
     configuration "12xDDR5-4800" (channels x 8 bytes x MT/s: 460.8 GB/s). GB/s is decimal, as bandwidths are quoted."""
     if not isinstance(text, str):
         raise SizeError(f"expected a bandwidth as text, got {type(text).__name__}")
+    long_number = too_many_digits(text)
+    if long_number is not None:
+        raise SizeError(f"{shown(text)}: {long_number}")
     ddr = re.match(_DDR, text, re.IGNORECASE)
     if ddr is not None:
         channels = int(ddr.group(1)) if ddr.group(1) else 1
         rate = channels * DDR_CHANNEL_BYTES * int(ddr.group(3)) * 10**6
         if channels < 1 or rate <= 0:
-            raise SizeError(f"{text!r}: the channel count and transfer rate must be positive")
+            raise SizeError(f"{shown(text)}: the channel count and transfer rate must be positive")
         return rate
     match = re.match(_RATE, text, re.IGNORECASE)
     if match is None:
         raise SizeError(
-            f'{text!r} is not a bandwidth (use e.g. "460GB/s", "7GB/s", "900MB/s" or a memory setup such as "12xDDR5-4800")'
+            f'{shown(text)} is not a bandwidth (use e.g. "460GB/s", "7GB/s", "900MB/s" or a memory setup such as "12xDDR5-4800")'
         )
     unit = match.group(2).lower() + "/s"
     if unit not in _RATE_UNITS:
-        raise SizeError(f"{text!r} has an unknown unit {match.group(2)!r} (use MB/s, GB/s, TB/s, MiB/s or GiB/s)")
+        raise SizeError(f"{shown(text)} has an unknown unit {match.group(2)!r} (use MB/s, GB/s, TB/s, MiB/s or GiB/s)")
     value = Decimal(match.group(1)) * _RATE_UNITS[unit]
     if value <= 0:
-        raise SizeError(f"{text!r}: a bandwidth must be larger than zero")
+        raise SizeError(f"{shown(text)}: a bandwidth must be larger than zero")
     if value > MAX_RATE_BYTES_PER_S:
-        raise SizeError(f"{text!r} is faster than any memory (limit 1 PB/s)")
+        raise SizeError(f"{shown(text)} is faster than any memory (limit 1 PB/s)")
     return int(value.to_integral_value())
 
 
@@ -320,14 +329,17 @@ def parse_k8s_quantity(text: str) -> int:
     """
     if not isinstance(text, str):
         raise SizeError(f"expected a Kubernetes quantity as text, got {type(text).__name__}")
+    long_number = too_many_digits(text)
+    if long_number is not None:
+        raise SizeError(f"{shown(text)}: {long_number}")
     match = re.match(_K8S_QUANTITY, text.strip())
     if match is None:
-        raise SizeError(f"{text!r} is not a Kubernetes quantity (such as 2113459340Ki, 512Gi or 16G)")
+        raise SizeError(f"{shown(text)} is not a Kubernetes quantity (such as 2113459340Ki, 512Gi or 16G)")
     number = Decimal(match.group(1))
     if match.group(2) is not None:
         number = number.scaleb(int(match.group(2)))
     else:
         number *= _K8S_SUFFIXES[match.group(3) or ""]
     if number > MAX_SIZE_BYTES:
-        raise SizeError(f"{text!r} is larger than any machine (limit 1 EiB)")
+        raise SizeError(f"{shown(text)} is larger than any machine (limit 1 EiB)")
     return int(number.to_integral_value(rounding="ROUND_CEILING"))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +41,7 @@ from vram_advisor.fleet.stream import (
 )
 from vram_advisor.inventory.model import MAX_INVENTORY_BYTES, Inventory
 
-__all__ = ["STDIN", "STDIN_NAME", "Document", "GarbageBudget", "NodeInput", "Skipped"]
+__all__ = ["STDIN", "STDIN_NAME", "Document", "GarbageBudget", "NodeInput", "Skipped", "Stopped"]
 
 #: Files a folder argument contributes, in name order.
 FOLDER_PATTERNS = ("*.json", "*.ndjson", "*.jsonl")
@@ -62,6 +62,20 @@ MAX_GARBAGE_BYTES = 64 * 1024 * 1024
 
 #: Asked once per long stream: may a worker process help decode it?
 WorkerPolicy = Callable[[], bool]
+
+
+@dataclass(frozen=True, repr=False)
+class Stopped(Skipped):
+    """A stream given up at ``source`` (its garbage budget spent): the rest of it was not read. The nodes read before
+    it are kept and planned; ``reason`` says why reading stopped."""
+
+
+class _BudgetSpent(Exception):
+    """Raised by ``GarbageBudget`` inside the reader; ``stream_inputs`` turns it into a ``Stopped`` record."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class NodeInput(NamedTuple):
@@ -173,7 +187,8 @@ def _start_worker() -> Executor | None:
 class GarbageBudget:
     """How much consecutive garbage a stream may send before it is given up: ``max_skips`` skipped inputs or
     ``max_bytes`` bytes with no inventory among them (one hostile node must not stall a fleet scan, and
-    ``/dev/zero`` must end). Each inventory read starts the count again."""
+    ``/dev/zero`` must end). Each inventory read starts the count again. Giving up stops the reading of that stream
+    only: the nodes read before are kept (``Stopped``)."""
 
     max_skips: int = MAX_GARBAGE_SKIPS
     max_bytes: int = MAX_GARBAGE_BYTES
@@ -189,34 +204,27 @@ class GarbageBudget:
         self.skips = 0
         self.bytes_read = 0
 
-    def skipped(self, name: str) -> None:
+    def skipped(self) -> None:
         self.skips += 1
         if self.skips > self.max_skips:
-            raise InventoryError(
-                f"{name}: stopped reading: {self.max_skips} inputs in a row were not inventories "
-                "(is this the output of `vram-advisor probe --json`?)"
-            )
+            raise _BudgetSpent(f"{self.max_skips} inputs in a row were not inventories")
 
-    def read(self, name: str, count: int) -> None:
+    def read(self, count: int) -> None:
         self.bytes_read += count
         if self.bytes_read > self.max_bytes:
-            raise InventoryError(
-                f"{name}: stopped reading: {self.max_bytes // (1024 * 1024)} MiB in a row held no inventory "
-                "(is this the output of `vram-advisor probe --json`?)"
-            )
+            raise _BudgetSpent(f"{self.max_bytes // (1024 * 1024)} MiB in a row held no inventory")
 
 
 class _Metered:
     """A stream whose bytes are counted against a ``GarbageBudget`` as they are read."""
 
-    def __init__(self, stream: IO[Any], name: str, budget: GarbageBudget) -> None:
+    def __init__(self, stream: IO[Any], budget: GarbageBudget) -> None:
         self.stream = stream
-        self.name = name
         self.budget = budget
 
     def read(self, size: int = -1) -> Any:
         chunk = self.stream.read(size)
-        self.budget.read(self.name, len(chunk))
+        self.budget.read(len(chunk))
         return chunk
 
 
@@ -293,18 +301,39 @@ def stream_inputs(
 
     ``worker`` is asked once, when the stream grows past ``PARALLEL_AFTER_LINES`` lines, whether a worker process
     may decode every other batch (the caller knows the machine; None: stay in this process). Past ``budget`` (by
-    default ``GarbageBudget()``) of consecutive garbage, ``InventoryError`` ends the stream.
+    default ``GarbageBudget()``) of consecutive garbage, reading stops: a last ``Stopped`` record says where and why,
+    and the nodes yielded before it stand (one node printing garbage must not cost the fleet its other nodes).
     """
     budget = budget if budget is not None else GarbageBudget()
-    for item in _stream_items(_Metered(stream, name, budget), name, limit, worker):
-        if isinstance(item, Skipped):
-            budget.skipped(name)
-        else:
-            budget.inventory()
-        yield item
+    items = _stream_items(_Metered(stream, budget), name, limit, worker)
+    try:
+        for item in items:
+            if isinstance(item, Skipped):
+                try:
+                    budget.skipped()
+                except _BudgetSpent as spent:  # this input is where reading stops
+                    yield _stopped(item.source, spent)
+                    return
+            else:
+                budget.inventory()
+            yield item
+    except _BudgetSpent as spent:  # too many bytes without an inventory, in the middle of a read
+        yield _stopped(name, spent)
+    finally:
+        items.close()
 
 
-def _stream_items(stream: Any, name: str, limit: int, worker: WorkerPolicy | None) -> Iterator[NodeInput | Skipped]:
+def _stopped(where: str, spent: _BudgetSpent) -> Stopped:
+    return Stopped(
+        where,
+        f"stopped reading: {spent.reason} (is this the output of `vram-advisor probe --json`?); the rest of this "
+        "input was not read",
+    )
+
+
+def _stream_items(
+    stream: Any, name: str, limit: int, worker: WorkerPolicy | None
+) -> Generator[NodeInput | Skipped, None, None]:
     state = _StreamInputs(name, limit, worker)
     batch: list[_Line] = []
     lineno = 0

@@ -138,6 +138,8 @@ class ClusterPlan(Record):
     multi_node: list[MultiNodePlan]
     skipped: list[Skipped]
     skipped_count: int
+    #: Streams given up when their garbage budget was spent (where and why); the nodes read before still count.
+    stopped: list[Skipped] = field(default_factory=list)
 
     @property
     def total_gpus(self) -> int:
@@ -174,6 +176,7 @@ class ClusterPlanner:
         self.groups: list[HardwareGroup] = []
         self.skipped: list[Skipped] = []
         self.skipped_count = 0
+        self.stopped: list[Skipped] = []
         self._by_key: dict[tuple[Any, ...], tuple[int, int]] = {}
         self._by_machine: dict[Machine, int] = {}
         self._by_fits: dict[tuple[str, ...], tuple[Option, ...]] = {}
@@ -302,6 +305,11 @@ class ClusterPlanner:
             self.skipped.append(skipped)
         return skipped
 
+    def stop(self, stopped: Skipped) -> Skipped:
+        """Record a stream that was given up (not counted as a skipped input: what it still held was not read)."""
+        self.stopped.append(stopped)
+        return stopped
+
     # ------------------------------------------------------------------------------------------ finish
 
     def _multi_node_rows(self) -> list[tuple[ModelProfile, QuantRow]]:
@@ -323,6 +331,7 @@ class ClusterPlanner:
             multi_node=multi_node_plans(self.nodes, self.groups, self._multi_node_rows()),
             skipped=self.skipped,
             skipped_count=self.skipped_count,
+            stopped=self.stopped,
         )
 
 

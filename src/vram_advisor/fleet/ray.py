@@ -9,19 +9,33 @@ node that fails or does not answer in time is reported by address and node id, a
 
 Ray is an optional extra (``pip install "ray>=2.40"``, or the ``ray`` extra from the checkout) imported only here, and vram-advisor must be
 installed on the nodes (the task imports it there).
+
+The timeout bounds the first connection too. ``ray.init`` retries a GCS that does not answer ``NUM_REDIS_GET_RETRIES``
+times (20), each try waiting for the gRPC channel (``gcs_rpc_server_connect_timeout_s``, 5 s), the pubsub channel
+(the same) and the cluster id (``py_gcs_connect_timeout_s``, 30 s): ten minutes and more for a wrong address
+(ray-project/ray ``src/ray/common/ray_config_def.h``, ``python/ray/_private/node.py`` ``_init_gcs_client``,
+``python/ray/_private/ray_constants.py``). These are read from ``RAY_<name>`` variables when Ray starts in a process,
+so ``_connect`` sets them (never above Ray's defaults, never over a value the user set) for the time it connects,
+and the Ray Client's (``ray://``) ``RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S`` / ``RAY_CLIENT_MAX_CONNECTION_TIMEOUT_S``
+(``python/ray/util/client/worker.py``, three tries) the same way. Ray's core logs each failed try straight to file
+descriptor 2; that is held back while connecting, so a failure is the one line that says why.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.extras import install_line
+from vram_advisor.core.numbers import shown
 from vram_advisor.fleet.inputs import Document, Skipped
 from vram_advisor.inventory.model import MAX_INVENTORY_BYTES
 
@@ -38,19 +52,65 @@ def probe_node() -> str:
     return inventory.dumps(collect_inventory())
 
 
-def _connect(address: str | None) -> tuple[Any, bool]:
+def connect_settings(timeout_s: float) -> dict[str, str]:
+    """Ray's connection settings (``RAY_<name>`` variables) that make a first connection give up within about
+    ``timeout_s``: each wait at most a quarter of it and at most Ray's default, and as many GCS tries as fit."""
+    quarter = max(1, int(timeout_s // 4))
+    channel, cluster_id = min(5, quarter), min(30, quarter)
+    tries = max(1, int(timeout_s // (2 * channel + cluster_id + 1)))  # two channel waits, the id, a 1 s sleep
+    return {
+        "RAY_gcs_rpc_server_connect_timeout_s": str(channel),
+        "RAY_py_gcs_connect_timeout_s": str(cluster_id),
+        "RAY_NUM_REDIS_GET_RETRIES": str(min(20, tries)),
+        "RAY_CLIENT_INITIAL_CONNECTION_TIMEOUT_S": str(min(5, quarter)),
+        "RAY_CLIENT_MAX_CONNECTION_TIMEOUT_S": str(min(30, quarter)),
+    }
+
+
+@contextlib.contextmanager
+def _bounded_connection(timeout_s: float) -> Iterator[None]:
+    """While Ray connects: its settings bounded by ``timeout_s`` (those the user did not set), and what its core
+    writes to file descriptor 2 held back (each retry is a log line there)."""
+    added = {key: value for key, value in connect_settings(timeout_s).items() if key not in os.environ}
+    os.environ.update(added)
+    saved_fd: int | None = None
     try:
-        import ray
-    except ImportError:
-        raise UsageError(f"--ray needs Ray on this machine: {install_line('ray')}") from None
-    if ray.is_initialized():
-        return ray, False
+        with tempfile.TemporaryFile() as held:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            try:
+                saved_fd = os.dup(2)
+                os.dup2(held.fileno(), 2)
+            except OSError:  # no file descriptor 2 to borrow: Ray's lines go wherever it goes
+                saved_fd = None
+            try:
+                yield
+            finally:
+                if saved_fd is not None:
+                    os.dup2(saved_fd, 2)
+                    os.close(saved_fd)
+    finally:
+        for key in added:
+            os.environ.pop(key, None)
+
+
+def _connect(address: str | None, timeout_s: float = DEFAULT_TIMEOUT_S) -> tuple[Any, bool]:
     target = address or os.environ.get("RAY_ADDRESS") or "auto"
-    try:
-        ray.init(address=target, logging_level=logging.WARNING, log_to_driver=False)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        raise UsageError(f"--ray: cannot connect to the Ray cluster at {target!r}: {first_line}") from None
+    with _bounded_connection(timeout_s):
+        try:
+            import ray
+        except ImportError:
+            raise UsageError(f"--ray needs Ray on this machine: {install_line('ray')}") from None
+        if ray.is_initialized():
+            return ray, False
+        try:
+            ray.init(address=target, logging_level=logging.WARNING, log_to_driver=False)
+        except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+            raise UsageError(
+                f"--ray: cannot connect to the Ray cluster at {shown(target)} within --ray-timeout {timeout_s:g} s: "
+                f"{first_line[:200]}"
+            ) from None
     return ray, True
 
 
@@ -76,7 +136,7 @@ def scan(
     warn: Callable[[str], None] | None = None,
 ) -> Iterator[Document | Skipped]:
     """Probe every alive node; yield each inventory (parsed JSON, still to be validated) or why a node is missing."""
-    ray, connected_here = _connect(address)
+    ray, connected_here = _connect(address, timeout_s)
     try:
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 

@@ -37,6 +37,8 @@ _STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 #: ``srun --label`` (task number, right-aligned) or pdsh (host name, as DNS spells one) before ": ".
 PREFIX = re.compile(r" *([0-9]+|[A-Za-z0-9](?:[A-Za-z0-9._-]{0,252}[A-Za-z0-9])?): ")
 PREFIX_BYTES = re.compile(PREFIX.pattern.encode())
+#: A line holding an object's member (``"key": ...``): ending in ``,``, it is followed by a key, never an object.
+_MEMBER = re.compile(r'\s*"(?:[^"\\\n]|\\.)*"\s*:')
 #: The schema an inventory line names: such a line always starts a new object (see ``StreamReader.line``).
 _INVENTORY_SCHEMA = re.compile(r'^\{\s*"schema"\s*:\s*"vram-advisor/inventory/')
 
@@ -265,11 +267,22 @@ class StreamReader:
 
     def _starts_new_object(self) -> bool:
         """Whether a line opening an object at column 0 begins a new top-level object (the gathered one was cut
-        off) rather than a nested one. Pretty printers indent nested objects, so in indented output it always does;
-        in unindented output only where the gathered text does not expect a value next."""
+        off) rather than a nested one.
+
+        Pretty printers indent nested objects, so in indented output it always does. A compact object (one line
+        holding more than its opening brace) never goes on on a new line that opens an object: one gathered from a
+        single such line was cut off. In unindented output over many lines (``json.dumps(indent=0)``) a nested
+        object opens at column 0 only as an array's element: after ``[``, or after ``,`` ending an element. After a
+        ``"key": value,`` line a key comes, and no printer puts a value's brace on the line after its key (``:``), so
+        there it is a new object."""
         if self.indented:
             return True
-        return self.pending[-1].rstrip()[-1:] not in (",", "[", ":")  # after "{" comes a key, never an object
+        if len(self.pending) == 1 and self.pending[0].strip() != "{":
+            return True
+        last = self.pending[-1].rstrip()
+        if last.endswith(","):
+            return _MEMBER.match(last) is not None
+        return not last.endswith("[")
 
     def _continue(self, lineno: int, text: str) -> Iterator[Document | Skipped]:
         self.indented = self.indented or text[:1] in (" ", "\t")

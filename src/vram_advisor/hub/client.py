@@ -18,6 +18,12 @@ revision, no network, ``HF_HUB_OFFLINE=1`` with nothing cached, and a Hub that d
 ``VRAM_ADVISOR_HUB_TIMEOUT`` seconds (default 20) for the whole conversation, enforced by a deadline on a worker
 thread, because ``huggingface_hub`` retries timeouts with backoff and some of its calls take no timeout.
 
+No line carries a secret: the endpoint is shown redacted (``HubSettings.endpoint``: no userinfo, no query string), an
+HTTP error is its status and standard phrase (``HTTP 401 Unauthorized``), never the server's text, which a mirror may
+fill with the request's ``Authorization: Bearer hf_...``; and every message, and huggingface_hub's own log warnings,
+pass through ``core.redact`` (the redactor ``doctor`` uses) with the token, the secret-named variables' values and
+the endpoint's credentials as the exact strings to replace.
+
 Download scratch (huggingface_hub 2.4 ``file_download._download_to_tmp_and_move``): each file is written to
 ``blobs/<etag>.<8 hex>.incomplete`` beside its final blob in the same cache folder (``.cache/huggingface/download/``
 of a ``--local-dir``) and renamed into place, so a download needs no room beyond its own files. The one extra is the
@@ -38,6 +44,7 @@ from typing import Any, TypeVar
 
 from vram_advisor.core.errors import HubError, UsageError
 from vram_advisor.core.jsonread import clean_text
+from vram_advisor.core.redact import scrub_text, secret_values
 from vram_advisor.hub import transport
 from vram_advisor.hub.cache import _offline_miss, cached_snapshot
 from vram_advisor.hub.settings import (
@@ -45,6 +52,7 @@ from vram_advisor.hub.settings import (
     HubSettings,
     RepoFile,
     RepoListing,
+    check_endpoint,
     check_repo_id,
     scratch_of,
     storage_folder,
@@ -55,18 +63,56 @@ T = TypeVar("T")
 
 @contextmanager
 def _library_settings(settings: HubSettings) -> Iterator[None]:
-    """Make huggingface_hub follow ``settings.offline`` (its constant is frozen at import) for this call."""
+    """Make huggingface_hub follow ``settings.offline`` (its constant is frozen at import) for this call.
+
+    The library parses ``HF_ENDPOINT`` of this process when it is imported: a malformed one is refused first (one
+    line naming it, exit 2), whatever endpoint ``settings`` holds."""
+    import os
+
+    check_endpoint(os.environ.get("HF_ENDPOINT"))
     from huggingface_hub import constants
     from huggingface_hub.utils import disable_progress_bars  # type: ignore[attr-defined]  # public, lazily exported
 
     disable_progress_bars()  # our spinner is the progress; tqdm bars would clutter stderr
     transport.install()  # every answer bounded and checked (hub/transport.py)
+    _scrub_library_log(secrets_of(settings))
     previous = constants.HF_HUB_OFFLINE
     constants.HF_HUB_OFFLINE = settings.offline
     try:
         yield
     finally:
         constants.HF_HUB_OFFLINE = previous
+
+
+class _ScrubbedLog:
+    """A filter on huggingface_hub's log handlers: its warnings (``HTTP Error 500 thrown while requesting GET
+    <url>``, ``Error while downloading from <url>``) are printed with the URLs and secrets redacted."""
+
+    def __init__(self) -> None:
+        self.secrets: tuple[str, ...] = ()
+
+    def filter(self, record: Any) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a malformed record: nothing of it is shown
+            text = "(a huggingface_hub message that could not be formatted)"
+        record.msg, record.args = scrub_text(text, self.secrets), ()
+        return True
+
+
+_log_filter = _ScrubbedLog()
+
+
+def _scrub_library_log(secrets: tuple[str, ...]) -> None:
+    import logging
+
+    from huggingface_hub.utils import logging as hf_logging
+
+    _log_filter.secrets = secrets
+    hf_logging.get_logger()  # the library's root logger, with its stderr handler once configured
+    for handler in logging.getLogger("huggingface_hub").handlers:
+        if _log_filter not in handler.filters:
+            handler.addFilter(_log_filter)
 
 
 def _bounded(settings: HubSettings, repo_id: str, work: Callable[[], T]) -> T:
@@ -89,17 +135,52 @@ def _bounded(settings: HubSettings, repo_id: str, work: Callable[[], T]) -> T:
             f"(set {TIMEOUT_ENV} to wait longer, or HF_HUB_OFFLINE=1 to use the local cache)"
         )
     if "error" in outcome:
-        raise hub_error(outcome["error"], repo_id, settings) from None
+        raise scrubbed(hub_error(outcome["error"], repo_id, settings), settings) from None
     return outcome["value"]  # type: ignore[no-any-return]
 
 
-def _has_token() -> bool:
+def secrets_of(settings: HubSettings) -> tuple[str, ...]:
+    """What must never be printed: the values of secret-named variables (``HF_TOKEN``...), the token
+    huggingface_hub found (a token file), and the userinfo and query values of the endpoint's URL."""
+    import os
+    from urllib.parse import parse_qsl, unquote
+
+    found = list(secret_values(os.environ))
+    token = _token()
+    if token:
+        found.append(token)
+    _scheme, sep, rest = settings.url.partition("://")
+    if sep and "@" in rest:
+        userinfo = rest.rpartition("@")[0]
+        found += [userinfo, unquote(userinfo), *userinfo.split(":")]
+    _head, qsep, query = settings.url.partition("?")
+    if qsep:
+        query = query.partition("#")[0]
+        found += [query, *(value for _key, value in parse_qsl(query, keep_blank_values=True))]
+    kept = {value for value in found if len(value) >= 4}
+    return tuple(sorted(kept, key=len, reverse=True))
+
+
+def scrubbed(exc: Exception, settings: HubSettings) -> Exception:
+    """``exc`` with no secret in its message (``core.redact``, the redactor ``doctor`` uses): a Hub error's line may
+    quote what the network library or the Hub said."""
+    if not isinstance(exc, HubError | UsageError):
+        return exc
+    message = scrub_text(exc.message, secrets_of(settings))
+    return exc if message == exc.message else type(exc)(message)
+
+
+def _token() -> str | None:
     from huggingface_hub import get_token
 
     try:
-        return get_token() is not None
+        return get_token()
     except Exception:  # an OIDC exchange that failed: treat as no usable token
-        return False
+        return None
+
+
+def _has_token() -> bool:
+    return _token() is not None
 
 
 def hub_error(exc: BaseException, repo_id: str, settings: HubSettings) -> Exception:
@@ -157,11 +238,19 @@ def hub_error(exc: BaseException, repo_id: str, settings: HubSettings) -> Except
 
 
 def _status(exc: Any) -> str:
+    """The answer's status and its standard reason phrase (``HTTP 401 Unauthorized``): never the server's own text
+    (the body, ``X-Error-Message``, the reason it sent), which a mirror may fill with the request's
+    ``Authorization: Bearer hf_...`` header or the token."""
+    from http import HTTPStatus
+
     response = getattr(exc, "response", None)
     code = getattr(response, "status_code", None)
-    message = getattr(response, "headers", {}).get("X-Error-Message") if response is not None else None
-    text = f"HTTP {code}" if code else type(exc).__name__
-    return f"{text}: {clean_text(message)[:200]}" if message else text  # the header is the server's text: escaped
+    if not isinstance(code, int):
+        return type(exc).__name__
+    try:
+        return f"HTTP {code} {HTTPStatus(code).phrase}"
+    except ValueError:
+        return f"HTTP {code}"
 
 
 def _revision_of(exc: Any) -> str:
@@ -231,7 +320,7 @@ def _listing_from_hub(
     from huggingface_hub import HfApi
     from huggingface_hub import RepoFile as HubRepoFile
 
-    api = HfApi(endpoint=settings.endpoint)
+    api = HfApi(endpoint=settings.url)
     info = api.model_info(repo_id, revision=revision, files_metadata=True, timeout=settings.timeout_s)
     commit = transport.commit_of(info.sha)
     entries: dict[str, tuple[int | None, str | None]] = {}
@@ -284,8 +373,8 @@ def _check_download_access(repo_id: str, revision: str | None, path: str, settin
     """A HEAD of one file: a gated repo lists its files to anyone, but only serves them to accepted tokens."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
-    url = hf_hub_url(repo_id, path, revision=revision, endpoint=settings.endpoint)
-    get_hf_file_metadata(url, timeout=settings.timeout_s, endpoint=settings.endpoint)
+    url = hf_hub_url(repo_id, path, revision=revision, endpoint=settings.url)
+    get_hf_file_metadata(url, timeout=settings.timeout_s, endpoint=settings.url)
 
 
 def _listing(

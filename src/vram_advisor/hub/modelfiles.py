@@ -4,6 +4,8 @@ file listing (``hub.client``)."""
 
 from __future__ import annotations
 
+import errno
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,14 @@ from vram_advisor.core.jsonread import MAX_BYTES
 from vram_advisor.hub import transport
 from vram_advisor.hub.cache import cached_snapshot
 from vram_advisor.hub.client import _bounded, _library_settings
-from vram_advisor.hub.settings import CONFIG_FILE, INDEX_FILE, HubSettings, ModelFiles, check_repo_id
+from vram_advisor.hub.settings import (
+    CONFIG_FILE,
+    INDEX_FILE,
+    HubSettings,
+    ModelFiles,
+    check_repo_id,
+    storage_folder,
+)
 
 
 def fetch_model_files(repo_id: str, revision: str | None = None, settings: HubSettings | None = None) -> ModelFiles:
@@ -36,18 +45,52 @@ def _read_json(path: str, repo_id: str, name: str) -> Any:
     return boundedjson.load(raw, f"{repo_id}: {name}", HubError, transport.HUB_LIMITS)
 
 
+#: A write into the cache that failed for want of room or rights: one line naming the cache, not an exit 3.
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def _scratch_files(storage: Path) -> set[Path]:
+    """The files a download writes before renaming them into place: ``refs/<rev>.<8 hex>.tmp``,
+    ``blobs/<etag>.<8 hex>.incomplete``, the ``tmp_<uuid>`` permission probe (huggingface_hub 2.4
+    ``file_download._cache_commit_hash_for_specific_revision``, ``_download_to_tmp_and_move``, ``_chmod_and_move``)."""
+    found: set[Path] = set()
+    for pattern in ("*.tmp", "*.incomplete", "tmp_*"):
+        try:
+            found.update(path for path in storage.rglob(pattern) if path.is_file())
+        except OSError:
+            continue
+    return found
+
+
 def _download_json(repo_id: str, name: str, commit: str | None, settings: HubSettings, local_only: bool) -> Any:
+    """``name`` of the repo, downloaded into the cache and read; a download that fails leaves none of its scratch
+    files behind, and a cache that cannot be written (a full disk, a quota, a read-only folder) is one line naming
+    it."""
+    from huggingface_hub import errors as hf
     from huggingface_hub import hf_hub_download
 
-    path = hf_hub_download(
-        repo_id,
-        name,
-        revision=commit,
-        cache_dir=settings.cache_dir,
-        endpoint=settings.endpoint,
-        etag_timeout=settings.timeout_s,
-        local_files_only=local_only,
-    )
+    storage = storage_folder(settings.cache_dir, repo_id)
+    before = _scratch_files(storage)
+    try:
+        path = hf_hub_download(
+            repo_id,
+            name,
+            revision=commit,
+            cache_dir=settings.cache_dir,
+            endpoint=settings.url,
+            etag_timeout=settings.timeout_s,
+            local_files_only=local_only,
+        )
+    except BaseException as exc:
+        for left in _scratch_files(storage) - before:
+            left.unlink(missing_ok=True)
+        library = isinstance(exc, hf.HfHubHTTPError | hf.LocalEntryNotFoundError)
+        if isinstance(exc, OSError) and not library and exc.errno in _WRITE_ERRORS:
+            raise HubError(
+                f"{repo_id}: cannot write {name} into the Hugging Face cache {settings.cache_dir}: "
+                f"{exc.strerror or os.strerror(exc.errno)} (free some room there, or set HF_HUB_CACHE to another folder)"
+            ) from None
+        raise
     return _read_json(path, repo_id, name)
 
 
@@ -106,7 +149,7 @@ def _model_files(
 def _model_files_from_hub(repo_id: str, revision: str | None, settings: HubSettings) -> ModelFiles:
     from huggingface_hub import HfApi
 
-    info = HfApi(endpoint=settings.endpoint).model_info(
+    info = HfApi(endpoint=settings.url).model_info(
         repo_id, revision=revision, files_metadata=True, timeout=settings.timeout_s
     )
     sizes = {sibling.rfilename: transport.size_of(sibling.size) for sibling in info.siblings or []}

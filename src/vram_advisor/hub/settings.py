@@ -12,6 +12,8 @@ from typing import Any
 
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.records import Record
+from vram_advisor.core.redact import redact_url
+from vram_advisor.core.redact import scrub_text as redact_text
 from vram_advisor.probe.paths import default_model_dir
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
@@ -28,19 +30,38 @@ _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 @dataclass(frozen=True, repr=False)
 class HubSettings(Record):
-    """Where the Hub is, where its cache is, whether to go online at all, and how long to wait."""
+    """Where the Hub is, where its cache is, whether to go online at all, and how long to wait.
+
+    ``endpoint`` is the Hub's URL as it may be printed (``core.redact.redact_url``: no userinfo, no query string);
+    ``url`` is the one requests go to, which may carry credentials (``https://user:hf_...@mirror``) and is never put
+    into a message, a JSON field or a profile."""
 
     endpoint: str
     cache_dir: str
     offline: bool
     timeout_s: float
     xet_chunk_cache_bytes: int = 0
+    url: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.url:
+            object.__setattr__(self, "url", self.endpoint)
+        if self.endpoint == self.url:
+            object.__setattr__(self, "endpoint", redact_url(self.url))
+
+    def __repr__(self) -> str:  # ``url`` may hold a credential: never shown
+        return (
+            f"HubSettings(endpoint={self.endpoint!r}, cache_dir={self.cache_dir!r}, offline={self.offline!r}, "
+            f"timeout_s={self.timeout_s!r}, xet_chunk_cache_bytes={self.xet_chunk_cache_bytes!r})"
+        )
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> HubSettings:
         env = os.environ if environ is None else environ
+        url = check_endpoint(env.get("HF_ENDPOINT"))
         return cls(
-            endpoint=(env.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/"),
+            endpoint=redact_url(url),
+            url=url,
             cache_dir=default_model_dir(env),
             offline=any(
                 (env.get(key) or "").strip().upper() in _TRUE for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
@@ -48,6 +69,41 @@ class HubSettings(Record):
             timeout_s=_timeout(env.get(TIMEOUT_ENV)),
             xet_chunk_cache_bytes=_non_negative_int(env.get(XET_CHUNK_CACHE_ENV)),
         )
+
+
+def check_endpoint(text: str | None) -> str:
+    """``HF_ENDPOINT`` as a URL requests can go to (the Hub's when unset or empty), or a UsageError naming it, its
+    value redacted.
+
+    huggingface_hub parses the variable when it is imported (``constants.HF_URL_HOSTS`` and ``utils._http.
+    _HUB_ORIGINS`` call ``urlsplit(ENDPOINT).hostname`` and ``.port``), so a malformed value (``http://[::1``, a port
+    of 99999) would raise ValueError there: it is checked here, before the library is imported."""
+    raw = (text or "").strip()
+    if not raw:
+        return DEFAULT_ENDPOINT
+    url = raw.rstrip("/")
+    problem = _endpoint_problem(url)
+    if problem:
+        raise UsageError(f"HF_ENDPOINT '{redact_url(raw)}': {problem} (e.g. {DEFAULT_ENDPOINT}, or unset it)")
+    return url
+
+
+def _endpoint_problem(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    if any(not char.isprintable() or char.isspace() for char in url):
+        return "a URL holds no spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+        parts.port  # noqa: B018  # raises ValueError for a port outside 0-65535, as huggingface_hub's import would
+    except ValueError as exc:
+        return f"not a URL ({redact_text(str(exc))})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "expected an http:// or https:// URL"
+    if not host:
+        return "the URL names no host"
+    return None
 
 
 def _timeout(text: str | None) -> float:

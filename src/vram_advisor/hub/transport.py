@@ -129,6 +129,19 @@ def size_of(size: Any) -> int | None:
     return size
 
 
+class _SharedClient(httpx2.Client):
+    """The client huggingface_hub shares between threads, left open when the library closes it.
+
+    huggingface_hub closes its shared client on any ``ConnectError`` (``utils._http.http_backoff``), from whichever
+    thread met it, and builds a new one for the next request; requests other threads still have in flight on the
+    old one then fail with ``[Errno 9] Bad file descriptor`` (a ``serve`` answering two ``--repo`` checks, a
+    conversation given up at its deadline that goes on retrying on its worker thread). So ``close`` only drops the
+    client: requests under way finish on it, and its connections are released when it is garbage-collected."""
+
+    def close(self) -> None:
+        return
+
+
 def client_factory() -> httpx2.Client:
     """huggingface_hub's own client (its event hooks, redirects followed, no global timeout) over
     ``BoundedTransport``, with at most ``MAX_REDIRECTS`` redirects."""
@@ -137,7 +150,7 @@ def client_factory() -> httpx2.Client:
     default = default_client_factory()
     hooks = default.event_hooks
     default.close()
-    return httpx2.Client(
+    return _SharedClient(
         event_hooks=hooks,
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,

@@ -38,7 +38,9 @@ from vram_advisor.core import units
 from vram_advisor.core.records import Record
 from vram_advisor.inventory.model import Gpu, Inventory, MigDevice
 
-_ORDINAL = re.compile(r"^\+?(\d+)")
+#: A device ordinal as CUDA reads it (strtoul); more than 30 digits read as their first 30, past any device as
+#: strtoul's saturated value is, and never a number ``int()`` refuses.
+_ORDINAL = re.compile(r"^\+?(\d{1,30})")
 _MIG_PREFIX = "MIG: "
 #: Every note ``apply`` writes begins with one of these (``is_visibility_note``).
 NOTE_PREFIXES = (
@@ -49,7 +51,7 @@ NOTE_PREFIXES = (
     "--all-gpus: ",
     _MIG_PREFIX,
 )
-_LEGACY_MIG = re.compile(r"^MIG-(GPU-[0-9a-fA-F-]+)/(\d+)/(\d+)$")
+_LEGACY_MIG = re.compile(r"^MIG-(GPU-[0-9a-fA-F-]+)/(\d{1,30})/(\d{1,30})$")
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -15,6 +15,7 @@ from dataclasses import replace
 
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
+from vram_advisor.core.numbers import NumberError, parse_int, shown, too_many_digits
 from vram_advisor.core.policy import OS_RESERVE_MIN_BYTES
 from vram_advisor.inventory.model import Gpu, Inventory, Ram
 
@@ -31,26 +32,33 @@ def parse_gpus(spec: str) -> tuple[Gpu, ...]:
         return ()
     gpus: list[Gpu] = []
     for item in text.split(","):
+        long_number = too_many_digits(item)
+        if long_number is not None:  # before any pattern or int() reads it
+            which = f": {shown(item.strip())}" if item.strip() != text else ""
+            raise UsageError(f"--gpus {shown(spec)}{which}: {long_number}")
         match = _ITEM.match(item)
         if not item.strip() or match is None or "\n" in item:
             raise UsageError(
-                f"--gpus {spec!r}: {item.strip()!r} is not COUNTxCARD or COUNTxSIZE; expected e.g. 8xH100-80GB, "
-                "2x96GB or 4xRTX4090"
+                f"--gpus {shown(spec)}: {shown(item.strip())} is not COUNTxCARD or COUNTxSIZE; expected e.g. "
+                "8xH100-80GB, 2x96GB or 4xRTX4090"
             )
-        count = int(match.group(1)) if match.group(1) else 1
-        if count < 1 or count > MAX_GPUS:
-            raise UsageError(f"--gpus {spec!r}: a count must be between 1 and {MAX_GPUS}, got {count}")
+        try:
+            count = parse_int(match.group(1)) if match.group(1) else 1
+        except NumberError as exc:
+            raise UsageError(f"--gpus {shown(spec)}: a count must be between 1 and {MAX_GPUS}: {exc}") from None
+        if not 1 <= count <= MAX_GPUS:
+            raise UsageError(f"--gpus {shown(spec)}: a count must be between 1 and {MAX_GPUS}, got {count}")
         gpus.extend(_describe(match.group(2), spec) for _ in range(count))
         if len(gpus) > MAX_GPUS:
-            raise UsageError(f"--gpus {spec!r}: more than {MAX_GPUS} GPUs")
+            raise UsageError(f"--gpus {shown(spec)}: more than {MAX_GPUS} GPUs")
     if any(gpu.vendor == "apple" for gpu in gpus) and len(gpus) > 1:
         raise UsageError(
-            f"--gpus {spec!r}: an Apple chip's GPU is the whole machine's memory: name one chip (M4-Max-128GB), "
+            f"--gpus {shown(spec)}: an Apple chip's GPU is the whole machine's memory: name one chip (M4-Max-128GB), "
             "not several or one beside other GPUs (one engine cannot pool Macs or a Mac and a card)"
         )
     if any(gpu.unified for gpu in gpus) and len({gpu.name for gpu in gpus}) > 1:
         raise UsageError(
-            f"--gpus {spec!r}: a unified-memory GPU (GB10) is its machine's memory: not beside other GPUs (two "
+            f"--gpus {shown(spec)}: a unified-memory GPU (GB10) is its machine's memory: not beside other GPUs (two "
             "DGX Sparks, 2xGB10, are the one pairing people run)"
         )
     return tuple(replace(gpu, index=i) for i, gpu in enumerate(gpus))
@@ -62,16 +70,16 @@ def wired_limit(extra: str, ram: int, spec: str) -> int:
     key, sep, value = extra.partition("=")
     if key.strip().lower() != "wired" or not sep:
         raise UsageError(
-            f"--gpus {spec!r}: {extra[:40]!r} after the chip is not wired=SIZE (the GPU budget set with sudo sysctl "
+            f"--gpus {shown(spec)}: {shown(extra)} after the chip is not wired=SIZE (the GPU budget set with sudo sysctl "
             "iogpu.wired_limit_mb), e.g. M4-Max-128GB:wired=110GB"
         )
     try:
         budget = units.parse_size(value)
     except units.SizeError as exc:
-        raise UsageError(f"--gpus {spec!r}: wired: {exc}") from None
+        raise UsageError(f"--gpus {shown(spec)}: wired: {exc}") from None
     if not 0 < budget <= ram - MACOS_KEEPS_BYTES:
         raise UsageError(
-            f"--gpus {spec!r}: a wired limit of {value.strip()[:40]} must be above 0 and leave macOS at least "
+            f"--gpus {shown(spec)}: a wired limit of {shown(value.strip())} must be above 0 and leave macOS at least "
             f"{units.format_gib(MACOS_KEEPS_BYTES)} of the machine's {units.format_gib(ram)} (at most "
             f"{units.format_gib(ram - MACOS_KEEPS_BYTES)})"
         )
@@ -90,7 +98,7 @@ def _apple_gpu(token: str, spec: str) -> Gpu | None:
     chip, memory_gb = found
     sizes = ", ".join(f"{chip.name.replace(' ', '-')}-{gb}GB" for gb in chip.memory_gb)
     if memory_gb is None or memory_gb not in chip.memory_gb:
-        raise UsageError(f"--gpus {spec!r}: say the memory of the {chip.name}: {sizes}")
+        raise UsageError(f"--gpus {shown(spec)}: say the memory of the {chip.name}: {sizes}")
     ram = memory_gb * units.GIB
     if colon:
         budget = wired_limit(extra, ram, spec)
@@ -117,7 +125,7 @@ def _describe(token: str, spec: str) -> Gpu:
     base, colon, _extra = token.partition(":")
     if colon and apple.parse_token(base) is None:
         raise UsageError(
-            f"--gpus {spec!r}: {token.strip()[:60]!r}: wired=SIZE is for Apple chips (macOS's GPU wired limit, e.g. "
+            f"--gpus {shown(spec)}: {shown(token.strip())}: wired=SIZE is for Apple chips (macOS's GPU wired limit, e.g. "
             "M4-Max-128GB:wired=110GB); a card's memory is its own"
         )
 
@@ -136,18 +144,18 @@ def _describe(token: str, spec: str) -> Gpu:
         return chip
     choices = cards.ambiguity(token)
     if choices:
-        raise UsageError(f"--gpus {spec!r}: {token!r} is ambiguous, say {choices}")
+        raise UsageError(f"--gpus {shown(spec)}: {shown(token)} is ambiguous, say {choices}")
     try:
         size = units.parse_size(token)
     except units.SizeError as exc:
         if token.strip()[:1].isdigit() or token.strip()[:1] == ".":  # meant as a size: say what is wrong with it
-            raise UsageError(f"--gpus {spec!r}: {exc}") from None
+            raise UsageError(f"--gpus {shown(spec)}: {exc}") from None
         raise UsageError(
-            f"--gpus {spec!r}: unknown GPU {token!r}; use a size (2x96GB), a card ({cards.known_names()}) or an "
+            f"--gpus {shown(spec)}: unknown GPU {shown(token)}; use a size (2x96GB), a card ({cards.known_names()}) or an "
             "Apple chip (M3-Ultra-512GB, M4-Max-128GB, M5-Max-128GB:wired=110GB, M5-32GB, ...)"
         ) from None
     if size <= 0:
-        raise UsageError(f"--gpus {spec!r}: a GPU needs more than 0 bytes of memory")
+        raise UsageError(f"--gpus {shown(spec)}: a GPU needs more than 0 bytes of memory")
     return Gpu(name=f"GPU with {token.strip()}", memory_total_bytes=size)
 
 
@@ -212,7 +220,7 @@ def apply(inventory: Inventory, gpus: str | None = None, ram: str | None = None)
         except units.SizeError as exc:
             raise UsageError(f"--ram: {exc}") from None
         if ram_bytes <= 0:
-            raise UsageError(f"--ram {ram!r}: a machine needs more than 0 bytes of RAM")
+            raise UsageError(f"--ram {shown(ram)}: a machine needs more than 0 bytes of RAM")
         inventory = inventory.replace(
             ram=Ram(total_bytes=ram_bytes, available_bytes=None, limit_bytes=None),
             notes=(*inventory.notes, f"what-if --ram {ram}: {units.format_gib(ram_bytes)} of system RAM"),

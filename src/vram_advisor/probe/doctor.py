@@ -2,7 +2,7 @@
 
 The report holds the environment that bears on the probe, every question the probe asked (each NVML call with its
 answer or error, each cgroup, /proc and /sys file, each sysctl) in order, the inventory ``check`` would plan on
-and its notes. It is scrubbed by ``redact`` before it is returned: it never holds a secret.
+and its notes. It is scrubbed by ``core.redact`` before it is returned: it never holds a secret.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from vram_advisor import __version__
+from vram_advisor.core import redact
 from vram_advisor.inventory import model as inv
-from vram_advisor.probe import redact
 from vram_advisor.probe.trace import Trace
 
 SCHEMA = "vram-advisor/doctor/v1"

@@ -140,6 +140,8 @@ def cluster_view(plan: ClusterPlan) -> Group:
         title.append(" · Base models")
     if plan.skipped_count:
         title.append(f" · {plan.skipped_count} skipped (see stderr)", style="yellow")
+    if plan.stopped:
+        title.append(" · an input not read to its end", style="yellow")
     parts.append(title)
     parts.append(Text())
     parts.append(Text("Fleet, grouped by hardware", style="bold"))

@@ -135,6 +135,7 @@ def _summary_dict(plan: ClusterPlan) -> dict[str, Any]:
         "multi_node": [_multi_dict(plan, multi) for multi in plan.multi_node],
         "skipped": [{"source": item.source, "reason": item.reason} for item in plan.skipped],
         "skipped_count": plan.skipped_count,
+        "stopped_reading": [{"source": item.source, "reason": item.reason} for item in plan.stopped],
     }
 
 

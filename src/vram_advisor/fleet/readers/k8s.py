@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from vram_advisor.core import units
+from vram_advisor.core import numbers, units
 from vram_advisor.core.errors import InventoryError
 from vram_advisor.core.jsonread import FieldReader
 from vram_advisor.fleet.inputs import Skipped
@@ -49,14 +49,10 @@ MAX_GPU_MIB = 16 * 1024 * 1024
 
 def _label_int(r: FieldReader, labels: Mapping[str, Any], key: str, low: int, high: int) -> int:
     where = f"metadata.labels[{key!r}]"
-    value = labels.get(key)
-    text = r.text(value, where)
-    if not text.strip().isdigit():
-        raise r.fail(where, f"expected a whole number, got {text!r}")
-    number = int(text.strip())
-    if not low <= number <= high:
-        raise r.fail(where, f"{number} is out of range ({low}..{high})")
-    return number
+    try:
+        return numbers.parse_int(r.text(labels.get(key), where), low, high)
+    except numbers.NumberError as exc:
+        raise r.fail(where, str(exc)) from None
 
 
 def _gpu_name(product: str) -> tuple[str, cards.Card | None]:

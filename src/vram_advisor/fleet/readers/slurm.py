@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from vram_advisor.core import units
+from vram_advisor.core import numbers, units
 from vram_advisor.core.errors import InventoryError
 from vram_advisor.core.jsonread import FieldReader
 from vram_advisor.fleet.inputs import Skipped
@@ -49,10 +49,13 @@ def parse_gres(text: str) -> list[tuple[str | None, int]]:
         rest = [part.strip() for part in parts[1:]]
         count = 1
         if rest and rest[-1].isdigit():
-            count = int(rest.pop())
+            try:
+                count = numbers.parse_int(rest.pop(), 0, MAX_GPUS)
+            except numbers.NumberError as exc:
+                raise ValueError(f"gres entry {numbers.shown(entry)}: the GPU count: {exc}") from None
         gpu_type = rest[0] if rest and rest[0] else None
         if len(rest) > 1:
-            raise ValueError(f"gres entry {entry!r} is not gpu[:TYPE][:COUNT]")
+            raise ValueError(f"gres entry {numbers.shown(entry)} is not gpu[:TYPE][:COUNT]")
         out.append((gpu_type, count))
     return out
 
@@ -93,13 +96,17 @@ def node_inventory(item: Any, source: str) -> Inventory:
     gpus: list[Gpu] = []
     for gpu_type, count in entries:
         if gpu_type is None:
-            raise r.fail("gres", f"{gres_text!r} names no GPU type, so the GPU memory is unknown (use gpu:TYPE:N)")
+            raise r.fail(
+                "gres", f"{numbers.shown(gres_text)} names no GPU type, so the GPU memory is unknown (use gpu:TYPE:N)"
+            )
         card = cards.lookup(gpu_type)
         if card is None:
             choices = cards.ambiguity(gpu_type)
             if choices:
-                raise r.fail("gres", f"GPU type {gpu_type!r} could be {choices}: the GPU memory is unknown")
-            raise r.fail("gres", f"unknown GPU type {gpu_type!r} (known cards: {cards.known_names()})")
+                raise r.fail(
+                    "gres", f"GPU type {numbers.shown(gpu_type)} could be {choices}: the GPU memory is unknown"
+                )
+            raise r.fail("gres", f"unknown GPU type {numbers.shown(gpu_type)} (known cards: {cards.known_names()})")
         if len(gpus) + count > MAX_GPUS:
             raise r.fail("gres", f"more than {MAX_GPUS} GPUs")
         gpus.extend(
