@@ -6,6 +6,7 @@ refused value is quoted in at most about 40 characters."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given
@@ -14,7 +15,15 @@ from hypothesis import strategies as st
 from vram_advisor.cli import main
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
-from vram_advisor.core.numbers import MAX_DIGITS, SHOWN_CHARS, NumberError, parse_int, shown, too_many_digits
+from vram_advisor.core.numbers import (
+    MAX_DIGITS,
+    SHOWN_CHARS,
+    NumberError,
+    clip_values,
+    parse_int,
+    shown,
+    too_many_digits,
+)
 from vram_advisor.inventory import visibility, whatif
 from vram_advisor.inventory.model import Gpu, Inventory, Ram
 
@@ -65,6 +74,23 @@ def test_shown_is_always_short_and_printable(text):
     quoted = shown(text)
     assert quoted.isprintable()
     assert len(quoted) <= SHOWN_CHARS + len("''... (1,000 characters)")
+
+
+def test_clip_values_cuts_each_long_quoted_value_or_word_of_another_librarys_message():
+    port = f"Invalid value for '--port': '{HUGE}' is not a valid integer range."
+    assert clip_values(port) == f"Invalid value for '--port': {shown(HUGE)} is not a valid integer range."
+    assert clip_values(f"No such option: --{'x' * 5000}") == f"No such option: {shown('--' + 'x' * 5000)}"
+    assert clip_values(f"Got unexpected extra argument ({'y' * 100})").endswith("... (102 characters)")
+    quoted = repr("it's" + "z" * 100)  # repr quotes with " when the value holds a '
+    assert clip_values(f"bad value {quoted}.") == f"bad value 'it\\'s{'z' * 35}'... (104 characters)."
+    short = "Invalid value for '--max-requests' / '--max-connections': 'abc' is not a valid integer range."
+    assert clip_values(short) == short  # what is short stays as click wrote it, quotes and all
+
+
+@given(st.text(max_size=3000))
+def test_clip_values_leaves_no_long_word(text):
+    clipped = clip_values(text)
+    assert all(len(word) <= SHOWN_CHARS + 5 for word in re.split(r"\s+", clipped))
 
 
 def test_too_many_digits_finds_a_long_run_anywhere_unicode_digits_too():

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 
 import pytest
 
 from conftest import gpu, inventory_dict
 from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.core import units
+from vram_advisor.plan.choose import raised_row
 from vram_advisor.plan.estimate import kv_cache_bytes
+from vram_advisor.plan.machine import Machine
+from vram_advisor.plan.rules import fit_of
 
 BIG_DISK = {"path": "/models", "kind": "nvme", "total_bytes": 8 * 10**12, "free_bytes": 6 * 10**12}
 
@@ -194,11 +198,18 @@ def test_the_98_percent_rule_holds_at_the_exact_edge() -> None:
 
 
 def test_a_need_just_covered_is_minimum_and_one_byte_less_is_not() -> None:
-    """The figure written for a need is met exactly when usable VRAM covers the need (no 98% slack on the need)."""
-    for need in (10**9, 80 * units.GIB + 7, 123_456_789_013):
-        figure = units.figure_for_need(need)
-        assert units.meets(need + 1, figure) or units.meets(need, figure)
-        assert not units.meets(need - 100, figure)
+    """A download's need counts whole (no 98% slack on the need): usable VRAM equal to the need is ``minimum``, one
+    byte less is not, through the threshold the verdict reads (``QuantRow.min_threshold_bytes``, in ``fit_of`` and
+    ``choose.verdict``). The 98% rule still grants the table's own figure (the test above)."""
+    row = default_catalog().model("deepseek-v4-flash").quant("q4")
+    for need in (row.min_vram_bytes + 1, 100 * units.GIB + 7, 123_456_789_013):
+        judged = raised_row(row, need // 2, need)
+        assert judged.min_threshold_bytes == need > units.meets_threshold(row.min_vram_bytes)
+        machine = Machine(usable_vram_bytes=need, spare_ram_bytes=0, gpu_count=1)
+        assert fit_of(judged, machine) == "minimum"
+        assert fit_of(judged, replace(machine, usable_vram_bytes=need - 1)) == "none"
+        # the figure written for such a need is never granted to one byte less
+        assert not units.meets(need - 1, units.figure_for_need(need))
 
 
 def test_json_adds_placement_the_table_fit_and_the_real_figures(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]

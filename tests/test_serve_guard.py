@@ -362,6 +362,8 @@ def test_bad_request_lines_get_a_short_json_400(start: Callable[..., Started]) -
         (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: localhost\r\n\r\n", 414),
         (b"GET /inventory HTTP/1.1\r\nHost: localhost\r\n" + b"X-Big: " + b"b" * 1000 + b"\r\n" * 1 + b"\r\n", 200),
         (b"GET /inventory HTTP/1.1\r\nHost: localhost\r\n" + (b"X-Big: " + b"b" * 1000 + b"\r\n") * 100 + b"\r\n", 431),
+        # a chunked body that is not chunked: refused, not a silent close (the answer had not started)
+        (b"GET /inventory HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
     ],
     ids=[
         "two-content-lengths",
@@ -376,6 +378,7 @@ def test_bad_request_lines_get_a_short_json_400(start: Callable[..., Started]) -
         "longer-target",
         "one-big-header",
         "headers-over-64k",
+        "bad-chunk-header",
     ],
 )
 def test_malformed_or_oversized_requests_get_a_json_refusal_and_close(

@@ -995,6 +995,47 @@ MCP_LINES: dict[str, tuple[bytes, int | None]] = {
 _INIT = b'{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"audit","version":"1"}}}\n{"jsonrpc":"2.0","method":"notifications/initialized"}\n'
 
 
+def _mcp_session(folder: Path, lines: bytes, timeout: float) -> tuple[bytes, bytes, int]:
+    """The MCP server given ``lines``, its stdin kept open (as a client's is) until it has answered a request other
+    than ``initialize`` or ``timeout`` passes; then stdin is closed and the server must end."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "vram_advisor", "mcp", "--inventory", str(folder / "inv.json")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    process.stdin.write(lines)
+    process.stdin.flush()
+    answered = threading.Event()
+    collected: list[bytes] = []
+
+    def read() -> None:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            collected.append(raw)
+            if not raw.startswith(b'{"jsonrpc":"2.0","id":0,'):
+                answered.set()
+        answered.set()
+
+    errors: list[bytes] = []
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    error_reader = threading.Thread(target=lambda: errors.append(process.stderr.read() if process.stderr else b""))
+    error_reader.start()
+    answered.wait(timeout)
+    process.stdin.close()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+    reader.join(timeout)
+    error_reader.join(timeout)
+    return b"".join(collected), b"".join(errors), process.returncode
+
+
 def mcp_results(timeout: float) -> list[Result]:
     folder = Path(tempfile.mkdtemp(prefix="audit-mcp-"))
     (folder / "inv.json").write_bytes(dumps(EXAMPLE))
@@ -1003,17 +1044,12 @@ def mcp_results(timeout: float) -> list[Result]:
         case = Case("mcp", label, ["mcp"])
         start = time.monotonic()
         try:
-            done = subprocess.run(
-                [sys.executable, "-m", "vram_advisor", "mcp", "--inventory", str(folder / "inv.json")],
-                input=_INIT + line + b"\n",
-                capture_output=True,
-                timeout=timeout,
-            )
+            stdout, stderr, returncode = _mcp_session(folder, _INIT + line + b"\n", timeout)
         except subprocess.TimeoutExpired:
             results.append(Result(case, None, timeout, ["never ends"], ""))
             continue
         replies = []
-        for raw in done.stdout.splitlines():
+        for raw in stdout.splitlines():
             try:
                 replies.append(json.loads(raw))
             except ValueError:
@@ -1024,12 +1060,12 @@ def mcp_results(timeout: float) -> list[Result]:
             problems.append("wrong answer (no reply)")
         elif code is not None and not any(reply.get("error", {}).get("code") == code for reply in answers):
             problems.append(f"wrong answer ({[reply.get('error', {}).get('code') for reply in answers]})")
-        err = done.stderr.decode("utf-8", "replace")
+        err = stderr.decode("utf-8", "replace")
         if "Traceback" in err:
             problems.append("traceback")
-        if any(len(raw) > 4000 and b'"error"' in raw for raw in done.stdout.splitlines()):
+        if any(len(raw) > 4000 and b'"error"' in raw for raw in stdout.splitlines()):
             problems.append("long echo")
-        results.append(Result(case, done.returncode, time.monotonic() - start, problems, err[-300:]))
+        results.append(Result(case, returncode, time.monotonic() - start, problems, err[-300:]))
     return results
 
 

@@ -15,6 +15,7 @@ from vram_advisor.catalog.userprofiles import default_catalog, report_broken
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.modeldir import model_dir_of
+from vram_advisor.core.numbers import shown
 from vram_advisor.core.records import Record
 from vram_advisor.inventory import model as inv
 from vram_advisor.inventory import visibility, whatif
@@ -98,6 +99,10 @@ def check_options(
     ``in_play``, the models the check plans, names the longest context when ``--context`` is beyond them all."""
     if request.repo is None and (request.revision is not None or request.include):
         raise UsageError("--revision and --include need --repo ORG/NAME")
+    if request.repo is not None:
+        from vram_advisor.hub.settings import check_revision
+
+        check_revision(request.revision)
     model_dir_of(request.model_dir)
     return CheckOptions(
         context_tokens=parse_context(request.context, in_play),
@@ -124,7 +129,9 @@ def check_release_in_play(release: str | None, in_play: Sequence[ModelProfile], 
     owners = [model.id for model in catalog.models if any(r.id == wanted for r in model.releases)]
     planned = "; ".join(f"{m.id}: {', '.join(r.id for r in m.releases) or 'none'}" for m in in_play)
     whose = f" ({wanted} is {', '.join(owners)}'s; plan it with --model)" if owners else ""
-    raise UsageError(f"--release {release!r}: none of the models this check plans has it{whose}; theirs: {planned}")
+    raise UsageError(
+        f"--release {shown(release)}: none of the models this check plans has it{whose}; theirs: {planned}"
+    )
 
 
 def obtain_inventory(request: CheckRequest) -> inv.Inventory:

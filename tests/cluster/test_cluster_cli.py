@@ -478,3 +478,11 @@ def test_the_human_view_says_an_input_was_not_read_to_its_end(cli):
     assert result.code == 0
     assert "· an input not read to its end" in " ".join(result.out.split())
     assert "stopped reading" in result.err
+
+
+@pytest.mark.parametrize("args", [["cluster", "a" * 5000], ["cluster", "--from-k8s", "a" * 5000]])
+def test_a_path_too_long_for_the_system_is_one_line(cli: Any, args: list[str]) -> None:
+    """Python 3.11's ``Path.is_dir`` raises ENAMETOOLONG instead of answering False (an internal error, exit 3)."""
+    result = cli(args)
+    assert result.code == 2, result.err
+    assert result.err.count("\n") == 1 and "File name too long" in result.err

@@ -249,3 +249,90 @@ def test_a_gres_count_no_parser_takes_skips_that_node_and_the_rest_is_planned(cl
     line = next(line for line in result.err.splitlines() if "nodes[0] (dgx01)" in line)
     assert line.startswith(f"vram-advisor: skipped {path}:nodes[0] (dgx01): gres: gres entry '") and line.endswith(why)
     assert len(line) < 400
+
+
+# ------------------------------------------------------------------- numbers the JSON reader refuses, in one node
+
+BAD_NODE = "bad-node"
+
+
+def _listing_with_raw(listing: dict, raw: str) -> str:
+    """The listing as JSON text, with the placeholder ``"@@RAW@@"`` replaced by ``raw`` (text json.dumps cannot
+    write: 5000 digits, NaN)."""
+    return json.dumps(listing).replace('"@@RAW@@"', raw)
+
+
+RAW_NUMBERS = [
+    (HUGE, "a number of 5000 characters (at most 100)"),
+    ("NaN", "NaN is not a number JSON allows"),
+    ("-Infinity", "-Infinity is not a number JSON allows"),
+    ("1e999", "a number too large for a float"),
+]
+
+
+@pytest.mark.parametrize("field", ["real_memory", "cores"])
+@pytest.mark.parametrize(("raw", "why"), RAW_NUMBERS)
+def test_a_slurm_node_with_a_number_json_refuses_is_skipped_and_the_rest_is_planned(cli, tmp_path, field, raw, why):
+    """Issue 19: one node's ``"real_memory": <5000 digits>`` or ``NaN`` (even in a field the reader does not use)
+    costs that node only, named with the field; before, the whole listing was refused (exit 2)."""
+    listing = json.loads(SLURM.read_text())
+    bad = dict(listing["nodes"][0], name=BAD_NODE, hostname=BAD_NODE)
+    bad[field] = "@@RAW@@"
+    listing["nodes"].append(bad)
+    path = tmp_path / "nodes.json"
+    path.write_text(_listing_with_raw(listing, raw))
+    result = cli(["cluster", "--from-slurm", str(path), "--json"])
+    assert result.code == 0, result.err
+    assert BAD_NODE not in nodes_by_name(result.json()) and {"dgx01", "dgx02"} <= set(nodes_by_name(result.json()))
+    position = len(listing["nodes"]) - 1
+    assert f"vram-advisor: skipped {path}:nodes[{position}] ({BAD_NODE}): {field}: {why}\n" in result.err
+    assert {"source": f"{path}:nodes[{position}] ({BAD_NODE})", "reason": f"{field}: {why}"} in result.json()["skipped"]
+
+
+@pytest.mark.parametrize(("raw", "why"), RAW_NUMBERS)
+def test_a_kubernetes_node_with_a_number_json_refuses_is_skipped_and_the_rest_is_planned(cli, tmp_path, raw, why):
+    listing = json.loads(K8S.read_text())
+    bad = json.loads(json.dumps(listing["items"][1]))  # gpu-h100-a
+    bad["metadata"]["name"] = BAD_NODE
+    bad["status"]["daemonEndpoints"] = {"kubeletEndpoint": {"Port": "@@RAW@@"}}
+    listing["items"].insert(0, bad)
+    path = tmp_path / "nodes.json"
+    path.write_text(_listing_with_raw(listing, raw))
+    result = cli(["cluster", "--from-k8s", str(path), "--json"])
+    assert result.code == 0, result.err
+    assert BAD_NODE not in nodes_by_name(result.json()) and "gpu-h100-a" in nodes_by_name(result.json())
+    field = "status.daemonEndpoints.kubeletEndpoint.Port"
+    assert f"vram-advisor: skipped {path}:items[0] ({BAD_NODE}): {field}: {why}\n" in result.err
+
+
+def test_a_node_that_is_itself_a_refused_number_is_skipped(cli, tmp_path: Path):
+    listing = json.loads(SLURM.read_text())
+    listing["nodes"].insert(0, "@@RAW@@")
+    path = tmp_path / "nodes.json"
+    path.write_text(_listing_with_raw(listing, "NaN"))
+    result = cli(["cluster", "--from-slurm", str(path), "--json"])
+    assert result.code == 0, result.err
+    assert f"vram-advisor: skipped {path}:nodes[0]: NaN is not a number JSON allows\n" in result.err
+    assert "dgx01" in nodes_by_name(result.json())
+
+
+@pytest.mark.parametrize(
+    ("kind", "text", "why"),
+    [
+        # a refused number outside the node list: the document itself is wrong
+        ("--from-slurm", '{"meta": {"slurm": {"version": NaN}}, "nodes": [@@NODE@@]}', "meta.slurm.version: NaN"),
+        # the document's own limits (nesting, here inside a node) still refuse it whole
+        ("--from-slurm", '{"nodes": [@@NODE@@, {"name": "deep", "x": ' + "[" * 70 + "]" * 70 + "}]}", "nested more"),
+        # broken structure: the top level is not JSON
+        ("--from-slurm", '{"nodes": [@@NODE@@, {"name": "cut", "real_memory": 5', "not valid JSON"),
+        ("--from-k8s", '{"kind": "List", "items": [{"metadata": {"name": "n"}}], "x": 1e999}', "x: a number too large"),
+    ],
+)
+def test_what_is_wrong_outside_one_node_still_refuses_the_listing(cli, tmp_path: Path, kind, text, why):
+    good = json.dumps(json.loads(SLURM.read_text())["nodes"][0])
+    path = tmp_path / "nodes.json"
+    path.write_text(text.replace("@@NODE@@", good))
+    result = cli(["cluster", kind, str(path), "--json"])
+    assert result.code == 2
+    assert result.err.startswith(f"vram-advisor: error: no inventory could be planned: {path}: ")
+    assert why in result.err and len(result.err.splitlines()) == 1

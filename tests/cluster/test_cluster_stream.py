@@ -396,3 +396,51 @@ def test_an_unindented_object_cut_off_loses_no_following_object():
     array = next(i for i, line in enumerate(lines) if line.endswith("["))
     text = "\n".join(lines[: array + 1]) + "\n" + json.dumps(node("b")) + "\n"
     assert _hosts(text) == ["b"]
+
+
+@pytest.mark.parametrize("separators", [None, (",", ":")])
+def test_an_object_cut_off_and_followed_on_the_same_line_loses_no_next_node(separators):
+    """Issue 19: a node's output cut off mid-object and the next node's object on the same line (no line end in
+    between), wherever the cut falls: the next nodes are read, and the cut one is one record naming where the next
+    starts. Before, the whole line was "not valid JSON" and the node after the cut was lost."""
+    first = json.dumps(node("a"), separators=separators)
+    after = json.dumps(node("b"), separators=separators) + "\n" + json.dumps(node("c")) + "\n"
+    for cut in range(1, len(first) - 1):
+        result = summary(read(first[:cut] + after, STREAM_LIMIT))
+        assert [host for _, host in result if not host.startswith("skip: ")] == ["b", "c"], (first[:cut][-40:], result)
+        assert result[0] == (
+            "<stdin>:1",
+            f"skip: incomplete JSON object (a new object starts at line 1 column {cut + 1})",
+        ), first[:cut][-40:]
+
+
+def test_a_cut_object_on_the_same_line_through_the_command(cli):
+    cut = json.dumps(node("a"), separators=(",", ":"))
+    stdin = cut[: len(cut) // 2] + json.dumps(node("b"), separators=(",", ":")) + "\n"
+    result = cli(["cluster", "-", "--json"], stdin=stdin)
+    assert result.code == 0, result.err
+    assert [n["hostname"] for n in result.json()["nodes"]] == ["b"]
+    assert result.err.startswith("vram-advisor: skipped <stdin>:1: incomplete JSON object (a new object starts at line")
+    items = list(stream_inputs(io.BytesIO(stdin.encode() * 3), "<stdin>"))  # the fast path, line after line: the same
+    assert [item.facts.hostname for item in items if isinstance(item, NodeInput)] == ["b", "b", "b"]
+
+
+def test_a_cut_object_inside_a_gathered_pretty_object_loses_no_next_node():
+    """A pretty object whose lines end in another node's compact object (the cut on the line before it)."""
+    lines = json.dumps(node("a"), indent=2).splitlines()
+    text = "\n".join(lines[:5]) + json.dumps(node("b")) + "\n" + json.dumps(node("c"), indent=2) + "\n"
+    assert _hosts(text) == ["b", "c"]
+
+
+def test_cut_objects_on_one_line_are_looked_past_a_bounded_number_of_times():
+    """Each look past a cut object costs a pass over the line before it, so a line of cut objects is looked past at
+    most ``MAX_RESTARTS`` times (a hostile 4 MiB line stays linear); its rest is one record, the next line is read."""
+    cut = json.dumps(node("a"))[:40]
+    many = cut * (jsonstream.MAX_RESTARTS + 3) + json.dumps(node("b")) + "\n" + json.dumps(node("c")) + "\n"
+    result = summary(read(many, STREAM_LIMIT))
+    assert [host for _, host in result if not host.startswith("skip: ")] == ["c"]
+    skips = [reason for source, reason in result if source == "<stdin>:1"]
+    assert len(skips) == jsonstream.MAX_RESTARTS + 1
+    assert skips[-1].startswith("skip: not valid JSON")
+    few = cut * (jsonstream.MAX_RESTARTS - 1) + json.dumps(node("b")) + "\n"
+    assert _hosts(few) == ["b"]

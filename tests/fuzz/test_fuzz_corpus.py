@@ -50,6 +50,10 @@ EXPECTED: dict[str, tuple[int, str]] = {
     "stream-truncated-pretty-then-node.ndjson": (0, "incomplete JSON object (a new object starts at line"),
     "stream-truncated-compact-then-pretty-node.ndjson": (0, "<stdin>:1: incomplete JSON object"),
     "stream-valid-node-then-junk.ndjson": (0, "stopped reading: 10000 inputs in a row"),
+    "stream-truncated-compact-same-line-then-node.ndjson": (0, "<stdin>:1: incomplete JSON object (a new"),
+    "slurm-real-memory-5000-digits.json": (0, "(huge-memory): real_memory: a number of 5000 characters (at most 100)"),
+    "slurm-cores-nan.json": (0, "(nan-cores): cores: NaN is not a number JSON allows"),
+    "k8s-kubelet-port-5000-digits.json": (0, "(huge-port): status.daemonEndpoints.kubeletEndpoint.Port: a number"),
     # issue 19: no secret printed, a malformed HF_ENDPOINT or an empty HOME is one line (env-*: tests/fuzz/test_fuzz_hub.py)
     "hub-raw-error-body-echoes-bearer.json": (2, "answered HTTP 401 Unauthorized"),
     "env-hf-endpoint-userinfo-token.json": (0, ""),

@@ -224,8 +224,10 @@ class _GuardedH11(H11Protocol):
         if self.guard.access_log:
             self.guard.log(f'{self._client_text()} "{loggable(self._first_line())}" {status} {loggable(text)}')
         if self.cycle is not None and not self.cycle.response_complete:
-            self.transport.close()  # a broken body while an answer is under way: the framing is lost
-            return
+            if self.cycle.response_started:
+                self.transport.close()  # a broken body while an answer is being sent: the framing is lost
+                return
+            self.cycle.disconnected = True  # the app's answer, when it comes, is dropped: this 400 replaces it
         body = json.dumps({"error": "bad_request", "message": text}).encode("ascii")
         headers = [
             (b"Content-Type", b"application/json"),

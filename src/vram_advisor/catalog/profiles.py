@@ -41,6 +41,7 @@ from vram_advisor.catalog.userdirs import user_dirs as user_dirs  # re-exported:
 from vram_advisor.core import boundedjson, units
 from vram_advisor.core.errors import ProfileError, UsageError
 from vram_advisor.core.jsonread import FieldReader, clean_text
+from vram_advisor.core.numbers import shown
 from vram_advisor.core.records import Record
 
 #: Contract rule 4: the ranking within a pair of models (large, small), best first; q3 and q2 are experimental.
@@ -162,7 +163,7 @@ class ModelProfile(Record):
             if row.id == quant_id:
                 return row
         known = ", ".join(row.id for row in self.quants)
-        raise UsageError(f"{self.id} has no quantization {quant_id!r} (known: {known})")
+        raise UsageError(f"{self.id} has no quantization {shown(quant_id)} (known: {known})")
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -223,7 +224,7 @@ class Catalog(Record):
             if model.id == wanted:
                 return model
         known = ", ".join(m.id for m in self.models)
-        raise UsageError(f"unknown model {model_id!r} (known: {known})")
+        raise UsageError(f"unknown model {shown(model_id)} (known: {known})")
 
 
 # ----------------------------------------------------------------------------------------------- locating

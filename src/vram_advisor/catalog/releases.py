@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.jsonread import FieldReader
+from vram_advisor.core.numbers import shown
 from vram_advisor.core.records import Record
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def release_named(model: ModelProfile, name: str) -> Release:
         if release.id == name:
             return release
     known = ", ".join(release.id for release in model.releases) or "none"
-    raise UsageError(f"--release {name!r}: {model.id} has no such release (known: {known})")
+    raise UsageError(f"--release {shown(name)}: {model.id} has no such release (known: {known})")
 
 
 def select_release(model: ModelProfile, release: Release | None) -> ModelProfile:
@@ -118,7 +119,7 @@ def with_release(catalog: Catalog, name: str | None) -> Catalog:
     wanted = name.strip().lower()
     if not any(release.id == wanted for model in catalog.models for release in model.releases):
         known = sorted({release.id for model in catalog.models for release in model.releases})
-        raise UsageError(f"--release {name!r}: no model has such a release (known: {', '.join(known) or 'none'})")
+        raise UsageError(f"--release {shown(name)}: no model has such a release (known: {', '.join(known) or 'none'})")
     models = tuple(
         select_release(model, release_named(model, wanted))
         if any(release.id == wanted for release in model.releases)

@@ -54,6 +54,22 @@ def _one_line(message: str) -> str:
     return clean_text(" ".join(part.strip() for part in message.splitlines() if part.strip()))
 
 
+#: The longest usage line from typer or click: its start and its end are kept around a cut beyond that.
+USAGE_LINE_CHARS = 300
+
+
+def _usage_line(message: str) -> str:
+    """A usage error's message from typer or click as one line, each value it quotes (``'9999...'`` for ``--port``,
+    an unknown option's name) cut to its first ~40 characters and its length: click quotes the value whole. Many
+    short values (2,000 unexpected arguments) are cut in the middle."""
+    from vram_advisor.core.numbers import clip_values
+
+    line = clip_values(_one_line(message))
+    if len(line) <= USAGE_LINE_CHARS:
+        return line
+    return f"{line[: USAGE_LINE_CHARS - 120]} ... ({len(line):,} characters in all) ... {line[-40:]}"
+
+
 def _say(line: str) -> None:
     """One line for people on stderr; a stderr that cannot take it (full, closed) changes nothing, the exit code
     least of all."""
@@ -143,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if callable(format_message) and isinstance(exit_code, int):
             if debug:
                 _print_traceback()
-            _say(f"vram-advisor: error: {_one_line(str(format_message()))}")
+            _say(f"vram-advisor: error: {_usage_line(str(format_message()))}")
             return EXIT_BAD_INPUT if exit_code == 2 else exit_code
         return _internal_error(exc, debug)
 
@@ -152,7 +168,7 @@ def _internal_error(exc: Exception, debug: bool) -> int:
     if debug:
         raise exc
     _say(
-        f"vram-advisor: internal error: {exc.__class__.__name__}: {_one_line(str(exc))} "
+        f"vram-advisor: internal error: {exc.__class__.__name__}: {_usage_line(str(exc))} "
         "(run with --debug for a traceback, and please report it)"
     )
     return EXIT_INTERNAL

@@ -27,6 +27,7 @@ from vram_advisor.cli.app import BaseOpt, JsonOpt, app
 from vram_advisor.cli.common import console
 from vram_advisor.core.errors import InventoryError, UsageError
 from vram_advisor.core.inputfiles import check_seconds, default_read_timeout
+from vram_advisor.core.numbers import shown
 from vram_advisor.fleet.inputs import (
     STDIN,
     NodeInput,
@@ -292,7 +293,7 @@ def cluster(
 
     basis = sizes.strip().lower()
     if basis not in ("real", "table"):
-        raise UsageError(f"--sizes {sizes!r}: expected real or table")
+        raise UsageError(f"--sizes {shown(sizes)}: expected real or table")
     from vram_advisor.fleet.planner import ClusterPlanner
 
     catalog = default_catalog()

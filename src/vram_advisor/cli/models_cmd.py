@@ -195,6 +195,7 @@ def import_model(
     from vram_advisor.hub.modelfiles import fetch_model_files
 
     chosen_id = importer.check_model_id(model_id) if model_id else importer.default_model_id(hub.check_repo_id(repo))
+    hub.check_revision(revision)
     settings = hub.HubSettings.from_environ()  # a malformed HF_ENDPOINT is one line here, before any request
     target_dir = userprofiles.user_profile_dir()  # no safe folder to write to: one line before the Hub is asked
     if not settings.offline and userdirs.hf_cache_needs_home(os.environ):  # the download would go to $HOME/.cache

@@ -11,6 +11,7 @@ from vram_advisor.cli.app import ModelDirOpt, app
 from vram_advisor.core.errors import UsageError, VramAdvisorError
 from vram_advisor.core.extras import install_line
 from vram_advisor.core.jsonread import clean_text
+from vram_advisor.core.numbers import clip_values, shown
 from vram_advisor.render import warn
 
 
@@ -142,7 +143,7 @@ def serve(
         )
     except (OSError, ValueError, OverflowError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise ServeError(f"--host {clean_text(host)} --port {port}: cannot listen there ({reason})") from None
+        raise ServeError(f"--host {shown(host)} --port {port}: cannot listen there ({clip_values(reason)})") from None
     agent_http.route_library_logs(server.log)
     bound = agent_http.normalise_host(host)
     if bound != host.strip().strip("[]"):

@@ -5,6 +5,8 @@ Infinity refused; invalid UTF-8 refused the same way from a file, a pipe or a so
 ``parse`` returns the value or raises ``JsonRefused`` (``where``: the field path, ``problem``: what is wrong, never
 the input's content); ``load`` turns that into the caller's ``VramAdvisorError`` subclass, one line naming the
 source and the field (exit 2). ``problem_of`` answers the same question without raising, for the stream reader.
+``parse_keeping_refused`` leaves a refused number in the value as a marker (``refused_number`` finds it), for a
+listing whose records are judged one by one: one node's NaN costs that node, not the whole listing.
 
 How: ``json.loads`` with hooks that replace a refused number (too long, NaN, Infinity, a float that overflows)
 by a marker, then one iterative walk over the value that checks depth, string sizes (and lone surrogates when asked)
@@ -117,6 +119,19 @@ def decode_utf8(raw: bytes) -> str:
 
 def parse(text: str | bytes, limits: JsonLimits = DEFAULT_LIMITS) -> Any:
     """The value of one JSON text within ``limits``, or ``JsonRefused``."""
+    return _parse(text, limits, keep_refused=False)[0]
+
+
+def parse_keeping_refused(text: str | bytes, limits: JsonLimits = DEFAULT_LIMITS) -> tuple[Any, bool]:
+    """``parse``, except that a refused number (too long, NaN, Infinity, a float that overflows) does not refuse the
+    text: it stays in the value as a marker, which ``refused_number`` finds with its field, so that a caller reading
+    a list of records (the nodes of a cluster listing) can refuse only the record that holds one. The other limits
+    (size, nesting, strings) still refuse the whole text. The second value is False when the value holds no marker
+    (True: it may hold one)."""
+    return _parse(text, limits, keep_refused=True)
+
+
+def _parse(text: str | bytes, limits: JsonLimits, keep_refused: bool) -> tuple[Any, bool]:
     if len(text) > limits.max_bytes:
         raise JsonRefused("", f"larger than {_size(limits.max_bytes)}, not read")
     text = decode_utf8(bytes(text)) if isinstance(text, bytes | bytearray) else text.removeprefix("\ufeff")
@@ -131,14 +146,15 @@ def parse(text: str | bytes, limits: JsonLimits = DEFAULT_LIMITS) -> Any:
         raise JsonRefused("", f"JSON nested more than {limits.max_depth} levels deep, not read") from None
     except ValueError:  # fast_integers: an integer past Python's own limit
         raise JsonRefused("", "a number of more than 4300 digits, not read") from None
+    refused = _refusals[0] != refusals
     if (
-        _refusals[0] != refusals
+        refused
         or text.count("{") + text.count("[") > limits.max_depth  # else no value can nest deeper
         or len(text) > limits.max_string_chars  # else no string can be longer
         or (limits.reject_surrogates and _MAY_HOLD_SURROGATE.search(text))
     ):
-        check(value, limits)
-    return value
+        _check(value, limits, keep_refused)
+    return value, refused
 
 
 def raw_decode(text: str, position: int, limits: JsonLimits = DEFAULT_LIMITS) -> tuple[Any, int]:
@@ -160,6 +176,10 @@ def raw_decode(text: str, position: int, limits: JsonLimits = DEFAULT_LIMITS) ->
 
 def check(value: Any, limits: JsonLimits = DEFAULT_LIMITS) -> None:
     """Walk a parsed value (iteratively) and raise ``JsonRefused`` at the first field beyond ``limits``."""
+    _check(value, limits, keep_refused=False)
+
+
+def _check(value: Any, limits: JsonLimits, keep_refused: bool) -> None:
     stack: list[tuple[Any, str, int]] = [(value, "", 0)]
     longest = limits.max_string_chars
     surrogates = limits.reject_surrogates
@@ -182,8 +202,24 @@ def check(value: Any, limits: JsonLimits = DEFAULT_LIMITS) -> None:
                 _refuse(where, f"a string of {len(item)} characters (at most {longest})")
             if surrogates and not item.isprintable() and _LONE_SURROGATE.search(item):
                 _refuse(where, "a lone surrogate (\\ud800-\\udfff), not valid text")
-        elif kind is _Refused:
+        elif kind is _Refused and not keep_refused:
             _refuse(where, item.problem)
+
+
+def refused_number(value: Any) -> JsonRefused | None:
+    """The first number left as a marker by ``parse_keeping_refused`` in ``value`` (its field relative to
+    ``value``, and why it was refused), or None when there is none. Walks dicts and lists iteratively."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, where = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            stack.extend(reversed([(child, f"{where}.{key}" if where else key) for key, child in item.items()]))
+        elif kind is list:
+            stack.extend(reversed([(child, f"{where}[{i}]") for i, child in enumerate(item)]))
+        elif kind is _Refused:
+            return JsonRefused(_printable_path(where), item.problem)
+    return None
 
 
 def _refuse(where: str, problem: str) -> NoReturn:

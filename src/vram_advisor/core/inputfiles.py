@@ -20,11 +20,14 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 from vram_advisor.core.errors import UsageError, VramAdvisorError
+from vram_advisor.core.numbers import shown
 
 STDIN = "-"
 STDIN_NAME = "<stdin>"
 READ_TIMEOUT_ENV = "VRAM_ADVISOR_READ_TIMEOUT"
 DEFAULT_READ_TIMEOUT_S = 120.0
+#: A path that cannot be opened is named whole up to this length (a file name's limit on most file systems).
+MAX_NAMED_PATH = 255
 
 
 def check_seconds(value: float, option: str) -> float:
@@ -42,7 +45,7 @@ def default_read_timeout(environ: Mapping[str, str] | None = None) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise UsageError(f"{READ_TIMEOUT_ENV}={text[:40]!r}: expected a number of seconds") from None
+        raise UsageError(f"{READ_TIMEOUT_ENV}={shown(text)}: expected a number of seconds") from None
     return check_seconds(value, f"{READ_TIMEOUT_ENV}=")
 
 
@@ -97,9 +100,11 @@ class TimedReader:
 
 
 def _failure(path: str, exc: OSError, error: type[VramAdvisorError]) -> VramAdvisorError:
+    # a path no file has (5,000 characters: "File name too long") is quoted by its start and its length
+    name = path if len(path) <= MAX_NAMED_PATH else shown(path)
     if isinstance(exc, FileNotFoundError):
-        return error(f"{path}: no such file")
-    return error(f"{path}: cannot be read ({exc.__class__.__name__}: {exc.strerror or 'error'})")
+        return error(f"{name}: no such file")
+    return error(f"{name}: cannot be read ({exc.__class__.__name__}: {exc.strerror or 'error'})")
 
 
 def open_input(

@@ -50,6 +50,24 @@ def shown(text: str, limit: int = SHOWN_CHARS) -> str:
     return quoted if len(pieces) == len(text) else f"{quoted}... ({len(text):,} characters)"
 
 
+#: A quoted value in another library's message ('...' or "...", backslash escapes as ``repr`` writes them), or
+#: a run of non-blank characters.
+_QUOTED_OR_WORD = re.compile(r"'((?:[^'\\\n]|\\.)*)'|\"((?:[^\"\\\n]|\\.)*)\"|\S+")
+
+
+def clip_values(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``text``, a message another library wrote about a user's value (click's "Invalid value for '--port':
+    '99999...' is not a valid integer range.", "No such option: --xxxx..."), with each quoted value or word longer
+    than ``limit`` characters quoted as ``shown`` quotes it: its start and its length."""
+
+    def clip(match: re.Match[str]) -> str:
+        quoted = match.group(1) if match.group(1) is not None else match.group(2)
+        value = match.group() if quoted is None else quoted
+        return match.group() if len(value) <= limit else shown(value, limit)
+
+    return _QUOTED_OR_WORD.sub(clip, text)
+
+
 def _digits(count: int) -> str:
     return f"a number of {count:,} digits"
 

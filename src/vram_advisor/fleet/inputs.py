@@ -41,7 +41,7 @@ from vram_advisor.fleet.stream import (
 )
 from vram_advisor.inventory.model import MAX_INVENTORY_BYTES, Inventory
 
-__all__ = ["STDIN", "STDIN_NAME", "Document", "GarbageBudget", "NodeInput", "Skipped", "Stopped"]
+__all__ = ["STDIN", "STDIN_NAME", "Document", "GarbageBudget", "NodeInput", "RefusedItem", "Skipped", "Stopped"]
 
 #: Files a folder argument contributes, in name order.
 FOLDER_PATTERNS = ("*.json", "*.ndjson", "*.jsonl")
@@ -384,7 +384,7 @@ def path_inputs(
     A folder's symbolic links that lead out of the folder are not read unless ``follow_symlinks`` (a link to
     ``~/.cache/huggingface/token`` must not end up in a report); a link inside the folder is read as its target."""
     target = Path(path)
-    if path != STDIN and target.is_dir():
+    if path != STDIN and _is_folder(target):
         files = sorted({f for pattern in FOLDER_PATTERNS for f in target.glob(pattern)})
         if not files:
             yield Skipped(path, f"no {', '.join(FOLDER_PATTERNS)} files in this folder")
@@ -397,6 +397,15 @@ def path_inputs(
                 yield from _file_inputs(str(file), worker, timeout_s)
         return
     yield from _file_inputs(path, worker, timeout_s)
+
+
+def _is_folder(target: Path) -> bool:
+    """Whether ``target`` is a folder; a path the system refuses to look at (too long, no permission) is not one,
+    and opening it then says why in one line."""
+    try:
+        return target.is_dir()
+    except OSError:  # Python 3.11's is_dir raises ENAMETOOLONG and EACCES
+        return False
 
 
 def _refused_entry(file: Path, folder: Path, follow_symlinks: bool) -> str | None:
@@ -450,10 +459,34 @@ def read_text(path: str, limit: int, what: str, timeout_s: float | None = None) 
         raise InventoryError(f"{name}: {exc}") from None
 
 
+class RefusedItem(NamedTuple):
+    """An element of a listing's list (a node) that holds a number the bounded reader refused (5000 digits, NaN):
+    the element as read, and the refusal, whose field is relative to the element. The readers skip such a node."""
+
+    data: Any
+    refusal: boundedjson.JsonRefused
+
+
 def parse_listing(text: str, name: str, what: str) -> Any:
     """One JSON document (a cluster listing), through the bounded reader; ``InventoryError`` names the file and the
-    position or field."""
+    position or field.
+
+    A number the reader refuses inside an element of a top-level list (``items[3]``, ``nodes[1]``) costs only that
+    element: it is replaced by a ``RefusedItem``, which the readers report as a skipped node. Anywhere else, and for
+    every other limit (size, nesting, strings) and broken JSON, the whole document is refused."""
     try:
-        return boundedjson.parse(text, LISTING_LIMITS)
+        data, refused = boundedjson.parse_keeping_refused(text, LISTING_LIMITS)
     except boundedjson.JsonRefused as exc:
         raise InventoryError(f"{name}: {exc}" + (f"; expected {what}" if exc.syntax else "")) from None
+    if refused:
+        if isinstance(data, dict):
+            for value in data.values():
+                if isinstance(value, list):
+                    for position, item in enumerate(value):
+                        refusal = boundedjson.refused_number(item)
+                        if refusal is not None:
+                            value[position] = RefusedItem(item, refusal)
+        refusal = boundedjson.refused_number(data)
+        if refusal is not None:
+            raise InventoryError(f"{name}: {refusal}")
+    return data

@@ -16,7 +16,8 @@ Whatever is not a JSON object becomes a ``Skipped`` record naming where it was (
 ``nodes/a.json:1-40``) and why: every line that is not JSON on its own, an object that does not decode, text after an
 object (at its own line). An object broken off in the middle (larger than ``limit``, or interrupted by a line that
 could not be read) is skipped to its end: the lines up to the next line that starts an object are counted into its
-record rather than read as lines of their own.
+record rather than read as lines of their own. An object cut off and followed by the next inventory on the same line
+(no line end between) is one record, and the inventory after it is read (``resync``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import IO, Any, NamedTuple
 
 from vram_advisor.core import boundedjson
 from vram_advisor.core.records import Record
+from vram_advisor.fleet.resync import MAX_RESTARTS, LineCounter, next_start
 
 #: Bytes read from a stream at a time.
 CHUNK_BYTES = 1024 * 1024
@@ -162,22 +164,13 @@ def _not_an_object(text: str) -> str:
     return f"not an inventory (expected a JSON object; a line of {described(text)})"
 
 
-class _LineCounter:
-    """The line number of a position in ``text`` (whose lines have the numbers ``numbers``), for positions that only
-    move forward: each newline is counted once."""
-
-    def __init__(self, text: str, numbers: list[int]) -> None:
-        self.text = text
-        self.numbers = numbers
-        self.position = 0
-        self.newlines = 0
-
-    def __call__(self, position: int) -> int:
-        if position < self.position:
-            self.position, self.newlines = 0, 0
-        self.newlines += self.text.count("\n", self.position, position)
-        self.position = position
-        return self.numbers[self.newlines]
+def _cut_record(name: str, first: int, text: str, restart: int, line_at: LineCounter) -> Skipped:
+    """The record of an object from line ``first`` cut off where the next one starts (``restart`` in ``text``)."""
+    line = line_at(restart)
+    column = restart - text.rfind("\n", 0, restart)
+    return Skipped(
+        where(name, first, line), f"incomplete JSON object (a new object starts at line {line} column {column})"
+    )
 
 
 class StreamReader:
@@ -232,12 +225,7 @@ class StreamReader:
         """Take one line (without its line end, and without the launcher's prefix)."""
         if self.pending:
             if text.startswith("{") and (self._starts_new_object() or _INVENTORY_SCHEMA.match(text)):
-                yield Skipped(
-                    where(self.name, self.pending_start, self.pending_lines[-1]),
-                    f"incomplete JSON object (a new object starts at line {lineno})",
-                )
-                self.pending = []
-                self.pending_lines = []
+                yield from self._cut_off(f"incomplete JSON object (a new object starts at line {lineno})")
             else:
                 yield from self._continue(lineno, text)
                 return
@@ -308,25 +296,33 @@ class StreamReader:
         position = len(text) - len(text.lstrip())
         end_of_text = len(text.rstrip())
         last = numbers[text.count("\n", 0, end_of_text)]
-        line_at = _LineCounter(text, numbers)  # line numbers found as the position moves on: linear, however many
+        line_at = LineCounter(text, numbers)  # line numbers found as the position moves on: linear, however many
+        restarts = 0  # objects cut off and followed by another (see ``resync.next_start``)
         while position < end_of_text:
             start = line_at(position)
             try:
                 data, end = boundedjson.raw_decode(text, position, self.json_limits)
             except json.JSONDecodeError as exc:
-                rest = text[position:end_of_text]
-                if exc.pos >= end_of_text and start == last:  # an object that goes on on the next lines
+                # an object cut off and followed by another: that one is read, even where the cut one could go on on
+                # the next lines (``{"schema": ..., "ram": {"schema": ...}``: no inventory nests another)
+                restart = next_start(text, position, exc.pos) if restarts < MAX_RESTARTS else None
+                if restart is None and exc.pos >= end_of_text and start == last:  # goes on on the next lines
+                    rest = text[position:end_of_text]
                     self.pending = [rest + "\n"]
                     self.indented = False
                     self.pending_lines = [start]
                     self.pending_size = len(rest) + 1
                     self.depth = _depth_change(rest)
                     return
-                line = numbers[exc.lineno - 1]
-                yield Skipped(
-                    where(self.name, start, last), f"not valid JSON ({exc.msg} at line {line} column {exc.colno})"
-                )
-                return
+                if restart is None:
+                    line = numbers[exc.lineno - 1]
+                    yield Skipped(
+                        where(self.name, start, last), f"not valid JSON ({exc.msg} at line {line} column {exc.colno})"
+                    )
+                    return
+                yield _cut_record(self.name, start, text, restart, line_at)
+                position, restarts = restart, restarts + 1
+                continue
             except boundedjson.JsonRefused as exc:
                 yield Skipped(where(self.name, start, last), str(exc))
                 return
@@ -350,16 +346,31 @@ class StreamReader:
         if self.pending:
             self._break(self.pending_lines[-1], f"JSON object broken by line {lineno}, which could not be read")
 
-    def end(self, lineno: int) -> Iterator[Skipped]:
+    def end(self, lineno: int) -> Iterator[Document | Skipped]:
         """The stream ended at ``lineno``: report what is left."""
         yield from self.end_skip()
         if self.pending:
-            yield Skipped(
-                where(self.name, self.pending_start, self.pending_lines[-1]),
-                "incomplete JSON object at the end of the input (cut off?)",
-            )
-            self.pending = []
-            self.pending_lines = []
+            yield from self._cut_off("incomplete JSON object at the end of the input (cut off?)")
+
+    def _cut_off(self, reason: str) -> tuple[Document | Skipped, ...]:
+        """Report the object being gathered as cut off (``reason``); a whole inventory after the cut that ends its
+        lines (``    {{"schema": ...}``: the next node's line written on after the cut) is read. One pass, once."""
+        text = "".join(self.pending) if len(self.pending) > 1 else self.pending[0]
+        numbers = self.pending_lines
+        self.pending = []
+        self.pending_lines = []
+        restart = next_start(text, 0, len(text))
+        if restart is not None:
+            try:
+                data, end = boundedjson.raw_decode(text, restart, self.json_limits)
+            except (ValueError, RecursionError):  # not JSON, or beyond the limits: part of the cut object
+                pass
+            else:
+                if not text[end:].strip():
+                    line_at = LineCounter(text, numbers)
+                    cut = _cut_record(self.name, numbers[0], text, restart, line_at)
+                    return cut, Document(where(self.name, line_at(restart), line_at(end - 1)), data, self.host)
+        return (Skipped(where(self.name, numbers[0], numbers[-1]), reason),)
 
 
 class Router:
@@ -436,7 +447,7 @@ class Router:
         """A line that could not be read: it breaks the plain object being gathered (its prefix is unknown)."""
         self.plain.skipped_line(lineno)
 
-    def end(self, lineno: int) -> Iterator[Skipped]:
+    def end(self, lineno: int) -> Iterator[Document | Skipped]:
         """The stream ended at ``lineno``: report what every reader has left."""
         yield from self.plain.end(lineno)
         for reader in sorted(self.labelled.values(), key=lambda r: r.broken[0] if r.broken else r.pending_start):

@@ -44,6 +44,7 @@ from typing import Any, TypeVar
 
 from vram_advisor.core.errors import HubError, UsageError
 from vram_advisor.core.jsonread import clean_text
+from vram_advisor.core.numbers import clip_values, shown
 from vram_advisor.core.redact import scrub_text, secret_values
 from vram_advisor.hub import transport
 from vram_advisor.hub.cache import _offline_miss, cached_snapshot
@@ -201,7 +202,7 @@ def hub_error(exc: BaseException, repo_id: str, settings: HubSettings) -> Except
             return HubError(f"{repo_id} was not found on {settings.endpoint} (or this token cannot see it)")
         return HubError(f"{repo_id} was not found on {settings.endpoint} (if it is private, {login})")
     if isinstance(exc, hf.RevisionNotFoundError):
-        return HubError(f"{repo_id} has no revision {_revision_of(exc)!r} on {settings.endpoint}")
+        return HubError(f"{repo_id} has no revision {shown(_revision_of(exc))} on {settings.endpoint}")
     if isinstance(exc, hf.RemoteEntryNotFoundError):
         return HubError(f"{repo_id}: a file it lists is missing on {settings.endpoint} ({_status(exc)})")
     if isinstance(exc, hf.LocalEntryNotFoundError | hf.OfflineModeIsEnabled):
@@ -212,7 +213,7 @@ def hub_error(exc: BaseException, repo_id: str, settings: HubSettings) -> Except
     if isinstance(exc, hf.HfHubHTTPError):
         return HubError(f"{repo_id}: the Hub at {settings.endpoint} answered {_status(exc)}")
     if isinstance(exc, hf.HFValidationError):
-        return UsageError(f"--repo {repo_id!r}: {_first_line(str(exc))}")
+        return UsageError(f"--repo {shown(repo_id)}: {clip_values(_first_line(str(exc)))}")
     if isinstance(exc, httpx2.TooManyRedirects):
         return HubError(
             f"{repo_id}: the Hub at {settings.endpoint} redirected more than {transport.MAX_REDIRECTS} times"
@@ -364,7 +365,7 @@ def _require_files(
         return
     at = f"@{revision}" if revision else ""
     if include:
-        patterns = " ".join(f"--include {p!r}" for p in include)
+        patterns = " ".join(f"--include {shown(p)}" for p in include)
         raise HubError(f"{repo_id}{at}: no file matches {patterns} (the repo has {available} files)")
     raise HubError(f"{repo_id}{at}: the repo has no files")
 

@@ -31,10 +31,13 @@ from vram_advisor.catalog.derive import ROW_BITS, derived_need, is_experimental,
 from vram_advisor.catalog.profiles import FAMILY_SCHEMA, Catalog
 from vram_advisor.core import units
 from vram_advisor.core.errors import HubError, UsageError
+from vram_advisor.core.numbers import shown
 from vram_advisor.hub.settings import ModelFiles
 from vram_advisor.plan.estimate.kv import kv_bytes_per_token, kv_formula, kv_ring_bytes
 
 _MODEL_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+#: The longest ``--id`` (a file name under the user profile folder, and a word in every view).
+MAX_MODEL_ID = 120
 SOURCE_HUB = "hub"
 SOURCE_DERIVED = "hub-derived"
 
@@ -46,8 +49,10 @@ def default_model_id(repo_id: str) -> str:
 
 
 def check_model_id(model_id: str) -> str:
-    if not _MODEL_ID.match(model_id) or len(model_id) > 120:
-        raise UsageError(f"--id {model_id!r}: use lower-case letters, digits, '.', '_' and '-' (e.g. my-model)")
+    if len(model_id) > MAX_MODEL_ID:
+        raise UsageError(f"--id {shown(model_id)}: an id has at most {MAX_MODEL_ID} characters")
+    if not _MODEL_ID.match(model_id):
+        raise UsageError(f"--id {shown(model_id)}: use lower-case letters, digits, '.', '_' and '-' (e.g. my-model)")
     return model_id
 
 

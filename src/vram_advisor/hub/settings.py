@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from vram_advisor.core.errors import UsageError
+from vram_advisor.core.numbers import SHOWN_CHARS, NumberError, parse_int, shown
 from vram_advisor.core.records import Record
 from vram_advisor.core.redact import redact_url
 from vram_advisor.core.redact import scrub_text as redact_text
@@ -25,6 +26,19 @@ INDEX_FILE = "model.safetensors.index.json"
 #: The values huggingface_hub reads as true (``constants._is_true``).
 _TRUE = {"1", "ON", "YES", "TRUE"}
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: The longest ORG and NAME of a repo id (huggingface_hub ``validate_repo_id``: "the maximum length is 96").
+MAX_REPO_PART = 96
+#: The longest ``--revision``: far past any real branch, tag or commit id (40 hex digits), so only junk is refused.
+MAX_REVISION = 255
+#: The longest host name (RFC 1035 section 2.3.4: 255 octets on the wire, 253 characters written) and label (63).
+MAX_HOST = 253
+MAX_LABEL = 63
+#: The longest ``HF_ENDPOINT`` as it is printed (credentials and query string left out): a mirror's URL, with room.
+MAX_ENDPOINT = 255
+#: Variables huggingface_hub reads with ``int()`` when it is imported (``constants.HF_HUB_ETAG_TIMEOUT`` and
+#: ``HF_HUB_DOWNLOAD_TIMEOUT``): anything else there, even an empty value, would raise ValueError in that import.
+_HF_SECONDS = ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT")
+MAX_HF_SECONDS = 86400
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -59,6 +73,8 @@ class HubSettings(Record):
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> HubSettings:
         env = os.environ if environ is None else environ
         url = check_endpoint(env.get("HF_ENDPOINT"))
+        for name in _HF_SECONDS:
+            _check_seconds_variable(name, env.get(name))
         return cls(
             endpoint=redact_url(url),
             url=url,
@@ -84,8 +100,16 @@ def check_endpoint(text: str | None) -> str:
     url = raw.rstrip("/")
     problem = _endpoint_problem(url)
     if problem:
-        raise UsageError(f"HF_ENDPOINT '{redact_url(raw)}': {problem} (e.g. {DEFAULT_ENDPOINT}, or unset it)")
+        raise UsageError(f"HF_ENDPOINT {_quoted_endpoint(raw)}: {problem} (e.g. {DEFAULT_ENDPOINT}, or unset it)")
     return url
+
+
+def _quoted_endpoint(raw: str) -> str:
+    """``HF_ENDPOINT`` as a message quotes it: redacted (and so already escaped), at most ``SHOWN_CHARS`` of it."""
+    printed = redact_url(raw)
+    if len(printed) <= SHOWN_CHARS:
+        return f"'{printed}'"
+    return f"'{printed[:SHOWN_CHARS]}'... ({len(raw):,} characters)"
 
 
 def _endpoint_problem(url: str) -> str | None:
@@ -103,7 +127,42 @@ def _endpoint_problem(url: str) -> str | None:
         return "expected an http:// or https:// URL"
     if not host:
         return "the URL names no host"
+    return _host_problem(host) or _length_problem(url)
+
+
+def _host_problem(host: str) -> str | None:
+    """Why a host name could not be looked up (too long for DNS, an empty label: the IDNA codec raises UnicodeError
+    for these when the request is made), or None. An IPv6 address (``[::1]``) has no labels."""
+    if ":" in host:
+        return None
+    if len(host) > MAX_HOST:
+        return f"a host name of {len(host):,} characters is longer than DNS allows ({MAX_HOST})"
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    if any(len(label) > MAX_LABEL for label in labels):
+        return f"the host name has a label of more than {MAX_LABEL} characters, longer than DNS allows"
+    if any(not label for label in labels):
+        return "the host name has an empty label (two dots in a row, or a leading dot)"
     return None
+
+
+def _length_problem(url: str) -> str | None:
+    printed = redact_url(url)
+    if len(printed) > MAX_ENDPOINT:
+        return f"longer than any Hub mirror's URL (at most {MAX_ENDPOINT} characters without credentials and query)"
+    return None
+
+
+def _check_seconds_variable(name: str, text: str | None) -> None:
+    if text is None:
+        return
+    try:
+        parse_int(text, 0, MAX_HF_SECONDS)
+    except NumberError as exc:
+        digits = text.strip().isascii() and text.strip().isdigit()
+        why = f"{exc}: " if digits else ""  # else the reason would quote the value a second time
+        raise UsageError(
+            f"{name}={shown(text)}: {why}expected whole seconds, as huggingface_hub reads it (e.g. 10), or unset it"
+        ) from None
 
 
 def _timeout(text: str | None) -> float:
@@ -112,9 +171,9 @@ def _timeout(text: str | None) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise UsageError(f"{TIMEOUT_ENV}={text!r}: expected a number of seconds") from None
+        raise UsageError(f"{TIMEOUT_ENV}={shown(text)}: expected a number of seconds") from None
     if not 0 < value <= 3600:
-        raise UsageError(f"{TIMEOUT_ENV}={text!r}: expected seconds between 0 and 3600")
+        raise UsageError(f"{TIMEOUT_ENV}={shown(text)}: expected seconds between 0 and 3600")
     return value
 
 
@@ -198,8 +257,24 @@ def check_repo_id(repo_id: str) -> str:
     """``ORG/NAME`` as the Hub spells it, or a UsageError."""
     text = repo_id.strip()
     if not _REPO_ID.match(text) or "--" in text or ".." in text:
-        raise UsageError(f"--repo {repo_id!r}: expected ORG/NAME, e.g. unsloth/DeepSeek-V4-Flash-GGUF")
+        raise UsageError(f"--repo {shown(repo_id)}: expected ORG/NAME, e.g. unsloth/DeepSeek-V4-Flash-GGUF")
+    if any(len(part) > MAX_REPO_PART for part in text.split("/")):
+        raise UsageError(f"--repo {shown(repo_id)}: an ORG or a NAME on the Hub has at most {MAX_REPO_PART} characters")
     return text
+
+
+def check_revision(revision: str | None) -> str | None:
+    """``--revision`` as given (None: the default branch), or a UsageError when it is longer than any branch, tag or
+    commit, or holds a control character."""
+    if revision is None:
+        return None
+    if len(revision) > MAX_REVISION:
+        raise UsageError(
+            f"--revision {shown(revision)}: longer than any branch, tag or commit (at most {MAX_REVISION} characters)"
+        )
+    if not revision.strip() or not revision.isprintable():
+        raise UsageError(f"--revision {shown(revision)}: expected a branch, tag or commit, e.g. main")
+    return revision
 
 
 def storage_folder(cache_dir: str, repo_id: str) -> Path:

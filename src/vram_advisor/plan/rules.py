@@ -25,6 +25,7 @@ from vram_advisor.catalog.profiles import (
 )
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
+from vram_advisor.core.numbers import shown
 from vram_advisor.core.records import Record
 from vram_advisor.inventory.model import Disk, Inventory
 from vram_advisor.plan.choose import Choice
@@ -488,5 +489,5 @@ def parse_requirement(text: str) -> tuple[str, str]:
     """``MODEL:QUANT`` (case-insensitive) as a pair of lower-case ids; the catalogue checks that they exist."""
     model, sep, quant = text.strip().partition(":")
     if not sep or not model.strip() or not quant.strip():
-        raise UsageError(f"--require {text!r}: expected MODEL:QUANT, e.g. deepseek-v4-flash:q4")
+        raise UsageError(f"--require {shown(text)}: expected MODEL:QUANT, e.g. deepseek-v4-flash:q4")
     return model.strip().lower(), quant.strip().lower()

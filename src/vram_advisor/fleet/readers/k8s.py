@@ -26,7 +26,7 @@ from typing import Any
 from vram_advisor.core import numbers, units
 from vram_advisor.core.errors import InventoryError
 from vram_advisor.core.jsonread import FieldReader
-from vram_advisor.fleet.inputs import Skipped
+from vram_advisor.fleet.inputs import RefusedItem, Skipped
 from vram_advisor.inventory import cards
 from vram_advisor.inventory.model import Gpu, Inventory, Ram
 from vram_advisor.inventory.whatif import MAX_GPUS
@@ -149,11 +149,15 @@ def read_nodes(data: Any, source: str) -> Iterator[tuple[str, Inventory] | Skipp
     if not items:
         raise InventoryError(f"{source}: the listing has no nodes")
     for position, item in enumerate(items):
+        data = item.data if isinstance(item, RefusedItem) else item
         name = None
-        if isinstance(item, dict) and isinstance(item.get("metadata"), dict):
-            candidate = item["metadata"].get("name")
+        if isinstance(data, dict) and isinstance(data.get("metadata"), dict):
+            candidate = data["metadata"].get("name")
             name = candidate if isinstance(candidate, str) else None
         where = f"{source}:items[{position}]" + (f" ({name})" if name else "")
+        if isinstance(item, RefusedItem):  # a number no reader takes (5000 digits, NaN): this node only
+            yield Skipped(where, str(item.refusal))
+            continue
         try:
             yield where, node_inventory(item, where)
         except InventoryError as exc:

@@ -17,7 +17,7 @@ from typing import Any
 from vram_advisor.core import numbers, units
 from vram_advisor.core.errors import InventoryError
 from vram_advisor.core.jsonread import FieldReader
-from vram_advisor.fleet.inputs import Skipped
+from vram_advisor.fleet.inputs import RefusedItem, Skipped
 from vram_advisor.inventory import cards
 from vram_advisor.inventory.model import Gpu, Inventory, Ram
 from vram_advisor.inventory.whatif import MAX_GPUS
@@ -146,8 +146,12 @@ def read_nodes(data: Any, source: str) -> Iterator[tuple[str, Inventory] | Skipp
     if not items:
         raise InventoryError(f"{source}: the listing has no nodes")
     for position, item in enumerate(items):
-        name = item.get("name") if isinstance(item, dict) else None
+        data = item.data if isinstance(item, RefusedItem) else item
+        name = data.get("name") if isinstance(data, dict) else None
         where = f"{source}:nodes[{position}]" + (f" ({name})" if isinstance(name, str) else "")
+        if isinstance(item, RefusedItem):  # a number no reader takes (5000 digits, NaN): this node only
+            yield Skipped(where, str(item.refusal))
+            continue
         try:
             yield where, node_inventory(item, where)
         except InventoryError as exc:

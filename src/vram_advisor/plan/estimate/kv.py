@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from vram_advisor.catalog.architecture import Architecture
 from vram_advisor.core.errors import UsageError
+from vram_advisor.core.numbers import shown
 from vram_advisor.core.records import Record
 
 
@@ -100,7 +101,7 @@ def kv_cache_bytes(arch: Architecture, context_tokens: int, kv_dtype: str = "bf1
     """
     if kv_dtype not in arch.kv_rows:
         known = ", ".join(arch.kv_rows)
-        raise UsageError(f"--kv-dtype {kv_dtype!r}: this model's profile has no such KV format (known: {known})")
+        raise UsageError(f"--kv-dtype {shown(kv_dtype)}: this model's profile has no such KV format (known: {known})")
     if context_tokens <= 0 or sequences <= 0:
         raise UsageError("the context and the number of sequences must be at least 1")
     row = arch.kv_rows[kv_dtype]

@@ -11,6 +11,7 @@ from vram_advisor.catalog.architecture import KV_DTYPES, Architecture, QuantBits
 from vram_advisor.catalog.profiles import ModelProfile, QuantRow
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
+from vram_advisor.core.numbers import shown
 from vram_advisor.core.records import Record
 from vram_advisor.plan.estimate.engram import placements_engram_on_disk
 from vram_advisor.plan.estimate.kv import KvEstimate, kv_cache_bytes, kv_for_engine
@@ -76,7 +77,7 @@ def kv_dtype_of(text: str) -> str:
     """``--kv-dtype`` (any case) as a known KV format; anything else is a UsageError naming the text given."""
     kv = text.strip().lower()
     if kv not in KV_DTYPES:
-        raise UsageError(f"--kv-dtype {text!r}: expected one of {', '.join(KV_DTYPES)}")
+        raise UsageError(f"--kv-dtype {shown(text)}: expected one of {', '.join(KV_DTYPES)}")
     return kv
 
 
@@ -84,7 +85,7 @@ def sizes_of(text: str) -> str:
     """``--sizes`` (any case) as ``table`` or ``published``; anything else is a UsageError."""
     basis = text.strip().lower()
     if basis not in SIZES:
-        raise UsageError(f"--sizes {text!r}: expected one of {', '.join(SIZES)}")
+        raise UsageError(f"--sizes {shown(text)}: expected one of {', '.join(SIZES)}")
     return basis
 
 

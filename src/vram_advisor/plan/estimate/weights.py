@@ -12,6 +12,7 @@ from vram_advisor.catalog.architecture import Architecture, PublishedFile, Quant
 from vram_advisor.catalog.profiles import ModelProfile, QuantRow
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
+from vram_advisor.core.numbers import shown
 from vram_advisor.core.records import Record
 
 #: ``--sizes``: which weights drive the estimate.
@@ -153,7 +154,7 @@ def weights_estimate(
     """The weights in use (the table's, or the first published file's with ``sizes="published"``; ``download``,
     (bytes, basis), the file a plan loads) and the rest."""
     if sizes not in SIZES:
-        raise UsageError(f"--sizes {sizes!r}: expected one of {', '.join(SIZES)}")
+        raise UsageError(f"--sizes {shown(sizes)}: expected one of {', '.join(SIZES)}")
     arch, bits = model.architecture, quant.bits
     computed = computed_weights_bytes(arch, bits) if arch is not None and bits is not None else None
     warning = _size_warning(model, quant, computed, download[0] if download is not None else None)
