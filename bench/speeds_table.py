@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 if (SRC / "vram_advisor").is_dir() and not os.environ.get("BENCH_INSTALLED"):
     sys.path.insert(0, str(SRC))
+sys.path.insert(0, str(ROOT / "tests"))  # tests/calibration.py: the measured runs and their estimates
 
-from vram_advisor.plan.estimate.calibration import PointEstimate, estimate_point, load_points  # noqa: E402
+from calibration import PointEstimate, estimate_point, load_points  # noqa: E402
 from vram_advisor.plan.estimate.speed import format_rate, model_words  # noqa: E402
 
 POINTS = ROOT / "tests" / "fixtures" / "measured_speeds.json"

@@ -93,6 +93,71 @@ def inventory_dict(gpus: list[dict[str, Any]] | None = None, ram_gib: float = 64
     return data
 
 
+def full_inventory(gpus: int = 2) -> dict[str, Any]:
+    """An inventory with every field the schema knows, filled as a real probe fills them."""
+    data = inventory_dict(
+        [
+            gpu(
+                "NVIDIA H100 80GB HBM3",
+                81559,
+                480,
+                uuid=f"GPU-{i}",
+                memory_free_bytes=81000 * MIB,
+                unified=False,
+                pci_bus_id=f"00000000:{i:02X}:00.0",
+                compute_capability="9.0",
+                memory_bus_width_bits=5120,
+                memory_clock_max_mhz=2619,
+                memory_bandwidth_bytes_per_s=3352 * 10**9,
+                pcie_generation=5,
+                pcie_width=16,
+                nvlink=True,
+                mig_enabled=True,
+                mig_devices=[
+                    {
+                        "uuid": f"MIG-{i}",
+                        "memory_total_bytes": 10 * GIB,
+                        "memory_free_bytes": 9 * GIB,
+                        "memory_reserved_bytes": 0,
+                        "gpu_instance_id": 1,
+                        "compute_instance_id": 0,
+                    }
+                ],
+                memory_total_bytes_whole_gpu=81559 * MIB,
+                visible=i != 1,
+                notes=["a note"],
+            )
+            for i in range(gpus)
+        ],
+        ram_gib=2048,
+        interconnect=["nvlink", "infiniband:mlx5_0"],
+        cpu={"logical_count": 224, "usable_count": 224.0, "quota_cpus": 56.5},
+        probe={
+            "version": "0.1.0",
+            "collected_at": "2026-01-01T00:00:00+00:00",
+            "driver_version": "580",
+            "cuda_driver_version": "13.0",
+            "nvml": "ok",
+        },
+        notes=["top note"],
+        local_files=[{"repo": "org/model", "path": "a.gguf", "location": "/models/a.gguf", "size_bytes": 5}],
+    )
+    data["ram"]["swap_total_bytes"] = 0
+    data["disks"] = [
+        {
+            "path": "/models",
+            "kind": "nvme",
+            "total_bytes": 10**12,
+            "free_bytes": 10**11,
+            "device": "nvme0n1",
+            "fstype": "ext4",
+            "mountpoint": "/models",
+            "model_dir": True,
+        }
+    ]
+    return data
+
+
 @pytest.fixture
 def write_inventory(tmp_path: Path):  # type: ignore[no-untyped-def]
     """``write_inventory(dict) -> path`` saves an inventory JSON under tmp."""

@@ -19,7 +19,7 @@ from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.core.errors import UsageError
 from vram_advisor.inventory import model as inv
 from vram_advisor.plan import estimate as est
-from vram_advisor.plan.family import runs_as, v41_note
+from vram_advisor.plan.family import runs_as, successor_note
 from vram_advisor.plan.rules import plan
 
 V41 = "deepseek-v4.1-flash"
@@ -254,13 +254,13 @@ def test_v41_flash_runs_where_v4_flash_would_not() -> None:
     flash = runs_as(main.options, estimates, "deepseek-v4-flash")
     assert flash is not None and flash.quant == "fp8"
     without_flash = {key: value for key, value in estimates.items() if key[0] != "deepseek-v4-flash"}
-    note = v41_note(main.options, without_flash, machine, catalog, 32768, machine=view)
+    note = successor_note(main.options, without_flash, machine, catalog, 32768, machine=view)
     assert note is not None and note.older is None
     assert note.line.startswith("V4.1-Flash (newer than the article") and "where V4-Flash would not: FP8" in note.line
     assert "vram-advisor check --model deepseek-v4.1-flash" in note.line
     assert note.as_dict()["placement"] == "gpu"
     # here V4-Flash FP8 runs, and faster (it reads fewer bytes per token): no line
-    assert v41_note(main.options, estimates, machine, catalog, 32768, machine=view) is None
+    assert successor_note(main.options, estimates, machine, catalog, 32768, machine=view) is None
 
 
 def test_models_lists_the_releases_and_v41_flash_with_sources(cli) -> None:  # type: ignore[no-untyped-def]

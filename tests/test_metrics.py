@@ -1,8 +1,11 @@
-"""metrics: check documents -> gauge families, rendered by prometheus_client and by the built-in writer alike."""
+"""metrics: check documents -> gauge families, and the one dependency-free writer of the text format, read back by
+prometheus_client's parser and compared with what prometheus_client itself writes for the same families."""
 
 from __future__ import annotations
 
+import math
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -104,32 +107,83 @@ def test_api_recommendation_has_empty_labels(cli: Any, write_inventory: Any) -> 
     assert set(samples["vram_advisor_option_fit"].values()) <= {0.0, 1.0}
 
 
+class _Collector:
+    """A ``prometheus_client`` collector over fixed families: the reference writer for the test."""
+
+    def __init__(self, families: list[metrics.Family]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        for family in self._families:
+            gauge = GaugeMetricFamily(family.name, family.help, labels=list(family.labels))
+            for sample in family.samples:
+                gauge.add_metric(list(sample.labels), sample.value)
+            yield gauge
+
+
+def reference_text(families: list[metrics.Family]) -> str:
+    from prometheus_client import generate_latest
+
+    return bytes(generate_latest(_Collector(families))).decode("utf-8")  # type: ignore[arg-type]
+
+
 def test_builtin_writer_and_prometheus_client_agree(cli: Any, write_inventory: Any) -> None:
     weird = inventory_dict([gpu('Card "X" \\ A\nB', 24576, uuid="GPU-\u00e9")], ram_gib=64)
     families = metrics.check_families([check_document(cli, write_inventory, weird)])
     families += metrics.agent_families(12.5, True, "0.1.0")
     ours = parse(metrics.render_text(families))
-    theirs = parse(metrics.render_prometheus_client(families))
-    assert ours == theirs
+    assert ours == parse(reference_text(families))
     (labels,) = ours["vram_advisor_gpu_memory_total_bytes"]
     # the inventory reader escapes the newline (control characters never pass through); quotes and backslashes
-    # are the exposition format's to escape, and both writers must give back the same text
+    # are the exposition format's to escape, and the parser must give back the label as it was
     assert dict(labels)["name"] == 'Card "X" \\ A\\nB'
     assert ours["vram_advisor_probe_stale"][()] == 1.0
     assert ours["vram_advisor_inventory_age_seconds"][()] == 12.5
 
 
-def test_exposition_falls_back_without_prometheus_client(
-    cli: Any, write_inventory: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_writer_round_trips_every_family_help_label_and_value() -> None:
+    """Every family's name, help, type, labels and values come back through prometheus_client's parser, escapes
+    (backslash, quote, newline), non-integer, huge, infinite and NaN values included."""
+    odd = 'a "quoted" \\ back\nslash, é'
+    families = [
+        metrics.Family("t_plain", "Plain help.", (), (metrics.Sample((), 3.0),)),
+        metrics.Family(
+            "t_labelled",
+            f"Help with {odd}.",
+            ("one", "two"),
+            (
+                metrics.Sample((odd, ""), 0.25),
+                metrics.Sample(("x", "y"), 2.0**70),
+                metrics.Sample(("x", "z"), float("inf")),
+                metrics.Sample(("x", "w"), float("-inf")),
+            ),
+        ),
+        metrics.Family("t_nan", "Not a number.", ("k",), (metrics.Sample(("v",), float("nan")),)),
+        metrics.Family("t_empty", "No samples.", ("k",), ()),
+    ]
+    text = metrics.exposition(families)
+    assert text == metrics.render_text(families)
+    parsed = {family.name: family for family in parser.text_string_to_metric_families(text)}
+    assert list(parsed) == [family.name for family in families]
+    for family in families:
+        got = parsed[family.name]
+        assert (got.type, got.documentation) == ("gauge", family.help)
+        assert len(got.samples) == len(family.samples)
+        for sample, read in zip(family.samples, got.samples, strict=True):
+            assert read.labels == dict(zip(family.labels, sample.labels, strict=True))
+            assert read.value == sample.value or (math.isnan(read.value) and math.isnan(sample.value))
+    assert text == reference_text(families).replace("2.0", "2").replace("3.0", "3")
+
+
+def test_exposition_needs_no_prometheus_client(cli: Any, write_inventory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     families = metrics.check_families([check_document(cli, write_inventory, TWO_H100)])
-    with_client = metrics.exposition(families)
     monkeypatch.setitem(sys.modules, "prometheus_client", None)
-    with pytest.raises(ImportError):
-        metrics.render_prometheus_client(families)
-    without_client = metrics.exposition(families)
-    assert without_client == metrics.render_text(families)
-    assert parse(without_client) == parse(with_client)
+    text = metrics.exposition(families)
+    assert text == metrics.render_text(families)
+    monkeypatch.undo()
+    assert parse(text) == parse(reference_text(families))
 
 
 def test_no_documents_no_families() -> None:

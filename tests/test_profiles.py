@@ -76,6 +76,12 @@ def test_tables_match_the_seed_article():
         (lambda d: d["models"][0].pop("params"), "models[0].params"),
         (lambda d: d["models"][0]["quants"].append(dict(d["models"][0]["quants"][0])), "models[0].quants[6].id"),
         (lambda d: d.update(schema="v0"), "schema"),
+        (lambda d: d["candidates"].update(models=["deepseek-v4-pro"]), "candidates.models"),
+        (lambda d: d["candidates"].pop("base_models"), "candidates.base_models"),
+        (lambda d: d["candidates"].update(label=7), "candidates.label"),
+        (lambda d: d["models"][1].update(succeeds={"note": "newer"}), "models[1].succeeds.model"),
+        (lambda d: d["models"][1].update(engine_flags={"vllm": {"notes": []}}), "models[1].engine_flags.vllm.flags"),
+        (lambda d: d["models"][1].update(engine_flags={"vllm": ["--x"]}), "models[1].engine_flags.vllm"),
     ],
 )
 def test_broken_profile_names_file_and_field(tmp_path, mutate, where):
@@ -95,3 +101,31 @@ def test_not_json_profile(tmp_path):
     (folder / "broken.json").write_text("{")
     with pytest.raises(ProfileError, match=r"profiles/broken\.json: not valid JSON"):
         profiles.load_catalog(folder)
+
+
+def test_the_candidates_successor_and_kv_scheme_are_profile_fields():
+    """Which pair a check ranks (and under --base), which model is the newer line, and how the KV cache grows."""
+    catalog = profiles.load_catalog()
+    assert catalog.candidates is not None
+    assert catalog.candidates.pair(False) == ("deepseek-v4-pro", "deepseek-v4-flash")
+    assert catalog.candidates.pair(True) == ("deepseek-v4-pro-base", "deepseek-v4-flash-base")
+    newer = [(m.id, m.succeeds.model) for m in catalog.models if m.succeeds is not None]
+    assert newer == [("deepseek-v4.1-flash", "deepseek-v4-flash")]
+    schemes = {m.id: m.architecture.kv_scheme for m in catalog.models if m.architecture is not None}
+    assert schemes["deepseek-v4.1-flash"] == "global" and schemes["deepseek-v4-flash"] == "v4"
+    assert set(catalog.model("deepseek-v4.1-flash").engine_flags) == {"vllm", "llama.cpp"}
+
+
+def test_a_catalogue_without_candidates_plans_only_named_models(tmp_path):
+    from vram_advisor.core.errors import UsageError
+    from vram_advisor.plan.rules import candidates, family_label
+
+    data = json.loads((profiles.packaged_dir() / "deepseek-v4.json").read_text())
+    data.pop("candidates")
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "deepseek-v4.json").write_text(json.dumps(data))
+    catalog = profiles.load_catalog(folder)
+    assert family_label(catalog) == ""
+    with pytest.raises(UsageError, match="candidates"):
+        candidates(catalog, False)

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from calibration import MeasuredPoint, estimate_point, load_points
 from conftest import gpu, inventory_dict
 from vram_advisor.core import units
 from vram_advisor.inventory import bandwidth as bw
 from vram_advisor.inventory import model as inv
 from vram_advisor.plan import estimate as est
 from vram_advisor.plan.estimate import speed
-from vram_advisor.plan.estimate.calibration import MeasuredPoint, estimate_point, load_points
 
 POINTS_FILE = Path(__file__).parent / "fixtures" / "measured_speeds.json"
 TOLERANCE, POINTS = load_points(POINTS_FILE)

@@ -60,6 +60,48 @@ def test_the_config_home_is_never_the_root(monkeypatch, environ, passwd, expecte
     assert expected in str(caught.value) and "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({"HOME": "/Users/u"}, "/Users/u/Library/Application Support"),  # platformdirs' macOS folder
+        ({"HOME": "/Users/u", "XDG_CONFIG_HOME": "/xdg"}, "/xdg"),  # an absolute XDG_CONFIG_HOME still wins
+        ({"HOME": "/Users/u", "XDG_CONFIG_HOME": "relative"}, "/Users/u/Library/Application Support"),
+        ({"HOME": ""}, "HOME is empty"),  # the same checks before platformdirs is asked
+        ({"HOME": "/"}, "HOME is '/'"),
+    ],
+)
+def test_on_macos_the_config_home_is_application_support(monkeypatch, environ, expected):  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(sys, "platform", "darwin")
+    for key in ("HOME", "XDG_CONFIG_HOME"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HOME", environ["HOME"] or "/nowhere")  # platformdirs expands ~ with the process's HOME
+    if expected.startswith("/"):
+        assert userdirs.config_home(environ) == Path(expected)
+        return
+    with pytest.raises(UsageError, match="no safe user config folder") as caught:
+        userdirs.config_home(environ)
+    assert expected in str(caught.value)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the XDG folder is Linux's")
+def test_linux_answers_without_importing_platformdirs(tmp_path):
+    """On Linux the XDG folder is computed here: platformdirs (tens of ms to import) stays out of ``check``."""
+    code = (
+        "import sys; from vram_advisor.catalog import userdirs; from pathlib import Path; "
+        "assert userdirs.config_home() == Path(sys.argv[1]) / '.config', userdirs.config_home(); "
+        "assert 'platformdirs' not in sys.modules; print('ok')"
+    )
+    environ = {key: value for key, value in os.environ.items() if key != "XDG_CONFIG_HOME"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)],
+        env={**environ, "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (0, "ok\n"), done.stderr
+
+
 def test_path_home_would_have_answered_the_root_for_an_empty_home():
     """The behaviour this guards against (posixpath.expanduser): HOME='' makes ``~`` the root."""
     done = subprocess.run(

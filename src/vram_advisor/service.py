@@ -19,18 +19,22 @@ from vram_advisor.core.numbers import shown
 from vram_advisor.core.records import Record
 from vram_advisor.inventory import model as inv
 from vram_advisor.inventory import visibility, whatif
+from vram_advisor.options import CHECK_OPTIONS, parse_context, too_long
 from vram_advisor.plan import check as core
-from vram_advisor.plan.check import DEFAULT_CONTEXT_TOKENS, CheckOptions, CheckReport
+from vram_advisor.plan.check import CheckOptions, CheckReport
 from vram_advisor.plan.check_estimates import EstimateOptions
-from vram_advisor.plan.rules import Plan, candidates, parse_requirement
+from vram_advisor.plan.rules import candidates, parse_requirement
 
 if TYPE_CHECKING:
-    from vram_advisor.hub.settings import RepoListing
+    from vram_advisor.catalog.listing import RepoListing
 
 
 @dataclass(frozen=True, eq=False, repr=False)
 class CheckRequest(Record):
-    """Everything ``check`` can be asked, as the front ends receive it (strings); ``check_options`` parses it."""
+    """Everything ``check`` can be asked, as the front ends receive it (strings); ``check_options`` parses it.
+
+    Beside ``inventory`` (an inventory object handed in by a front end), one field per entry of the check option
+    table ``options.CHECK_OPTIONS``, of the same name and default (``tests/architecture/test_front_ends.py``)."""
 
     inventory_path: str | None = None
     inventory: inv.Inventory | None = None
@@ -54,19 +58,6 @@ class CheckRequest(Record):
     release: str | None = None
 
 
-def parse_context(text: str | None, models: Sequence[ModelProfile] | None = None) -> int:
-    """``--context`` as a token count. Beyond every model's context, the message names the longest context of
-    ``models`` (by default the Pro/Flash pair), so the user learns the limit rather than just "too long"."""
-    if text is None:
-        return DEFAULT_CONTEXT_TOKENS
-    try:
-        return units.parse_tokens(text)
-    except units.ContextTooLongError:
-        raise UsageError(_too_long(text, models)) from None
-    except units.SizeError as exc:
-        raise UsageError(f"--context: {exc}") from None
-
-
 def models_in_play(catalog: Catalog, base: bool = False, models: Sequence[str] = ()) -> tuple[ModelProfile, ...]:
     """The models a check plans: those of ``--model``, else the rule-4 pair (or its Base models)."""
     if models:
@@ -74,22 +65,11 @@ def models_in_play(catalog: Catalog, base: bool = False, models: Sequence[str] =
     return candidates(catalog, base)
 
 
-def _too_long(text: str, models: Sequence[ModelProfile] | None) -> str:
-    """The message for a context longer than every model in play takes, naming the longest one."""
-    in_play = candidates(default_catalog(), False) if models is None else models
-    limits = [(m.architecture.max_context_tokens, m.id) for m in in_play if m.architecture is not None]
-    if not limits:
-        return f"--context {text}: longer than any model's context"
-    longest = max(tokens for tokens, _ in limits)
-    names = ", ".join(model_id for tokens, model_id in limits if tokens == longest)
-    return f"--context {text}: longer than the longest context of the models in play, {longest:,} tokens ({names})"
-
-
 def check_context_in_play(text: str | None, context_tokens: int, models: Sequence[ModelProfile]) -> None:
     """A context no model in play takes is a usage error naming the longest one they take."""
     limits = [m.architecture.max_context_tokens for m in models if m.architecture is not None]
     if limits and len(limits) == len(models) and context_tokens > max(limits):
-        raise UsageError(_too_long(text or units.format_tokens(context_tokens), models))
+        raise UsageError(too_long(text or units.format_tokens(context_tokens), models))
 
 
 def check_options(
@@ -104,17 +84,17 @@ def check_options(
 
         check_revision(request.revision)
     model_dir_of(request.model_dir)
+    context_tokens = parse_context(request.context, in_play)
+    require = parse_requirement(request.require) if request.require is not None else None
+    estimate = EstimateOptions.parse(request.kv_dtype, request.sizes, request.ram_bw, request.disk_bw)
+    # the options plan/ takes as given, each named by its table entry's ``into``
+    as_given: dict[str, Any] = {option.into: getattr(request, option.name) for option in CHECK_OPTIONS if option.into}
     return CheckOptions(
-        context_tokens=parse_context(request.context, in_play),
-        base=request.base,
-        require=parse_requirement(request.require) if request.require is not None else None,
-        allow_offload=request.allow_offload,
-        free=request.free,
-        models=request.models,
-        model_dir=request.model_dir,
-        estimate=EstimateOptions.parse(request.kv_dtype, request.sizes, request.ram_bw, request.disk_bw),
+        context_tokens=context_tokens,
+        require=require,
+        estimate=estimate,
         cuda_visible_devices=None if request.all_gpus else environ.get("CUDA_VISIBLE_DEVICES"),
-        release=request.release,
+        **as_given,
     )
 
 
@@ -180,33 +160,8 @@ def run_check(
         options = replace(options, model_dir=probed_model_dir(inventory))
     if request.repo is None:
         return core.check(inventory, catalog, options)
-    from vram_advisor.hub import repocheck
-
     download = _ask_hub(request, inventory, environ, hub_status)
-    from vram_advisor.catalog.engines import platform_of
-
-    repocheck.check_loadable(download, catalog.engines, platform_of(inventory.gpus))
-
-    def revise(result: Plan) -> tuple[Plan, object | None]:
-        return repocheck.apply_download(
-            result,
-            download,
-            judged,
-            inventory,
-            model_dir=options.model_dir,
-            allow_offload=options.allow_offload,
-            models=options.models,
-            vram_word="free" if options.free else "usable",
-        )
-
-    return core.check(
-        inventory,
-        catalog,
-        options,
-        revise=revise,
-        download=download,
-        download_notes=tuple(repocheck.notes_of(download)),
-    )
+    return core.check(inventory, catalog, options, download=download)
 
 
 def with_local_files(

@@ -23,6 +23,7 @@ RANKS: dict[str, int] = {
     "fleet": 5,
     "report": 6,
     "render": 7,
+    "options": 7,  # the check option table (options.py): below service, agent and cli, which read it
     "service": 8,
     "agent": 9,
     "cli": 10,
@@ -44,7 +45,9 @@ ALLOWED_LIBRARIES: dict[str, set[str]] = {
     "uvicorn": {"agent"},
     "starlette": {"agent"},
     "h11": {"agent"},
-    "prometheus_client": {"report", "cli"},
+    "prometheus_client": set(),  # tests only: its parser reads report/metrics.py's text
+    "platformdirs": {"catalog"},
+    "msgspec": {"inventory"},  # the inventory declaration (inventory/model.py) and its reading
 }
 
 
@@ -116,14 +119,16 @@ def test_no_module_imports_a_higher_layer_or_a_peer(path: Path) -> None:
 
 
 def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
-    """A path that returns to where it started in the directed graph ``edges`` (depth first), or None."""
+    """A path that returns to where it started in the directed graph ``edges`` (depth first), or None: the circle
+    alone, without the path that led to it."""
     state: dict[str, int] = {}
 
     def visit(node: str, trail: list[str]) -> list[str] | None:
         state[node] = 1
         for nxt in sorted(edges.get(node, ())):
             if state.get(nxt) == 1:
-                return [*trail, node, nxt]
+                path = [*trail, node]
+                return [*path[path.index(nxt) :], nxt]
             if not state.get(nxt):
                 found = visit(nxt, [*trail, node])
                 if found is not None:
@@ -142,6 +147,7 @@ def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
 def test_the_cycle_finder_finds_a_planted_cycle() -> None:
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"b"}}) == ["b", "c", "b"]
 
 
 def test_no_cycle_between_subpackages() -> None:
@@ -153,23 +159,58 @@ def test_no_cycle_between_subpackages() -> None:
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
-def test_no_cycle_between_modules_inside_a_layer() -> None:
-    """Module-level imports only: a function-level (lazy) import cannot create an import-time cycle."""
-    names = {module_name(p): p for p in source_files()}
+def module_edges(files: dict[str, Path]) -> dict[str, set[str]]:
+    """Module -> the package modules it imports, every import counted: module level, function level (lazy) and under
+    ``if TYPE_CHECKING:`` alike, so that no circle hides behind import order or a type-only import. ``from pkg import
+    name`` points at ``pkg.name`` where that is a module, else at ``pkg``; a module's import of its own parent package
+    is not an edge (the parent is imported first anyway)."""
     edges: dict[str, set[str]] = {}
-    for name, path in names.items():
-        tree = ast.parse(path.read_text())
+    for name, path in files.items():
         targets: set[str] = set()
-        for node in tree.body:
-            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("vram_advisor"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 for alias in node.names:
                     full = f"{node.module}.{alias.name}"
-                    targets.add(full if full in names else node.module)
+                    targets.add(full if full in files else node.module)
             elif isinstance(node, ast.Import):
-                targets.update(a.name for a in node.names if a.name.startswith("vram_advisor"))
-        edges[name] = {t for t in targets if t in names and t != name and not name.startswith(t + ".")}
-    cycle = find_cycle(edges)
+                targets.update(alias.name for alias in node.names)
+        edges[name] = {t for t in targets if t in files and t != name and not name.startswith(t + ".")}
+    return edges
+
+
+def test_no_cycle_between_modules() -> None:
+    """No two modules import each other, directly or through others, inside one folder or across folders: every
+    import counts (lazy and ``TYPE_CHECKING`` ones too)."""
+    cycle = find_cycle(module_edges({module_name(p): p for p in source_files()}))
     assert cycle is None, "module import cycle: " + " -> ".join(cycle or [])
+
+
+def test_the_module_graph_sees_lazy_and_type_checking_circles(tmp_path: Path) -> None:
+    """Plant a package whose circles hide behind a function-level import and behind ``TYPE_CHECKING``: both found."""
+    package = tmp_path / "vram_advisor" / "plan"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from vram_advisor.plan import b\n")
+    (package / "b.py").write_text("def f():\n    from vram_advisor.plan.a import x\n")
+    (package / "c.py").write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from vram_advisor.plan.d import T\n"
+    )
+    (package / "d.py").write_text("import vram_advisor.plan.c\n")
+    files = {
+        ".".join(p.relative_to(tmp_path).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in sorted(tmp_path.rglob("*.py"))
+    }
+    edges = module_edges(files)
+    assert edges["vram_advisor.plan.a"] == {"vram_advisor.plan.b"}
+    assert edges["vram_advisor.plan.b"] == {"vram_advisor.plan.a"}
+    assert edges["vram_advisor.plan.c"] == {"vram_advisor.plan.d"}
+    assert edges["vram_advisor.plan.d"] == {"vram_advisor.plan.c"}
+    assert find_cycle(edges) == ["vram_advisor.plan.a", "vram_advisor.plan.b", "vram_advisor.plan.a"]
+    assert find_cycle({k: v for k, v in edges.items() if "plan.a" not in k}) == [
+        "vram_advisor.plan.c",
+        "vram_advisor.plan.d",
+        "vram_advisor.plan.c",
+    ]
 
 
 @pytest.mark.parametrize("path", source_files(), ids=lambda p: str(p.relative_to(PACKAGE)))

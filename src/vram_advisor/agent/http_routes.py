@@ -14,7 +14,7 @@ import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from http import HTTPStatus
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
@@ -22,18 +22,16 @@ from urllib.parse import parse_qsl, urlsplit
 from vram_advisor import __version__
 from vram_advisor.agent.probe_cache import CachedProbe, ProbeUnavailable, Snapshot
 from vram_advisor.catalog.profiles import Catalog
-from vram_advisor.catalog.releases import with_release
 from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.core.errors import VramAdvisorError
 from vram_advisor.core.jsonread import clean_text
 from vram_advisor.core.records import Record
 from vram_advisor.inventory import model as inv
-from vram_advisor.inventory import visibility, whatif
-from vram_advisor.plan.check_estimates import EstimateOptions
-from vram_advisor.plan.rules import parse_requirement
+from vram_advisor.inventory import visibility
+from vram_advisor.options import OPTIONS, REMOTE_OPTIONS, ordered, request_values
 from vram_advisor.render import json_text
 from vram_advisor.report import metrics
-from vram_advisor.service import CheckRequest, check_json, parse_context, run_check
+from vram_advisor.service import CheckRequest, check_json, run_check
 
 MAX_QUERY_FIELDS = 32
 #: At most this much of a client's text is quoted back (a name, a value), and an error message is at most
@@ -42,37 +40,31 @@ MAX_QUOTED_CHARS = 200
 MAX_MESSAGE_CHARS = 1000
 #: How many distinct answers ``AnswerMemo`` keeps for one inventory (each at most some tens of KB).
 MEMO_ENTRIES = 64
-#: The machine ``_preflight`` hands to ``whatif.apply`` to have a what-if parsed (the inventory itself is unused).
-_NO_MACHINE = inv.Inventory(ram=inv.Ram(total_bytes=0))
 T = TypeVar("T")
 
-#: The ``check`` options ``/check`` takes (``-`` read as ``_``), each one that ``CheckRequest`` has. Deliberately
-#: not here: ``inventory``/``model_dir`` (the agent's own) and options that read files or the network on the
-#: client's behalf (user profiles, Hugging Face repositories); the agent answers from the inventory alone.
-QUERYABLE_CHECK_OPTIONS = (
-    "context",
-    "require",
-    "base",
-    "allow_offload",
-    "gpus",
-    "ram",
-    "all_gpus",
-    "free",
-    "kv_dtype",
-    "sizes",
-    "ram_bw",
-    "disk_bw",
-    "release",
+#: The ``check`` options ``/check`` takes: the table's options an agent takes (``options.REMOTE_OPTIONS``; each
+#: other one says why not, e.g. ``inventory``/``model_dir`` are the agent's own, and it reads no file and asks no
+#: network service on a client's behalf), listed in the order ``/check`` has always listed them (``ordered``);
+#: options added since follow in the table's order.
+QUERYABLE_CHECK_OPTIONS = tuple(
+    option.name
+    for option in ordered(
+        REMOTE_OPTIONS,
+        ("context", "require", "base", "allow_offload", "gpus", "ram", "all_gpus", "free", "kv_dtype", "sizes"),
+    )
 )
 
 
 def check_parameters() -> dict[str, bool]:
-    """The ``/check`` parameters, each mapped to whether it is a yes/no flag (from ``CheckRequest``'s defaults)."""
-    defaults = {field.name: field.default for field in fields(CheckRequest)}
-    return {name: isinstance(defaults[name], bool) for name in QUERYABLE_CHECK_OPTIONS if name in defaults}
+    """The ``/check`` parameters, each mapped to whether it is a yes/no flag (from the option table)."""
+    return {name: OPTIONS[name].kind == "flag" for name in QUERYABLE_CHECK_OPTIONS}
 
 
 CHECK_PARAMETERS = tuple(check_parameters())
+#: The order ``_preflight`` checks a query's values in (the first bad one is answered), as it always has.
+PREFLIGHT_ORDER = ordered(
+    REMOTE_OPTIONS, ("context", "require", "gpus", "ram", "kv_dtype", "sizes", "ram_bw", "disk_bw", "release")
+)
 INVENTORY_PARAMETERS = ("all_gpus",)
 ENDPOINTS = {
     "/inventory": "the hardware inventory (probe --json); ?all_gpus=1 ignores CUDA_VISIBLE_DEVICES",
@@ -285,36 +277,21 @@ class Agent:
                 options[name] = parse_flag(values, name)
             elif name in values:
                 options[name] = values[name]
-        request = CheckRequest(model_dir=self.model_dir, **options)
-        self._preflight(request, values)
+        request = CheckRequest(model_dir=self.model_dir, **request_values(options))
+        self._preflight(values)
         return request
 
-    def _preflight(self, request: CheckRequest, values: Mapping[str, str]) -> None:
-        """Each given value parsed by the function ``run_check`` parses it with, so that a bad one is a 400 naming
-        it even while the probe is down (it would be a 503 if ``run_check`` met it after the probe)."""
+    def _preflight(self, values: Mapping[str, str]) -> None:
+        """Each given value parsed by its table entry's ``parse`` (what ``run_check`` parses it with), so that a bad
+        one is a 400 naming it even while the probe is down (it would be a 503 if ``run_check`` met it after the
+        probe)."""
         catalog = self.catalog or default_catalog()
-
-        def require(text: str) -> None:
-            model_id, quant_id = parse_requirement(text)
-            catalog.model(model_id).quant(quant_id)
-
-        parsers: dict[str, Callable[[str], object]] = {
-            "context": parse_context,
-            "require": require,
-            "gpus": lambda text: whatif.apply(_NO_MACHINE, gpus=text),
-            "ram": lambda text: whatif.apply(_NO_MACHINE, ram=text),
-            "kv_dtype": lambda text: EstimateOptions.parse(kv_dtype=text),
-            "sizes": lambda text: EstimateOptions.parse(sizes=text),
-            "ram_bw": lambda text: EstimateOptions.parse(ram_bw=text),
-            "disk_bw": lambda text: EstimateOptions.parse(disk_bw=text),
-            "release": lambda text: with_release(catalog, text),
-        }
-        for name, parse in parsers.items():
-            if name in values:
+        for option in PREFLIGHT_ORDER:
+            if option.name in values and option.parse is not None:
                 try:
-                    parse(values[name])
+                    option.parse(values[option.name], catalog)
                 except VramAdvisorError as exc:
-                    raise BadRequest(_parameter_message(name, exc), name) from None
+                    raise BadRequest(_parameter_message(option.name, exc), option.name) from None
 
     def _check(self, values: Mapping[str, str]) -> Response:
         request = self._validated_request(values)

@@ -10,6 +10,7 @@ error included) and no error quotes a huge input back.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
@@ -25,70 +26,55 @@ from vram_advisor.agent.mcp_wire import cut, guarded_stdio
 from vram_advisor.core.errors import VramAdvisorError
 from vram_advisor.inventory import model as inv
 from vram_advisor.inventory import visibility, whatif
-from vram_advisor.service import CheckRequest, check_json, parse_context, run_check
+from vram_advisor.options import OPTIONS, REMOTE_OPTIONS, CheckOption, ordered, parse_context, request_values
+from vram_advisor.service import CheckRequest, check_json, run_check
 
 Probe = InventorySource
 
-# Parameter types (module level: the SDK resolves the tools' annotations in this module's namespace).
-Context = Annotated[
-    str | None,
-    Field(
-        description='Planned context length in tokens: "32768", "128k" or "1M" (k = 1024). Default 32k.',
-    ),
-]
-Base = Annotated[bool, Field(description="Consider the two Base (pre-trained) models instead of the instruct models.")]
-Require = Annotated[
-    str | None,
-    Field(
-        description='Pre-install question "MODEL:QUANT", e.g. "deepseek-v4-flash:q4": the answer is in "required" '
-        "(fits true/false, and why). Models: deepseek-v4-pro, deepseek-v4-flash, deepseek-v4-pro-base, "
-        "deepseek-v4-flash-base; quants: fp8, q6, q5, q4, q3, q2.",
-    ),
-]
-AllowOffload = Annotated[
-    bool, Field(description='With require: a fit that needs system RAM beside the GPUs ("offload") counts as a fit.')
-]
-Gpus = Annotated[
-    str | None,
-    Field(
-        description='What-if: replace the probed GPUs, e.g. "8xH100-80GB", "2x96GB", "4xRTX4090", '
-        '"1xRTX4090,1xRTX3090", or "none" for a CPU-only machine.',
-    ),
-]
-Ram = Annotated[str | None, Field(description='What-if: replace the probed system RAM, e.g. "512GB" or "1TB".')]
-AllGpus = Annotated[bool, Field(description="Plan on every GPU, ignoring CUDA_VISIBLE_DEVICES.")]
-Free = Annotated[
-    bool,
-    Field(description="Grade on the GPUs' free memory now instead of their capacity (a shared node, others running)."),
-]
-Sizes = Annotated[
-    Literal["real", "table", "published"],
-    Field(
-        description='Which sizes drive the verdict: "real" (the files a user downloads, default), "table" (the article\'s figures alone) or "published" (the old published-size view).'
-    ),
-]
+# The tools' own parameter types (module level: the SDK resolves annotations in this module's namespace); the check
+# options' come from the option table (``argument``).
 Model = Annotated[
     str,
     Field(description="Model id: deepseek-v4-pro, deepseek-v4-flash, deepseek-v4-pro-base or deepseek-v4-flash-base."),
 ]
 Quant = Annotated[str, Field(description="Quantization id: fp8, q6, q5, q4, q3 or q2 (q3 and q2 are experimental).")]
-RamBw = Annotated[
-    str | None,
-    Field(description='What-if system RAM bandwidth for the speed estimates, e.g. "400GB/s" (default: estimated).'),
-]
-DiskBw = Annotated[
-    str | None,
-    Field(description='What-if disk read bandwidth for the NVMe placement, e.g. "7GB/s" (default: estimated).'),
-]
-Release = Annotated[
-    str | None,
-    Field(
-        description='Which release to judge: "0731" (V4-Flash), "0813" (V4-Pro) or "preview"; default the newest official.'
-    ),
-]
-KvDtype = Annotated[
-    Literal["bf16", "fp8"], Field(description="Data type of the KV cache: bf16 (default) or fp8 (about half).")
-]
+#: The ``check`` tool's arguments: the options an agent takes (``options.REMOTE_OPTIONS``), in the order the tool
+#: has always listed them; options added since follow in the table's order.
+CHECK_ARGUMENTS = ordered(
+    REMOTE_OPTIONS,
+    ("context", "base", "require", "allow_offload", "gpus", "ram", "all_gpus", "kv_dtype", "sizes", "free"),
+)
+#: The check options the ``estimate`` tool shares (the same descriptions as ``check``'s).
+ESTIMATE_ARGUMENTS = ("context", "kv_dtype", "sizes", "gpus", "ram", "all_gpus")
+_KEYWORD = inspect.Parameter.KEYWORD_ONLY
+
+
+def argument(option: CheckOption) -> inspect.Parameter:
+    """The tool argument of a check option: a bool for a flag, one of ``choices`` where it has them, else an optional
+    string (a list of strings for a repeatable one); described by the table's MCP ``description`` (else its CLI
+    help)."""
+    field = Field(description=option.description or option.help)
+    annotated: Any = Annotated  # built at run time from the table, as the SDK reads it
+    if option.kind == "flag":
+        return inspect.Parameter(option.name, _KEYWORD, default=False, annotation=annotated[bool, field])
+    if option.choices:
+        literal: Any = Literal
+        kind = literal[option.choices]
+        return inspect.Parameter(option.name, _KEYWORD, default=option.default, annotation=annotated[kind, field])
+    if option.kind == "list":
+        return inspect.Parameter(option.name, _KEYWORD, default=None, annotation=annotated[list[str] | None, field])
+    text = str if option.default is not None else str | None
+    return inspect.Parameter(option.name, _KEYWORD, default=option.default, annotation=annotated[text, field])
+
+
+def _with_signature(
+    function: Callable[..., dict[str, Any]], parameters: list[inspect.Parameter]
+) -> Callable[..., dict[str, Any]]:
+    """``function`` (which takes ``**arguments``) given the signature ``parameters``, as the SDK reads it."""
+    function.__dict__["__signature__"] = inspect.Signature(parameters, return_annotation=dict[str, Any])
+    function.__annotations__ = {p.name: p.annotation for p in parameters} | {"return": dict[str, Any]}
+    return function
+
 
 INSTRUCTIONS = (
     "vram-advisor answers which DeepSeek V4 model and quantization a machine can run, from the published VRAM "
@@ -154,75 +140,50 @@ def build_server(inventory_source: Probe, model_dir: str | None = None) -> MCPSe
     def machine(gpus: str | None, ram: str | None, all_gpus: bool) -> inv.Inventory:
         return visibility.apply(whatif.apply(inventory_source(), gpus=gpus, ram=ram), _environ(), ignore=all_gpus)
 
-    @server.tool(name="probe", title="Hardware inventory", description=PROBE_DESCRIPTION, annotations=read_only)
-    def probe(all_gpus: AllGpus = False) -> dict[str, Any]:
+    def probe(**arguments: Any) -> dict[str, Any]:
+        all_gpus = arguments["all_gpus"]
         return _answer(lambda: inv.to_dict(visibility.apply(inventory_source(), _environ(), ignore=all_gpus)))
 
-    @server.tool(name="check", title="What can this machine run?", description=CHECK_DESCRIPTION, annotations=read_only)
-    def check(
-        context: Context = None,
-        base: Base = False,
-        require: Require = None,
-        allow_offload: AllowOffload = False,
-        gpus: Gpus = None,
-        ram: Ram = None,
-        all_gpus: AllGpus = False,
-        kv_dtype: KvDtype = "bf16",
-        sizes: Sizes = "real",
-        free: Free = False,
-        ram_bw: RamBw = None,
-        disk_bw: DiskBw = None,
-        release: Release = None,
-    ) -> dict[str, Any]:
+    server.tool(name="probe", title="Hardware inventory", description=PROBE_DESCRIPTION, annotations=read_only)(
+        _with_signature(probe, [argument(OPTIONS["all_gpus"])])
+    )
+
+    def check(**arguments: Any) -> dict[str, Any]:
         def compute() -> dict[str, Any]:
-            request = CheckRequest(
-                inventory=inventory_source(),
-                model_dir=model_dir,
-                gpus=gpus,
-                ram=ram,
-                all_gpus=all_gpus,
-                base=base,
-                require=require,
-                allow_offload=allow_offload,
-                context=context,
-                kv_dtype=kv_dtype,
-                sizes=sizes,
-                free=free,
-                ram_bw=ram_bw,
-                disk_bw=disk_bw,
-                release=release,
-            )
+            given = request_values(arguments)
+            request = CheckRequest(inventory=inventory_source(), model_dir=model_dir, **given)
             return check_json(run_check(request, environ=_environ()))
 
         return _answer(compute)
 
-    @server.tool(
-        name="estimate", title="Memory breakdown of one option", description=ESTIMATE_DESCRIPTION, annotations=read_only
+    server.tool(name="check", title="What can this machine run?", description=CHECK_DESCRIPTION, annotations=read_only)(
+        _with_signature(check, [argument(option) for option in CHECK_ARGUMENTS])
     )
-    def estimate(
-        model: Model,
-        quant: Quant,
-        context: Context = None,
-        kv_dtype: KvDtype = "bf16",
-        sizes: Sizes = "real",
-        gpus: Gpus = None,
-        ram: Ram = None,
-        all_gpus: AllGpus = False,
-    ) -> dict[str, Any]:
+
+    def estimate(*, model: str, quant: str, **arguments: Any) -> dict[str, Any]:
         def compute() -> dict[str, Any]:
             from vram_advisor.report.estimate import estimate_document
 
+            gpus, ram, all_gpus = arguments["gpus"], arguments["ram"], arguments["all_gpus"]
             return estimate_document(
                 model.strip().lower(),
                 quant.strip().lower(),
-                parse_context(context),
+                parse_context(arguments["context"]),
                 inventory=lambda: machine(gpus, ram, all_gpus),  # probed only once the request is valid
-                kv_dtype=kv_dtype,
-                sizes=sizes,
+                kv_dtype=arguments["kv_dtype"],
+                sizes=arguments["sizes"],
                 model_dir=model_dir,
             )
 
         return _answer(compute)
+
+    own = [
+        inspect.Parameter("model", _KEYWORD, annotation=Model),
+        inspect.Parameter("quant", _KEYWORD, annotation=Quant),
+    ]
+    server.tool(
+        name="estimate", title="Memory breakdown of one option", description=ESTIMATE_DESCRIPTION, annotations=read_only
+    )(_with_signature(estimate, own + [argument(OPTIONS[name]) for name in ESTIMATE_ARGUMENTS]))
 
     return server
 

@@ -1,7 +1,7 @@
 """The hosted alternative a profile names (``api``): the service, its model names today and what each serves, their
 prices per million tokens with the date they took effect, the names that were retired or rerouted, the link, why,
 the source, and the day it was all checked. Read and validated here; the figures are in profiles/deepseek-v4.json
-(DeepSeek's pricing page and change log: ``deepseek-flash`` serves V4.1-Flash since 2026-09-10; ``deepseek-v4-pro``,
+(DeepSeek's pricing page and change log: the API's Flash name serves V4.1-Flash since 2026-09-10; its V4-Pro name,
 whose move to V4.1-Flash was announced for 2026-09-14, still serves V4-Pro: the move was called off on 2026-09-11)."""
 
 from __future__ import annotations

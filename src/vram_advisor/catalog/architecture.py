@@ -70,7 +70,8 @@ class Architecture(Record):
     kv_rows: Mapping[str, KvRow]
     source: str
     params_source: str
-    model_type: str = "deepseek_v4"
+    #: config.json's ``model_type``, where the profile gives it
+    model_type: str | None = None
     kv_scheme: str = "v4"
     engram_params: int = 0
 
@@ -224,7 +225,7 @@ def read_architecture(r: FieldReader, check_source: SourceCheck, value: Any, whe
         kv_rows=rows,
         source=r.required(data, "source", p, lambda v, w: check_source(r, v, w)),
         params_source=r.required(data, "params_source", p, lambda v, w: check_source(r, v, w)),
-        model_type=r.optional(data, "model_type", p, r.text) or "deepseek_v4",
+        model_type=r.optional(data, "model_type", p, r.text),
         kv_scheme=r.optional(data, "kv_scheme", p, r.choice(KV_SCHEMES)) or "v4",
         engram_params=r.optional(data, "engram_params_b", p, lambda v, w: _billions(r, v, w)) or 0,
     )

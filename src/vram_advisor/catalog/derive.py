@@ -1,7 +1,7 @@
 """VRAM figures derived from a size on disk, where the article's table has no row: weights x the table's ratios.
 
 The source article's rows (https://www.knightli.com/en/2026/05/01/deepseek-v4-local-vram-quantization-table/) carry
-the runtime headroom as a ratio of VRAM to weights (deepseek-v4-flash q4: a 96 GB minimum for 80 GB of weights, 1.29
+the runtime headroom as a ratio of VRAM to weights (V4-Flash q4: a 96 GB minimum for 80 GB of weights, 1.29
 in bytes; its safer figure 128 GB, 1.72). A repo whose files no row describes (a GGUF from ``check --repo``, an
 imported checkpoint) gets its need as those files' size times the ratios of the row that fits it best: the profile
 that names the repo (``hf_repo``, or its model name inside the repo name), the same quantization where the file names

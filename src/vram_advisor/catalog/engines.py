@@ -18,7 +18,7 @@ from vram_advisor.core.jsonread import FieldReader
 from vram_advisor.core.records import Record
 
 if TYPE_CHECKING:
-    from vram_advisor.catalog.profiles import ModelProfile
+    from vram_advisor.catalog.architecture import PublishedFile
     from vram_advisor.inventory.model import Gpu
 
 ENGINES_SCHEMA = "vram-advisor/engines/v1"
@@ -264,24 +264,20 @@ def read_engines(r: FieldReader, check_source: SourceCheck, data: Mapping[str, A
     return EngineTable(engines, preference)
 
 
-def check_downloads(models: Iterable[ModelProfile], engines: EngineTable) -> None:
+def check_downloads(downloads: Iterable[PublishedFile], engines: EngineTable) -> None:
     """Every engine a download names is one of ``engines`` and loads the download's format (read after the models
     it may be): a run block never points an engine at a file it cannot load."""
     known = engines.engines
     if not known:
         return
-    for model in models:
-        for row in model.quants:
-            for item in row.published_all:
-                unknown = [engine for engine in item.engines if engine not in known]
-                if unknown:
-                    raise ProfileError(
-                        f"{item.where}.engines: unknown engine {unknown[0]!r} (known: {', '.join(known)})"
-                    )
-                wrong = [e for e in item.engines if item.format is not None and item.format not in known[e].formats]
-                if wrong:
-                    engine = known[wrong[0]]
-                    raise ProfileError(
-                        f"{item.where}.engines: {engine.name} does not load {item.format} files (it loads "
-                        f"{', '.join(engine.formats)})"
-                    )
+    for item in downloads:
+        unknown = [engine for engine in item.engines if engine not in known]
+        if unknown:
+            raise ProfileError(f"{item.where}.engines: unknown engine {unknown[0]!r} (known: {', '.join(known)})")
+        wrong = [e for e in item.engines if item.format is not None and item.format not in known[e].formats]
+        if wrong:
+            engine = known[wrong[0]]
+            raise ProfileError(
+                f"{item.where}.engines: {engine.name} does not load {item.format} files (it loads "
+                f"{', '.join(engine.formats)})"
+            )

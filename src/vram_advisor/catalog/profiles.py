@@ -4,8 +4,9 @@ Profiles are JSON files in the top-level ``profiles/`` folder, shipped inside th
 ``vram_advisor/profiles``. Two schemas exist:
 
 * ``vram-advisor/profile/v1``: a model family: ``sources``, ``models`` (each with its quantization rows),
-  ``quick_summary``, ``advice`` and ``api`` (catalog/api.py); a model may list its ``releases``
-  (catalog/releases.py). Every figure names a key of ``sources``.
+  ``quick_summary``, ``advice``, ``api`` (catalog/api.py) and ``candidates`` (catalog/lineup.py); a model may list
+  its ``releases`` (catalog/releases.py), ``succeeds`` and ``engine_flags`` (catalog/lineup.py). Every figure names
+  a key of ``sources``.
 * ``vram-advisor/local-models/v1``: the catalogue of smaller local models offered when DeepSeek V4 does not fit.
 
 Sizes stay as the article writes them ("1.2TB+") and are read by ``units``: VRAM figures as table GB (GiB of
@@ -23,6 +24,7 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
+from vram_advisor.catalog import lineup
 from vram_advisor.catalog.api import ApiOption, read_api
 from vram_advisor.catalog.architecture import (
     QUANT_IDS,
@@ -36,7 +38,7 @@ from vram_advisor.catalog.architecture import (
 )
 from vram_advisor.catalog.engines import EMPTY, ENGINES_SCHEMA, EngineTable, check_downloads, read_engines
 from vram_advisor.catalog.localmodels import LOCAL_MODELS_SCHEMA, LocalModel, read_local_models
-from vram_advisor.catalog.releases import Release, default_release, read_releases, select_release
+from vram_advisor.catalog.release import Release, default_release, read_releases, select_release
 from vram_advisor.catalog.userdirs import user_dirs as user_dirs  # re-exported: where user profiles live
 from vram_advisor.core import boundedjson, units
 from vram_advisor.core.errors import ProfileError, UsageError
@@ -141,7 +143,7 @@ class QuantRow(Record):
 
 @dataclass(frozen=True, eq=False, repr=False)
 class ModelProfile(Record):
-    """One model (e.g. deepseek-v4-flash) and its quantization rows, best first."""
+    """One model (e.g. V4-Flash) and its quantization rows, best first."""
 
     id: str
     name: str
@@ -157,6 +159,10 @@ class ModelProfile(Record):
     architecture: Architecture | None = None
     releases: tuple[Release, ...] = ()
     release: str | None = None
+    #: the model this one is a newer line of (catalog/lineup.py)
+    succeeds: lineup.Succeeds | None = None
+    #: engine id -> the flags this model needs in place of the engine's own (catalog/lineup.py)
+    engine_flags: Mapping[str, lineup.EngineFlags] = field(default_factory=dict)
 
     def quant(self, quant_id: str) -> QuantRow:
         for row in self.quants:
@@ -217,6 +223,8 @@ class Catalog(Record):
     engines: EngineTable = EMPTY
     #: model id -> the error of the user profile that meant to define it and was ignored (catalog/userprofiles.py)
     broken: Mapping[str, str] = field(default_factory=dict)
+    #: the models a default check ranks (catalog/lineup.py); None where no packaged profile names them
+    candidates: lineup.Candidates | None = None
 
     def model(self, model_id: str) -> ModelProfile:
         wanted = model_id.strip().lower()
@@ -354,6 +362,8 @@ def _model(r: FieldReader, sources: Mapping[str, Source], value: Any, where: str
             data, "architecture", p, lambda v, w: read_architecture(r, _source_checker(sources), v, w)
         ),
         releases=releases,
+        succeeds=r.optional(data, "succeeds", p, lambda v, w: lineup.read_succeeds(r, v, w)),
+        engine_flags=r.optional(data, "engine_flags", p, lambda v, w: lineup.read_engine_flags(r, v, w)) or {},
     )
     return select_release(model, default_release(releases))
 
@@ -368,6 +378,7 @@ class _Parts(Record):
     sources: dict[str, Source] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     engines: EngineTable = EMPTY
+    candidates: lineup.Candidates | None = None
 
 
 def _read_family(r: FieldReader, data: Mapping[str, Any], parts: _Parts, origin: str) -> None:
@@ -383,6 +394,8 @@ def _read_family(r: FieldReader, data: Mapping[str, Any], parts: _Parts, origin:
         parts.advice = list(advice)
     if data.get("api") is not None:
         parts.api = read_api(r, _source_checker(sources), data["api"])
+    if data.get("candidates") is not None:
+        parts.candidates = lineup.read_candidates(r, data["candidates"])
     parts.sources.update({f"{origin}#{key}": value for key, value in sources.items()})
 
 
@@ -460,11 +473,14 @@ def build(parts: _Parts) -> Catalog:
         sources=dict(parts.sources),
         files=tuple(parts.files),
         engines=parts.engines,
+        candidates=parts.candidates,
     )
 
 
 def _check_engines(parts: _Parts) -> None:
-    check_downloads(parts.models.values(), parts.engines)
+    check_downloads(
+        (item for model in parts.models.values() for row in model.quants for item in row.published_all), parts.engines
+    )
 
 
 def load_catalog(directory: Path | None = None) -> Catalog:

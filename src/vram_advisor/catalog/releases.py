@@ -12,81 +12,16 @@ profiles/deepseek-v4.json, each with its source (vLLM recipes, the Hugging Face 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import date
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
+from vram_advisor.catalog.profiles import Catalog, ModelProfile
+from vram_advisor.catalog.release import Release as Release
+from vram_advisor.catalog.release import default_release as default_release
+from vram_advisor.catalog.release import select_release as select_release
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
-from vram_advisor.core.jsonread import FieldReader
 from vram_advisor.core.numbers import shown
-from vram_advisor.core.records import Record
-
-if TYPE_CHECKING:
-    from vram_advisor.catalog.profiles import Catalog, ModelProfile
-
-SourceCheck = Callable[[FieldReader, Any, str], str]
-
-
-@dataclass(frozen=True, eq=False, repr=False)
-class Release(Record):
-    """One publication of a model: ``id`` ("preview", "0731", "0813"), its repository and the day it appeared."""
-
-    id: str
-    name: str
-    repo: str
-    published: str
-    official: bool
-    source: str
-    note: str | None = None
-
-    @property
-    def day(self) -> date:
-        return date.fromisoformat(self.published)
-
-
-def _release(r: FieldReader, check_source: SourceCheck, value: Any, where: str) -> Release:
-    data = r.obj(value, where)
-    p = f"{where}."
-    release_id = r.required(data, "id", p, r.text)
-    if release_id != release_id.strip().lower() or not release_id or " " in release_id:
-        raise r.fail(f"{p}id", f"{release_id!r} must be a lower-case id without spaces")
-    published = r.required(data, "published", p, r.text)
-    try:
-        date.fromisoformat(published)
-    except ValueError:
-        raise r.fail(f"{p}published", f"{published!r} is not a date (YYYY-MM-DD)") from None
-    return Release(
-        id=release_id,
-        name=r.required(data, "name", p, r.text),
-        repo=r.required(data, "repo", p, r.text),
-        published=published,
-        official=r.required(data, "official", p, r.flag),
-        source=r.required(data, "source", p, lambda v, w: check_source(r, v, w)),
-        note=r.optional(data, "note", p, r.text),
-    )
-
-
-def read_releases(r: FieldReader, check_source: SourceCheck, value: Any, where: str) -> tuple[Release, ...]:
-    """Read a model's ``releases`` list: at least one, ids unique."""
-    releases = r.items(value, where, lambda v, w: _release(r, check_source, v, w))
-    if not releases:
-        raise r.fail(where, "an empty list: leave the field out when the model has one release")
-    seen: set[str] = set()
-    for i, release in enumerate(releases):
-        if release.id in seen:
-            raise r.fail(f"{where}[{i}].id", f"duplicate release {release.id!r}")
-        seen.add(release.id)
-    return releases
-
-
-def default_release(releases: Sequence[Release]) -> Release | None:
-    """The newest official release; the newest of all when none is official; None without releases."""
-    if not releases:
-        return None
-    official = [release for release in releases if release.official]
-    return max(official or releases, key=lambda release: release.day)
 
 
 def release_named(model: ModelProfile, name: str) -> Release:
@@ -96,19 +31,6 @@ def release_named(model: ModelProfile, name: str) -> Release:
             return release
     known = ", ".join(release.id for release in model.releases) or "none"
     raise UsageError(f"--release {shown(name)}: {model.id} has no such release (known: {known})")
-
-
-def select_release(model: ModelProfile, release: Release | None) -> ModelProfile:
-    """``model`` as of ``release``: its repository and, per quantization, that release's published files (files
-    that name no release belong to the first release). Unchanged without releases."""
-    if release is None or not model.releases:
-        return model
-    first = model.releases[0].id
-    quants = tuple(
-        replace(row, published=tuple(f for f in row.published_all if (f.release or first) == release.id))
-        for row in model.quants
-    )
-    return replace(model, hf_repo=release.repo, quants=quants, release=release.id)
 
 
 def with_release(catalog: Catalog, name: str | None) -> Catalog:

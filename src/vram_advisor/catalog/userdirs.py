@@ -1,9 +1,16 @@
 """Where user profiles live: ``$VRAM_ADVISOR_PROFILES``, else the user's config folder, resolved without ever
-falling back to ``/`` (an empty or ``/`` HOME is refused with one line, never turned into ``/.config``)."""
+falling back to ``/`` (an empty or ``/`` HOME is refused with one line, never turned into ``/.config``).
+
+The config folder is the platform's (platformdirs, https://platformdirs.readthedocs.io/): ``~/Library/Application
+Support`` on macOS, ``%LOCALAPPDATA%`` on Windows, and on Linux and other Unix systems ``$XDG_CONFIG_HOME`` or
+``~/.config``, which is what platformdirs answers there too; that one is computed here, without importing
+platformdirs (start-up), with the XDG specification's rule that a relative ``XDG_CONFIG_HOME`` is ignored. vram-advisor
+keeps no cache folder of its own (the weights go to the Hugging Face cache: probe/paths.py)."""
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,8 +28,9 @@ def user_dirs() -> tuple[Path, ...]:
 
 def config_home(environ: Mapping[str, str] | None = None) -> Path:
     """The user's config folder: ``$XDG_CONFIG_HOME`` where it is an absolute path (the XDG Base Directory
-    specification, https://specifications.freedesktop.org/basedir-spec/latest/, ignores a relative one), else
-    ``$HOME/.config``; a UsageError where HOME is empty, relative or ``/``.
+    specification, https://specifications.freedesktop.org/basedir-spec/latest/, ignores a relative one), else the
+    platform's (``native_config_dir``: macOS, Windows) or ``$HOME/.config``; a UsageError where HOME is empty,
+    relative or ``/`` (on Windows, where HOME is not the user's folder, platformdirs alone decides).
 
     ``Path.home()`` is not used: with ``HOME=''`` it answers ``/`` (``posixpath.expanduser``), so a root shell with
     an empty HOME wrote into ``/.config``. An empty HOME is refused rather than replaced by the passwd entry (a
@@ -32,7 +40,24 @@ def config_home(environ: Mapping[str, str] | None = None) -> Path:
     xdg = env.get("XDG_CONFIG_HOME") or ""
     if os.path.isabs(xdg) and xdg.strip("/"):
         return Path(xdg)
-    return safe_home(env, "user config folder", "XDG_CONFIG_HOME or VRAM_ADVISOR_PROFILES") / ".config"
+    if sys.platform == "win32":
+        return native_config_dir(sys.platform) or Path(env.get("APPDATA") or ".")
+    home = safe_home(env, "user config folder", "XDG_CONFIG_HOME or VRAM_ADVISOR_PROFILES")
+    return native_config_dir(sys.platform) or home / ".config"
+
+
+def native_config_dir(platform: str) -> Path | None:
+    """platformdirs' user config folder on macOS and Windows (``platform`` as ``sys.platform`` names it), where it
+    is not XDG's; None elsewhere. platformdirs is imported only there: it costs start-up time."""
+    if platform == "darwin":
+        from platformdirs.macos import MacOS
+
+        return Path(MacOS().user_config_dir)
+    if platform == "win32":
+        from platformdirs.windows import Windows
+
+        return Path(Windows().user_config_dir)
+    return None
 
 
 def safe_home(environ: Mapping[str, str], what: str, instead: str) -> Path:

@@ -124,7 +124,8 @@ def _merge(packaged: Catalog, signature: Signature, warn: Callable[[str], None])
         parts = _Parts()
         try:
             read_file(Path(path_text), parts)
-            check_downloads(parts.models.values(), packaged.engines)
+            published = (item for model in parts.models.values() for row in model.quants for item in row.published_all)
+            check_downloads(published, packaged.engines)
         except Exception as exc:  # a user file never breaks models or a check that does not plan its models
             if not isinstance(exc, ProfileError):
                 exc = ProfileError(f"cannot be read ({type(exc).__name__})")

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from vram_advisor import __version__
-from vram_advisor.core.modeldir import model_dir_of
+from vram_advisor.cli.optiontable import option_info
 
 app = typer.Typer(
     name="vram-advisor",
@@ -36,29 +36,10 @@ def _root(
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable result on stdout, nothing else there.")]
-InventoryOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--inventory",
-        metavar="PATH",
-        help="Use a saved inventory (probe --json) instead of probing; - reads stdin.",
-    ),
-]
-
-
-ModelDirOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--model-dir",
-        metavar="PATH",
-        help="Where the weights would go (default: the Hugging Face cache).",
-        callback=model_dir_of,
-    ),
-]
-GpusOpt = Annotated[
-    str | None,
-    typer.Option("--gpus", metavar="SPEC", help="What-if: replace the GPUs, e.g. 8xH100-80GB, 2x96GB, 4xRTX4090."),
-]
-RamOpt = Annotated[str | None, typer.Option("--ram", metavar="SIZE", help="What-if: replace system RAM, e.g. 512GB.")]
-AllGpusOpt = Annotated[bool, typer.Option("--all-gpus", help="Plan on every GPU, ignoring CUDA_VISIBLE_DEVICES.")]
-BaseOpt = Annotated[bool, typer.Option("--base", help="Consider the two Base models instead of the instruct models.")]
+# The options ``check`` shares with other commands, from the check option table (``vram_advisor.options``).
+InventoryOpt = Annotated[str | None, option_info("inventory_path")]
+ModelDirOpt = Annotated[str | None, option_info("model_dir")]
+GpusOpt = Annotated[str | None, option_info("gpus")]
+RamOpt = Annotated[str | None, option_info("ram")]
+AllGpusOpt = Annotated[bool, option_info("all_gpus")]
+BaseOpt = Annotated[bool, option_info("base")]

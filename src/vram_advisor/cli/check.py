@@ -2,100 +2,54 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import inspect
+from typing import Annotated, Any
 
 import typer
 
-from vram_advisor.cli.app import (
-    AllGpusOpt,
-    BaseOpt,
-    GpusOpt,
-    InventoryOpt,
-    JsonOpt,
-    ModelDirOpt,
-    RamOpt,
-    app,
-)
+from vram_advisor.cli.app import JsonOpt, app
 from vram_advisor.cli.common import console
-from vram_advisor.cli.estimate_options import DiskBwOpt, KvDtypeOpt, RamBwOpt, ReleaseOpt, SizesOpt
-from vram_advisor.cli.hubopts import IncludeOpt, ModelOpt, RepoOpt, RevisionOpt, hub_spinner
+from vram_advisor.cli.hubopts import hub_spinner
+from vram_advisor.cli.optiontable import parameter, with_parameters
 from vram_advisor.core.errors import UsageError
+from vram_advisor.options import CHECK_OPTIONS, request_values
 from vram_advisor.render import warn, write_json, write_line
 
+QuietOpt = Annotated[
+    bool, typer.Option("--quiet", "-q", help="With --require or --repo: print one line, ok: ... or no: ...")
+]
+DetailsOpt = Annotated[
+    bool,
+    typer.Option("--details", help="Everything: the machine, tier, advice, context, offload plans, warnings, notes."),
+]
+#: How the answer is shown, not what is asked: ``--json`` comes first, ``--quiet`` and ``--details`` before
+#: ``--model`` (the order ``check --help`` lists them in); every other parameter is an option of the table.
+_KEYWORD = inspect.Parameter.KEYWORD_ONLY
+SHOWN = {
+    "json_output": inspect.Parameter("json_output", _KEYWORD, default=False, annotation=JsonOpt),
+    "quiet": inspect.Parameter("quiet", _KEYWORD, default=False, annotation=QuietOpt),
+    "details": inspect.Parameter("details", _KEYWORD, default=False, annotation=DetailsOpt),
+}
+_SHOWN_BEFORE = "models"
 
-@app.command()
-def check(
-    json_output: JsonOpt = False,
-    inventory_path: InventoryOpt = None,
-    require: Annotated[
-        str | None,
-        typer.Option("--require", metavar="MODEL:QUANT", help="Pre-install check: exit 0 if it fits, 1 if not."),
-    ] = None,
-    allow_offload: Annotated[
-        bool,
-        typer.Option("--allow-offload", help="With --require: a fit that needs system RAM counts as a fit."),
-    ] = False,
-    base: BaseOpt = False,
-    context: Annotated[
-        str | None,
-        typer.Option("--context", metavar="TOKENS", help="Planned context length: 32768, 128k, 1M."),
-    ] = None,
-    kv_dtype: KvDtypeOpt = "bf16",
-    sizes: SizesOpt = "real",
-    ram_bw: RamBwOpt = None,
-    disk_bw: DiskBwOpt = None,
-    model_dir: ModelDirOpt = None,
-    gpus: GpusOpt = None,
-    ram: RamOpt = None,
-    all_gpus: AllGpusOpt = False,
-    free: Annotated[
-        bool,
-        typer.Option("--free", help="Grade on the GPUs' free memory now instead of their capacity (shared nodes)."),
-    ] = False,
-    quiet: Annotated[
-        bool, typer.Option("--quiet", "-q", help="With --require or --repo: print one line, ok: ... or no: ...")
-    ] = False,
-    details: Annotated[
-        bool,
-        typer.Option(
-            "--details", help="Everything: the machine, tier, advice, context, offload plans, warnings, notes."
-        ),
-    ] = False,
-    model: ModelOpt = None,
-    repo: RepoOpt = None,
-    revision: RevisionOpt = None,
-    include: IncludeOpt = None,
-    release: ReleaseOpt = None,
-) -> None:
+
+def _parameters() -> list[inspect.Parameter]:
+    """``check``'s parameters: the ways to show the answer, and one per option of the table."""
+    found = [SHOWN["json_output"]]
+    for option in CHECK_OPTIONS:
+        if option.name == _SHOWN_BEFORE:
+            found += [SHOWN["quiet"], SHOWN["details"]]
+        found.append(parameter(option))
+    return found
+
+
+def check(*, json_output: bool = False, quiet: bool = False, details: bool = False, **values: Any) -> None:
     """Say which DeepSeek V4 model and quantization this machine can run, and how comfortably."""
     if quiet and json_output:
         raise UsageError("--quiet and --json contradict: --json prints the whole document, --quiet one line")
     from vram_advisor.service import CheckRequest, check_json, run_check
 
-    outcome = run_check(
-        CheckRequest(
-            inventory_path=inventory_path,
-            model_dir=model_dir,
-            gpus=gpus,
-            ram=ram,
-            all_gpus=all_gpus,
-            base=base,
-            require=require,
-            allow_offload=allow_offload,
-            context=context,
-            kv_dtype=kv_dtype,
-            sizes=sizes,
-            ram_bw=ram_bw,
-            disk_bw=disk_bw,
-            free=free,
-            models=tuple(model or ()),
-            repo=repo,
-            revision=revision,
-            include=tuple(include or ()),
-            release=release,
-        ),
-        hub_status=hub_spinner(not json_output and not quiet),
-    )
+    outcome = run_check(CheckRequest(**request_values(values)), hub_status=hub_spinner(not json_output and not quiet))
     result = outcome.plan
     if json_output:
         write_json(check_json(outcome))
@@ -112,3 +66,6 @@ def check(
         print_view(view, console())
     if result.required is not None and not result.required.fits:
         raise typer.Exit(1)
+
+
+app.command(name="check")(with_parameters(check, _parameters()))

@@ -43,9 +43,10 @@ def estimate(
     from vram_advisor.core.errors import UsageError
     from vram_advisor.inventory import visibility
     from vram_advisor.inventory.model import Inventory
+    from vram_advisor.options import parse_context
     from vram_advisor.plan.check_estimates import EstimateOptions
     from vram_advisor.report.estimate import estimate_and_document
-    from vram_advisor.service import CheckRequest, obtain_inventory, parse_context
+    from vram_advisor.service import CheckRequest, obtain_inventory
 
     machine_options = {
         "--inventory": inventory_path is not None,

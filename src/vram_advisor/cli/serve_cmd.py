@@ -9,7 +9,6 @@ import typer
 
 from vram_advisor.cli.app import ModelDirOpt, app
 from vram_advisor.core.errors import UsageError, VramAdvisorError
-from vram_advisor.core.extras import install_line
 from vram_advisor.core.jsonread import clean_text
 from vram_advisor.core.numbers import clip_values, shown
 from vram_advisor.render import warn
@@ -122,11 +121,6 @@ def serve(
     from vram_advisor.agent.inventory_source import inventory_source
 
     probe = inventory_source(inventory_path, model_dir)
-
-    try:
-        import prometheus_client  # noqa: F401
-    except ImportError:
-        warn(f"prometheus_client is not installed; /metrics uses the built-in writer ({install_line('serve')})")
 
     source = agent_http.CachedProbe(probe, cache_seconds=cache_seconds, timeout_seconds=probe_timeout)
     agent = agent_http.Agent(source, model_dir=model_dir)

@@ -18,7 +18,7 @@ class MissingExtraError(VramAdvisorError):
 EXTRA_REQUIREMENTS = {
     "mcp": "mcp>=2",
     "ray": "ray>=2.40",
-    "serve": "uvicorn>=0.55,<0.56 starlette>=1.10,<2 h11>=0.16,<1 prometheus_client>=0.20",
+    "serve": "uvicorn>=0.55,<0.56 starlette>=1.10,<2 h11>=0.16,<1",
 }
 
 

@@ -35,6 +35,7 @@ from vram_advisor.plan import rules as plan
 from vram_advisor.plan.check_estimates import verdict_placement
 from vram_advisor.plan.choose import Choice
 from vram_advisor.plan.estimate import Placement
+from vram_advisor.plan.machine import Fit
 from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, Machine, Option, Recommendation
 
 SCHEMA = "vram-advisor/cluster/v1"
@@ -213,7 +214,9 @@ class ClusterPlanner:
     def _append(
         self, machine: Machine, options: tuple[Option, ...], choices: Mapping[tuple[str, str], Choice] | None = None
     ) -> int:
-        recommendation = plan.recommend(options, machine, real=choices is not None)
+        recommendation = plan.recommend(
+            options, machine, real=choices is not None, label=plan.family_label(self.catalog)
+        )
         stretch = plan.stretch_of(options, recommendation)
         run_placement = None
         chosen = recommendation.option
@@ -455,7 +458,7 @@ def multi_node_plans(
     return plans
 
 
-def _group_fit(quant: QuantRow, total_bytes: int, chosen: Sequence[Node]) -> str:
+def _group_fit(quant: QuantRow, total_bytes: int, chosen: Sequence[Node]) -> Fit:
     """The option's fit on the group's summed usable VRAM (comfortable or minimum: the group meets the minimum)."""
     machine = Machine(
         usable_vram_bytes=total_bytes, spare_ram_bytes=0, gpu_count=sum(node.gpu_count for node in chosen)

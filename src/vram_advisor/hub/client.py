@@ -42,6 +42,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from vram_advisor.catalog.listing import RepoFile, RepoListing
 from vram_advisor.core.errors import HubError, UsageError
 from vram_advisor.core.jsonread import clean_text
 from vram_advisor.core.numbers import clip_values, shown
@@ -51,8 +52,6 @@ from vram_advisor.hub.cache import _offline_miss, cached_snapshot
 from vram_advisor.hub.settings import (
     TIMEOUT_ENV,
     HubSettings,
-    RepoFile,
-    RepoListing,
     check_endpoint,
     check_repo_id,
     scratch_of,

@@ -1,5 +1,6 @@
-"""The Hub's settings (read from the environment at call time) and the records its answers become: the files a
-download would fetch (``RepoListing``) and what ``models import`` reads (``ModelFiles``)."""
+"""The Hub's settings (read from the environment at call time) and the records its answers become: what
+``models import`` reads (``ModelFiles``); the files a download would fetch are ``catalog.listing.RepoListing``,
+which the plan reads."""
 
 from __future__ import annotations
 
@@ -182,57 +183,6 @@ def _non_negative_int(text: str | None) -> int:
         return max(0, int(text)) if text else 0
     except ValueError:
         return 0
-
-
-@dataclass(frozen=True, repr=False)
-class RepoFile(Record):
-    """One file of a repo: its path, its size, and whether this disk already holds it."""
-
-    path: str
-    size_bytes: int
-    local: bool = False
-
-
-@dataclass(frozen=True, repr=False)
-class RepoListing(Record):
-    """What downloading ``repo_id`` (narrowed by ``include``) would fetch, and how much room that takes."""
-
-    repo_id: str
-    revision: str
-    commit: str | None
-    include: tuple[str, ...]
-    files: tuple[RepoFile, ...]
-    source: str
-    complete: bool
-    target: str
-    target_kind: str
-    local_consulted: bool
-    gated: bool
-    scratch_bytes: int
-    scratch_note: str
-    stale_incomplete_bytes: int = 0
-
-    @property
-    def total_bytes(self) -> int:
-        return sum(f.size_bytes for f in self.files)
-
-    @property
-    def local_bytes(self) -> int:
-        return sum(f.size_bytes for f in self.files if f.local)
-
-    @property
-    def download_bytes(self) -> int:
-        """The files still to fetch (those already on this disk do not count again)."""
-        return self.total_bytes - self.local_bytes
-
-    @property
-    def disk_need_bytes(self) -> int:
-        """Room the download needs under its target: the files still to fetch plus the scratch."""
-        return self.download_bytes + self.scratch_bytes
-
-    @property
-    def label(self) -> str:
-        return f"{self.repo_id}@{self.commit[:12] if self.commit else self.revision}"
 
 
 @dataclass(frozen=True, repr=False)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from vram_advisor.core.records import Record
 from vram_advisor.core.units import MIB
+from vram_advisor.inventory.model import Vendor
 
 SOURCE = "real NVML readings: NVIDIA/k8s-test-infra nvidia-smi captures and public nvidia-smi outputs"
 
@@ -23,7 +24,7 @@ class Card(Record):
 
     key: str
     nvml_name: str
-    vendor: str
+    vendor: Vendor
     total_mib: int
     reserved_mib: int | None
     aliases: tuple[str, ...]

@@ -1,9 +1,17 @@
-"""The hardware inventory: frozen dataclasses and their JSON form (schema ``vram-advisor/inventory/v1``).
+"""The hardware inventory, declared once as msgspec Structs (schema ``vram-advisor/inventory/v1``).
 
-The inventory is what the probe writes (``probe --json``), what ``check --inventory`` and ``cluster`` read, and the
-only thing the planner sees of a machine. Loading follows the contract: ``schema``, each GPU's ``name`` and
-``memory_total_bytes`` and ``ram.total_bytes`` are required; every other field is optional (missing = unknown,
-``None``) and unknown fields are ignored so that newer inventories still load. Every problem is reported as an
+The inventory is what the probe writes (``probe --json``), what ``check --inventory``, ``cluster`` and the HTTP agent
+read, and the only thing the planner sees of a machine. The Structs below are the one declaration of its fields:
+their types say what each field holds (``Bytes``: a byte count, 0 to 1 EiB; ``Int``: an integer within 2**53;
+``Number``: a finite number; a ``Literal``: a known word), and ``from_dict`` reads parsed JSON into them with
+``msgspec.convert`` (https://jcristharif.com/msgspec/structs.html, https://jcristharif.com/msgspec/constraints.html).
+
+Loading follows the contract: ``schema``, each GPU's ``name`` and ``memory_total_bytes`` and ``ram.total_bytes`` are
+required; every other field is optional (missing or null = unknown) and unknown fields are ignored so that newer
+inventories still load. Some inputs msgspec refuses are still read, as they always were: a byte count written as a
+whole float (``8e10``), a known word in another case (``NVIDIA``: unknown words read as unknown), text that is not
+printable (cleaned by ``jsonread.clean_text``), a null where a flag or a list is optional. For those, and to name a
+refused field, ``from_dict`` walks the same declaration field by field (``_Reader``): every problem is an
 ``InventoryError`` naming the source and the field (``node.json: gpus[1].memory_total_bytes: ...``).
 """
 
@@ -11,60 +19,79 @@ from __future__ import annotations
 
 import json
 import posixpath
-from dataclasses import dataclass, fields, replace
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
+
+import msgspec
 
 from vram_advisor.core import boundedjson, inputfiles
 from vram_advisor.core.errors import InventoryError
-from vram_advisor.core.jsonread import FieldReader, clean_text
-from vram_advisor.core.records import Record
+from vram_advisor.core.jsonread import MAX_BYTES, MAX_INTEGER, FieldReader, clean_text
 
 SCHEMA = "vram-advisor/inventory/v1"
-VENDORS = ("nvidia", "amd", "apple", "intel")
-DISK_KINDS = ("nvme", "ssd", "hdd", "unknown")
 
 #: An inventory file or line larger than this is refused unread (inventories from nodes are untrusted input).
 MAX_INVENTORY_BYTES = 4 * 1024 * 1024
 #: What one inventory's JSON may hold (the bounded reader's limits).
 INVENTORY_LIMITS = boundedjson.JsonLimits(max_bytes=MAX_INVENTORY_BYTES)
 
+#: A byte count: a whole number from 0 to 1 EiB (``jsonread.MAX_BYTES``).
+Bytes = Annotated[int, msgspec.Meta(ge=0, le=MAX_BYTES)]
+#: An integer within the range a JSON number keeps exactly (``jsonread.MAX_INTEGER``).
+Int = Annotated[int, msgspec.Meta(ge=-MAX_INTEGER, le=MAX_INTEGER)]
+#: A finite number (an integer within ``MAX_INTEGER`` reads as a float).
+Number = Annotated[float, msgspec.Meta(ge=-MAX_INTEGER, le=MAX_INTEGER)]
+Vendor = Literal["nvidia", "amd", "apple", "intel"]
+DiskKind = Literal["nvme", "ssd", "hdd", "unknown"]
+VENDORS: tuple[str, ...] = get_args(Vendor)
+DISK_KINDS: tuple[str, ...] = get_args(DiskKind)
 
-@dataclass(frozen=True, repr=False)
-class MigDevice(Record):
+
+_S = TypeVar("_S", bound="_Struct")
+
+
+class _Struct(msgspec.Struct, frozen=True):
+    """The base of the inventory's records: frozen, compared and hashed by value."""
+
+    def replace(self: _S, **changes: Any) -> _S:
+        """A copy with some fields changed (what-if overrides, visibility)."""
+        return msgspec.structs.replace(self, **changes)
+
+
+class MigDevice(_Struct, frozen=True):
     """One MIG instance of a GPU in MIG mode, with its own memory."""
 
     uuid: str | None = None
-    memory_total_bytes: int | None = None
-    memory_free_bytes: int | None = None
-    memory_reserved_bytes: int | None = None
-    gpu_instance_id: int | None = None
-    compute_instance_id: int | None = None
+    memory_total_bytes: Bytes | None = None
+    memory_free_bytes: Bytes | None = None
+    memory_reserved_bytes: Bytes | None = None
+    gpu_instance_id: Int | None = None
+    compute_instance_id: Int | None = None
 
 
-@dataclass(frozen=True, repr=False)
-class Gpu(Record):
+class Gpu(_Struct, frozen=True):
     """One accelerator as the probe saw it. ``memory_total_bytes`` is what the driver reports (NVML ``total``)."""
 
     name: str
-    memory_total_bytes: int
-    index: int | None = None
-    vendor: str | None = None
+    memory_total_bytes: Bytes
+    index: Int | None = None
+    vendor: Vendor | None = None
     uuid: str | None = None
-    memory_reserved_bytes: int | None = None
-    memory_free_bytes: int | None = None
+    memory_reserved_bytes: Bytes | None = None
+    memory_free_bytes: Bytes | None = None
     unified: bool = False
     pci_bus_id: str | None = None
     compute_capability: str | None = None
-    memory_bus_width_bits: int | None = None
-    memory_clock_max_mhz: int | None = None
-    memory_bandwidth_bytes_per_s: int | None = None
-    pcie_generation: int | None = None
-    pcie_width: int | None = None
+    memory_bus_width_bits: Int | None = None
+    memory_clock_max_mhz: Int | None = None
+    memory_bandwidth_bytes_per_s: Bytes | None = None
+    pcie_generation: Int | None = None
+    pcie_width: Int | None = None
     nvlink: bool | None = None
     mig_enabled: bool | None = None
     mig_devices: tuple[MigDevice, ...] = ()
     #: The GPU's own ``memory_total_bytes`` when ``visibility`` has put a MIG instance's memory in its place.
-    memory_total_bytes_whole_gpu: int | None = None
+    memory_total_bytes_whole_gpu: Bytes | None = None
     visible: bool | None = None
     notes: tuple[str, ...] = ()
 
@@ -74,14 +101,13 @@ class Gpu(Record):
         return max(0, self.memory_total_bytes - (self.memory_reserved_bytes or 0))
 
 
-@dataclass(frozen=True, repr=False)
-class Ram(Record):
+class Ram(_Struct, frozen=True):
     """System memory. ``limit_bytes`` is a container (cgroup) limit where one applies."""
 
-    total_bytes: int
-    available_bytes: int | None = None
-    limit_bytes: int | None = None
-    swap_total_bytes: int | None = None
+    total_bytes: Bytes
+    available_bytes: Bytes | None = None
+    limit_bytes: Bytes | None = None
+    swap_total_bytes: Bytes | None = None
 
     @property
     def effective_bytes(self) -> int:
@@ -91,31 +117,28 @@ class Ram(Record):
         return min(self.total_bytes, self.limit_bytes)
 
 
-@dataclass(frozen=True, repr=False)
-class Disk(Record):
+class Disk(_Struct, frozen=True):
     """A filesystem where weights could go. ``model_dir`` marks the one under ``--model-dir`` at probe time."""
 
     path: str
-    kind: str | None = None
-    total_bytes: int | None = None
-    free_bytes: int | None = None
+    kind: DiskKind | None = None
+    total_bytes: Bytes | None = None
+    free_bytes: Bytes | None = None
     device: str | None = None
     fstype: str | None = None
     mountpoint: str | None = None
     model_dir: bool = False
 
 
-@dataclass(frozen=True, repr=False)
-class Cpu(Record):
+class Cpu(_Struct, frozen=True):
     """CPU count as this process may use it (affinity and cgroup quota applied)."""
 
-    logical_count: int | None = None
-    usable_count: float | None = None
-    quota_cpus: float | None = None
+    logical_count: Int | None = None
+    usable_count: Number | None = None
+    quota_cpus: Number | None = None
 
 
-@dataclass(frozen=True, repr=False)
-class ProbeInfo(Record):
+class ProbeInfo(_Struct, frozen=True):
     """How and when the inventory was made."""
 
     version: str | None = None
@@ -125,19 +148,17 @@ class ProbeInfo(Record):
     nvml: str | None = None
 
 
-@dataclass(frozen=True, repr=False)
-class LocalFile(Record):
+class LocalFile(_Struct, frozen=True):
     """A model file already on this machine's disk (a download's file found by a live probe): the repository it
     comes from, its path in that repository, where it lies, and its size."""
 
     repo: str
     path: str
     location: str
-    size_bytes: int | None = None
+    size_bytes: Bytes | None = None
 
 
-@dataclass(frozen=True, repr=False)
-class Inventory(Record):
+class Inventory(_Struct, frozen=True):
     """One machine: GPUs, RAM, disks, plus notes on what could not be read."""
 
     ram: Ram
@@ -164,10 +185,6 @@ class Inventory(Record):
         """The GPUs this process may use: all but those marked ``visible: false`` (hidden by CUDA_VISIBLE_DEVICES)."""
         return tuple(gpu for gpu in self.gpus if gpu.visible is not False)
 
-    def replace(self, **changes: Any) -> Inventory:
-        """A copy with some fields changed (what-if overrides)."""
-        return replace(self, **changes)
-
 
 # --------------------------------------------------------------------------------------------------- to JSON
 
@@ -175,8 +192,8 @@ class Inventory(Record):
 def _plain(value: Any) -> Any:
     if isinstance(value, tuple):
         return [_plain(item) for item in value]
-    if hasattr(value, "__dataclass_fields__"):
-        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, msgspec.Struct):
+        return {name: _plain(getattr(value, name)) for name in value.__struct_fields__}
     return value
 
 
@@ -194,136 +211,129 @@ def dumps(inventory: Inventory) -> str:
 # ------------------------------------------------------------------------------------------------- from JSON
 
 
-def _mig(r: FieldReader, value: Any, where: str) -> MigDevice:
-    data = r.obj(value, where)
-    p = f"{where}."
-    return MigDevice(
-        uuid=r.optional(data, "uuid", p, r.text),
-        memory_total_bytes=r.optional(data, "memory_total_bytes", p, r.bytes_),
-        memory_free_bytes=r.optional(data, "memory_free_bytes", p, r.bytes_),
-        memory_reserved_bytes=r.optional(data, "memory_reserved_bytes", p, r.bytes_),
-        gpu_instance_id=r.optional(data, "gpu_instance_id", p, r.int_),
-        compute_instance_id=r.optional(data, "compute_instance_id", p, r.int_),
-    )
-
-
-def _gpu(r: FieldReader, value: Any, where: str) -> Gpu:
-    data = r.obj(value, where)
-    p = f"{where}."
-    total = r.required(data, "memory_total_bytes", p, r.bytes_)
-    reserved = r.optional(data, "memory_reserved_bytes", p, r.bytes_)
-    if reserved is not None and reserved > total:
-        raise r.fail(f"{p}memory_reserved_bytes", f"{reserved} is more than memory_total_bytes ({total})")
-    migs = r.optional(data, "mig_devices", p, lambda v, w: r.items(v, w, lambda x, y: _mig(r, x, y)))
-    return Gpu(
-        name=r.required(data, "name", p, r.text),
-        memory_total_bytes=total,
-        index=r.optional(data, "index", p, r.int_),
-        vendor=r.optional(data, "vendor", p, r.known(VENDORS)),
-        uuid=r.optional(data, "uuid", p, r.text),
-        memory_reserved_bytes=reserved,
-        memory_free_bytes=r.optional(data, "memory_free_bytes", p, r.bytes_),
-        unified=bool(r.optional(data, "unified", p, r.flag)),
-        pci_bus_id=r.optional(data, "pci_bus_id", p, r.text),
-        compute_capability=r.optional(data, "compute_capability", p, r.text),
-        memory_bus_width_bits=r.optional(data, "memory_bus_width_bits", p, r.int_),
-        memory_clock_max_mhz=r.optional(data, "memory_clock_max_mhz", p, r.int_),
-        memory_bandwidth_bytes_per_s=r.optional(data, "memory_bandwidth_bytes_per_s", p, r.bytes_),
-        pcie_generation=r.optional(data, "pcie_generation", p, r.int_),
-        pcie_width=r.optional(data, "pcie_width", p, r.int_),
-        nvlink=r.optional(data, "nvlink", p, r.flag),
-        mig_enabled=r.optional(data, "mig_enabled", p, r.flag),
-        mig_devices=migs or (),
-        memory_total_bytes_whole_gpu=r.optional(data, "memory_total_bytes_whole_gpu", p, r.bytes_),
-        visible=r.optional(data, "visible", p, r.flag),
-        notes=r.optional(data, "notes", p, r.texts) or (),
-    )
-
-
-def _ram(r: FieldReader, value: Any, where: str) -> Ram:
-    data = r.obj(value, where)
-    p = f"{where}."
-    return Ram(
-        total_bytes=r.required(data, "total_bytes", p, r.bytes_),
-        available_bytes=r.optional(data, "available_bytes", p, r.bytes_),
-        limit_bytes=r.optional(data, "limit_bytes", p, r.bytes_),
-        swap_total_bytes=r.optional(data, "swap_total_bytes", p, r.bytes_),
-    )
-
-
-def _disk(r: FieldReader, value: Any, where: str) -> Disk:
-    data = r.obj(value, where)
-    p = f"{where}."
-    return Disk(
-        path=r.required(data, "path", p, r.text),
-        kind=r.optional(data, "kind", p, r.known(DISK_KINDS)),
-        total_bytes=r.optional(data, "total_bytes", p, r.bytes_),
-        free_bytes=r.optional(data, "free_bytes", p, r.bytes_),
-        device=r.optional(data, "device", p, r.text),
-        fstype=r.optional(data, "fstype", p, r.text),
-        mountpoint=r.optional(data, "mountpoint", p, r.text),
-        model_dir=bool(r.optional(data, "model_dir", p, r.flag)),
-    )
-
-
-def _cpu(r: FieldReader, value: Any, where: str) -> Cpu:
-    data = r.obj(value, where)
-    p = f"{where}."
-    return Cpu(
-        logical_count=r.optional(data, "logical_count", p, r.int_),
-        usable_count=r.optional(data, "usable_count", p, r.number),
-        quota_cpus=r.optional(data, "quota_cpus", p, r.number),
-    )
-
-
-def _local_file(r: FieldReader, value: Any, where: str) -> LocalFile:
-    data = r.obj(value, where)
-    p = f"{where}."
-    return LocalFile(
-        repo=r.required(data, "repo", p, r.text),
-        path=r.required(data, "path", p, r.text),
-        location=r.required(data, "location", p, r.text),
-        size_bytes=r.optional(data, "size_bytes", p, r.bytes_),
-    )
-
-
-def _probe(r: FieldReader, value: Any, where: str) -> ProbeInfo:
-    data = r.obj(value, where)
-    p = f"{where}."
-    return ProbeInfo(
-        version=r.optional(data, "version", p, r.text),
-        collected_at=r.optional(data, "collected_at", p, r.text),
-        driver_version=r.optional(data, "driver_version", p, r.text),
-        cuda_driver_version=r.optional(data, "cuda_driver_version", p, r.text),
-        nvml=r.optional(data, "nvml", p, r.text),
-    )
-
-
 def from_dict(data: Any, source: str = "inventory") -> Inventory:
     """Build an ``Inventory`` from parsed JSON, or raise ``InventoryError`` naming ``source`` and the field."""
-    r = FieldReader(source, InventoryError)
-    top = r.obj(data, "top level")
-    schema = top.get("schema")
-    if schema is None:
-        raise r.fail("schema", f'required field is missing (expected "{SCHEMA}")')
-    if schema != SCHEMA:
-        # a schema of ours is named; anything else may be some other file's content, which is never quoted
-        named = repr(schema) if isinstance(schema, str) and schema.startswith("vram-advisor/") else "of another kind"
-        raise r.fail("schema", f'unsupported schema {clean_text(named)[:80]} (this version reads "{SCHEMA}")')
-    gpus = r.optional(top, "gpus", "", lambda v, w: r.items(v, w, lambda x, y: _gpu(r, x, y)))
-    disks = r.optional(top, "disks", "", lambda v, w: r.items(v, w, lambda x, y: _disk(r, x, y)))
-    return Inventory(
-        ram=r.required(top, "ram", "", lambda v, w: _ram(r, v, w)),
-        gpus=gpus or (),
-        disks=disks or (),
-        hostname=r.optional(top, "hostname", "", r.text),
-        cpu=r.optional(top, "cpu", "", lambda v, w: _cpu(r, v, w)),
-        interconnect=r.optional(top, "interconnect", "", r.texts) or (),
-        probe=r.optional(top, "probe", "", lambda v, w: _probe(r, v, w)),
-        notes=r.optional(top, "notes", "", r.texts) or (),
-        local_files=r.optional(top, "local_files", "", lambda v, w: r.items(v, w, lambda x, y: _local_file(r, x, y)))
-        or (),
-    )
+    if type(data) is dict and data.get("schema") == SCHEMA:
+        try:
+            inventory = msgspec.convert(data, Inventory)
+        except (msgspec.ValidationError, ValueError):  # ValueError: a lone surrogate, which msgspec cannot encode
+            pass  # the field-by-field reader names the field (or reads what msgspec does not)
+        else:
+            if _as_read(inventory):
+                return inventory
+    return _Reader(source).inventory(data)
+
+
+def _as_read(inventory: Inventory) -> bool:
+    """Whether msgspec's reading is the field-by-field reader's: every text printable (else it is cleaned), no
+    GPU's reserved memory above its total (else refused), numbers within their bounds as integers. (msgspec refuses
+    NaN and infinities through the bounds already.)"""
+    for gpu in inventory.gpus:
+        if gpu.memory_reserved_bytes is not None and gpu.memory_reserved_bytes > gpu.memory_total_bytes:
+            return False
+    cpu = inventory.cpu
+    # a ``Number`` is bounded after it became a float: an integer just past 2**53 rounds onto the bound
+    if cpu is not None and any(n is not None and abs(n) >= MAX_INTEGER for n in (cpu.usable_count, cpu.quota_cpus)):
+        return False
+    try:
+        encoded = msgspec.json.encode(inventory)
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    # msgspec writes control characters escaped and anything else beyond ASCII as it is: pure ASCII without a
+    # backslash means every text is printable ASCII
+    return (encoded.isascii() and b"\\" not in encoded) or _printable(inventory)
+
+
+def _printable(value: Any) -> bool:
+    """Every text in a record (walked): printable, as ``clean_text`` leaves it."""
+    if isinstance(value, str):
+        return value.isprintable()
+    if isinstance(value, tuple):
+        return all(_printable(item) for item in value)
+    if isinstance(value, msgspec.Struct):
+        return all(_printable(getattr(value, name)) for name in value.__struct_fields__)
+    return True
+
+
+#: Fields read before the others (in this order), so that the first problem named stays the one named before.
+_READ_FIRST: dict[type, tuple[str, ...]] = {
+    Gpu: ("memory_total_bytes", "memory_reserved_bytes", "mig_devices"),
+    Inventory: ("gpus", "disks"),
+}
+_FIELDS: dict[type, tuple[Any, ...]] = {}
+
+
+class _Reader(FieldReader):
+    """The declaration above read field by field, each problem named with its path (``jsonread.FieldReader``)."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__(source, InventoryError)
+
+    def inventory(self, data: Any) -> Inventory:
+        top = self.obj(data, "top level")
+        schema = top.get("schema")
+        if schema is None:
+            raise self.fail("schema", f'required field is missing (expected "{SCHEMA}")')
+        if schema != SCHEMA:
+            # a schema of ours is named; anything else may be some other file's content, which is never quoted
+            ours = isinstance(schema, str) and schema.startswith("vram-advisor/")
+            named = repr(schema) if ours else "of another kind"
+            raise self.fail("schema", f'unsupported schema {clean_text(named)[:80]} (this version reads "{SCHEMA}")')
+        inventory: Inventory = self.record(Inventory, top, "top level")
+        return inventory
+
+    def record(self, cls: type, value: Any, where: str) -> Any:
+        data = self.obj(value, where)
+        prefix = "" if cls is Inventory else f"{where}."
+        infos = _fields(cls)
+        values: dict[str, Any] = {}
+        for info in infos:
+            name = info.name
+            if name == "schema":
+                continue
+            raw = data.get(name)
+            if raw is None:
+                if info.required:
+                    raise self.fail(f"{prefix}{name}", "required field is missing")
+                continue
+            values[name] = self.value(info.type, raw, f"{prefix}{name}")
+            if cls is Gpu and name == "memory_reserved_bytes" and values[name] > values["memory_total_bytes"]:
+                total = values["memory_total_bytes"]
+                raise self.fail(f"{prefix}{name}", f"{values[name]} is more than memory_total_bytes ({total})")
+        return cls(**values)
+
+    def value(self, kind: Any, raw: Any, where: str) -> Any:
+        if get_origin(kind) in (Union, UnionType):  # ``X | None``: null was handled by the caller
+            kind = next(arg for arg in get_args(kind) if arg is not type(None))
+        if kind == Bytes:
+            return self.bytes_(raw, where)
+        if kind == Int:
+            return self.int_(raw, where)
+        if kind == Number:
+            return self.number(raw, where)
+        if kind is str:
+            return self.text(raw, where)
+        if kind is bool:
+            return self.flag(raw, where)
+        if get_origin(kind) is Literal:
+            return self.known(get_args(kind))(raw, where)
+        if get_origin(kind) is tuple:
+            item = get_args(kind)[0]
+            if item is str:
+                return self.texts(raw, where)
+            return self.items(raw, where, lambda x, y: self.record(item, x, y))
+        return self.record(kind, raw, where)
+
+
+def _fields(cls: type) -> tuple[Any, ...]:
+    """A record's fields (``msgspec.structs.FieldInfo``, types resolved), those of ``_READ_FIRST`` first."""
+    known = _FIELDS.get(cls)
+    if known is None:
+        infos = {info.name: info for info in msgspec.structs.fields(cls)}
+        first = _READ_FIRST.get(cls, ())
+        known = (*(infos[name] for name in first), *(info for name, info in infos.items() if name not in first))
+        _FIELDS[cls] = known
+    return known
 
 
 def loads(text: str | bytes, source: str = "inventory") -> Inventory:
@@ -354,14 +364,19 @@ __all__ = [
     "DISK_KINDS",
     "SCHEMA",
     "VENDORS",
+    "Bytes",
     "Cpu",
     "Disk",
+    "DiskKind",
     "Gpu",
+    "Int",
     "Inventory",
     "LocalFile",
     "MigDevice",
+    "Number",
     "ProbeInfo",
     "Ram",
+    "Vendor",
     "all_notes",
     "dumps",
     "from_dict",

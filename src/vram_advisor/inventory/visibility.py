@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from vram_advisor.core import units
 from vram_advisor.core.records import Record
@@ -292,8 +292,7 @@ def _whole_gpu_total(gpu: Gpu) -> int:
 
 def _plan_on_mig(gpu: Gpu, mig: MigDevice) -> Gpu:
     """``gpu`` carrying its MIG instance's memory (applying it again, even with another instance, is safe)."""
-    return replace(
-        gpu,
+    return gpu.replace(
         memory_total_bytes=mig.memory_total_bytes or 0,
         memory_reserved_bytes=mig.memory_reserved_bytes or 0,
         memory_free_bytes=mig.memory_free_bytes,
@@ -334,6 +333,6 @@ def apply(inventory: Inventory, environ: Mapping[str, str], ignore: bool = False
             visible = position in amd_visible
         else:
             visible = True
-        marked.append(replace(gpu, visible=visible))
+        marked.append(gpu.replace(visible=visible))
     kept = [note for note in inventory.notes if not is_visibility_note(note)]  # from an earlier apply
     return inventory.replace(gpus=tuple(marked), notes=(*kept, *notes))

@@ -11,7 +11,6 @@ otherwise, the chip's memory as the machine's RAM.
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
@@ -61,7 +60,7 @@ def parse_gpus(spec: str) -> tuple[Gpu, ...]:
             f"--gpus {shown(spec)}: a unified-memory GPU (GB10) is its machine's memory: not beside other GPUs (two "
             "DGX Sparks, 2xGB10, are the one pairing people run)"
         )
-    return tuple(replace(gpu, index=i) for i, gpu in enumerate(gpus))
+    return tuple(gpu.replace(index=i) for i, gpu in enumerate(gpus))
 
 
 def wired_limit(extra: str, ram: int, spec: str) -> int:

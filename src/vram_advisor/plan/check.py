@@ -2,24 +2,31 @@
 
 No environment, no I/O, no network: the inventory (probed or read, what-ifs and visibility applied), the catalog
 and the parsed options go in; one typed report comes out, which every format reads (JSON in ``report.check``, the
-human view in ``render.human``, ``/metrics``, MCP). A Hub download (``--repo``) is folded in by the caller through
-``revise``, a pure function of the plan, so the estimates and the run command are computed on the revised plan.
+human view in ``render.human``, ``/metrics``, MCP). A Hub download (``--repo``) comes in as data, the listing the
+caller asked the Hub for (``catalog.listing.RepoListing``); ``plan.repocheck`` folds it into the plan before the
+estimates, so the estimates and the run command are computed on the revised plan.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import TYPE_CHECKING
 
+from vram_advisor.catalog.engines import platform_of
 from vram_advisor.catalog.profiles import Catalog
+from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.records import Record
 from vram_advisor.inventory.model import Inventory, all_notes
 from vram_advisor.plan import occupancy
 from vram_advisor.plan.check_estimates import CheckEstimates, EstimateOptions, estimate_check
 from vram_advisor.plan.family import FamilyNote
-from vram_advisor.plan.rules import Plan, file_disk, machine_of, plan
+from vram_advisor.plan.rules import Plan, Recommendation, file_disk, machine_of, need_text, plan
+
+if TYPE_CHECKING:  # only --repo reads them (imported there), so a plain check stays lean
+    from vram_advisor.catalog.derive import DerivedNeed
+    from vram_advisor.catalog.listing import RepoListing
 
 #: ``--context`` when none is given.
 DEFAULT_CONTEXT_TOKENS = 32 * 1024
@@ -60,11 +67,13 @@ class CheckReport(Record):
     notes: tuple[str, ...]
     #: ``--free`` only: what grading on free memory means here (also among ``notes``).
     free_memory_notes: tuple[str, ...] | None = None
-    #: ``--repo`` only: the Hub listing and the need derived from it (typed in ``hub``; opaque here).
-    download: object | None = None
-    derived: object | None = None
+    #: ``--repo`` only: the Hub listing, and the need derived from it where no table row names the repo.
+    download: RepoListing | None = None
+    derived: DerivedNeed | None = None
     #: Under rule 9 (the default), the plan the article's figures alone give (``--sizes table``), for comparison.
     table_plan: Plan | None = None
+    #: One line where ``table_plan`` answers otherwise (``table_note``); None where they agree or without one.
+    table_note: str | None = None
     #: The DeepSeek-V4.1-Flash line of a default check (``plan.family``), where it applies.
     family: FamilyNote | None = None
 
@@ -80,10 +89,6 @@ class CheckReport(Record):
     @property
     def graded_on(self) -> str:
         return "free_memory" if self.options.free else "capacity"
-
-
-#: ``revise(plan) -> (plan, derived, notes)``: how a caller folds a download into the plan (``hub.repocheck``).
-Revise = Callable[[Plan], tuple[Plan, object | None]]
 
 
 def validate(options: CheckOptions, catalog: Catalog) -> None:
@@ -119,12 +124,15 @@ def check(
     catalog: Catalog,
     options: CheckOptions,
     *,
-    revise: Revise | None = None,
-    download: object | None = None,
-    download_notes: tuple[str, ...] = (),
+    download: RepoListing | None = None,
 ) -> CheckReport:
-    """Plan ``inventory`` against ``catalog`` (the table's catalog; ``--sizes`` picks the figures judged)."""
+    """Plan ``inventory`` against ``catalog`` (the table's catalog; ``--sizes`` picks the figures judged), with
+    ``download`` (``--repo``: the Hub's listing) judged as the requirement (``plan.repocheck``)."""
     catalog, judged = catalogs(catalog, options)
+    if download is not None:
+        from vram_advisor.plan import repocheck
+
+        repocheck.check_loadable(download, catalog.engines, platform_of(inventory.gpus))
     judge, made = None, None
     if options.estimate.sizes == "real":
         from vram_advisor.plan.realfit import judge_for
@@ -152,9 +160,20 @@ def check(
     )
     result = plan_here(judged, judge=judge)
     table_plan = plan_here(catalog) if judge is not None else None
-    derived = None
-    if revise is not None:
-        result, derived = revise(result)
+    derived: DerivedNeed | None = None
+    download_notes: tuple[str, ...] = ()
+    if download is not None:
+        result, derived = repocheck.apply_download(
+            result,
+            download,
+            judged,
+            inventory,
+            model_dir=options.model_dir,
+            allow_offload=options.allow_offload,
+            models=options.models,
+            vram_word="free" if options.free else "usable",
+        )
+        download_notes = tuple(repocheck.notes_of(download))
     warnings: list[str] = []
     free_notes: tuple[str, ...] | None = None
     if options.free:
@@ -177,10 +196,10 @@ def check(
     warnings.extend(estimates.warnings)
     result = _disk_of_run(result, estimates, inventory, options.model_dir)
     family = None
-    if not options.models and not options.base and revise is None:
-        from vram_advisor.plan.family import v41_note
+    if not options.models and not options.base and download is None:
+        from vram_advisor.plan.family import successor_note
 
-        family = v41_note(
+        family = successor_note(
             result.options,
             estimates.options,
             inventory,
@@ -204,8 +223,45 @@ def check(
         download=download,
         derived=derived,
         table_plan=table_plan,
+        table_note=table_note(table_plan, result) if table_plan is not None else None,
         family=family,
     )
+
+
+def _key(recommendation: Recommendation) -> tuple[str, str | None, str | None]:
+    option = recommendation.option
+    return (recommendation.kind, option.model.id if option else None, option.quant.id if option else None)
+
+
+def differs(table_plan: Plan, result: Plan) -> bool:
+    """Whether the article's figures alone (``table_plan``) recommend otherwise than ``result``."""
+    return _key(table_plan.recommendation) != _key(result.recommendation)
+
+
+#: How ``table_note`` begins where the article names an option (the views print the rest beside "Article").
+ARTICLE_PREFIX = "the article rates "
+
+
+def table_note(table_plan: Plan, result: Plan) -> str | None:
+    """One line where the article's figures alone would answer otherwise (rule 9), e.g. "the article rates V4-Flash
+    Q2 comfortable at 64.0 GiB; its download needs 86.3 GiB"; None where they agree. ``CheckReport.table_note``:
+    the JSON (``table_verdict.note``) and both views print it as it is."""
+    if not differs(table_plan, result):
+        return None
+    table = table_plan.recommendation
+    if table.option is None:
+        return "by the article's figures alone nothing fits here; on the real files it does"
+    chosen = table.option
+    real = next((o for o in result.options if o.key == chosen.key), None)
+    label = f"{chosen.model.short_name} {chosen.quant.id.upper()}"
+    figure = chosen.quant.safer_vram_bytes if chosen.fit == "comfortable" else chosen.quant.min_vram_bytes
+    words = {"comfortable": "comfortable", "minimum": "at its minimum", "offload": "with offload"}[chosen.fit]
+    line = f"{ARTICLE_PREFIX}{label} {words} at {units.format_gib(figure)}"
+    if real is not None and real.choice is not None:
+        line += f"; its download needs {need_text(real.quant)}"
+        if real.dominated_by is not None and real.dominance == "need":
+            line += f", no less than {real.dominated_by.quant.id.upper()}"
+    return line
 
 
 def _disk_of_run(result: Plan, estimates: CheckEstimates, inventory: Inventory, model_dir: str | None) -> Plan:

@@ -24,7 +24,7 @@ from vram_advisor.catalog.profiles import ModelProfile, QuantRow
 from vram_advisor.core import units
 from vram_advisor.core.records import Record
 from vram_advisor.plan import estimate as est
-from vram_advisor.plan.machine import COMFORTABLE, MINIMUM, NONE, OFFLOAD, Machine
+from vram_advisor.plan.machine import COMFORTABLE, MINIMUM, NONE, OFFLOAD, Fit, Machine, RunsOn
 
 FIT_ORDER = {COMFORTABLE: 0, MINIMUM: 1, OFFLOAD: 2, NONE: 3}
 
@@ -37,8 +37,8 @@ class Choice(Record):
     engine: Engine
     estimate: est.Estimate
     row: QuantRow
-    fit: str
-    placement: str | None
+    fit: Fit
+    placement: RunsOn | None
     #: why the engines the platform prefers were not chosen (another file or engine fits better), in words
     notes: tuple[str, ...] = ()
 
@@ -63,13 +63,13 @@ def raised_row(row: QuantRow, weights_bytes: int, need_bytes: int | None) -> Qua
     )
 
 
-def verdict(row: QuantRow, estimate: est.Estimate, machine: Machine) -> tuple[QuantRow, str, str | None]:
+def verdict(row: QuantRow, estimate: est.Estimate, machine: Machine) -> tuple[QuantRow, Fit, RunsOn | None]:
     """Rule 9 for one estimate: the row raised to its need, the fit and where it runs."""
     gpu = estimate.gpu
     gpu_need = gpu.gpu_bytes if gpu is not None else None  # less what stays on disk (V4.1's engram tables)
     judged = raised_row(row, estimate.weights.bytes, gpu_need)
     usable = machine.usable_vram_bytes
-    on_gpu = "unified" if machine.unified else "gpu"
+    on_gpu: RunsOn = "unified" if machine.unified else "gpu"
     if gpu is not None and gpu.fits and gpu.budget_bytes is not None and judged.safer_need_bytes is not None:
         if usable >= judged.safer_threshold_bytes and judged.safer_need_bytes <= gpu.budget_bytes:
             return judged, COMFORTABLE, on_gpu

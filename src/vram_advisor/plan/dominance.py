@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING
+from dataclasses import Field, replace
+from typing import Any, ClassVar, Protocol, TypeVar
 
-from vram_advisor.plan.machine import COMFORTABLE, MINIMUM
+from vram_advisor.catalog.profiles import ModelProfile, QuantRow
+from vram_advisor.plan.choose import Choice
+from vram_advisor.plan.machine import COMFORTABLE, MINIMUM, Fit
 
-if TYPE_CHECKING:
-    from vram_advisor.plan.rules import Option
+
+class Judged(Protocol):
+    """What rule 10 reads of an option (``rules.Option``, a dataclass with ``dominated_by``; rules imports this)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    @property
+    def model(self) -> ModelProfile: ...
+    @property
+    def quant(self) -> QuantRow: ...
+    @property
+    def fit(self) -> Fit: ...
+    @property
+    def rank(self) -> int: ...
+    @property
+    def choice(self) -> Choice | None: ...
 
 
-def mark_dominated(options: Sequence[Option]) -> tuple[Option, ...]:
+OptionT = TypeVar("OptionT", bound=Judged)
+
+
+def mark_dominated(options: Sequence[OptionT]) -> tuple[OptionT, ...]:
     """Contract rule 10: each option whose need (its download's own, not the table floor) is no smaller than that
     of a better-ranked option of the same model names the best-ranked such option in ``dominated_by``.
 

@@ -1,6 +1,6 @@
-"""The one line the default ``check`` adds about DeepSeek-V4.1-Flash: a newer model outside the article (and outside
-the contract's rule-4 candidates), planned by the same rules on its real sizes, mentioned when it would run on this
-machine where V4-Flash would not, or faster. Each model "runs" as its best-ranked option with a placement that fits
+"""The one line the default ``check`` adds about a newer line of a candidate: a model whose profile says it
+``succeeds`` one (catalog/lineup.py), outside the article and the contract's rule-4 candidates, planned by the same
+rules on its real sizes, mentioned when it would run on this machine where its predecessor would not, or faster. Each model "runs" as its best-ranked option with a placement that fits
 by the estimate (all on the GPUs where the option loads from VRAM, else the first fitting placement in memory:
 streaming weights from the disk is a last resort, not "running here"); the speed is that placement's decode
 estimate. Pure: reads the plan, the estimates and the catalogue.
@@ -12,15 +12,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vram_advisor.catalog.profiles import Catalog
+from vram_advisor.catalog.profiles import Catalog, ModelProfile
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.records import Record
 from vram_advisor.inventory.model import Inventory
 from vram_advisor.plan import estimate as est
 from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, Judge, Option, plan
-
-V4_FLASH = "deepseek-v4-flash"
-V41_FLASH = "deepseek-v4.1-flash"
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -68,7 +65,7 @@ def runs_as(
 
 @dataclass(frozen=True, eq=False, repr=False)
 class FamilyNote(Record):
-    """The V4.1-Flash line and what it compares."""
+    """The successor's line and what it compares."""
 
     line: str
     newer: RunsAs
@@ -86,7 +83,7 @@ class FamilyNote(Record):
 FASTER_MARGIN = 1.25
 
 
-def v41_note(
+def successor_note(
     main_plan_options: Sequence[Option],
     main_estimates: Mapping[tuple[str, str], est.Estimate],
     inventory: Inventory,
@@ -99,14 +96,17 @@ def v41_note(
     sizes: str = "table",
     judged: Callable[[], Mapping[tuple[str, str], est.Estimate]] | None = None,
 ) -> FamilyNote | None:
-    """The line when V4.1-Flash would run here where V4-Flash would not, or faster; None otherwise (or when the
-    catalogue has no V4.1-Flash, or the context is beyond it)."""
+    """The line when the first successor of a candidate would run here where its predecessor would not, or faster;
+    None otherwise (or when no model succeeds a candidate, or the context is beyond the successor)."""
+    found = successor(catalog)
+    if found is None:
+        return None
+    newer_model, older_model = found
     try:
-        newer_model = catalog.model(V41_FLASH)
         est.check_context(newer_model, context_tokens)
     except UsageError:
         return None
-    newer_plan = plan(inventory, catalog, models=(V41_FLASH,), model_dir=model_dir, judge=judge)
+    newer_plan = plan(inventory, catalog, models=(newer_model.id,), model_dir=model_dir, judge=judge)
     view = machine or est.machine_view(inventory, model_dir=model_dir)
     known = judged() if judged is not None else {}  # the estimates ``judge`` made while planning: not again
     estimates = {
@@ -114,21 +114,33 @@ def v41_note(
         or est.estimate_option(option.model, option.table_quant or option.quant, context_tokens, view, kv_dtype, sizes)
         for option in newer_plan.options
     }
-    newer = runs_as(newer_plan.options, estimates, V41_FLASH)
+    newer = runs_as(newer_plan.options, estimates, newer_model.id)
     if newer is None:
         return None
-    older = runs_as(main_plan_options, main_estimates, V4_FLASH)
-    hint = f"plan it with: vram-advisor check --model {V41_FLASH}"
+    older = runs_as(main_plan_options, main_estimates, older_model.id)
+    hint = f"plan it with: vram-advisor check --model {newer_model.id}"
     if older is None:
+        note = newer_model.succeeds.note if newer_model.succeeds is not None else None
         line = (
-            f"{newer.name} (newer than the article; the API's model since 2026-09-10) would run here where "
-            f"V4-Flash would not: {newer.words()}; {hint}"
+            f"{newer.name} (newer than the article{'; ' + note if note else ''}) would run here where "
+            f"{older_model.short_name} would not: {newer.words()}; {hint}"
         )
         return FamilyNote(line, newer, None)
     if newer.speed is not None and older.speed is not None and newer.speed > older.speed * FASTER_MARGIN:
         line = (
-            f"{newer.name} (newer than the article) would run faster here: {newer.words()}, against V4-Flash "
-            f"{older.words()}; {hint}"
+            f"{newer.name} (newer than the article) would run faster here: {newer.words()}, against "
+            f"{older_model.short_name} {older.words()}; {hint}"
         )
         return FamilyNote(line, newer, older)
+    return None
+
+
+def successor(catalog: Catalog) -> tuple[ModelProfile, ModelProfile] | None:
+    """(the first model that ``succeeds`` one of the default candidates, that candidate), or None."""
+    if catalog.candidates is None:
+        return None
+    wanted = catalog.candidates.models
+    for model in catalog.models:
+        if model.succeeds is not None and model.succeeds.model in wanted:
+            return model, catalog.model(model.succeeds.model)
     return None

@@ -4,16 +4,30 @@ rule 5) and what the planner knows of a machine, in bytes: usable VRAM (rule 2) 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final, Literal
 
 from vram_advisor.core.policy import os_reserve_bytes
 from vram_advisor.core.records import Record
 from vram_advisor.inventory.model import Inventory
 
-COMFORTABLE = "comfortable"
-MINIMUM = "minimum"
-OFFLOAD = "offload"
-NONE = "none"
-FITS = (COMFORTABLE, MINIMUM, OFFLOAD, NONE)
+#: An option's fit on a machine (contract rule 3, and rule 5's offload): the same strings in JSON and every view.
+Fit = Literal["comfortable", "minimum", "offload", "none"]
+COMFORTABLE: Final = "comfortable"
+MINIMUM: Final = "minimum"
+OFFLOAD: Final = "offload"
+NONE: Final = "none"
+FITS: tuple[Fit, ...] = (COMFORTABLE, MINIMUM, OFFLOAD, NONE)
+#: Where an option that fits runs: in GPU memory, in the unified memory of one chip, split over GPU and RAM, on CPU.
+RunsOn = Literal["gpu", "unified", "gpu+ram", "cpu"]
+#: Where an estimate's placement puts the weights (``estimate.placement``): on the GPUs, split over the GPUs and RAM,
+#: in RAM (CPU only), or mapped from the disk.
+PlacementKind = Literal["gpu", "gpu+ram", "cpu", "nvme"]
+PLACEMENT_GPU: Final = "gpu"
+PLACEMENT_HYBRID: Final = "gpu+ram"
+PLACEMENT_CPU: Final = "cpu"
+PLACEMENT_NVME: Final = "nvme"
+#: What the recommendation is: a model in GPU memory, one offloaded to RAM, or the API (nothing fits).
+Kind = Literal["local", "offload", "api"]
 
 
 @dataclass(frozen=True, repr=False)

@@ -16,29 +16,29 @@ from dataclasses import dataclass
 from vram_advisor.catalog.api import ApiOption
 from vram_advisor.catalog.downloads import ReferenceDownload
 from vram_advisor.catalog.profiles import (
-    EXPERIMENTAL_ORDER,
-    NON_EXPERIMENTAL_ORDER,
     Catalog,
     ModelProfile,
     QuantRow,
     TierRow,
 )
 from vram_advisor.core import units
-from vram_advisor.core.errors import UsageError
-from vram_advisor.core.numbers import shown
 from vram_advisor.core.records import Record
 from vram_advisor.inventory.model import Disk, Inventory
 from vram_advisor.plan.choose import Choice
 from vram_advisor.plan.disk import DiskCheck, download_disk
 from vram_advisor.plan.dominance import mark_dominated
 from vram_advisor.plan.fallbacks import SMALL_MODEL_HEADROOM, SmallModelFit, small_models, tier_of
+from vram_advisor.plan.lineup import candidates, family_label, parse_requirement, ranking, ranking_of
 from vram_advisor.plan.machine import (
     COMFORTABLE,
     FITS,
     MINIMUM,
     NONE,
     OFFLOAD,
+    Fit,
+    Kind,
     Machine,
+    RunsOn,
     machine_of,
     spare_ram_bytes,
     usable_vram_bytes,
@@ -56,9 +56,14 @@ __all__ = [
     "Choice",
     "Machine",
     "SmallModelFit",
+    "candidates",
+    "family_label",
     "machine_of",
     "need_parts",
     "need_text",
+    "parse_requirement",
+    "ranking",
+    "ranking_of",
     "safer_text",
     "shortfall",
     "small_models",
@@ -79,10 +84,10 @@ class Option(Record):
 
     model: ModelProfile
     quant: QuantRow
-    fit: str
+    fit: Fit
     rank: int
-    table_fit: str | None = None
-    placement: str | None = None
+    table_fit: Fit | None = None
+    placement: RunsOn | None = None
     table_quant: QuantRow | None = None
     #: Rule 9: the download and engine it runs on here, and their estimate (None: judged on the table alone).
     choice: Choice | None = None
@@ -116,7 +121,7 @@ class Option(Record):
 class Recommendation(Record):
     """What to run: ``kind`` is local, offload or api; ``option`` is None for api."""
 
-    kind: str
+    kind: Kind
     option: Option | None
     reason: str
 
@@ -158,21 +163,7 @@ class Plan(Record):
 # ------------------------------------------------------------------------------------------------ options
 
 
-def candidates(catalog: Catalog, base: bool) -> tuple[ModelProfile, ModelProfile]:
-    """Contract rule 4: the two models considered, large then small (Pro, Flash; or their Base models)."""
-    if base:
-        return catalog.model("deepseek-v4-pro-base"), catalog.model("deepseek-v4-flash-base")
-    return catalog.model("deepseek-v4-pro"), catalog.model("deepseek-v4-flash")
-
-
-def ranking(large: ModelProfile, small: ModelProfile) -> list[tuple[ModelProfile, QuantRow]]:
-    """Contract rule 4: pro fp8..q4, flash fp8..q4, then pro q3, flash q3, pro q2, flash q2."""
-    ranked = [(model, model.quant(q)) for model in (large, small) for q in NON_EXPERIMENTAL_ORDER]
-    ranked += [(model, model.quant(q)) for q in EXPERIMENTAL_ORDER for model in (large, small)]
-    return ranked
-
-
-def fit_of(quant: QuantRow, machine: Machine) -> str:
+def fit_of(quant: QuantRow, machine: Machine) -> Fit:
     """Contract rule 3 (and the offload case of rule 5) for one option: the table's figures at 98% (rule 1), and
     under rule 9 the row's need whole (``QuantRow.min_threshold_bytes``)."""
     if machine.usable_vram_bytes >= quant.safer_threshold_bytes:
@@ -184,24 +175,14 @@ def fit_of(quant: QuantRow, machine: Machine) -> str:
     return NONE
 
 
-def ranking_of(models: Sequence[ModelProfile]) -> list[tuple[ModelProfile, QuantRow]]:
-    """Rule 4 for any models (``check --model``): each model's non-experimental rows in table order, model by
-    model, then the experimental rows quantization by quantization. For (pro, flash) it is ``ranking``."""
-    order = {q: i for i, q in enumerate(NON_EXPERIMENTAL_ORDER + EXPERIMENTAL_ORDER)}
-    rows = [(m, r) for m in models for r in sorted(m.quants, key=lambda r: order.get(r.id, len(order)))]
-    ranked = [(m, r) for m, r in rows if not r.experimental]
-    ranked += sorted(((m, r) for m, r in rows if r.experimental), key=lambda pair: order.get(pair[1].id, len(order)))
-    return ranked
-
-
 @dataclass(frozen=True, eq=False, repr=False)
 class Judged(Record):
     """Rule 9's verdict on one option: the row raised to the real need, the fit, where it runs, and the download
     and engine it runs on (None where only the table's figures could judge it)."""
 
     row: QuantRow
-    fit: str
-    placement: str | None
+    fit: Fit
+    placement: RunsOn | None
     choice: Choice | None
 
 
@@ -209,7 +190,7 @@ class Judged(Record):
 Judge = Callable[[ModelProfile, QuantRow], Judged]
 
 
-def table_placement(fit: str, machine: Machine) -> str | None:
+def table_placement(fit: Fit, machine: Machine) -> RunsOn | None:
     """Where an option judged on the table's figures runs (rules 3 and 5)."""
     if fit in (COMFORTABLE, MINIMUM):
         return "unified" if machine.unified else "gpu"
@@ -252,13 +233,14 @@ def option_for(catalog: Catalog, machine: Machine, model_id: str, quant_id: str,
 # ------------------------------------------------------------------------------------------- rules 5 to 7
 
 
-def _first(options: Sequence[Option], fit: str, experimental: bool) -> Option | None:
+def _first(options: Sequence[Option], fit: Fit, experimental: bool) -> Option | None:
     return next((o for o in options if o.fit == fit and o.experimental == experimental and o.eligible), None)
 
 
-def recommend(options: Sequence[Option], machine: Machine, real: bool = False) -> Recommendation:
+def recommend(options: Sequence[Option], machine: Machine, real: bool = False, label: str = "") -> Recommendation:
     """Contract rule 5 (dominated options are never recommended, rule 10). Under rule 9 (``real``) one step more:
-    failing offload, the best-ranked experimental option that meets its minimum, before the API."""
+    failing offload, the best-ranked experimental option that meets its minimum, before the API. ``label`` names
+    the candidates in the API's reason (``family_label``)."""
     usable = units.format_gib(machine.usable_vram_bytes)
     chosen = _first(options, COMFORTABLE, False)
     if chosen:
@@ -316,7 +298,7 @@ def recommend(options: Sequence[Option], machine: Machine, real: bool = False) -
     return Recommendation(
         "api",
         None,
-        f"no non-experimental DeepSeek V4 option fits in {usable} of usable VRAM plus {spare} of spare system RAM"
+        f"no non-experimental {label + ' ' if label else ''}option fits in {usable} of usable VRAM plus {spare} of spare system RAM"
         f"{need}{risky}",
     )
 
@@ -453,7 +435,7 @@ def plan(
     """
     machine = machine_of(inventory, free)
     options = evaluate(catalog, machine, base, models, judge)
-    recommendation = recommend(options, machine, real=judge is not None)
+    recommendation = recommend(options, machine, real=judge is not None, label=family_label(catalog))
     stretch = stretch_of(options, recommendation)
     required = None
     if require is not None:
@@ -483,11 +465,3 @@ def plan(
         base=base,
         disk=option_disk(recommendation.option, inventory, model_dir) if recommendation.option else None,
     )
-
-
-def parse_requirement(text: str) -> tuple[str, str]:
-    """``MODEL:QUANT`` (case-insensitive) as a pair of lower-case ids; the catalogue checks that they exist."""
-    model, sep, quant = text.strip().partition(":")
-    if not sep or not model.strip() or not quant.strip():
-        raise UsageError(f"--require {shown(text)}: expected MODEL:QUANT, e.g. deepseek-v4-flash:q4")
-    return model.strip().lower(), quant.strip().lower()

@@ -27,6 +27,7 @@ from typing import Any
 
 from vram_advisor.catalog.downloads import ReferenceDownload
 from vram_advisor.catalog.engines import Engine, platform_of
+from vram_advisor.catalog.lineup import EngineFlags
 from vram_advisor.core import units
 from vram_advisor.core.records import Record
 from vram_advisor.inventory.model import Inventory, Ram
@@ -55,20 +56,6 @@ EXPERTS_TO_CPU = "exps=CPU"
 #: (vllm/v1/attention/backends/mla/indexer.py), so it is given only where every GPU is sm_10x.
 FP4_INDEXER_FLAG = "--attention_config.indexer_kv_dtype=mxfp4"
 FP4_INDEXER_FLAG_BEFORE_52550 = "--attention_config.use_fp4_indexer_cache=True"
-#: DeepSeek-V4.1-Flash (profiles/deepseek-v41-flash.json): its vLLM recipe and llama.cpp branch.
-V41_VLLM_NOTE = (
-    "vLLM >= 0.30.0 from the image vllm/vllm-openai:deepseekv41-flash-0909 (vLLM recipe DeepSeek-V4.1-Flash.yaml; "
-    "on vLLM main since vllm-project/vllm #56228)"
-)
-V41_ENGRAM_NOTE = (
-    "the plan keeps the engram tables on NVMe: stock vLLM loads them into GPU memory; the Engram-on-disk patches "
-    "of sparkring PR #261 (or SGLang's DS4.1 profile with NVMe Engram, oMLX, colibri) keep them on disk"
-)
-V41_LLAMA_NOTE = (
-    "DeepSeek-V4.1 needs a llama.cpp build with PR #28696 (open) or ik_llama.cpp PR #2455; -ot engram_embd=CPU "
-    "leaves the engram tables in the mapped file, read from the disk as n-grams need them"
-)
-ENGRAM_TO_CPU = "engram_embd=CPU"
 PLACEMENT_WORDS = {
     "gpu": "all on the GPUs",
     PLACEMENT_HYBRID: "with the routed experts in RAM (-ot exps=CPU)",
@@ -100,9 +87,9 @@ class RunPlan(Record):
         return self.steps[-1] if self.steps and self.placement is not None else None
 
 
-def _is_v41(estimate: Estimate) -> bool:
-    arch = estimate.model.architecture
-    return arch is not None and arch.model_type == "deepseek_v41"
+def _model_flags(estimate: Estimate, engine: str) -> EngineFlags | None:
+    """The model's own flags for ``engine`` (its profile's ``engine_flags``), or None."""
+    return estimate.model.engine_flags.get(engine)
 
 
 def _cc_majors(estimate: Estimate) -> list[int] | None:
@@ -140,18 +127,10 @@ def vllm_words(
         words.append("--enable-expert-parallel")
     words += ["--max-model-len", str(estimate.context_tokens), "--gpu-memory-utilization", f"{util:.2f}"]
     notes: list[str] = []
-    if _is_v41(estimate):  # the V4.1 recipe's base_args: --tokenizer-mode deepseek_v41, not V4's flags
-        words = [
-            "vllm",
-            "serve",
-            model,
-            "--tokenizer-mode",
-            "deepseek_v41",
-            "--kv-cache-dtype",
-            "fp8",
-            *words[3 + len(engine.flags) :],
-        ]
-        notes += [V41_VLLM_NOTE, V41_ENGRAM_NOTE]
+    own = _model_flags(estimate, "vllm")
+    if own is not None:  # the model's recipe's flags in place of the engine's
+        words = ["vllm", "serve", model, *own.flags, *words[3 + len(engine.flags) :]]
+        notes += own.notes
     majors = _cc_majors(estimate) or []
     if majors and all(major == 10 for major in majors):
         words.append(FP4_INDEXER_FLAG)
@@ -212,9 +191,10 @@ def llama_words(
         words += ["-ngl", str(ALL_LAYERS)]
     if placement.kind in (PLACEMENT_HYBRID, PLACEMENT_NVME) and placement.gpus_used > 0:
         words += ["-ot", EXPERTS_TO_CPU]
-    if _is_v41(estimate):
-        words += ["-ot", ENGRAM_TO_CPU]
-        notes.append(V41_LLAMA_NOTE)
+    own = _model_flags(estimate, "llama.cpp")
+    if own is not None:
+        words += own.flags
+        notes += own.notes
     machine = estimate.machine
     if machine is not None and machine.heterogeneous and placement.gpus_used > 1:
         words += ["--tensor-split", ",".join(str(max(1, round(cap / units.GIB))) for cap in machine.capacities)]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vram_advisor.core.records import Record
-from vram_advisor.inventory.model import Disk
+from vram_advisor.inventory.model import Disk, DiskKind
 from vram_advisor.probe import mountinfo
 from vram_advisor.probe.context import ProbeContext
 from vram_advisor.probe.mountinfo import Mount
@@ -69,7 +69,7 @@ _VIRTUAL_NAME = re.compile(r"^x?vd[a-z]+$")
 class BlockKind(Record):
     """What /sys says about a block device: the kind of its disk(s), the disk's name and why, if unsure."""
 
-    kind: str
+    kind: DiskKind
     disk: str | None = None
     note: str | None = None
 

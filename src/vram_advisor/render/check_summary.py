@@ -17,7 +17,8 @@ from vram_advisor.core import units
 from vram_advisor.plan.check import CheckReport
 from vram_advisor.plan.rules import Plan, need_parts
 from vram_advisor.render.estimate_view import SHORT_LABELS
-from vram_advisor.render.human import (
+from vram_advisor.render.layout import CommandBlock, CommentBlock
+from vram_advisor.render.plan_view import (
     FIT_STYLE,
     FitGridView,
     alternatives_text,
@@ -26,7 +27,6 @@ from vram_advisor.render.human import (
     reach_rows,
     required_rows,
 )
-from vram_advisor.render.layout import CommandBlock, CommentBlock
 
 
 def _speed(report: CheckReport, placement_kind: str | None) -> str | None:
@@ -109,7 +109,7 @@ def _run_block(plan: Plan, run: dict[str, Any] | None) -> list[object]:
 
 
 def article_words(note: str) -> str:
-    """``table_note`` beside the word "Article": "rates V4-Flash Q2 comfortable at 64.0 GiB; ..." reads on."""
+    """``CheckReport.table_note`` beside the word "Article": "rates V4-Flash Q2 comfortable at 64.0 GiB; ..." reads on."""
     return note.removeprefix("the article ")
 
 
@@ -137,9 +137,7 @@ def summary_view(report: CheckReport) -> Group:
         rows.add_row("Disk", disk)
     for label, text in reach_rows(plan):
         rows.add_row(label, text)
-    from vram_advisor.report.check import table_note
-
-    article = table_note(report)
+    article = report.table_note
     instead = alternatives_text(plan, limit=3 if plan.recommendation.kind == "api" else 1)
     if instead is not None:
         rows.add_row("Instead", instead)

@@ -17,7 +17,7 @@ from vram_advisor.core import units
 from vram_advisor.fleet.nodefacts import INFINIBAND, NVLINK, RDMA
 from vram_advisor.fleet.planner import ClusterPlan, HardwareGroup, MachinePlan, MultiNodePlan
 from vram_advisor.plan.rules import MINIMUM, Option
-from vram_advisor.render.human import FIT_STYLE, FIT_SYMBOL
+from vram_advisor.render.plan_view import FIT_STYLE, FIT_SYMBOL
 
 #: Hostnames listed under a group before "and N more".
 NAMES_SHOWN = 4

@@ -1,4 +1,5 @@
-"""The human views (rich): the machine in a few lines, the verdict, the fit grid, stretch, tier and fallback.
+"""The human views (rich): the machine in a few lines, the verdict, ``check --details`` (its grid, stretch and
+fallback rows from ``render.plan_view``, shared with ``render.check_summary``), the probe view.
 
 Text that comes from inventories (hostnames, GPU names, paths) is untrusted and always passed as ``Text`` or
 escaped, never as markup: a hostname such as ``[red]x`` prints as written.
@@ -6,11 +7,10 @@ escaped, never as markup: a hostname such as ``[red]x`` prints as written.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from rich.console import Console, ConsoleOptions, Group, RenderResult
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
@@ -18,33 +18,25 @@ from vram_advisor import __version__
 from vram_advisor.core import units
 from vram_advisor.core.jsonread import clean_text
 from vram_advisor.inventory.model import Disk, Gpu, Inventory, all_notes
-from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, NONE, OFFLOAD, Option, Plan, need_text, safer_text, shortfall
+from vram_advisor.plan.rules import Plan
+from vram_advisor.render.plan_view import (
+    FIT_STYLE,
+    FitGridView,
+    alternatives_text,
+    facts_grid,
+    gpu_groups,
+    reach_rows,
+    required_rows,
+)
 
 if TYPE_CHECKING:
     from vram_advisor.plan.check import CheckReport
 
-FIT_STYLE = {COMFORTABLE: "bold green", MINIMUM: "yellow", OFFLOAD: "magenta", NONE: "dim red"}
-FIT_SYMBOL = {COMFORTABLE: "●", MINIMUM: "◐", OFFLOAD: "◌", NONE: "·"}
 KIND_WORDS = {
     "local": "runs from GPU memory",
     "offload": "runs with weights offloaded to system RAM (slow)",
     "api": "nothing fits: use the DeepSeek API or a smaller local model",
 }
-
-
-def _label(option: Option) -> str:
-    return f"{option.model.short_name} {option.quant.id.upper()}"
-
-
-def gpu_groups(gpus: Iterable[Gpu]) -> list[tuple[int, Gpu]]:
-    """GPUs grouped by name and memory, in order of first appearance: [(count, first GPU)]."""
-    counts: Counter[tuple[str, int, int]] = Counter()
-    first: dict[tuple[str, int, int], Gpu] = {}
-    for gpu in gpus:
-        key = (gpu.name, gpu.memory_total_bytes, gpu.memory_reserved_bytes or 0)
-        counts[key] += 1
-        first.setdefault(key, gpu)
-    return [(counts[key], first[key]) for key in first]
 
 
 def _gpu_line(count: int, gpu: Gpu) -> Text:
@@ -133,202 +125,6 @@ def _verdict(plan: Plan) -> Text:
     return text
 
 
-def cell_figure(option: Option) -> str:
-    """A grid cell's second line: what the option needs (rule 12: its judged minimum, the same figure the verdict
-    and the gate print), and, for a dominated option (rule 10), the better-ranked quantization to take instead."""
-    text = units.format_gib(option.quant.judged_min_bytes)
-    if option.dominated_by is not None:
-        text += f" ↑{option.dominated_by.quant.id.upper()}"
-    return text
-
-
-def dominance_legend(plan: Plan, narrow: bool = False) -> str:
-    """What the grid's ``↑X`` marks mean, for the kinds that appear in it ("" where none does)."""
-    kinds = {option.dominance for option in plan.options if option.dominated_by is not None}
-    if not kinds:
-        return ""
-    if kinds == {"need"}:
-        return "↑X: X needs no more"
-    if narrow:
-        return "↑X: prefer X"
-    if kinds == {"same weights"}:
-        return "↑X: X, the same weights, runs here"
-    return "↑X: X needs no more, or is the same weights and runs here"
-
-
-#: Below this width the grid uses short words ("comfort.") so that all six columns fit in 80 columns.
-NARROW_WIDTH = 96
-SHORT_FIT = {COMFORTABLE: "comfort.", MINIMUM: "minimum", OFFLOAD: "offload", NONE: "none"}
-
-
-def fit_grid(plan: Plan, narrow: bool = False) -> Table:
-    """Models as rows, quantizations as columns, each cell coloured by fit (the recommendation marked ►)."""
-    table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 1), header_style="bold")
-    table.add_column("Model", no_wrap=True, min_width=8)
-    quant_ids = [row.id for row in plan.options[0].model.quants] if plan.options else []
-    for quant_id in quant_ids:
-        experimental = any(o.quant.id == quant_id and o.experimental for o in plan.options)
-        table.add_column(quant_id.upper() + ("*" if experimental else ""), no_wrap=True, min_width=10 if narrow else 13)
-    recommended = plan.recommendation.option.key if plan.recommendation.option else None
-    models = []
-    for option in plan.options:
-        if option.model not in models:
-            models.append(option.model)
-    for model in models:
-        cells: list[Text] = []
-        for quant_id in quant_ids:
-            found = next((o for o in plan.options if o.model is model and o.quant.id == quant_id), None)
-            if found is None:
-                cells.append(Text(""))
-                continue
-            option = found
-            mark = "►" if option.key == recommended else FIT_SYMBOL[option.fit]
-            word = SHORT_FIT[option.fit] if narrow else option.fit
-            cell = Text(f"{mark} {word}", style=FIT_STYLE[option.fit])
-            cell.append(f"\n{cell_figure(option)}", style="dim")
-            cells.append(cell)
-        table.add_row(Text(model.short_name, style="bold"), *cells)
-    return table
-
-
-def fit_grid_by_quant(plan: Plan) -> Table:
-    """The grid turned for narrow terminals: quantizations as rows, models as columns, one line a cell."""
-    table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 1), header_style="bold")
-    table.add_column("Quant", no_wrap=True)
-    models = []
-    for option in plan.options:
-        if option.model not in models:
-            models.append(option.model)
-    for model in models:
-        table.add_column(model.short_name, no_wrap=True)
-    recommended = plan.recommendation.option.key if plan.recommendation.option else None
-    quant_ids = [row.id for row in plan.options[0].model.quants] if plan.options else []
-    for quant_id in quant_ids:
-        experimental = any(o.quant.id == quant_id and o.experimental for o in plan.options)
-        cells: list[Text] = []
-        for model in models:
-            found = next((o for o in plan.options if o.model is model and o.quant.id == quant_id), None)
-            if found is None:
-                cells.append(Text(""))
-                continue
-            mark = "►" if found.key == recommended else FIT_SYMBOL[found.fit]
-            cell = Text(f"{mark} {SHORT_FIT[found.fit]} ", style=FIT_STYLE[found.fit])
-            cell.append(cell_figure(found), style="dim")
-            cells.append(cell)
-        table.add_row(Text(quant_id.upper() + ("*" if experimental else ""), style="bold"), *cells)
-    return table
-
-
-class FitGridView:
-    """The grid and its legend, laid out for the width it is printed at."""
-
-    def __init__(self, plan: Plan, real: bool = False, sizes: str | None = None) -> None:
-        self.plan = plan
-        self.sizes = sizes or ("real" if real else "table")
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        from vram_advisor.render.layout import Fitted
-
-        narrow = options.max_width < NARROW_WIDTH
-        yield Fitted(fit_grid(self.plan, narrow), lambda: fit_grid_by_quant(self.plan))
-        dominated = dominance_legend(self.plan, narrow)
-        if narrow:  # the cells spell their fit: one line says the rest
-            parts = ["► recommended", "* experimental", dominated]
-            figures = {"real": "VRAM needed", "published": "minimum VRAM, published sizes"}.get(
-                self.sizes, "the article's minimum VRAM"
-            )
-            yield Text("  ".join(part for part in parts if part) + f" · figures: {figures}", style="dim")
-            return
-        legend = "● comfortable  ◐ minimum  ◌ offload (needs system RAM)  · none  ► recommended  * experimental"
-        cells = "figures: the minimum VRAM of the article's table (its N GB read as N GiB of card capacity)"
-        if self.sizes == "published":
-            cells = "figures: the article's minimum VRAM scaled by each published file's size over the table's weights"
-        if self.sizes == "real":
-            cells = "figures: VRAM needed (the article's minimum or the real download's need, the larger)"
-            if dominated:
-                cells += f"; {dominated}"
-        yield Text(legend, style="dim")
-        yield Text(cells, style="dim")
-
-
-def facts_grid() -> Table:
-    """Label and text, the text wrapping in its own column."""
-    facts = Table.grid(padding=(0, 2))
-    facts.add_column(style="cyan", no_wrap=True)
-    facts.add_column()
-    return facts
-
-
-def reach_rows(plan: Plan) -> list[tuple[str, Text]]:
-    """Stretch (what else loads, above the recommendation) and Out of reach (the next option up, what it lacks)."""
-    rows: list[tuple[str, Text]] = []
-    if plan.stretch is not None:
-        stretch = plan.stretch
-        word = "at its minimum" if stretch.fit == MINIMUM else "comfortably"
-        rows.append(
-            (
-                "Stretch",
-                Text(
-                    f"{_label(stretch)} also loads, {word}: needs {need_text(stretch.quant)}, safer "
-                    f"{safer_text(stretch.quant)}" + (", experimental" if stretch.experimental else "")
-                ),
-            )
-        )
-    if plan.next_up is not None:
-        short = shortfall(plan.machine.usable_vram_bytes, plan.next_up.quant)
-        # under an offload or API verdict nothing loads in GPU memory: the row says what would, the smallest
-        label = "Out of reach" if plan.recommendation.kind == "local" else "All on GPUs"
-        rows.append(
-            (
-                label,
-                Text(
-                    f"{_label(plan.next_up)} needs {need_text(plan.next_up.quant)} of VRAM, "
-                    f"{units.format_gib(short)} more"
-                ),
-            )
-        )
-    return rows
-
-
-def alternatives_text(plan: Plan, limit: int = 8) -> Text | None:
-    """The API and the (``limit`` largest) smaller local models that fit, when the verdict is not a plain local
-    run."""
-    rec = plan.recommendation
-    if rec.kind == "local" and not (rec.option and rec.option.experimental):
-        return None
-    alternatives = Text()
-    if plan.api is not None:
-        alternatives.append(f"{plan.api.name} ({plan.api.url})")
-    fits = [f"{m.model.name} {m.model.quant} {m.model.size_gb:.1f} GB ({m.runs_on})" for m in plan.small_models[:limit]]
-    if fits:
-        many = (
-            "the largest smaller local models that fit"
-            if len(fits) > 1
-            else "the largest smaller local model that fits"
-        )
-        alternatives.append(f"; or {many}: " + ", ".join(fits))
-    elif rec.kind != "local":
-        alternatives.append("; no smaller local model in the catalogue fits either")
-    return alternatives
-
-
-def required_rows(plan: Plan) -> list[tuple[str, Text]]:
-    """``--require``: whether it fits, and each check with its figures."""
-    req = plan.required
-    if req is None:
-        return []
-    rows = [
-        (
-            "Required",
-            Text(("fits: " if req.fits else "does not fit: ") + req.reason, style="green" if req.fits else "red"),
-        )
-    ]
-    for name, ok, detail in req.checks:
-        mark = {True: "✓", False: "✗", None: "?"}[ok]
-        rows.append(("", Text(f"{mark} {name}: {detail}", style={True: "", False: "red", None: "dim"}[ok])))
-    return rows
-
-
 def check_view(report: CheckReport, details: bool = False) -> Group:
     """The check result. By default the answer first, in one screen (``render.check_summary``); with ``details``
     everything: machine, verdict and its warnings, the grid, the facts, the estimates, the notes."""
@@ -353,9 +149,7 @@ def check_view(report: CheckReport, details: bool = False) -> Group:
         verdict.append(f" Runs {SHORT_LABELS[where.kind]}")
         verdict.append(f", {where.speed.text()} single-stream." if where.speed is not None else ".")
     parts.append(verdict)
-    from vram_advisor.report.check import table_note
-
-    article = table_note(report)
+    article = report.table_note
     if article is not None:
         parts.append(Text(f"Article  {article.removeprefix('the article ')}", style="dim"))
     for warning in report.warnings:

@@ -9,14 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 from vram_advisor.catalog.api import api_dict
+from vram_advisor.catalog.derive import DerivedNeed
+from vram_advisor.catalog.listing import RepoListing
 from vram_advisor.catalog.profiles import QuantRow
 from vram_advisor.core import units
 from vram_advisor.inventory import model as inv
 from vram_advisor.plan import estimate as est
-from vram_advisor.plan.check import CheckReport
+from vram_advisor.plan.check import CheckReport, differs
 from vram_advisor.plan.check_estimates import loads_from_vram
 from vram_advisor.plan.disk import DiskCheck
-from vram_advisor.plan.rules import Option, Plan, Recommendation, need_text, shortfall
+from vram_advisor.plan.rules import Option, Plan, Recommendation, shortfall
 from vram_advisor.report.estimate import machine_dict, speed_dict
 
 CHECK_SCHEMA = "vram-advisor/check/v1"
@@ -196,12 +198,49 @@ def check_document(report: CheckReport) -> dict[str, Any]:
     _add_family(document, report)
     document["table_verdict"] = None if report.table_plan is None else table_verdict(report)
     if report.download is not None:
-        from vram_advisor.hub import repocheck
-
-        document["download"] = repocheck.listing_dict(report.download)  # type: ignore[arg-type]
+        document["download"] = listing_dict(report.download)
         if report.derived is not None and "required" in document:
-            document["required"]["derived"] = repocheck.derived_dict(report.derived)  # type: ignore[arg-type]
+            document["required"]["derived"] = derived_dict(report.derived)
     return document
+
+
+def listing_dict(listing: RepoListing) -> dict[str, Any]:
+    """The ``download`` block of ``check --json``."""
+    return {
+        "repo": listing.repo_id,
+        "revision": listing.revision,
+        "commit": listing.commit,
+        "include": list(listing.include),
+        "source": listing.source,
+        "complete": listing.complete,
+        "gated": listing.gated,
+        "target": listing.target,
+        "target_kind": listing.target_kind,
+        "local_consulted": listing.local_consulted,
+        "files": [{"path": f.path, "size_bytes": f.size_bytes, "local": f.local} for f in listing.files],
+        "total_bytes": listing.total_bytes,
+        "local_bytes": listing.local_bytes,
+        "download_bytes": listing.download_bytes,
+        "scratch_bytes": listing.scratch_bytes,
+        "scratch_note": listing.scratch_note,
+        "disk_need_bytes": listing.disk_need_bytes,
+        "stale_incomplete_bytes": listing.stale_incomplete_bytes,
+    }
+
+
+def derived_dict(need: DerivedNeed) -> dict[str, Any]:
+    """How a repo's VRAM need was derived (``required.derived`` of ``check --json``)."""
+    ratios = need.ratios
+    return {
+        "weights_bytes": need.weights_bytes,
+        "min_vram_bytes": need.min_vram_bytes,
+        "safer_vram_bytes": need.safer_vram_bytes,
+        "quant_from_file_names": need.quant,
+        "reference": {"model": ratios.model.id, "quant": ratios.row.id},
+        "min_ratio": round(ratios.min_ratio, 4),
+        "safer_ratio": round(ratios.safer_ratio, 4),
+        "basis": need.basis,
+    }
 
 
 def _plan_dict(plan: Plan, inventory: inv.Inventory, notes: tuple[str, ...]) -> dict[str, Any]:
@@ -291,41 +330,9 @@ def table_verdict(report: CheckReport) -> dict[str, Any]:
     table = report.table_plan.recommendation
     return {
         **recommendation_dict(table),
-        "differs": _key(table) != _key(report.plan.recommendation),
-        "note": table_note(report),
+        "differs": differs(report.table_plan, report.plan),
+        "note": report.table_note,
     }
-
-
-def _key(recommendation: Recommendation) -> tuple[str, str | None, str | None]:
-    option = recommendation.option
-    return (recommendation.kind, option.model.id if option else None, option.quant.id if option else None)
-
-
-def table_note(report: CheckReport) -> str | None:
-    """One line where the article's figures alone would answer otherwise (rule 9), e.g. "the article rates V4-Flash
-    Q2 comfortable at 64.0 GiB; its download needs 86.3 GiB"; None where they agree."""
-    if report.table_plan is None:
-        return None
-    table = report.table_plan.recommendation
-    if _key(table) == _key(report.plan.recommendation):
-        return None
-    if table.option is None:
-        return "by the article's figures alone nothing fits here; on the real files it does"
-    chosen = table.option
-    real = next((o for o in report.plan.options if o.key == chosen.key), None)
-    label = f"{chosen.model.short_name} {chosen.quant.id.upper()}"
-    figure = chosen.quant.safer_vram_bytes if chosen.fit == "comfortable" else chosen.quant.min_vram_bytes
-    words = {"comfortable": "comfortable", "minimum": "at its minimum", "offload": "with offload"}[chosen.fit]
-    line = f"{ARTICLE_PREFIX}{label} {words} at {units.format_gib(figure)}"
-    if real is not None and real.choice is not None:
-        line += f"; its download needs {need_text(real.quant)}"
-        if real.dominated_by is not None and real.dominance == "need":
-            line += f", no less than {real.dominated_by.quant.id.upper()}"
-    return line
-
-
-#: How ``table_note`` begins where the article names an option (the views print the rest beside "Article").
-ARTICLE_PREFIX = "the article rates "
 
 
 def _add_family(document: dict[str, Any], report: CheckReport) -> None:

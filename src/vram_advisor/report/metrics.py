@@ -1,9 +1,9 @@
 """Prometheus metrics as data: ``check --json`` documents -> gauge families, and their text exposition.
 
 Pure: nothing here probes, listens or reads the clock. ``serve`` builds the families from the same check documents
-the CLI prints, so a scrape can never disagree with ``check --json``. ``exposition`` renders them through
-``prometheus_client`` when it is installed (the ``serve`` extra) and otherwise through ``render_text``, a small
-writer of the same text format (version 0.0.4), so ``/metrics`` works either way.
+the CLI prints, so a scrape can never disagree with ``check --json``. ``render_text`` writes them in the Prometheus
+text format (version 0.0.4) without any dependency; the tests read its output back with ``prometheus_client``'s own
+parser and compare it with what ``prometheus_client`` writes for the same families.
 """
 
 from __future__ import annotations
@@ -242,32 +242,6 @@ def render_text(families: Iterable[Family]) -> str:
     return "\n".join(lines) + "\n" if lines else ""
 
 
-class _Collector:
-    """A ``prometheus_client`` collector over fixed families (one scrape's worth)."""
-
-    def __init__(self, families: Sequence[Family]) -> None:
-        self._families = families
-
-    def collect(self) -> Iterable[Any]:
-        from prometheus_client.core import GaugeMetricFamily
-
-        for family in self._families:
-            gauge = GaugeMetricFamily(family.name, family.help, labels=list(family.labels))
-            for sample in family.samples:
-                gauge.add_metric(list(sample.labels), sample.value)
-            yield gauge
-
-
-def render_prometheus_client(families: Sequence[Family]) -> str:
-    """The families rendered by ``prometheus_client`` itself (raises ImportError when it is not installed)."""
-    from prometheus_client import generate_latest
-
-    return bytes(generate_latest(_Collector(families))).decode("utf-8")
-
-
 def exposition(families: Sequence[Family]) -> str:
-    """The text for ``/metrics``: through ``prometheus_client`` when installed, else ``render_text``."""
-    try:
-        return render_prometheus_client(families)
-    except ImportError:
-        return render_text(families)
+    """The text for ``/metrics`` (and ``check --prom``): ``render_text``, the one writer, with no dependency."""
+    return render_text(families)

@@ -12,7 +12,7 @@ reads the machine. One job per module:
 * ``placement``: the machine as the placements see it, and the GPU, GPU+RAM, CPU and mmap placements with their
   fits and decode-speed bounds;
 * ``speed``: the calibrated single-stream decode speed of a placement (bandwidth beside a per-token floor), printed
-  as a range; ``calibration``: the measured runs it is checked against (tests and bench/speeds_table.py);
+  as a range (the measured runs it is checked against: tests/calibration.py, bench/speeds_table.py);
 * ``option``: one option's whole ``Estimate`` and the input checks;
 The JSON of an estimate (``estimate --json``, the MCP tool) is ``report.estimate``'s.
 
@@ -36,11 +36,7 @@ from vram_advisor.plan.estimate.option import (
     sizes_of,
 )
 from vram_advisor.plan.estimate.placement import (
-    PLACEMENT_CPU,
-    PLACEMENT_GPU,
-    PLACEMENT_HYBRID,
     PLACEMENT_LABELS,
-    PLACEMENT_NVME,
     PREFERENCE,
     MachineView,
     Placement,
@@ -85,6 +81,7 @@ from vram_advisor.plan.estimate.weights import (
     weights_estimate,
     weights_in_use,
 )
+from vram_advisor.plan.machine import PLACEMENT_CPU, PLACEMENT_GPU, PLACEMENT_HYBRID, PLACEMENT_NVME
 
 __all__ = [
     "CPU_COMPUTE_BYTES",

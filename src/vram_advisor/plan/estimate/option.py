@@ -15,13 +15,7 @@ from vram_advisor.core.numbers import shown
 from vram_advisor.core.records import Record
 from vram_advisor.plan.estimate.engram import placements_engram_on_disk
 from vram_advisor.plan.estimate.kv import KvEstimate, kv_cache_bytes, kv_for_engine
-from vram_advisor.plan.estimate.placement import (
-    PLACEMENT_GPU,
-    MachineView,
-    Placement,
-    best_placement,
-    heterogeneity_warning,
-)
+from vram_advisor.plan.estimate.placement import MachineView, Placement, best_placement, heterogeneity_warning
 from vram_advisor.plan.estimate.speed import serial_estimate_words
 from vram_advisor.plan.estimate.weights import (
     CUDA_CONTEXT_BYTES,
@@ -36,6 +30,7 @@ from vram_advisor.plan.estimate.weights import (
     weights_estimate,
     weights_in_use,
 )
+from vram_advisor.plan.machine import PLACEMENT_GPU
 
 #: The sequences the printed commands serve, and so the sequences the KV estimate is for: llama-server runs with
 #: ``-np 1`` (its default is 4 parallel slots), vLLM's estimate is one sequence at ``--max-model-len``.

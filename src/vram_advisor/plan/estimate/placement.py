@@ -20,11 +20,8 @@ from vram_advisor.plan.estimate import speed as speed_model
 from vram_advisor.plan.estimate.kv import KvEstimate
 from vram_advisor.plan.estimate.speed import MemoryTier
 from vram_advisor.plan.estimate.weights import Overhead, WeightsEstimate, active_bytes, cpu_overhead, gpu_overhead
+from vram_advisor.plan.machine import PLACEMENT_CPU, PLACEMENT_GPU, PLACEMENT_HYBRID, PLACEMENT_NVME, PlacementKind
 
-PLACEMENT_GPU = "gpu"
-PLACEMENT_HYBRID = "gpu+ram"
-PLACEMENT_CPU = "cpu"
-PLACEMENT_NVME = "nvme"
 PLACEMENT_LABELS = {
     PLACEMENT_GPU: "all on the GPUs",
     PLACEMENT_HYBRID: "GPUs + RAM: attention, shared experts and KV on the GPUs, routed experts in RAM",
@@ -121,7 +118,7 @@ def heterogeneity_warning(machine: MachineView) -> str | None:
 class Placement(Record):
     """Where one option's memory goes, whether it fits, and its decode-speed bounds."""
 
-    kind: str
+    kind: PlacementKind
     engine: str
     weights_gpu: int
     weights_ram: int

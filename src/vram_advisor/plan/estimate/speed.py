@@ -24,13 +24,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from vram_advisor.core.records import Record
 from vram_advisor.inventory import bandwidth as bw
-
-if TYPE_CHECKING:
-    from vram_advisor.plan.estimate.placement import Placement
 
 #: The share of a tier's peak bandwidth a single-stream decode step reads at. GPU memory (HBM, GDDR, and the unified
 #: memory of Apple Silicon and GB10, which the GPU reads the same way): 70%, the GEMV share memory-bound kernels
@@ -120,7 +117,24 @@ def floor_ms(engine: str, layers: int, tensor_parallel: int, split_gpus: int) ->
     return total, words
 
 
-def decode_speed(placement: Placement) -> SpeedEstimate | None:
+class Placed(Protocol):
+    """What the speed model reads of a placement (``placement.Placement``, which imports this module)."""
+
+    @property
+    def tiers(self) -> tuple[MemoryTier, ...]: ...
+    @property
+    def layers(self) -> int: ...
+    @property
+    def engine(self) -> str: ...
+    @property
+    def gpus_used(self) -> int: ...
+    @property
+    def weights_gpu(self) -> int: ...
+    @property
+    def tensor_parallel(self) -> int: ...
+
+
+def decode_speed(placement: Placed) -> SpeedEstimate | None:
     """The calibrated single-stream decode speed of ``placement``; None when a tier that reads has no known
     bandwidth, or the placement knows no layer count."""
     reading = [tier for tier in placement.tiers if tier.reads_per_token_bytes > 0]

@@ -6,7 +6,7 @@ measured single-stream decode, public source such as kvcache-ai/ktransformers#20
 ``--ram``, ``--ram-bw``: ``whatif``), its option is the catalogue's row (a Q8_0 file, which the catalogue has no row
 for, is the Q6 row with 8.5-bit experts), and its estimate is the same ``decode_speed`` every view prints. Read by
 the table-driven test (tests/test_speeds.py) and by bench/speeds_table.py, which writes docs/speeds.md. Pure, apart
-from reading the points file.
+from reading the points file. It lives beside the tests because nothing in the package uses it.
 """
 
 from __future__ import annotations

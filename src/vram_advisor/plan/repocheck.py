@@ -1,17 +1,17 @@
 """``check --repo``: the download's real files drive the disk check, and make a requirement where none was asked.
 
 With ``--require MODEL:QUANT`` the table row still decides the VRAM (contract rule 8) and the disk check counts the
-files still to download plus the download scratch (``hub.RepoListing.disk_need_bytes``) instead of the table's
+files still to download plus the download scratch (``RepoListing.disk_need_bytes``) instead of the table's
 weights. Without ``--require`` the repo is the requirement: its VRAM need is the files' total size x the
 VRAM-to-weights ratios of the best-matching table row (``derive``), stated as derived in the reason, and the exit
-code answers it as it answers ``--require``. Pure: the listing comes from ``hub.list_repo_files``.
+code answers it as it answers ``--require``. Pure: the listing (``catalog.listing``) comes from
+``hub.list_repo_files``; ``plan.check`` applies it, and ``report.check`` prints it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
 
 from vram_advisor.catalog.derive import (
     DerivedNeed,
@@ -22,14 +22,15 @@ from vram_advisor.catalog.derive import (
     ratios_for,
 )
 from vram_advisor.catalog.engines import EngineTable, Platform, platform_of
+from vram_advisor.catalog.listing import RepoListing
 from vram_advisor.catalog.profiles import Catalog, ModelProfile, QuantRow
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
-from vram_advisor.hub.settings import RepoListing
 from vram_advisor.inventory.model import Inventory, select_disk
 from vram_advisor.plan.choose import estimate_choice, verdict
 from vram_advisor.plan.disk import DiskCheck
 from vram_advisor.plan.estimate import estimate_with_weights
+from vram_advisor.plan.machine import Fit
 from vram_advisor.plan.rules import Machine, Option, Plan, fit_of, requirement
 
 SOURCE = "hub"
@@ -51,7 +52,7 @@ def download_detail(listing: RepoListing) -> str:
     return f"{units.format_file_gb(listing.disk_need_bytes)} to download ({'; '.join(parts)})"
 
 
-def repo_option(listing: RepoListing, need: DerivedNeed, option_fit: Callable[[QuantRow], str]) -> Option:
+def repo_option(listing: RepoListing, need: DerivedNeed, option_fit: Callable[[QuantRow], Fit]) -> Option:
     """The repo as an option: a derived row (rounded up to 0.1 GB of VRAM) of a model named after the repo."""
     ratios = need.ratios
     row = derived_row(
@@ -235,45 +236,6 @@ def check_loadable(listing: RepoListing, engines: EngineTable, platform: Platfor
         f"--repo {listing.repo_id}{selection}: no engine here loads its files ({held}); vram-advisor plans GGUF and "
         "safetensors weights (llama.cpp, ds4, vLLM, SGLang, mlx-vlm, oMLX)"
     )
-
-
-def listing_dict(listing: RepoListing) -> dict[str, Any]:
-    """The ``download`` block of ``check --json``."""
-    return {
-        "repo": listing.repo_id,
-        "revision": listing.revision,
-        "commit": listing.commit,
-        "include": list(listing.include),
-        "source": listing.source,
-        "complete": listing.complete,
-        "gated": listing.gated,
-        "target": listing.target,
-        "target_kind": listing.target_kind,
-        "local_consulted": listing.local_consulted,
-        "files": [{"path": f.path, "size_bytes": f.size_bytes, "local": f.local} for f in listing.files],
-        "total_bytes": listing.total_bytes,
-        "local_bytes": listing.local_bytes,
-        "download_bytes": listing.download_bytes,
-        "scratch_bytes": listing.scratch_bytes,
-        "scratch_note": listing.scratch_note,
-        "disk_need_bytes": listing.disk_need_bytes,
-        "stale_incomplete_bytes": listing.stale_incomplete_bytes,
-    }
-
-
-def derived_dict(need: DerivedNeed) -> dict[str, Any]:
-    """How a repo's VRAM need was derived (``required.derived`` of ``check --json``)."""
-    ratios = need.ratios
-    return {
-        "weights_bytes": need.weights_bytes,
-        "min_vram_bytes": need.min_vram_bytes,
-        "safer_vram_bytes": need.safer_vram_bytes,
-        "quant_from_file_names": need.quant,
-        "reference": {"model": ratios.model.id, "quant": ratios.row.id},
-        "min_ratio": round(ratios.min_ratio, 4),
-        "safer_ratio": round(ratios.safer_ratio, 4),
-        "basis": need.basis,
-    }
 
 
 def notes_of(listing: RepoListing) -> list[str]:
