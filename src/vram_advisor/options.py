@@ -148,9 +148,8 @@ CHECK_OPTIONS: tuple[CheckOption, ...] = (
         "--require",
         "Pre-install check: exit 0 if it fits, 1 if not.",
         metavar="MODEL:QUANT",
-        description='Pre-install question "MODEL:QUANT", e.g. "deepseek-v4-flash:q4": the answer is in "required" '
-        "(fits true/false, and why). Models: deepseek-v4-pro, deepseek-v4-flash, deepseek-v4-pro-base, "
-        "deepseek-v4-flash-base; quants: fp8, q6, q5, q4, q3, q2.",
+        description='Pre-install question "MODEL:QUANT", e.g. "{example}": the answer is in "required" '
+        "(fits true/false, and why). Models: {models}; quants: fp8, q6, q5, q4, q3, q2.",
         parse=_require,
     ),
     CheckOption(

@@ -77,7 +77,7 @@ def test_the_http_check_query_takes_the_remote_options() -> None:
 
 def test_the_mcp_check_tool_is_generated_from_the_table() -> None:
     pytest.importorskip("mcp")
-    from vram_advisor.agent.mcp import build_server
+    from vram_advisor.agent.mcp import build_server, described
 
     server = build_server(lambda: None)  # type: ignore[arg-type,return-value]
     tools = {tool.name: tool for tool in asyncio.run(server.list_tools())}
@@ -85,7 +85,8 @@ def test_the_mcp_check_tool_is_generated_from_the_table() -> None:
     assert set(properties) == {option.name for option in REMOTE_OPTIONS}
     for option in REMOTE_OPTIONS:
         schema = properties[option.name]
-        assert schema["description"] == (option.description or option.help), option.name
+        assert schema["description"] == described(option.description or option.help), option.name
+        assert "{" not in schema["description"], option.name  # every placeholder filled from the profiles
         assert schema.get("enum", []) == list(option.choices), option.name
         assert schema["default"] == (False if option.kind == "flag" else option.default), option.name
     for name in ("context", "kv_dtype", "sizes", "gpus", "ram", "all_gpus"):  # estimate shares them

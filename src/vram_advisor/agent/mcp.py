@@ -33,10 +33,8 @@ Probe = InventorySource
 
 # The tools' own parameter types (module level: the SDK resolves annotations in this module's namespace); the check
 # options' come from the option table (``argument``).
-Model = Annotated[
-    str,
-    Field(description="Model id: deepseek-v4-pro, deepseek-v4-flash, deepseek-v4-pro-base or deepseek-v4-flash-base."),
-]
+#: The ``estimate`` tool's model argument; ``{models}`` is filled from the packaged profiles (``catalog_words``).
+MODEL_DESCRIPTION = "Model id: {models}."
 Quant = Annotated[str, Field(description="Quantization id: fp8, q6, q5, q4, q3 or q2 (q3 and q2 are experimental).")]
 #: The ``check`` tool's arguments: the options an agent takes (``options.REMOTE_OPTIONS``), in the order the tool
 #: has always listed them; options added since follow in the table's order.
@@ -49,11 +47,32 @@ ESTIMATE_ARGUMENTS = ("context", "kv_dtype", "sizes", "gpus", "ram", "all_gpus")
 _KEYWORD = inspect.Parameter.KEYWORD_ONLY
 
 
+def catalog_words() -> dict[str, str]:
+    """The words tool descriptions take from the packaged profiles, not from code: ``models`` (the candidates, then
+    the Base pair) and ``example`` (SMALL:q4)."""
+    from vram_advisor.catalog.profiles import packaged_catalog
+
+    lineup = packaged_catalog().candidates
+    if lineup is None:
+        return {"models": "see vram-advisor models", "example": "MODEL:q4"}
+    ids = [*lineup.models, *lineup.base_models]
+    return {"models": ", ".join(ids[:-1]) + " or " + ids[-1], "example": f"{lineup.models[1]}:q4"}
+
+
+def described(text: str) -> str:
+    """``text`` with its ``{models}`` and ``{example}`` filled from the profiles (``catalog_words``)."""
+    if "{" not in text:
+        return text
+    for key, value in catalog_words().items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
 def argument(option: CheckOption) -> inspect.Parameter:
     """The tool argument of a check option: a bool for a flag, one of ``choices`` where it has them, else an optional
     string (a list of strings for a repeatable one); described by the table's MCP ``description`` (else its CLI
     help)."""
-    field = Field(description=option.description or option.help)
+    field = Field(description=described(option.description or option.help))
     annotated: Any = Annotated  # built at run time from the table, as the SDK reads it
     if option.kind == "flag":
         return inspect.Parameter(option.name, _KEYWORD, default=False, annotation=annotated[bool, field])
@@ -178,7 +197,9 @@ def build_server(inventory_source: Probe, model_dir: str | None = None) -> MCPSe
         return _answer(compute)
 
     own = [
-        inspect.Parameter("model", _KEYWORD, annotation=Model),
+        inspect.Parameter(
+            "model", _KEYWORD, annotation=Annotated[str, Field(description=described(MODEL_DESCRIPTION))]
+        ),
         inspect.Parameter("quant", _KEYWORD, annotation=Quant),
     ]
     server.tool(

@@ -15,7 +15,7 @@ from vram_advisor.render import write_json
 
 @app.command()
 def estimate(
-    model: Annotated[str, typer.Argument(metavar="MODEL", help="A model id, e.g. deepseek-v4-flash.")],
+    model: Annotated[str, typer.Argument(metavar="MODEL", help="A model id, as `vram-advisor models` lists them.")],
     quant: Annotated[str, typer.Option("--quant", metavar="Q", help="The quantization: fp8, q6, q5, q4, q3, q2.")],
     context: Annotated[
         str | None,

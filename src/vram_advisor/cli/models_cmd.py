@@ -147,7 +147,7 @@ def models(
     json_output: JsonOpt = False,
     only: Annotated[
         list[str] | None,
-        typer.Option("--model", metavar="MODEL", help="List only this model (repeatable), e.g. deepseek-v4-flash."),
+        typer.Option("--model", metavar="MODEL", help="List only this model (repeatable): an id from this list."),
     ] = None,
 ) -> None:
     """List the model profiles: variants, quantizations, the table's figures, the downloads and the engines."""
