@@ -1,5 +1,6 @@
-"""Behaviour that a mutation run over ``plan/`` found unpinned (issue 20): the tensor-parallel budget of the comfort
-test, a CPU-only plan counted as offload, and the exact edges of the verdict's thresholds (``tools/mutate.py``).
+"""Behaviour that mutation runs over ``plan/`` and ``core/units.py`` found unpinned (issue 20, ``tools/mutate.py``):
+the tensor-parallel budget of the comfort test, a CPU-only plan counted as offload, the exact edges of the verdict's
+thresholds, and smaller gaps in the estimate's accounting, its words and the unit parsers.
 
 The verdict on one download and engine is ``plan.choose.verdict``: ``comfortable`` when usable VRAM meets the
 row's safer threshold *and* the need scaled to the safer figure fits the placement's own budget (for vLLM an even
@@ -17,9 +18,12 @@ from vram_advisor.catalog.downloads import candidates
 from vram_advisor.catalog.engines import platform_of
 from vram_advisor.catalog.profiles import ModelProfile, QuantRow
 from vram_advisor.catalog.userprofiles import default_catalog
+from vram_advisor.core import units
+from vram_advisor.core.errors import UsageError
 from vram_advisor.inventory import model as inv
 from vram_advisor.plan import estimate as est
 from vram_advisor.plan.choose import Choice, estimate_choice, raised_row, verdict
+from vram_advisor.plan.estimate.kv import kv_for_engine
 from vram_advisor.plan.machine import COMFORTABLE, MINIMUM, NONE, OFFLOAD, Machine, machine_of
 from vram_advisor.plan.rules import fit_of
 
@@ -208,3 +212,146 @@ def test_an_estimate_without_a_gpu_placement_is_judged_on_its_other_placements()
     assert (fit, placement, judged.need_bytes, judged.safer_need_bytes) == (OFFLOAD, "cpu", None, None)
     unfit = replace(cpu, fits=False)
     assert verdict(row, replace(choice.estimate, placements=(unfit,)), huge)[1:] == (NONE, None)
+
+
+# ------------------------------------------------------------------------------------------ core/units.py
+
+
+def test_unit_edges_a_mutation_run_found_unpinned() -> None:
+    """A weight size in TB, a table figure in TB only to one decimal, bandwidths either side of 1 GB/s and 1 TB/s,
+    token counts, Kubernetes quantities with the largest suffixes, an exponent, and exactly the 1 EiB limit
+    (accepted; a byte more is refused), and the longest context accepted."""
+    assert units.table_weights_gb("1.2TB") == 1200.0
+    assert (units.format_gb(1228.8), units.format_gb(1280), units.format_gb(1024)) == ("1.2 TB", "1280 GB", "1 TB")
+    assert units.format_bandwidth(512 * 10**6) == "512 MB/s"
+    assert (units.format_bandwidth(10**12), units.format_bandwidth(1792 * 10**9)) == ("1.00 TB/s", "1.79 TB/s")
+    assert units.format_bandwidth(10**12 - 1) == "1000.0 GB/s" and units.format_bandwidth(10**9) == "1.0 GB/s"
+    assert [units.format_tokens(n) for n in (1024**2, 3 * 1024**2, 2_000_000, 131072, 1000)] == [
+        "1M",
+        "3M",
+        "2,000,000",
+        "128k",
+        "1,000",
+    ]
+    assert units.parse_k8s_quantity("1Pi") == 1024**5
+    assert units.parse_k8s_quantity("1Ei") == units.MAX_SIZE_BYTES == 1024**6
+    assert units.parse_k8s_quantity("2P") == 2 * 10**15
+    assert units.parse_k8s_quantity("16G") == 16 * 10**9
+    assert units.parse_k8s_quantity("129e6") == 129 * 10**6
+    for too_big in ("1025Pi", str(1024**6 + 1)):
+        with pytest.raises(units.SizeError, match="larger than any machine"):
+            units.parse_k8s_quantity(too_big)
+    assert units.parse_tokens("1024M") == units.MAX_TOKENS == 1024**3  # the longest context accepted
+    with pytest.raises(units.ContextTooLongError):
+        units.parse_tokens(str(1024**3 + 1))
+
+
+# ---------------------------------------------------------------------------------- plan/: words and notes
+
+
+def test_the_run_block_names_only_engines_the_platform_prefers_to_the_chosen_one(cli) -> None:  # type: ignore[no-untyped-def]
+    """8 x H100: vLLM, the platform's first engine, runs Flash FP8; llama.cpp and SGLang, ranked after it, are not
+    "passed over", so no note says they run here too (they are named only when a preferred engine loses)."""
+    document = cli(["check", "--json", "--gpus", "8xH100", "--ram", "2TB"]).json()
+    assert document["recommendation"]["engine"] == "vllm"
+    assert not [note for note in document["run"]["notes"] if "runs here too" in note]
+
+
+def test_an_engine_that_keeps_more_kv_scales_the_rows_and_keeps_the_ring() -> None:
+    """``kv_for_engine`` (ds4 keeps ~3.6x the rows, its README): the compressed rows scale, the 128-token window
+    ring does not, and the total is their sum."""
+    arch = default_catalog().model("deepseek-v4-flash").architecture
+    assert arch is not None
+    kv = est.kv_cache_bytes(arch, CONTEXT)
+    doubled = kv_for_engine(kv, 2.0, "an engine's README")
+    assert doubled.compressed_bytes == 2 * kv.compressed_bytes
+    assert doubled.swa_ring_bytes == kv.swa_ring_bytes > 0
+    assert doubled.total_bytes == 2 * kv.compressed_bytes + kv.swa_ring_bytes
+    assert kv_for_engine(kv, 1.0, None) is kv
+
+
+def test_one_gpu_s_bandwidth_is_stated_without_a_count_and_three_with_one(cli) -> None:  # type: ignore[no-untyped-def]
+    def bandwidths(gpus: str) -> str:
+        doc = cli(["estimate", "deepseek-v4-flash", "--quant", "q4", "--gpus", gpus, "--ram", "256GB", "--json"]).json()
+        return next(line for line in doc["assumptions"] if line.startswith("bandwidths: "))
+
+    assert bandwidths("1xH100").startswith("bandwidths: GPU 3.35 TB/s (H100")
+    assert bandwidths("3xH100").startswith("bandwidths: GPU 3 x 3.35 TB/s (H100")
+
+
+def test_the_default_context_is_32k_tokens(cli) -> None:  # type: ignore[no-untyped-def]
+    document = cli(["check", "--json", "--gpus", "1xH100", "--ram", "256GB"]).json()
+    assert document["context_tokens"] == 32 * 1024 == CONTEXT
+
+
+@pytest.mark.parametrize("narrowed", [["--model", "deepseek-v4-pro"], ["--base"]])
+def test_the_v41_flash_line_belongs_to_the_default_check_only(cli, narrowed: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """``check --model`` and ``--base`` plan the models they name: no V4.1-Flash line beside them, even where the
+    planned models leave V4-Flash out (the line compares V4.1-Flash with V4-Flash in a default check)."""
+    document = cli(["check", "--json", "--gpus", "4xRTXPRO6000", "--ram", "128GB", *narrowed]).json()
+    assert document["v41_flash"] is None
+
+
+def test_a_unified_memory_machine_has_no_gpu_plus_ram_placement(cli) -> None:  # type: ignore[no-untyped-def]
+    """On an M3 Ultra the GPU and the CPU share one memory: offloading experts "to RAM" would move nothing, so the
+    estimate has no GPU+RAM placement; all it has is the GPU placement."""
+    doc = cli(["estimate", "deepseek-v4-flash", "--quant", "q4", "--gpus", "M3-Ultra-512GB", "--json"]).json()
+    assert [p["placement"] for p in doc["placements"]] == ["gpu"]
+
+
+@pytest.mark.parametrize(
+    ("gpus", "ram", "quant"),
+    [
+        ("0", "128GB", "q4"),
+        ("0", "1TB", "fp8"),
+        ("1xH100", "256GB", "q4"),
+        ("1xH100", "64GB", "fp8"),
+        ("2xL40S", "96GB", "q6"),
+    ],
+)
+def test_every_placement_accounts_for_every_byte_it_holds_and_reads(cli, gpus: str, ram: str, quant: str) -> None:  # type: ignore[no-untyped-def]
+    """Each placement's memory tiers hold the weights + the KV cache + the engine's overhead, no more and no less,
+    split as the breakdown says (GPU, RAM, disk); and per token they read the model card's active bytes, wherever
+    those lie (the GPU, RAM and disk tiers of GPU+RAM and mmap plans add up to the same total)."""
+    doc = cli(["estimate", "deepseek-v4-flash", "--quant", quant, "--gpus", gpus, "--ram", ram, "--json"]).json()
+    active = doc["active_bytes_per_token"]["total"]
+    for p in doc["placements"]:
+        parts = p["breakdown"]
+        weights, kv, overhead = parts["weights"], parts["kv_cache"], parts["overhead"]
+        total = sum(weights.values()) + kv["bytes"] + overhead["total_bytes"]
+        assert sum(t["holds_bytes"] for t in p["tiers"]) == total, p["placement"]
+        assert p["gpu_bytes"] + p["ram_bytes"] + p["disk_bytes"] == total, p["placement"]
+        on = {"gpu": weights["gpu"], "ram": weights["ram"], "disk": weights["disk"]}
+        on[kv["on"]] += kv["bytes"]
+        on[overhead["on"]] += overhead["total_bytes"]
+        assert (p["gpu_bytes"], p["ram_bytes"], p["disk_bytes"]) == (on["gpu"], on["ram"], on["disk"]), p["placement"]
+        assert sum(t["reads_per_token_bytes"] for t in p["tiers"]) == active, p["placement"]
+
+
+def test_a_model_without_engram_tables_gets_no_engram_note(cli) -> None:  # type: ignore[no-untyped-def]
+    """V4-Flash has no engram tables (V4.1 does): none of its placements says tables stay on disk."""
+    doc = cli(["estimate", "deepseek-v4-flash", "--quant", "q4", "--gpus", "1xH100", "--ram", "256GB", "--json"]).json()
+    assert doc["placements"] and not [n for p in doc["placements"] for n in p["notes"] if "engram" in n]
+
+
+def test_one_token_of_context_is_the_least_and_zero_is_refused_at_every_door() -> None:
+    model, _row = _flash("q4")
+    arch = model.architecture
+    assert arch is not None
+    est.check_context(model, 1)
+    assert est.kv_cache_bytes(arch, 1).total_bytes > 0
+    for context, sequences in ((0, 1), (1, 0)):
+        with pytest.raises(UsageError, match="at least"):
+            est.kv_cache_bytes(arch, context, sequences=sequences)
+    with pytest.raises(UsageError, match="at least one token"):
+        est.check_context(model, 0)
+
+
+def test_two_gpus_of_a_llama_cpp_layer_split_pay_one_hand_off_per_token(cli) -> None:  # type: ignore[no-untyped-def]
+    """The per-token floor of a layer split: 0.55 ms x 43 layers + 0.5 ms for each hand-off between GPUs, so two
+    GPUs pay one (23.65 + 0.5 = 24.15 ms)."""
+    rec = cli(["check", "--json", "--gpus", "2xH100", "--ram", "512GB"]).json()["recommendation"]
+    assert (rec["engine"], rec["placement"]) == ("llama.cpp", "gpu")
+    speed = rec["decode_tokens_per_s"]
+    assert speed["floor"].endswith("+ 0.5 ms per token for each of 1 layer-split hand-off(s)")
+    assert speed["floor_ms_per_token"] == pytest.approx(0.55 * 43 + 0.5)

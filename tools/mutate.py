@@ -4,7 +4,7 @@ Each mutant is one small change to one source file, made on its syntax tree (``a
 (``<`` and ``<=``, ``>`` and ``>=``, ``==`` and ``!=``), ``+`` and ``-`` (and ``+=``, ``-=``) swapped, ``and`` and
 ``or`` swapped, one operand of an ``and``/``or`` dropped, one member of ``x in (a, b)`` dropped, ``True`` and
 ``False`` swapped, an integer ``n`` made ``n + 1``, ``return X`` made ``return None``, or a ``not`` removed.
-Docstrings, annotations, decorators and string concatenations are left alone.
+Docstrings, annotations, decorators, ``assert`` statements and string concatenations are left alone.
 
 One mutant at a time is written into a temporary copy of ``src/`` (the working tree is never edited), which is put
 first on ``PYTHONPATH`` of a pytest subprocess running the chosen tests with ``-x``. A mutant is *caught* when the
@@ -60,6 +60,9 @@ DEFAULT_TESTS = (
     "tests/test_engines_where_they_run.py",
     "tests/test_plans_run_as_printed.py",
     "tests/cluster/test_cluster_readers.py",
+    "tests/test_copied_profile.py",
+    "tests/test_profiles.py",
+    "tests/test_hub.py",
 )
 PYTEST_FLAGS = ("-x", "-q", "-p", "no:cacheprovider", "--no-header")
 
@@ -99,6 +102,8 @@ class Outcome:
     mutant: Mutant
     result: str  # caught, survived, timeout
     seconds: float
+    #: the first test that failed (pytest's short summary), for a caught mutant
+    killed_by: str | None = None
 
 
 # ------------------------------------------------------------------------------------------------ mutants
@@ -130,9 +135,13 @@ def _skipped_nodes(tree: ast.AST) -> set[int]:
                     skip(star.annotation)
         elif isinstance(node, ast.AnnAssign):
             skip(node.annotation)
-        elif _is_all(node) or (isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)):
+        elif _is_all(node) or isinstance(node, ast.Assert) or _is_type_checking(node):  # asserts: invariants
             skip(node)
     return skipped
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
 
 
 def _is_all(node: ast.AST) -> bool:
@@ -237,10 +246,13 @@ def mutated_source(source: str, mutant: Mutant) -> str:
 
 def mutants_of(path: Path) -> list[Mutant]:
     """Every mutant of one file, in a stable order."""
-    source = path.read_text(encoding="utf-8")
+    return mutants_in(path.read_text(encoding="utf-8"), path.resolve().relative_to(ROOT).as_posix())
+
+
+def mutants_in(source: str, relative: str) -> list[Mutant]:
+    """Every mutant of ``source`` (the file ``relative``), in a stable order."""
     tree = ast.parse(source)
     skipped = _skipped_nodes(tree)
-    relative = path.resolve().relative_to(ROOT).as_posix()
     found: list[Mutant] = []
     for index, node in enumerate(ast.walk(tree)):
         if id(node) in skipped:
@@ -284,8 +296,8 @@ def make_copy(base: Path) -> Path:
     return base / "src"
 
 
-def run_tests(copy_src: Path, tests: list[str], timeout: float) -> tuple[str, float]:
-    """``caught``, ``survived`` or ``timeout``, and the seconds the tests took."""
+def run_tests(copy_src: Path, tests: list[str], timeout: float) -> tuple[str, float, str | None]:
+    """``caught``, ``survived`` or ``timeout``, the seconds the tests took, and the first test that failed."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(copy_src), env.get("PYTHONPATH", "")]))
     env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -294,8 +306,13 @@ def run_tests(copy_src: Path, tests: list[str], timeout: float) -> tuple[str, fl
     try:
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        return "timeout", time.monotonic() - started
-    return ("survived" if done.returncode == 0 else "caught"), time.monotonic() - started
+        return "timeout", time.monotonic() - started, None
+    seconds = time.monotonic() - started
+    if done.returncode == 0:
+        return "survived", seconds, None
+    lines = done.stdout.decode(errors="replace").splitlines()
+    failed = next((line.split(" - ")[0] for line in lines if line.startswith(("FAILED ", "ERROR "))), None)
+    return "caught", seconds, failed
 
 
 def run_mutants(mutants: list[Mutant], tests: list[str], jobs: int, timeout: float, verbose: bool) -> list[Outcome]:
@@ -313,19 +330,20 @@ def run_mutants(mutants: list[Mutant], tests: list[str], jobs: int, timeout: flo
             target = copy_src / Path(mutant.file).relative_to("src")
             try:
                 target.write_text(mutated_source(sources[mutant.file], mutant), encoding="utf-8")
-                result, seconds = run_tests(copy_src, tests, timeout)
+                result, seconds, failed = run_tests(copy_src, tests, timeout)
             finally:
                 target.write_text(sources[mutant.file], encoding="utf-8")
                 workers.put(copy_src)
-            return Outcome(mutant, result, seconds)
+            return Outcome(mutant, result, seconds, failed)
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
             for count, outcome in enumerate(pool.map(one, mutants), start=1):
                 outcomes.append(outcome)
                 if verbose:
+                    by = f"  [{outcome.killed_by}]" if outcome.killed_by else ""
                     print(
                         f"[{count}/{len(mutants)}] {outcome.result:8} {outcome.mutant.where}  "
-                        f"{outcome.mutant.description}",
+                        f"{outcome.mutant.description}{by}",
                         file=sys.stderr,
                         flush=True,
                     )
@@ -382,9 +400,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(chosen)} of {len(everything)} mutants", file=sys.stderr)
         return 0
     with tempfile.TemporaryDirectory(prefix="vram-advisor-mutants-") as temp:
-        result, seconds = run_tests(make_copy(Path(temp)), tests, timeout=args.timeout or 1800)
+        result, seconds, failed = run_tests(make_copy(Path(temp)), tests, timeout=args.timeout or 1800)
     if result != "survived":
-        print(f"mutate: error: the tests fail without any mutant ({' '.join(tests)})", file=sys.stderr)
+        print(f"mutate: error: the tests fail without any mutant: {failed or result}", file=sys.stderr)
         return 2
     timeout = args.timeout or max(60.0, 5 * seconds)
     if not args.quiet:
@@ -406,7 +424,10 @@ def main(argv: list[str] | None = None) -> int:
             "caught": caught,
             "survived": len(survivors),
             "score": round(score, 4),
-            "mutants": [dict(asdict(o.mutant), result=o.result, seconds=round(o.seconds, 1)) for o in outcomes],
+            "mutants": [
+                dict(asdict(o.mutant), result=o.result, seconds=round(o.seconds, 1), killed_by=o.killed_by)
+                for o in outcomes
+            ],
         }
         print(json.dumps(document, indent=2))
         return 0

@@ -170,12 +170,6 @@ def meets_threshold(required_bytes: int) -> int:
     return -(-required_bytes * MEETS_NUMERATOR // MEETS_DENOMINATOR)
 
 
-def figure_for_need(need_bytes: int) -> int:
-    """The smallest figure that ``meets`` grants only to ``need_bytes`` or more (need / 98%, rounded up): how a need
-    that gets no 98% allowance is written as a figure beside the table's (contract rule 9)."""
-    return -(-need_bytes * MEETS_DENOMINATOR // MEETS_NUMERATOR)
-
-
 def shortfall_bytes(available_bytes: int, required_bytes: int) -> int:
     """How many more bytes ``available`` needs to meet ``required`` (by the 98% rule of ``meets``); 0 if it does."""
     return max(0, meets_threshold(required_bytes) - available_bytes)
