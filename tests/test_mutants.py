@@ -9,23 +9,36 @@ minimum threshold and the need fits that budget; ``offload`` when a GPU+RAM or C
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
 
 from conftest import GIB, gpu, inventory_dict
+from vram_advisor.catalog.derive import derived_need, ratios_for
 from vram_advisor.catalog.downloads import candidates
 from vram_advisor.catalog.engines import platform_of
+from vram_advisor.catalog.listing import RepoFile, RepoListing
 from vram_advisor.catalog.profiles import ModelProfile, QuantRow
 from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.inventory import model as inv
+from vram_advisor.inventory.bandwidth import Bandwidth
 from vram_advisor.plan import estimate as est
+from vram_advisor.plan.check_estimates import estimate_check
 from vram_advisor.plan.choose import Choice, estimate_choice, raised_row, verdict
 from vram_advisor.plan.estimate.kv import kv_for_engine
+from vram_advisor.plan.estimate.option import overhead_words
+from vram_advisor.plan.estimate.speed import MemoryTier, decode_speed
+from vram_advisor.plan.estimate.weights import weights_estimate
+from vram_advisor.plan.family import successor_note
+from vram_advisor.plan.lineup import parse_requirement
 from vram_advisor.plan.machine import COMFORTABLE, MINIMUM, NONE, OFFLOAD, Machine, machine_of
-from vram_advisor.plan.rules import fit_of
+from vram_advisor.plan.repocheck import repo_option
+from vram_advisor.plan.rules import Plan, fit_of, plan
+from vram_advisor.plan.runners import run_plan, vllm_words
+from vram_advisor.plan.steps import Fetched
 
 RTX_PRO_6000 = ("NVIDIA RTX PRO 6000 Blackwell Workstation Edition", 97887)  # 96 GB, as nvidia-smi reports it
 CONTEXT = 32 * 1024
@@ -355,3 +368,267 @@ def test_two_gpus_of_a_llama_cpp_layer_split_pay_one_hand_off_per_token(cli) -> 
     speed = rec["decode_tokens_per_s"]
     assert speed["floor"].endswith("+ 0.5 ms per token for each of 1 layer-split hand-off(s)")
     assert speed["floor_ms_per_token"] == pytest.approx(0.55 * 43 + 0.5)
+
+
+# ------------------------------------------------------------------------- issue 20 part 6: the remaining gaps
+
+
+def _placement_on_two_rtx_pro_6000() -> est.Placement:
+    """V4-Flash Q4's GPU placement on two 96 GB GPUs (every tier that reads has a known bandwidth)."""
+    model, row = _flash("q4")
+    view = est.machine_view(inv.from_dict(inventory_dict([gpu(*RTX_PRO_6000, index=i) for i in range(2)])))
+    placement = est.estimate_option(model, row, CONTEXT, view).gpu
+    assert placement is not None and placement.layers > 0
+    return placement
+
+
+def test_a_tier_is_unrated_only_when_it_reads_per_token_without_a_known_bandwidth() -> None:
+    """``Placement.unrated`` (what the placements table prints as "ram bandwidth unknown"): a tier that holds
+    nothing read per token never makes the speed unknown, however unknown its bandwidth; one byte read per token
+    from a tier of unknown bandwidth does, and then there is no bottleneck to name."""
+    placement = _placement_on_two_rtx_pro_6000()
+    unknown = Bandwidth(None, "unknown")
+    idle = MemoryTier("ram", holds_bytes=GIB, reads_per_token_bytes=0, bandwidth=unknown)
+    rated = replace(placement, tiers=(*placement.tiers, idle))
+    assert rated.unrated is None
+    assert rated.bottleneck is not None and rated.bottleneck.name == placement.tiers[0].name
+    assert rated.tokens_per_s_upper_bound == placement.tokens_per_s_upper_bound
+    reading = replace(idle, reads_per_token_bytes=1)
+    unrated = replace(placement, tiers=(*placement.tiers, reading))
+    assert unrated.unrated is reading
+    assert unrated.bottleneck is None and unrated.tokens_per_s_upper_bound is None
+
+
+def test_a_placement_without_a_layer_count_has_no_decode_speed() -> None:
+    """The per-token floor is a cost per layer (``speed.floor_ms``): a placement that knows no layer count has no
+    calibrated speed rather than one with a floor of zero."""
+    placement = _placement_on_two_rtx_pro_6000()
+    assert decode_speed(placement) is not None
+    assert decode_speed(replace(placement, layers=0)) is None
+
+
+def test_the_computed_size_warns_only_beyond_a_fifth_of_the_table_and_says_by_how_much() -> None:
+    """A row with no published file is compared with the size its bits give (``SIZE_WARNING_FRACTION`` = 0.2):
+    V4-Pro Q6 computes to 1325.2 GB against the table's 648 GB (105% more) and is warned about; V4-Flash-Base Q6,
+    234.7 GB against 221 GB (6%), is not."""
+    catalog = default_catalog()
+    pro, flash_base = catalog.model("deepseek-v4-pro"), catalog.model("deepseek-v4-flash-base")
+    assert weights_estimate(pro, pro.quant("q6")).warnings == (
+        "deepseek-v4-pro q6: no published file in the profile; 6.5625 bits per routed-expert weight give "
+        "1325.2 GB, 105% more than the table's 648.0 GB",
+    )
+    assert weights_estimate(flash_base, flash_base.quant("q6")).warnings == ()
+
+
+def test_published_sizes_use_the_rows_first_published_file() -> None:
+    """``--sizes published`` takes the first published file of the row: V4-Flash Q4 lists three (unsloth's
+    155.1 GB, then antirez's 156.0 and 164.6 GB), V4-Flash Q3 one (103.0 GB)."""
+    model, row = _flash("q4")
+    weights = weights_estimate(model, row, sizes="published")
+    assert (weights.bytes, weights.basis) == (155_095_241_120, "published")
+    q3 = model.quant("q3")
+    assert weights_estimate(model, q3, sizes="published").bytes == 102_999_888_416
+
+
+def test_bits_without_an_architecture_leave_the_split_of_the_weights_unknown() -> None:
+    """The engram and "other" parts of the weights are computed from the architecture *and* the row's bits: a
+    profile without an architecture (a model imported with no config) keeps the table's weights whole."""
+    model, row = _flash("q4")
+    assert row.bits is not None
+    weights = weights_estimate(replace(model, architecture=None), row)
+    assert (weights.bytes, weights.other_bytes, weights.engram_bytes, weights.computed_bytes) == (
+        80 * 10**9,
+        None,
+        0,
+        None,
+    )
+
+
+def test_a_malformed_requirement_shows_an_example_from_the_packaged_lineup() -> None:
+    """``--require`` without ``MODEL:QUANT`` names the packaged lineup's small candidate as its example."""
+    with pytest.raises(UsageError) as raised:
+        parse_requirement("nonsense")
+    assert str(raised.value) == "--require 'nonsense': expected MODEL:QUANT, e.g. deepseek-v4-flash:q4"
+
+
+def test_a_requirement_outside_the_lineup_is_judged_on_its_own_row(cli) -> None:  # type: ignore[no-untyped-def]
+    """``--require`` of a model no default check ranks (V4.1-Flash succeeds V4-Flash but is not a candidate) is
+    still judged, on its own table row: its Q4 minimum (377.7 GiB) is beyond one H100."""
+    result = cli(["check", "--gpus", "1xH100", "--ram", "256GB", "--require", "deepseek-v4.1-flash:q4", "--json"])
+    assert result.code == 1
+    required = result.json()["required"]
+    assert (required["model"], required["quant"], required["fits"]) == ("deepseek-v4.1-flash", "q4", False)
+
+
+def _listing(include: tuple[str, ...]) -> RepoListing:
+    files = (RepoFile("UD-Q2_K_XL/DeepSeek-V4-Flash-UD-Q2_K_XL-00001-of-00002.gguf", 40 * 10**9),)
+    return RepoListing(
+        repo_id="someone/DeepSeek-V4-Flash-GGUF",
+        revision="main",
+        commit=None,
+        include=include,
+        files=files,
+        source="hub",
+        complete=True,
+        target="/models",
+        target_kind="local-dir",
+        local_consulted=False,
+        gated=False,
+        scratch_bytes=0,
+        scratch_note="",
+    )
+
+
+def test_a_repo_option_is_labelled_with_its_include_globs_or_all_files() -> None:
+    """The derived row of ``check --repo`` is labelled with the repo and what it fetches: the ``--include``
+    globs, or "all files" when there are none."""
+    catalog = default_catalog()
+    for include, words in (((), "all files"), (("UD-Q2_K_XL/*", "*.json"), "UD-Q2_K_XL/*, *.json")):
+        listing = _listing(include)
+        need = derived_need(listing.total_bytes, ratios_for(catalog, listing.repo_id, "q2"), "q2")
+        option = repo_option(listing, need, lambda row: NONE)
+        assert option.quant.label == f"someone/DeepSeek-V4-Flash-GGUF ({words})"
+        assert (option.model.id, option.fit) == ("someone/DeepSeek-V4-Flash-GGUF", NONE)
+
+
+def _v41_setting() -> tuple[inv.Inventory, Plan, dict[tuple[str, str], est.Estimate], est.MachineView]:
+    """Four 96 GB GPUs: V4-Flash FP8 and V4.1-Flash FP8 both run from GPU memory (as in test_family.py)."""
+    machine = inv.from_dict(inventory_dict([gpu(*RTX_PRO_6000, index=i) for i in range(4)], ram_gib=128))
+    main = plan(machine, default_catalog())
+    view = est.machine_view(machine)
+    estimates = {o.key: est.estimate_option(o.model, o.quant, CONTEXT, view) for o in main.options}
+    return machine, main, estimates, view
+
+
+def test_the_successor_is_planned_on_the_checks_own_machine_view() -> None:
+    """The successor's line plans V4.1-Flash on the view the check passes (its bandwidths, as ``--ram-bw`` or a
+    probe set them), not on one read again from the inventory. With GPUs at a tenth of their bandwidth, V4-Flash FP8
+    decodes at about 20 tok/s and V4.1-Flash FP8 at about 19.5: no line; V4.1-Flash planned on the usual view
+    (about 35 tok/s, more than 1.25 x 20) would be called faster."""
+    machine, main, _estimates, view = _v41_setting()
+    catalog = default_catalog()
+    slow = replace(
+        view, gpu_bandwidths=tuple(replace(b, bytes_per_s=(b.bytes_per_s or 0) // 10) for b in view.gpu_bandwidths)
+    )
+    estimates = {o.key: est.estimate_option(o.model, o.quant, CONTEXT, slow) for o in main.options}
+    assert successor_note(main.options, estimates, machine, catalog, CONTEXT, machine=slow) is None
+    note = successor_note(main.options, estimates, machine, catalog, CONTEXT, machine=view)
+    assert note is not None and note.older is not None
+    assert note.line.startswith(
+        "V4.1-Flash (newer than the article) would run faster here: FP8 all on the GPUs, ≈35 tok/s, against "
+        "V4-Flash FP8 all on the GPUs, ≈20 tok/s"
+    )
+
+
+def test_a_successor_of_unknown_speed_is_never_called_faster() -> None:
+    """When the successor's GPUs have no known bandwidth its speed is unknown: no "would run faster" line, since
+    nothing says it is."""
+    machine, main, estimates, view = _v41_setting()
+    unknown = replace(view, gpu_bandwidths=tuple(Bandwidth(None, "unknown") for _ in view.gpu_bandwidths))
+    assert successor_note(main.options, estimates, machine, default_catalog(), CONTEXT, machine=unknown) is None
+
+
+def test_a_recommendation_the_table_catalogue_does_not_know_has_no_run_block() -> None:
+    """On the table's figures (no rule-9 choice), the run block is chosen from ``table_catalog``; a recommended
+    model that catalogue does not know (a profile only the plan's catalogue holds) gets no run block, and no error."""
+    catalog = default_catalog()
+    machine = inv.from_dict(inventory_dict([gpu(*RTX_PRO_6000, index=i) for i in range(4)], ram_gib=128))
+    result = plan(machine, catalog)
+    rec = result.recommendation.option
+    assert rec is not None and rec.choice is None
+    assert estimate_check(result, machine, catalog, CONTEXT).run is not None
+    table = replace(catalog, models=tuple(m for m in catalog.models if m.id != rec.model.id))
+    checked = estimate_check(result, machine, table, CONTEXT)
+    assert (checked.run, checked.run_for, checked.run_plan) == (None, None, None)
+
+
+def test_the_size_warning_names_the_published_file_a_plan_loads() -> None:
+    """A plan that loads one of a row's published files (``download`` = its bytes and basis) is warned about that
+    file, not the row's first: antirez's 156.0 GB MXFP4 GGUF of V4-Flash Q4 is 95% larger than the table's 80 GB
+    (unsloth's first-listed 155.1 GB file would read 94%)."""
+    model, row = _flash("q4")
+    weights = weights_estimate(model, row, download=(155_976_458_848, "published"))
+    assert weights.bytes == 155_976_458_848
+    assert weights.warnings[0].startswith(
+        "deepseek-v4-flash q4: the published antirez MXFP4Experts GGUF, 0731 (156.0 GB) is 95% larger than the "
+        "table's 80.0 GB"
+    )
+
+
+def test_one_token_is_a_valid_context_for_the_token_parser() -> None:
+    """``--context 1`` is the least context (``parse_tokens`` refuses 0 and below, not 1)."""
+    assert units.parse_tokens("1") == 1
+    with pytest.raises(units.SizeError, match="at least one token"):
+        units.parse_tokens("0")
+
+
+def test_llama_cpp_overhead_is_456_mib_of_context_and_1_gib_of_buffers_stated_to_two_decimals() -> None:
+    """llama.cpp's per-GPU overhead (ggml-org/llama.cpp PR #15860): ~456 MiB of CUDA context plus compute buffers
+    taken as 1 GiB, 1.45 GiB in the assumptions' words."""
+    overhead = est.gpu_overhead("llama.cpp", 1)
+    assert overhead.total_bytes == 456 * units.MIB + units.GIB
+    assert overhead_words("llama.cpp").startswith("runtime overhead per GPU: 1.45 GiB, llama.cpp's")
+
+
+def test_only_llama_cpp_plans_say_its_cache_is_not_the_fp8_rows() -> None:
+    """The "fp8 rows are vLLM's layout" caveat belongs to llama.cpp plans asked for fp8; a vLLM plan (always fp8)
+    never carries it."""
+    caveat = "llama.cpp keeps V4's cache in f16"
+    model, _row = _flash("fp8")
+    vllm = est.estimate_option(model, model.quant("fp8"), CONTEXT, kv_dtype="fp8")
+    assert not any(caveat in line for line in vllm.assumptions)
+    llama = est.estimate_option(model, model.quant("q4"), CONTEXT, kv_dtype="fp8")
+    assert any(caveat in line for line in llama.assumptions)
+
+
+def test_a_global_kv_row_without_a_global_rate_counts_only_the_sliding_window_ring() -> None:
+    """A ``global`` KV scheme whose row gives no ``global_bytes_per_token`` (the field is optional in a profile)
+    counts nothing for the compressed latents: 4096 tokens of V4.1-Flash bf16 are the ring alone,
+    layers x min(T, window) x 1024 B."""
+    arch = default_catalog().model("deepseek-v4.1-flash").architecture
+    assert arch is not None and arch.kv_scheme == "global"
+    rows = {dtype: replace(row, global_bytes_per_token=None) for dtype, row in arch.kv_rows.items()}
+    kv = est.kv_cache_bytes(replace(arch, kv_rows=rows), 4096, kv_dtype="bf16")
+    assert kv.total_bytes == arch.layers * min(4096, arch.sliding_window) * 1024
+
+
+def test_a_download_of_unknown_size_gets_a_run_block_that_says_so() -> None:
+    """A download whose size is unknown is no plan: its run block has no placement and no lines, and says why."""
+    choice = judged_pairs(inventory_dict([gpu(*RTX_PRO_6000)] * 2, ram_gib=256), "q4")["llama.cpp"]
+    unknown = replace(choice.download, bytes=None)
+    block = run_plan(unknown, choice.engine, choice.estimate, choice.estimate.gpu, None)
+    assert (block.placement, block.steps, block.command) == (None, (), None)
+    assert block.warning == f"{unknown.name}: its size is unknown"
+
+
+def test_a_vllm_utilization_of_exactly_0_97_is_advised_and_0_98_is_not() -> None:
+    """``--gpu-memory-utilization`` is the estimate's share of each GPU rounded up to 0.01; 0.97 is the most
+    advised (``VLLM_MAX_ADVISED_UTILIZATION``): a need of 96.5% of the budget prints 0.97 without a warning, 97.5%
+    prints 0.98 with one."""
+    choice = judged_pairs(three_rtx_pro_6000(), "fp8")["vllm"]
+    placement = choice.estimate.gpu
+    assert placement is not None
+    warning = "above the advised 0.97: expect OOM"
+    fetched = Fetched((), None, None, "deepseek-ai/DeepSeek-V4-Flash")
+    for share, util, warned in ((0.965, "0.97", False), (0.975, "0.98", True)):
+        budgeted = replace(placement, budget_bytes=math.ceil(placement.gpu_bytes / share))
+        words, notes = vllm_words(choice.estimate, budgeted, fetched, choice.engine)
+        assert words[words.index("--gpu-memory-utilization") + 1] == util
+        assert any(warning in note for note in notes) is warned
+
+
+def test_a_tensor_parallel_split_of_unknown_heads_names_no_head_count() -> None:
+    """Where the profile does not know the attention heads, vLLM's tensor-parallel size is any power of two up to
+    the GPU count (two of three GPUs here) and no note claims it divides a head count it does not know; with
+    Flash's 64 heads the note names them."""
+    model, row = _flash("fp8")
+    arch = model.architecture
+    assert arch is not None
+    view = est.machine_view(inv.from_dict(three_rtx_pro_6000()))
+    headless = replace(model, architecture=replace(arch, attention_heads=None))
+    unknown = est.estimate_option(headless, row, CONTEXT, view).gpu
+    assert unknown is not None and unknown.tensor_parallel == 2
+    assert not any("attention heads" in note for note in unknown.notes)
+    known = est.estimate_option(model, row, CONTEXT, view).gpu
+    assert known is not None and known.tensor_parallel == 2
+    assert "tensor parallelism over 2 of the 3 GPUs (the size must divide the 64 attention heads)" in known.notes

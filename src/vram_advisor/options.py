@@ -11,12 +11,12 @@ when it runs. Adding an option: one ``CheckOption`` here, its field on ``service
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.modeldir import model_dir_of
+from vram_advisor.core.records import Record, dataclass
 
 if TYPE_CHECKING:
     from vram_advisor.catalog.profiles import Catalog, ModelProfile
@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 Kind = Literal["flag", "text", "list"]
 
 
-@dataclass(frozen=True)
-class CheckOption:
+@dataclass(frozen=True, repr=False)
+class CheckOption(Record):
     """One option of ``check``, as every front end offers it.
 
     ``name`` is the ``service.CheckRequest`` field, the CLI parameter, the ``/check`` query parameter and the MCP

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from vram_advisor.catalog.profiles import Catalog, ModelProfile
@@ -16,7 +16,7 @@ from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.modeldir import model_dir_of
 from vram_advisor.core.numbers import shown
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.inventory import model as inv
 from vram_advisor.inventory import visibility, whatif
 from vram_advisor.options import CHECK_OPTIONS, parse_context, too_long

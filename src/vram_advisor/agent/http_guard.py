@@ -24,7 +24,6 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +35,7 @@ from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
 
 from vram_advisor.agent.http_routes import Agent, Response, shortened
 from vram_advisor.core.jsonread import clean_text
+from vram_advisor.core.records import dataclass
 
 #: The request line and headers together may take at most this many bytes (beyond: 431, or 414 for the line).
 MAX_HEAD_BYTES = 64 * 1024

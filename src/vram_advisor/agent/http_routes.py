@@ -14,7 +14,7 @@ import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from http import HTTPStatus
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
@@ -25,7 +25,7 @@ from vram_advisor.catalog.profiles import Catalog
 from vram_advisor.catalog.userprofiles import default_catalog
 from vram_advisor.core.errors import VramAdvisorError
 from vram_advisor.core.jsonread import clean_text
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.inventory import model as inv
 from vram_advisor.inventory import visibility
 from vram_advisor.options import OPTIONS, REMOTE_OPTIONS, ordered, request_values

@@ -8,11 +8,10 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from vram_advisor.agent.inventory_source import InventorySource
 from vram_advisor.core.errors import VramAdvisorError
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.inventory import model as inv
 
 DEFAULT_CACHE_SECONDS = 15.0

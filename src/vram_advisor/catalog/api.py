@@ -7,12 +7,11 @@ whose move to V4.1-Flash was announced for 2026-09-14, still serves V4-Pro: the 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from vram_advisor.core.jsonread import FieldReader
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 
 SourceCheck = Callable[[FieldReader, Any, str], str]
 

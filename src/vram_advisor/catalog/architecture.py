@@ -14,12 +14,12 @@ from __future__ import annotations
 import fnmatch
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from vram_advisor.core import units
 from vram_advisor.core.jsonread import FieldReader, clean_text
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 
 #: KV cache formats a profile may describe, and the ones ``--kv-dtype`` accepts.
 KV_DTYPES = ("bf16", "fp8")

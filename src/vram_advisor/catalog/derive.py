@@ -14,11 +14,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from vram_advisor.catalog.profiles import EXPERIMENTAL_ORDER, Catalog, ModelProfile, QuantRow
 from vram_advisor.core import units
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 
 #: Bits per weight of each row of the table, as the source article derived Q6..Q2 from the FP8 size (Flash: 159.61 GB
 #: at FP8, 120 GB at Q6 = x 6/8, 80 GB at Q4 = x 4/8, 40 GB at Q2 = x 2/8;

@@ -17,13 +17,12 @@ Pure: reads profiles only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vram_advisor.catalog.engines import Engine, EngineTable, Platform
 from vram_advisor.catalog.releases import release_named, select_release
 from vram_advisor.core import units
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 
 if TYPE_CHECKING:
     from vram_advisor.catalog.architecture import Architecture, PublishedFile, QuantBits

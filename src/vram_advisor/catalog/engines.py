@@ -10,12 +10,11 @@ its condition there (a minimum compute capability, or GPU names it is known to r
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vram_advisor.core.errors import ProfileError
 from vram_advisor.core.jsonread import FieldReader
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 
 if TYPE_CHECKING:
     from vram_advisor.catalog.architecture import PublishedFile

@@ -17,11 +17,10 @@ Which KV scheme a model's cache follows is its ``architecture.kv_scheme`` (catal
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from vram_advisor.core.jsonread import FieldReader
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 
 
 @dataclass(frozen=True, eq=False, repr=False)

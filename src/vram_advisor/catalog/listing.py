@@ -6,9 +6,7 @@ plans with it (``plan.repocheck``) and ``check --json`` prints it (``download``)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 
 
 @dataclass(frozen=True, repr=False)

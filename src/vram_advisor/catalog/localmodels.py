@@ -4,12 +4,11 @@ offered when DeepSeek V4 does not fit: each with its file size (decimal GB) and 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from vram_advisor.core import units
 from vram_advisor.core.jsonread import FieldReader
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 
 LOCAL_MODELS_SCHEMA = "vram-advisor/local-models/v1"
 

@@ -19,7 +19,7 @@ costs start-up time on every run (bench/startup.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,7 @@ from vram_advisor.core import boundedjson, units
 from vram_advisor.core.errors import ProfileError, UsageError
 from vram_advisor.core.jsonread import FieldReader, clean_text
 from vram_advisor.core.numbers import shown
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 
 #: Contract rule 4: the ranking within a pair of models (large, small), best first; q3 and q2 are experimental.
 NON_EXPERIMENTAL_ORDER = ("fp8", "q6", "q5", "q4")

@@ -7,13 +7,13 @@ release). Below ``catalog/profiles.py``, which knows nothing of the functions ov
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import Field, dataclass, replace
+from dataclasses import Field, replace
 from datetime import date
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from vram_advisor.catalog.architecture import PublishedFile
 from vram_advisor.core.jsonread import FieldReader
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 
 SourceCheck = Callable[[FieldReader, Any, str], str]
 

@@ -20,16 +20,16 @@ import functools
 import json
 import math
 import re
-from dataclasses import dataclass
 from typing import Any, NoReturn
 
 from vram_advisor.core.errors import VramAdvisorError
+from vram_advisor.core.records import Record, dataclass
 
 MIB = 1024 * 1024
 
 
-@dataclass(frozen=True)
-class JsonLimits:
+@dataclass(frozen=True, repr=False)
+class JsonLimits(Record):
     """The most a JSON text may hold: bytes in all, levels of nesting, characters of one number and of one string
     (keys included); ``reject_surrogates`` also refuses lone surrogates (``"\\ud800"``), which no encoder writes."""
 

@@ -20,13 +20,13 @@ import sys
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Executor, Future
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
 from vram_advisor.core import boundedjson
 from vram_advisor.core.errors import InventoryError
 from vram_advisor.core.inputfiles import STDIN, STDIN_NAME, open_input, read_limited
+from vram_advisor.core.records import dataclass
 from vram_advisor.fleet import nodefacts
 from vram_advisor.fleet.nodefacts import NodeFacts
 from vram_advisor.fleet.stream import (

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from itertools import accumulate
 from typing import Any, NamedTuple
 
 from vram_advisor.catalog.profiles import Catalog, ModelProfile, QuantRow
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.fleet import nodefacts
 from vram_advisor.fleet.inputs import NodeInput, Skipped
 from vram_advisor.fleet.nodefacts import INFINIBAND, NVLINK, RDMA, NodeFacts

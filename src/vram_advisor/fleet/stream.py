@@ -25,11 +25,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import IO, Any, NamedTuple
 
 from vram_advisor.core import boundedjson
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.fleet.resync import MAX_RESTARTS, LineCounter, next_start
 
 #: Bytes read from a stream at a time.

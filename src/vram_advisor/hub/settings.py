@@ -7,13 +7,12 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.numbers import SHOWN_CHARS, NumberError, parse_int, shown
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.core.redact import redact_url
 from vram_advisor.core.redact import scrub_text as redact_text
 from vram_advisor.probe.paths import default_model_dir

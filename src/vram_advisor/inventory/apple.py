@@ -18,10 +18,9 @@ M5 Pro 307 GB/s (2026-03-03); M1/M2 Max 400, M3 Max 400 / 300, M4 Max 546 / 410,
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from vram_advisor.core import units
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 
 SMALL_RAM_BYTES = 36 * units.GIB
 SMALL_SHARE = (2, 3)

@@ -14,11 +14,9 @@ Pure: reads an ``Inventory`` and strings, never the machine.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.inventory.model import Disk, Gpu
 
 

@@ -9,9 +9,8 @@ shkhln/libc6-shim#14). ``reserved_mib`` is the v2 ``reserved`` reading where one
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.core.units import MIB
 from vram_advisor.inventory.model import Vendor
 

@@ -32,10 +32,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from vram_advisor.core import units
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.inventory.model import Gpu, Inventory, MigDevice
 
 #: A device ordinal as CUDA reads it (strtoul); more than 30 digits read as their first 30, past any device as

@@ -9,7 +9,7 @@ estimates, so the estimates and the run command are computed on the revised plan
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -17,7 +17,7 @@ from vram_advisor.catalog.engines import platform_of
 from vram_advisor.catalog.profiles import Catalog
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.inventory.model import Inventory, all_notes
 from vram_advisor.plan import occupancy
 from vram_advisor.plan.check_estimates import CheckEstimates, EstimateOptions, estimate_check

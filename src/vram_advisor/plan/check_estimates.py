@@ -11,13 +11,12 @@ context (the README's "How fit and context_fits combine" explains how the two co
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vram_advisor.catalog.profiles import Catalog
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.inventory import bandwidth as bw
 from vram_advisor.inventory.model import Inventory
 from vram_advisor.plan import estimate as est

@@ -16,13 +16,13 @@ whole; ``comfortable`` likewise for max(table safer figure, need x the row's saf
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from vram_advisor.catalog.downloads import ReferenceDownload, candidates, downloads_of
 from vram_advisor.catalog.engines import Engine, EngineTable, Platform
 from vram_advisor.catalog.profiles import ModelProfile, QuantRow
 from vram_advisor.core import units
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.plan import estimate as est
 from vram_advisor.plan.machine import COMFORTABLE, MINIMUM, NONE, OFFLOAD, Fit, Machine, RunsOn
 

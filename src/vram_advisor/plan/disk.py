@@ -8,11 +8,9 @@ where the recommendation's download does not fit. Pure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from vram_advisor.core import units
 from vram_advisor.core.jsonread import clean_text
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.inventory.model import Disk, Inventory, select_disk
 
 
@@ -43,12 +41,6 @@ class DiskCheck(Record):
         if self.need_bytes is None or self.disk is None or self.disk.free_bytes is None:
             return None
         return self.disk.free_bytes >= self.need_bytes
-
-    @property
-    def short_bytes(self) -> int:
-        if self.ok is not False or self.disk is None or self.disk.free_bytes is None or self.need_bytes is None:
-            return 0
-        return self.need_bytes - self.disk.free_bytes
 
     def detail(self) -> str:
         """The gate's disk check, in words."""

@@ -3,12 +3,10 @@ rule 7) and the smaller local models of the catalogue that fit here. Pure."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from vram_advisor.catalog.localmodels import LocalModel
 from vram_advisor.catalog.profiles import Catalog, TierRow
 from vram_advisor.core import units
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.plan.machine import Machine
 
 #: A smaller local model "fits" where its file plus this share on top (KV cache for an ordinary context, compute

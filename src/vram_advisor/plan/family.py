@@ -9,12 +9,11 @@ estimate. Pure: reads the plan, the estimates and the catalogue.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from vram_advisor.catalog.profiles import Catalog, ModelProfile
 from vram_advisor.core.errors import UsageError
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.inventory.model import Inventory
 from vram_advisor.plan import estimate as est
 from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, Judge, Option, plan

@@ -3,11 +3,10 @@ rule 5) and what the planner knows of a machine, in bytes: usable VRAM (rule 2) 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Final, Literal
 
 from vram_advisor.core.policy import os_reserve_bytes
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.inventory.model import Inventory
 
 #: An option's fit on a machine (contract rule 3, and rule 5's offload): the same strings in JSON and every view.

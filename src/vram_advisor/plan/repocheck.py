@@ -162,7 +162,7 @@ def _real_option(
     if judged is option:  # no engine here loads the listed files
         return None
     named = replace(judged.model, id=listing.repo_id, name=listing.repo_id, short_name=listing.repo_id.split("/")[-1])
-    return replace(judged, model=named, rank=-1)
+    return replace(judged, model=named)
 
 
 def apply_download(

@@ -11,7 +11,6 @@ costs start-up time on every run (bench/startup.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from vram_advisor.catalog.api import ApiOption
 from vram_advisor.catalog.downloads import ReferenceDownload
@@ -22,7 +21,7 @@ from vram_advisor.catalog.profiles import (
     TierRow,
 )
 from vram_advisor.core import units
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.inventory.model import Disk, Inventory
 from vram_advisor.plan.choose import Choice
 from vram_advisor.plan.disk import DiskCheck, download_disk

@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import math
 import posixpath
-from dataclasses import dataclass
 from typing import Any
 
 from vram_advisor.catalog.downloads import ReferenceDownload
 from vram_advisor.catalog.engines import Engine, platform_of
 from vram_advisor.catalog.lineup import EngineFlags
 from vram_advisor.core import units
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.inventory.model import Inventory, Ram
 from vram_advisor.plan.estimate import (
     PLACEMENT_CPU,
@@ -93,9 +92,9 @@ def _model_flags(estimate: Estimate, engine: str) -> EngineFlags | None:
 
 
 def _cc_majors(estimate: Estimate) -> list[int] | None:
-    """The compute-capability major versions of the GPUs, or None when any is unknown."""
+    """The compute-capability major versions of the GPUs ([] without GPUs), or None when any is unknown."""
     machine = estimate.machine
-    if machine is None or not machine.gpus:
+    if machine is None:
         return None
     majors = []
     for gpu in machine.gpus:

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import posixpath
 import shlex
-from dataclasses import dataclass
 
 from vram_advisor.catalog.downloads import ReferenceDownload
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.inventory.model import Inventory, select_disk
 
 #: Where path-only engines and conversions put files when no ``--model-dir`` is given and the inventory does not

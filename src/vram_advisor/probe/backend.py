@@ -8,10 +8,9 @@ and notes saying how each figure was obtained or why it is missing. A backend ne
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.inventory.model import Gpu
 from vram_advisor.probe.context import ProbeContext
 from vram_advisor.probe.trace import describe_error

@@ -17,11 +17,10 @@ pass a folder tree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from vram_advisor.core import units
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.probe import mountinfo
 from vram_advisor.probe.context import ProbeContext
 

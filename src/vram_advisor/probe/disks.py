@@ -19,10 +19,9 @@ import os
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.inventory.model import Disk, DiskKind
 from vram_advisor.probe import mountinfo
 from vram_advisor.probe.context import ProbeContext

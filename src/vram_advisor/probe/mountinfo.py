@@ -6,9 +6,7 @@ space, tab, newline and backslash in paths are written as octal escapes (``\\040
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 
 
 @dataclass(frozen=True, repr=False)

@@ -7,10 +7,10 @@ nothing and costs one attribute test per call.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 
 #: Longest text kept for one answer (a whole mountinfo file is kept; a binary blob is not).
 MAX_TEXT = 64 * 1024

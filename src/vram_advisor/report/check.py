@@ -6,11 +6,9 @@ Built here and nowhere else, in one pass (nothing edits the document afterwards)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vram_advisor.catalog.api import api_dict
-from vram_advisor.catalog.derive import DerivedNeed
-from vram_advisor.catalog.listing import RepoListing
 from vram_advisor.catalog.profiles import QuantRow
 from vram_advisor.core import units
 from vram_advisor.inventory import model as inv
@@ -20,6 +18,10 @@ from vram_advisor.plan.check_estimates import loads_from_vram
 from vram_advisor.plan.disk import DiskCheck
 from vram_advisor.plan.rules import Option, Plan, Recommendation, shortfall
 from vram_advisor.report.estimate import machine_dict, speed_dict
+
+if TYPE_CHECKING:  # only --repo reports carry them: check --json does not import them
+    from vram_advisor.catalog.derive import DerivedNeed
+    from vram_advisor.catalog.listing import RepoListing
 
 CHECK_SCHEMA = "vram-advisor/check/v1"
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 
 #: ``vram_advisor_option_fit``: the contract's fit words as numbers, so ``>= 2`` means "loads from VRAM".
 FIT_VALUES: Mapping[str, int] = {"none": 0, "offload": 1, "minimum": 2, "comfortable": 3}

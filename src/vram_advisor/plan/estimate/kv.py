@@ -7,12 +7,12 @@ rate, the ring and the formula's text are plain functions of the layer counts, r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from vram_advisor.catalog.architecture import Architecture
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.numbers import shown
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 
 
 @dataclass(frozen=True, eq=False, repr=False)

@@ -5,14 +5,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from vram_advisor.catalog.architecture import KV_DTYPES, Architecture, QuantBits
 from vram_advisor.catalog.profiles import ModelProfile, QuantRow
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.numbers import shown
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.plan.estimate.engram import placements_engram_on_disk
 from vram_advisor.plan.estimate.kv import KvEstimate, kv_cache_bytes, kv_for_engine
 from vram_advisor.plan.estimate.placement import MachineView, Placement, best_placement, heterogeneity_warning

@@ -8,11 +8,10 @@ directory, and each tier's bandwidth with its source (bandwidth.py). Pure.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from vram_advisor.catalog.architecture import Architecture, QuantBits
 from vram_advisor.core import units
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.inventory import bandwidth as bw
 from vram_advisor.inventory.model import Disk, Gpu, Inventory, select_disk
 from vram_advisor.plan import machine as plan

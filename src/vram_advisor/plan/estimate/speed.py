@@ -23,10 +23,9 @@ within 2x. The estimate is printed as a range (``RANGE_FACTOR`` either side), ne
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Protocol
 
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 from vram_advisor.inventory import bandwidth as bw
 
 #: The share of a tier's peak bandwidth a single-stream decode step reads at. GPU memory (HBM, GDDR, and the unified
@@ -146,7 +145,7 @@ def decode_speed(placement: Placed) -> SpeedEstimate | None:
         if rate is None:
             return None
         seconds += tier.reads_per_token_bytes / (rate * TIER_FRACTION.get(tier.name, TIER_FRACTION["ram"]))
-    split = placement.gpus_used if placement.engine != "vllm" and placement.weights_gpu else 0
+    split = placement.gpus_used if placement.weights_gpu else 0  # a layer split (vLLM's floor has none)
     floor, words = floor_ms(placement.engine, placement.layers, placement.tensor_parallel, split)
     total_ms = seconds * 1000 + floor
     tokens_per_s = 1000 / total_ms

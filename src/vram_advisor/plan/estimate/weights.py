@@ -6,14 +6,14 @@ compute buffers, vLLM's own memory), each overhead a named constant with its sou
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from vram_advisor.catalog.architecture import Architecture, PublishedFile, QuantBits
 from vram_advisor.catalog.profiles import ModelProfile, QuantRow
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.numbers import shown
-from vram_advisor.core.records import Record
+from vram_advisor.core.records import Record, dataclass
 
 #: ``--sizes``: which weights drive the estimate.
 SIZES = ("real", "table", "published")
