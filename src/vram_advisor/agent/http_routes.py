@@ -23,6 +23,7 @@ from vram_advisor import __version__
 from vram_advisor.agent.probe_cache import CachedProbe, ProbeUnavailable, Snapshot
 from vram_advisor.catalog.profiles import Catalog
 from vram_advisor.catalog.userprofiles import default_catalog
+from vram_advisor.core import jsonread
 from vram_advisor.core.errors import VramAdvisorError
 from vram_advisor.core.jsonread import clean_text
 from vram_advisor.core.records import Record, dataclass
@@ -133,10 +134,8 @@ def _json_body(document: Any) -> bytes:
 
 
 def shortened(text: str, limit: int = MAX_QUOTED_CHARS) -> str:
-    """``text`` cut to ``limit`` characters, saying so, so that an answer never echoes a huge input."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+    """``text`` cut to ``limit`` characters, saying so (``core.jsonread.shortened``)."""
+    return jsonread.shortened(text, limit)
 
 
 def _error(status: HTTPStatus, code: str, message: str, **extra: Any) -> Response:

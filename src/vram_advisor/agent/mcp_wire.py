@@ -35,6 +35,8 @@ from typing import Any, BinaryIO, TextIO
 
 from mcp.types import JSONRPCNotification, jsonrpc_message_adapter
 
+from vram_advisor.core.jsonread import shortened
+
 #: The longest line read as a message (tool arguments are short; a longer line is answered -32600 unread).
 MAX_LINE_BYTES = 1024 * 1024
 #: How much of any one string an error reply may carry (messages, data, the text of a tool's error).
@@ -58,9 +60,8 @@ def error_reply(request_id: str | int | None, code: int, message: str) -> bytes:
 
 
 def cut(text: str, limit: int = MAX_ERROR_CHARS) -> str:
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+    """``text`` cut to ``limit`` characters, saying so (``core.jsonread.shortened``)."""
+    return shortened(text, limit)
 
 
 def _request_id(value: Any) -> str | int | None:

@@ -12,6 +12,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from vram_advisor.core.stderr import warn
+
 EXIT_OK = 0
 EXIT_DOES_NOT_FIT = 1
 EXIT_BAD_INPUT = 2
@@ -70,16 +72,6 @@ def _usage_line(message: str) -> str:
     return f"{line[: USAGE_LINE_CHARS - 120]} ... ({len(line):,} characters in all) ... {line[-40:]}"
 
 
-def _say(line: str) -> None:
-    """One line for people on stderr; a stderr that cannot take it (full, closed) changes nothing, the exit code
-    least of all."""
-    try:
-        sys.stderr.write(line + "\n")
-        sys.stderr.flush()
-    except (OSError, ValueError, AttributeError):  # full or closed (None when fd 2 was closed at start)
-        pass
-
-
 def _stream_failed() -> int | None:
     """The exit code for a failed stdout or stdin in this run (saying so on stderr), or None when neither failed."""
     from vram_advisor.cli import streams
@@ -92,9 +84,9 @@ def _stream_failed() -> int | None:
         return EXIT_OK  # the reader went away (| head): nothing more to say
     reason = exc.strerror or exc.__class__.__name__
     if name == "stdout":
-        _say(f"vram-advisor: error: cannot write the output to stdout: {reason}")
+        warn(f"error: cannot write the output to stdout: {reason}")
     else:
-        _say(f"vram-advisor: error: cannot read stdin (-): {reason}")
+        warn(f"error: cannot read stdin (-): {reason}")
     return EXIT_BAD_INPUT
 
 
@@ -130,10 +122,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except VramAdvisorError as exc:
         if debug:
             _print_traceback()
-        _say(f"vram-advisor: error: {_one_line(exc.message)}")
+        warn(f"error: {_one_line(exc.message)}")
         return exc.exit_code
     except KeyboardInterrupt:
-        _say("vram-advisor: interrupted")
+        warn("interrupted")
         return 130
     except SystemExit:
         # click ends a command with sys.exit(1) when a write to stdout meets a broken pipe
@@ -159,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if callable(format_message) and isinstance(exit_code, int):
             if debug:
                 _print_traceback()
-            _say(f"vram-advisor: error: {_usage_line(str(format_message()))}")
+            warn(f"error: {_usage_line(str(format_message()))}")
             return EXIT_BAD_INPUT if exit_code == 2 else exit_code
         return _internal_error(exc, debug)
 
@@ -167,8 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _internal_error(exc: Exception, debug: bool) -> int:
     if debug:
         raise exc
-    _say(
-        f"vram-advisor: internal error: {exc.__class__.__name__}: {_usage_line(str(exc))} "
+    warn(
+        f"internal error: {exc.__class__.__name__}: {_usage_line(str(exc))} "
         "(run with --debug for a traceback, and please report it)"
     )
     return EXIT_INTERNAL

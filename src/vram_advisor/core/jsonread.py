@@ -12,6 +12,14 @@ from vram_advisor.core.errors import VramAdvisorError
 T = TypeVar("T")
 
 
+def shortened(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, saying how many more there were, so that an answer never echoes a
+    huge input."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
 def clean_text(text: str) -> str:
     """Text from an input as it may be kept and shown: a lone surrogate ("\\ud800", which no output encoding
     accepts) becomes U+FFFD, and control characters (terminal escapes such as ESC, BEL, newlines) become their

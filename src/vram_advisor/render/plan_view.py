@@ -12,6 +12,7 @@ from rich.console import Console, ConsoleOptions, RenderResult
 from rich.table import Table
 from rich.text import Text
 
+from vram_advisor.catalog.profiles import ModelProfile
 from vram_advisor.core import units
 from vram_advisor.inventory.model import Gpu
 from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, NONE, OFFLOAD, Option, Plan, need_text, safer_text, shortfall
@@ -63,6 +64,20 @@ NARROW_WIDTH = 96
 SHORT_FIT = {COMFORTABLE: "comfort.", MINIMUM: "minimum", OFFLOAD: "offload", NONE: "none"}
 
 
+def _models_of(plan: Plan) -> list[ModelProfile]:
+    """The plan's models, in the order its options first name them (the grid's columns or rows)."""
+    models: list[ModelProfile] = []
+    for option in plan.options:
+        if option.model not in models:
+            models.append(option.model)
+    return models
+
+
+def _option_at(plan: Plan, model: ModelProfile, quant_id: str) -> Option | None:
+    """The grid cell of ``model`` at ``quant_id``, or None where the model has no such row."""
+    return next((o for o in plan.options if o.model is model and o.quant.id == quant_id), None)
+
+
 def fit_grid(plan: Plan, narrow: bool = False) -> Table:
     """Models as rows, quantizations as columns, each cell coloured by fit (the recommendation marked ►)."""
     table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 1), header_style="bold")
@@ -72,14 +87,11 @@ def fit_grid(plan: Plan, narrow: bool = False) -> Table:
         experimental = any(o.quant.id == quant_id and o.experimental for o in plan.options)
         table.add_column(quant_id.upper() + ("*" if experimental else ""), no_wrap=True, min_width=10 if narrow else 13)
     recommended = plan.recommendation.option.key if plan.recommendation.option else None
-    models = []
-    for option in plan.options:
-        if option.model not in models:
-            models.append(option.model)
+    models = _models_of(plan)
     for model in models:
         cells: list[Text] = []
         for quant_id in quant_ids:
-            found = next((o for o in plan.options if o.model is model and o.quant.id == quant_id), None)
+            found = _option_at(plan, model, quant_id)
             if found is None:
                 cells.append(Text(""))
                 continue
@@ -97,10 +109,7 @@ def fit_grid_by_quant(plan: Plan) -> Table:
     """The grid turned for narrow terminals: quantizations as rows, models as columns, one line a cell."""
     table = Table(show_edge=False, pad_edge=False, box=None, padding=(0, 1), header_style="bold")
     table.add_column("Quant", no_wrap=True)
-    models = []
-    for option in plan.options:
-        if option.model not in models:
-            models.append(option.model)
+    models = _models_of(plan)
     for model in models:
         table.add_column(model.short_name, no_wrap=True)
     recommended = plan.recommendation.option.key if plan.recommendation.option else None
@@ -109,7 +118,7 @@ def fit_grid_by_quant(plan: Plan) -> Table:
         experimental = any(o.quant.id == quant_id and o.experimental for o in plan.options)
         cells: list[Text] = []
         for model in models:
-            found = next((o for o in plan.options if o.model is model and o.quant.id == quant_id), None)
+            found = _option_at(plan, model, quant_id)
             if found is None:
                 cells.append(Text(""))
                 continue
