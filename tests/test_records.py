@@ -151,3 +151,69 @@ def test_what_the_fast_path_leaves_to_dataclasses() -> None:
             """A list default is refused, as dataclasses refuses it."""
 
             items: list[int] = []  # noqa: RUF012
+
+
+@pytest.mark.parametrize("options", [{"frozen": True}, {}])
+def test_instances_hold_the_same_dict_in_the_same_order(options: dict[str, Any]) -> None:
+    # a frozen record's __init__ fills the instance's __dict__ in one update: the same keys, values and order as
+    # dataclasses' one object.__setattr__ per field
+    fast, stdlib = fast_and_stdlib(**options)
+    made = [cls(3, 4.5, ["t"], label="z") for cls in (fast, stdlib)] + [cls(7) for cls in (fast, stdlib)]
+    assert (
+        list(vars(made[0]).items())
+        == list(vars(made[1]).items())
+        == [
+            ("x", 3),
+            ("y", 4.5),
+            ("tags", ["t"]),
+            ("label", "z"),
+        ]
+    )
+    assert list(vars(made[2]).items()) == list(vars(made[3]).items())
+
+
+def test_fields_behind_a_descriptor_are_set_through_it_as_dataclasses_do() -> None:
+    class Slotted:
+        """A base that holds ``x`` in a slot: object.__setattr__ sets the slot, not the instance's dict."""
+
+        __slots__ = ("x",)
+
+    class ReadOnly:
+        """A base whose ``y`` is a property without a setter: object.__setattr__ refuses it."""
+
+        @property
+        def y(self) -> int:
+            return 0
+
+    for decorator in (records.dataclass, dataclasses.dataclass):
+
+        @decorator(frozen=True, repr=False)
+        class InSlot(Slotted, Record):
+            """x in the base's slot, z in the dict."""
+
+            x: int
+            z: int = 2
+
+        made = InSlot(1)
+        assert (made.x, made.z, vars(made)) == (1, 2, {"z": 2})
+
+        @decorator(frozen=True, repr=False)
+        class BehindProperty(ReadOnly, Record):
+            """y is the base's read-only property."""
+
+            y: int
+
+        with pytest.raises(AttributeError):
+            BehindProperty(1)
+
+
+def test_a_field_without_a_default_after_one_with_is_refused_as_dataclasses_refuses_it() -> None:
+    for decorator in (records.dataclass, dataclasses.dataclass):
+        with pytest.raises(TypeError, match="non-default argument 'b' follows default argument"):
+
+            @decorator(frozen=True, repr=False)
+            class Misordered(Record):
+                """b has no default but a has one."""
+
+                a: int = 1
+                b: int

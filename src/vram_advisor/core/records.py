@@ -153,7 +153,9 @@ def _plain(cls: type) -> bool:
     if any(hasattr(base, "__dataclass_fields__") for base in cls.__mro__[1:]):
         return False
     for name, annotation in body.get("__annotations__", {}).items():
-        if not isinstance(annotation, str) or any(word in annotation for word in ("ClassVar", "InitVar", "KW_ONLY")):
+        if not isinstance(annotation, str) or "ClassVar" in annotation or "InitVar" in annotation:
+            return False
+        if "KW_ONLY" in annotation:
             return False
         value = body.get(name)
         if isinstance(value, dataclasses.Field) and (not value.init or value.kw_only is True):
@@ -170,30 +172,39 @@ def _set(cls: type, name: str, function: Any) -> None:
 
 
 def _init(cls: type, own: list[dataclasses.Field[Any]] | tuple[dataclasses.Field[Any], ...], frozen: bool) -> Any:
-    """The ``__init__`` of the fields ``own``, as dataclasses writes it: one compile per class."""
+    """The ``__init__`` of the fields ``own``, as dataclasses writes it: one compile per class.
+
+    Two things keep the text short, since compiling is most of a record's cost: the defaults are given to the
+    function as its ``__defaults__`` rather than named in the text, and a frozen record whose fields are plain
+    entries of its ``__dict__`` fills them in one ``update`` (the same keys, values and order as dataclasses' one
+    ``object.__setattr__`` per field; ``_plain_dict``).
+    """
     names: dict[str, Any] = {
         "__dataclass_HAS_DEFAULT_FACTORY__": _HAS_DEFAULT_FACTORY,
         "__object_setattr": object.__setattr__,
     }
-    parameters, body = ["self"], []
+    parameters, defaults, body, values = ["self"], [], [], []
     for field in own:
         value = field.name
         if field.default_factory is not _MISSING:
             names[f"__dataclass_dflt_{field.name}__"] = field.default_factory
-            parameters.append(f"{field.name}=__dataclass_HAS_DEFAULT_FACTORY__")
+            defaults.append(_HAS_DEFAULT_FACTORY)
             value = (
                 f"__dataclass_dflt_{field.name}__() if {field.name} is __dataclass_HAS_DEFAULT_FACTORY__ "
                 f"else {field.name}"
             )
         elif field.default is not _MISSING:
-            names[f"__dataclass_dflt_{field.name}__"] = field.default
-            parameters.append(f"{field.name}=__dataclass_dflt_{field.name}__")
-        else:
-            parameters.append(field.name)
+            defaults.append(field.default)
+        elif defaults:
+            raise TypeError(f"non-default argument {field.name!r} follows default argument")
+        parameters.append(field.name)
+        values.append(f"{field.name!r}: {value}")
         if frozen:
             body.append(f"  __object_setattr(self, {field.name!r}, {value})")
         else:
             body.append(f"  self.{field.name} = {value}")
+    if frozen and values and _plain_dict(cls, own):
+        body = [f"  self.__dict__.update({{{', '.join(values)}}})"]
     if hasattr(cls, "__post_init__"):
         body.append("  self.__post_init__()")
     if not body:
@@ -202,8 +213,25 @@ def _init(cls: type, own: list[dataclasses.Field[Any]] | tuple[dataclasses.Field
     scope: dict[str, Any] = {}
     exec(source, names, scope)  # the text is built above from field names only
     function = scope["__init__"]
+    function.__defaults__ = tuple(defaults) or None
     function.__annotations__ = {field.name: field.type for field in own} | {"return": None}
     return function
+
+
+def _plain_dict(cls: type, own: list[dataclasses.Field[Any]] | tuple[dataclasses.Field[Any], ...]) -> bool:
+    """Whether ``object.__setattr__(self, name, value)`` is the same as ``self.__dict__[name] = value`` for each field
+    of ``cls``: its instances have a ``__dict__`` (no ``__slots__`` all the way up), and no class on the way up holds
+    a data descriptor (a property, a slot) under a field's name."""
+    if not any("__dict__" in klass.__dict__ for klass in cls.__mro__):
+        return False
+    for field in own:
+        for klass in cls.__mro__:
+            if field.name in klass.__dict__:
+                found = type(klass.__dict__[field.name])
+                if hasattr(found, "__set__") or hasattr(found, "__delete__"):
+                    return False
+                break
+    return True
 
 
 def _frozen_setattr(cls: Any, own: Any) -> Any:
