@@ -7,8 +7,10 @@ dependencies (typer, rich, psutil, pynvml, msgspec), interleaved, median of seve
 Measure an installed package: it has compiled bytecode, while a checkout under PYTHONDONTWRITEBYTECODE=1
 recompiles every module on every start. Machines are noisy: compare the ratios, and the minima beside the medians.
 
-Target (issue 20): the ratio check/floor at most 1.2. The floor before msgspec became a dependency (issue 20) is
-reported too. Also reported: ``probe --json`` (the real probe on this machine)
+Target (issues 20 and 21): the ratio check/floor at most 1.2. The floor before msgspec became a dependency (issue 20)
+is reported too. The warm-up run validates the packaged profiles and writes them to the user's cache folder
+(``catalog.compiled``), as the first run after an install does; the timed runs read them back.
+``VRAM_ADVISOR_NO_CACHE=1 python bench/startup.py`` times every run validating them. Also reported: ``probe --json`` (the real probe on this machine)
 and ``check --json`` with probing. Prints a small table; exits 0 whatever the figures (machines are noisy).
 """
 

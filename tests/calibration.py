@@ -22,8 +22,9 @@ from vram_advisor.core.records import Record
 from vram_advisor.inventory import whatif
 from vram_advisor.inventory.bandwidth import parse_user_bandwidth
 from vram_advisor.inventory.model import Inventory, Ram
+from vram_advisor.plan.estimate.offload import hybrid_placement
 from vram_advisor.plan.estimate.option import estimate_option
-from vram_advisor.plan.estimate.placement import PLACEMENT_GPU, Placement, machine_view
+from vram_advisor.plan.estimate.placement import PLACEMENT_GPU, PLACEMENT_HYBRID, Placement, machine_view
 from vram_advisor.plan.estimate.speed import SpeedEstimate, decode_speed
 
 #: The placement a unified-memory machine (Apple Silicon, GB10) runs all in its GPU budget.
@@ -51,6 +52,9 @@ class MeasuredPoint(Record):
     measured_text: str
     source: str
     held_out: bool
+    #: the layers whose routed experts the engine kept on the GPU in the measured run (ktransformers and FreeToken
+    #: keep them all in RAM: 0); None: as many as fit, as the planner splits them
+    gpu_expert_layers: int | None = None
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -88,6 +92,7 @@ def load_points(path: Path) -> tuple[float, tuple[MeasuredPoint, ...]]:
             measured_text=str(item.get("measured_text") or f"{item['measured_tok_s']} tok/s"),
             source=str(item["source"]),
             held_out=bool(item.get("held_out", False)),
+            gpu_expert_layers=item.get("gpu_expert_layers"),
         )
         for item in data["points"]
     )
@@ -112,6 +117,13 @@ def estimate_point(point: MeasuredPoint, catalog: Catalog | None = None, use_ram
     estimate = estimate_option(model, quant, POINT_CONTEXT_TOKENS, machine, "bf16", "published")
     kinds = (point.placement, PLACEMENT_GPU) if point.placement == PLACEMENT_UNIFIED else (point.placement,)
     placement = next(p for kind in kinds for p in estimate.placements if p.kind == kind)
+    if point.gpu_expert_layers is not None and placement.kind == PLACEMENT_HYBRID:
+        assert estimate.kv is not None and quant.bits is not None
+        arch = model.architecture
+        assert arch is not None
+        split = hybrid_placement(arch, quant.bits, estimate.weights, estimate.kv, machine, point.gpu_expert_layers)
+        assert split is not None
+        placement = split
     ram = machine.ram_bandwidth
     used = units.format_bandwidth(ram.bytes_per_s) + (" assumed" if ram.assumed else "")
     return PointEstimate(point, placement, decode_speed(placement), used)

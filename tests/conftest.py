@@ -143,6 +143,18 @@ def full_inventory(gpus: int = 2) -> dict[str, Any]:
         local_files=[{"repo": "org/model", "path": "a.gguf", "location": "/models/a.gguf", "size_bytes": 5}],
     )
     data["ram"]["swap_total_bytes"] = 0
+    reading = {  # what probe --measure records
+        "bytes_per_s": 410 * 10**9,
+        "measured": True,
+        "method": "memmove copy, bytes read + written",
+        "threads": 16,
+        "bytes": 32 * GIB,
+        "seconds": 0.083811,
+        "rounds": 6,
+        "elapsed_seconds": 0.71,
+        "path": "/models/a.gguf",
+    }
+    data["ram"]["bandwidth"] = reading
     data["disks"] = [
         {
             "path": "/models",
@@ -153,6 +165,7 @@ def full_inventory(gpus: int = 2) -> dict[str, Any]:
             "fstype": "ext4",
             "mountpoint": "/models",
             "model_dir": True,
+            "read_bandwidth": dict(reading, bytes_per_s=6 * 10**9, threads=1),
         }
     ]
     return data

@@ -197,7 +197,9 @@ def test_human_view_api_answer(cli, write_inventory):
     result = cli(["check", "--inventory", write_inventory(inventory_dict([], ram_gib=16))])
     assert result.code == 0
     assert "Use the DeepSeek API" in result.out
-    assert "smaller local models that fit" in " ".join(result.out.split())
+    # at the default 32k context only the 7B distill's file and KV fit the 8 GiB of spare RAM (issue 21: the KV
+    # counts), so the line names one model
+    assert "a smaller local model that fits" in " ".join(result.out.split())
 
 
 def test_models_lists_the_tables(cli):

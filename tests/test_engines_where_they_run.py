@@ -84,6 +84,7 @@ def test_sglang_serves_the_repository_name_from_a_local_folder() -> None:
 
     class Estimate:
         machine = None
+        kv = None  # no KV estimate: the command serves one sequence
 
     fetched = Fetched(("hf download x",), "/models/DeepSeek-V4-Flash-0731", None, "deepseek-ai/DeepSeek-V4-Flash-0731")
     from vram_advisor.catalog.userprofiles import default_catalog

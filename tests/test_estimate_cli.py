@@ -35,7 +35,9 @@ def test_estimate_json_is_the_breakdown(cli, write_inventory) -> None:  # type: 
     assert command[:1] == ["llama-server"]
     assert command[command.index("-c") + 1] == "131072"
     assert command[command.index("-ngl") + 1] == "99"
-    assert command[command.index("-ot") + 1] == "exps=CPU"
+    # the GPU keeps the routed experts of as many layers as fit; the first layers' stay in RAM
+    hybrid = next(p for p in doc["placements"] if p["placement"] == "gpu+ram")
+    assert command[command.index("--n-cpu-moe") + 1] == str(hybrid["expert_layers"]["in_ram"])
     # the GPU+RAM plan runs on llama.cpp, so it loads the GGUF llama.cpp reads (antirez's files are ds4's)
     assert doc["run"]["repo"] == "unsloth/DeepSeek-V4-Flash-GGUF"
     assert doc["run"]["download"] == "hf download unsloth/DeepSeek-V4-Flash-GGUF --include 'UD-IQ2_XXS/*'"
@@ -161,7 +163,7 @@ def test_check_json_gains_offload_plans_and_run(cli, write_inventory) -> None:  
     assert plans["gpu+ram"]["decode_tokens_per_s_upper_bound"] > plans["cpu"]["decode_tokens_per_s_upper_bound"]
     assert doc["estimate"]["bandwidths"]["ram"] == {"bytes_per_s": 100 * 10**9, "source": "--ram-bw", "assumed": False}
     assert doc["estimate"]["assumptions"]
-    assert doc["run"]["placement"] == "gpu+ram" and "-ot" in doc["run"]["command"]
+    assert doc["run"]["placement"] == "gpu+ram" and "--n-cpu-moe" in doc["run"]["command"]
     # options that load from VRAM carry no offload plans
     assert all("offload_plans" not in o for o in doc["options"] if o["fit"] in ("comfortable", "minimum"))
 
@@ -171,7 +173,7 @@ def test_check_human_view_shows_context_and_offload(cli, write_inventory) -> Non
     out = cli(["check", "--inventory", path, "--context", "128k", "--details"]).out
     assert "Context" in out and "128k tokens (131,072)" in out
     assert "Offload plans for" in out and "≈ tok/s" in out  # issue 12: a range, never a bare bandwidth bound
-    assert "Run it" in out and "exps=CPU" in out
+    assert "Run it" in out and "--n-cpu-moe" in out
 
 
 def test_check_human_view_shows_the_need_of_a_local_recommendation(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from conftest import GIB, MIB, gpu, inventory_dict
+from vram_advisor.catalog.profiles import packaged_catalog
 from vram_advisor.core import units
 from vram_advisor.inventory import model as inv
 from vram_advisor.plan import estimate as est
@@ -48,16 +49,32 @@ def test_v4_pro_hybrid_against_ktransformers_2001() -> None:
     hybrid = placement(doc, est.PLACEMENT_HYBRID)
     assert hybrid["fits"] is True
     assert doc["recommended_placement"] == est.PLACEMENT_HYBRID
+    # the planner's own plan fills the VRAM the non-expert part leaves with some layers' routed experts
+    assert 0 < hybrid["expert_layers"]["on_gpu"] < hybrid["expert_layers"]["layers"] == 61
+    # the measured run kept every routed expert in RAM: the same placement with none on the GPU
+    machine = est.machine_view(
+        inv.from_dict(inventory_dict([gpu(*RTX_PRO_6000)], ram_gib=12 * 96 * 10**9 / GIB)),
+        units.parse_bandwidth("12xDDR5-4800"),
+    )
+    model = packaged_catalog().model("deepseek-v4-pro")
+    quant = model.quant("fp8")
+    estimate = est.estimate_option(model, quant, 2048 + 32, machine, "bf16", "published")
+    assert model.architecture is not None and quant.bits is not None and estimate.kv is not None
+    as_run = est.hybrid_placement(model.architecture, quant.bits, estimate.weights, estimate.kv, machine, 0)
+    assert as_run is not None and as_run.fits is True and as_run.expert_split is not None
+    assert as_run.expert_split.on_gpu_layers == 0
     measured_tok_s = 7.33
-    bounds = hybrid["decode_tokens_per_s"]
-    assert bounds["bottleneck"] == "ram"
-    assert measured_tok_s <= bounds["upper_bound"]
-    assert 0.5 <= bounds["estimate"] / measured_tok_s <= 2.0
+    bottleneck, speed, upper = as_run.bottleneck, as_run.speed, as_run.tokens_per_s_upper_bound
+    assert bottleneck is not None and bottleneck.name == "ram" and speed is not None and upper is not None
+    assert measured_tok_s <= upper
+    assert 0.5 <= speed.tokens_per_s / measured_tok_s <= 2.0
+    # the planner's split reads fewer experts from RAM, so its estimate is the faster one
+    assert hybrid["decode_tokens_per_s"]["estimate"] > speed.tokens_per_s
     # memory: the GPU part within 2x of the 83,261-85,467 MiB measured (ktransformers keeps more on the GPU)
-    gpu_mib = hybrid["gpu_bytes"] / MIB
+    gpu_mib = as_run.gpu_bytes / MIB
     assert 83261 / 2 <= gpu_mib <= 85467
     # and the routed experts fit in the ~80% of RAM the run used
-    assert hybrid["breakdown"]["weights"]["ram"] <= 0.8 * 12 * 96 * 10**9
+    assert as_run.weights_ram <= 0.8 * 12 * 96 * 10**9
 
 
 def test_v4_flash_hybrid_vram_against_lm_studio_2235() -> None:
@@ -145,8 +162,10 @@ def test_hybrid_speed_follows_the_ram_bandwidth() -> None:
     )
     ram_tier = next(t for t in slow_h["tiers"] if t["tier"] == "ram")
     assert ram_tier["bandwidth_source"] == "--ram-bw"
-    # the GPU holds only the non-routed weights, KV and overhead; RAM the routed experts
-    assert slow_h["breakdown"]["weights"]["ram"] > 5 * slow_h["breakdown"]["weights"]["gpu"]
+    # the GPU holds the non-routed weights, KV, overhead and the last layers' routed experts; RAM the first ones'
+    layers = slow_h["expert_layers"]
+    assert 0 < layers["on_gpu"] < layers["layers"] and layers["in_ram"] == layers["layers"] - layers["on_gpu"]
+    assert slow_h["breakdown"]["weights"]["ram"] == layers["off_gpu_bytes"]
     assert slow_h["gpu_bytes"] + slow_h["ram_bytes"] == slow_h["need_bytes"]
 
 

@@ -51,22 +51,30 @@ def test_the_articles_q2_on_one_h100_runs_with_the_experts_in_ram_and_says_why(c
     assert (doc["recommendation"]["kind"], doc["recommendation"]["quant"]) == ("local", "q2")
     run = doc["run"]
     assert run["placement"] == "gpu+ram"
-    assert flags(run["command"])["-ot"] == "exps=CPU"
     assert run["loads"]["bytes"] == 90_860_736_928 and run["loads"]["basis"] == "published"
     assert "cannot go all on the GPUs" in run["warning"]
     assert "unsloth UD-IQ2_XXS GGUF (90.9 GB), the file the command loads" in run["warning"]
-    assert as_loaded(doc, machine, "gpu+ram").fits is True
+    hybrid = as_loaded(doc, machine, "gpu+ram")
+    assert hybrid.fits is True
     assert as_loaded(doc, machine, "gpu").need_bytes > doc["usable_vram_bytes"]
+    # the VRAM the rest leaves holds most layers' routed experts: only the first few stay in RAM
+    split = hybrid.expert_split
+    assert split is not None and split.partial and split.layers == 43
+    assert flags(run["command"])["--n-cpu-moe"] == str(split.cpu_layers) and "-ot" not in flags(run["command"])
+    assert hybrid.gpu_bytes <= doc["usable_vram_bytes"] < hybrid.gpu_bytes + split.routed_bytes // split.layers
 
 
 def test_without_the_ram_for_the_experts_the_command_maps_them_from_disk_and_says_why(cli, write_inventory) -> None:  # type: ignore[no-untyped-def]
-    machine = inventory_dict([gpu("NVIDIA H100 80GB HBM3", 81559, 480)], ram_gib=24, disks=[NVME])
+    # 8 GiB of RAM cannot hold even the first layers' routed experts that the H100 leaves out
+    machine = inventory_dict([gpu("NVIDIA H100 80GB HBM3", 81559, 480)], ram_gib=8, disks=[NVME])
     args = ["check", "--sizes", "table", "--inventory", write_inventory(machine), "--model-dir", "/models"]
     doc = cli([*args, "--json"]).json()
     run = doc["run"]
     assert run["placement"] == "nvme"
-    assert flags(run["command"])["-ot"] == "exps=CPU"
-    assert "nor with the routed experts in RAM (-ot exps=CPU): RAM:" in run["warning"]
+    nvme = as_loaded(doc, machine, "nvme")
+    assert nvme.expert_split is not None and nvme.expert_split.partial and nvme.weights_disk > 0
+    assert flags(run["command"])["--n-cpu-moe"] == str(nvme.expert_split.cpu_layers)
+    assert "nor with routed experts in RAM (--n-cpu-moe N, or -ot exps=CPU for all of them): RAM:" in run["warning"]
     assert as_loaded(doc, machine, "gpu+ram").fits is False
     human = cli([*args, "--details"]).out
     assert "why this placement:" in human and "mapped from the disk" in human
@@ -93,7 +101,16 @@ def test_the_articles_pro_q4_runs_unsloths_gguf_with_the_experts_in_ram(cli, wri
     ).json()
     assert (doc["recommendation"]["model"], doc["recommendation"]["quant"]) == ("deepseek-v4-pro", "q4")
     run = doc["run"]
-    assert run["placement"] == "gpu+ram" and flags(run["command"])["-ot"] == "exps=CPU"
+    assert run["placement"] == "gpu+ram"
+    # 8 x 80 GB hold the non-expert part and the routed experts of the last layers, split by layer over the GPUs
+    words = flags(run["command"])
+    hybrid = as_loaded(doc, machine, "gpu+ram")
+    split = hybrid.expert_split
+    assert split is not None and split.partial and hybrid.fits is True
+    assert words["--n-cpu-moe"] == str(split.cpu_layers)
+    shares = [int(share) for share in words["--tensor-split"].split(",")]
+    assert len(shares) == 8 and sum(shares) == split.layers + 1  # the output layer on the last GPU
+    assert shares[0] > shares[-1] - 1  # the first GPU holds the cheap layers (no experts): more of them
     assert run["loads"]["bytes"] == 849_683_927_055 and run["loads"]["basis"] == "published"
     assert run["steps"][0] == (
         "hf download unsloth/DeepSeek-V4-Pro-0813-GGUF --include 'UD-Q4_K_XL/*' "

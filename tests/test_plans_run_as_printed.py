@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fnmatch
 import itertools
+import json
 import posixpath
 import re
 import shlex
@@ -137,6 +138,8 @@ class Replay:
         if program == "vllm" or program == "mlx_vlm.server":
             model = words[2] if program == "vllm" else words[words.index("--model") + 1]
             assert model in self.whole, f"{line}: {model} was never downloaded whole"
+            if "--speculative-config" in words:
+                vllm_speculative_config(words[words.index("--speculative-config") + 1], line)
             return model
         if program == "sglang":
             model = words[words.index("--model-path") + 1]
@@ -151,6 +154,24 @@ class Replay:
             assert any(p in self.whole and posixpath.dirname(p) == folder for p in self.whole), line
             return folder
         raise AssertionError(f"an engine line of an unknown program: {line}")
+
+
+#: What vLLM's ``--speculative-config`` parser takes (vllm/config/speculative.py, ``SpeculativeConfig``): the keys a
+#: printed line may set, the methods, and the rule that ``num_speculative_tokens`` is a positive integer.
+VLLM_SPECULATIVE_KEYS = {"method", "num_speculative_tokens", "draft_sample_method", "rejection_sample_method", "model"}
+VLLM_SPECULATIVE_METHODS = {"ngram", "medusa", "mlp_speculator", "draft_model", "suffix", "eagle", "eagle3", "mtp"}
+VLLM_SPECULATIVE_METHODS |= {"dflash", "dspark", "ngram_gpu", "extract_hidden_states", "custom_class"}
+
+
+def vllm_speculative_config(value: str, line: str) -> dict:  # type: ignore[type-arg]
+    """The flag's value as vLLM reads it: a JSON object (the shell has removed the quotes) of known keys."""
+    config = json.loads(value)
+    assert isinstance(config, dict), f"{line}: --speculative-config is not a JSON object"
+    assert set(config) <= VLLM_SPECULATIVE_KEYS, f"{line}: unknown keys {set(config) - VLLM_SPECULATIVE_KEYS}"
+    assert config.get("method") in VLLM_SPECULATIVE_METHODS, f"{line}: method {config.get('method')!r}"
+    tokens = config.get("num_speculative_tokens")
+    assert isinstance(tokens, int) and not isinstance(tokens, bool) and tokens > 0, f"{line}: {tokens!r}"
+    return config
 
 
 def first_shard(path: str) -> None:

@@ -14,6 +14,8 @@ from conftest import gpu, inventory_dict
 # what the collector looks like once the command has run, with the command's output on stdout first
 PROGRAM = """
 import gc, json, sys
+import vram_advisor.cli
+vram_advisor.cli._leave = lambda code: None  # look at the collector after the command, before the process ends
 from vram_advisor.cli import main
 code = main()
 print(json.dumps({"code": code, "enabled": gc.isenabled(), "frozen": gc.get_freeze_count()}))
@@ -59,3 +61,34 @@ def test_main_called_with_argv_leaves_the_collector_as_it_was(tmp_path: Path) ->
     assert gc.isenabled()
     assert main(["check", "--json", "--inventory", str(path)]) == 0
     assert gc.isenabled() and gc.get_freeze_count() == before
+
+
+def _program(args: list[str], before: str = "") -> subprocess.CompletedProcess[str]:
+    script = f"import sys\n{before}\nfrom vram_advisor.cli import main\nsys.exit(main())\n"
+    return subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_the_program_ends_at_once_with_its_exit_code_and_all_its_output(tmp_path: Path) -> None:
+    path = tmp_path / "node.json"
+    path.write_text(json.dumps(inventory_dict([gpu("NVIDIA GeForce RTX 4090", 24564, 300)], ram_gib=64)))
+    args = ["check", "--json", "--inventory", str(path)]
+    done = _program([*args, "--require", "deepseek-v4-pro:fp8"])
+    assert done.returncode == 1 and done.stderr == ""
+    assert json.loads(done.stdout)["required"]["fits"] is False  # the whole document, flushed before the end
+    # nothing registered to run at exit: the process ends through os._exit (seen by wrapping it), not the usual exit
+    spy = "import os\nreal_exit = os._exit\nos._exit = lambda code: (os.write(2, b'HARD'), real_exit(code))"
+    quick = _program(args, before=spy)
+    assert quick.returncode == 0 and quick.stderr == "HARD"
+    slow = _program(args, before=spy + "\nimport atexit\natexit.register(int)")
+    assert slow.returncode == 0 and slow.stderr == ""  # something waits for the exit: the usual one
+
+
+def test_what_is_registered_to_run_at_exit_still_runs(tmp_path: Path) -> None:
+    path = tmp_path / "node.json"
+    path.write_text(json.dumps(inventory_dict([gpu("NVIDIA GeForce RTX 4090", 24564, 300)], ram_gib=64)))
+    done = _program(
+        ["check", "--json", "--inventory", str(path)], before="import atexit\natexit.register(print, 'AT-EXIT')"
+    )
+    assert done.returncode == 0 and done.stdout.rstrip().endswith("AT-EXIT")

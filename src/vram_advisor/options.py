@@ -87,6 +87,30 @@ def _context(text: str, _catalog: Catalog) -> object:
     return parse_context(text)
 
 
+#: The most concurrent sequences ``--users`` plans for: far beyond what one machine serves at a V4 context
+#: (vLLM's own default cap, ``--max-num-seqs``, is 256 to 1024), small enough that the KV arithmetic stays exact.
+MAX_USERS = 4096
+
+
+def parse_users(text: str | None) -> int:
+    """``--users N``: how many concurrent sequences, each at ``--context``, the plan serves (1 when not given).
+    Only 0, negatives, non-integers and more than ``MAX_USERS`` are bad input; more users than fit is an answer."""
+    if text is None:
+        return 1
+    from vram_advisor.core.numbers import NumberError, parse_int, shown
+
+    try:
+        return parse_int(text, 1, MAX_USERS)
+    except NumberError:
+        raise UsageError(
+            f"--users {shown(text)}: expected a whole number of concurrent sequences from 1 to {MAX_USERS:,}"
+        ) from None
+
+
+def _users(text: str, _catalog: Catalog) -> object:
+    return parse_users(text)
+
+
 def _require(text: str, catalog: Catalog) -> object:
     from vram_advisor.plan.rules import parse_requirement
 
@@ -114,7 +138,8 @@ def _estimate(name: str) -> Callable[[str, Catalog], object]:
     def parse(text: str, _catalog: Catalog) -> object:
         from vram_advisor.plan.check_estimates import EstimateOptions
 
-        return EstimateOptions.parse(**{name: text})
+        given: dict[str, Any] = {name: text}
+        return EstimateOptions.parse(**given)
 
     return parse
 
@@ -175,6 +200,15 @@ CHECK_OPTIONS: tuple[CheckOption, ...] = (
         metavar="TOKENS",
         description='Planned context length in tokens: "32768", "128k" or "1M" (k = 1024). Default 32k.',
         parse=_context,
+    ),
+    CheckOption(
+        "users",
+        "--users",
+        "Plan for N concurrent sequences at --context each (KV for N; the printed command serves N).",
+        metavar="N",
+        description="How many concurrent sequences (users), each at the planned context: the KV cache is counted "
+        "for all of them and the run command serves that many. Default 1.",
+        parse=_users,
     ),
     CheckOption(
         "kv_dtype",

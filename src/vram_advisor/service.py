@@ -19,7 +19,7 @@ from vram_advisor.core.numbers import shown
 from vram_advisor.core.records import Record, dataclass
 from vram_advisor.inventory import model as inv
 from vram_advisor.inventory import visibility, whatif
-from vram_advisor.options import CHECK_OPTIONS, parse_context, too_long
+from vram_advisor.options import CHECK_OPTIONS, parse_context, parse_users, too_long
 from vram_advisor.plan import check as core
 from vram_advisor.plan.check import CheckOptions, CheckReport
 from vram_advisor.plan.check_estimates import EstimateOptions
@@ -46,6 +46,7 @@ class CheckRequest(Record):
     require: str | None = None
     allow_offload: bool = False
     context: str | None = None
+    users: str | None = None
     kv_dtype: str = "bf16"
     sizes: str = "real"
     ram_bw: str | None = None
@@ -86,7 +87,9 @@ def check_options(
     model_dir_of(request.model_dir)
     context_tokens = parse_context(request.context, in_play)
     require = parse_requirement(request.require) if request.require is not None else None
-    estimate = EstimateOptions.parse(request.kv_dtype, request.sizes, request.ram_bw, request.disk_bw)
+    estimate = EstimateOptions.parse(
+        request.kv_dtype, request.sizes, request.ram_bw, request.disk_bw, sequences=parse_users(request.users)
+    )
     # the options plan/ takes as given, each named by its table entry's ``into``
     as_given: dict[str, Any] = {option.into: getattr(request, option.name) for option in CHECK_OPTIONS if option.into}
     return CheckOptions(

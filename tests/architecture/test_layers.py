@@ -233,3 +233,12 @@ def test_the_layer_check_sees_a_planted_upward_import(tmp_path: Path) -> None:
     assert imports_of(planted) == {"vram_advisor.render"}
     assert libraries_of(planted) == {"rich"}
     assert RANKS[layer_of("vram_advisor.render")] > RANKS["plan"]
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in source_files() if module_name(p).startswith("vram_advisor.render")], ids=str
+)
+def test_the_human_views_read_the_report_not_another_format(path: Path) -> None:
+    # render/ builds the human views from the typed report (plan.check.CheckReport) alone: a view never reads the
+    # JSON format (report/), so the two cannot drift apart by one depending on the other
+    assert not {module for module in imports_of(path) if module.startswith("vram_advisor.report")}, path

@@ -26,7 +26,15 @@ from vram_advisor.agent.mcp_wire import cut, guarded_stdio
 from vram_advisor.core.errors import VramAdvisorError
 from vram_advisor.inventory import model as inv
 from vram_advisor.inventory import visibility, whatif
-from vram_advisor.options import OPTIONS, REMOTE_OPTIONS, CheckOption, ordered, parse_context, request_values
+from vram_advisor.options import (
+    OPTIONS,
+    REMOTE_OPTIONS,
+    CheckOption,
+    ordered,
+    parse_context,
+    parse_users,
+    request_values,
+)
 from vram_advisor.service import CheckRequest, check_json, run_check
 
 Probe = InventorySource
@@ -43,7 +51,7 @@ CHECK_ARGUMENTS = ordered(
     ("context", "base", "require", "allow_offload", "gpus", "ram", "all_gpus", "kv_dtype", "sizes", "free"),
 )
 #: The check options the ``estimate`` tool shares (the same descriptions as ``check``'s).
-ESTIMATE_ARGUMENTS = ("context", "kv_dtype", "sizes", "gpus", "ram", "all_gpus")
+ESTIMATE_ARGUMENTS = ("context", "kv_dtype", "sizes", "gpus", "ram", "all_gpus", "users")
 _KEYWORD = inspect.Parameter.KEYWORD_ONLY
 
 
@@ -192,6 +200,7 @@ def build_server(inventory_source: Probe, model_dir: str | None = None) -> MCPSe
                 kv_dtype=arguments["kv_dtype"],
                 sizes=arguments["sizes"],
                 model_dir=model_dir,
+                sequences=parse_users(arguments["users"]),
             )
 
         return _answer(compute)

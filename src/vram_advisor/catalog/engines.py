@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from vram_advisor.catalog.speculative import SpeculativeSupport, read_support
 from vram_advisor.core.errors import ProfileError
 from vram_advisor.core.jsonread import FieldReader
 from vram_advisor.core.records import Record, dataclass
@@ -135,6 +136,12 @@ class Engine(Record):
     kv_source: str | None = None
     #: the only repositories whose files it loads (ds4: antirez/deepseek-v4-gguf); empty: any of its formats
     repos: tuple[str, ...] = ()
+    #: speculative decoding: per drafting method, whether it works here and how much faster (catalog/speculative.py)
+    speculative: tuple[SpeculativeSupport, ...] = ()
+
+    def drafting(self, method: str) -> SpeculativeSupport | None:
+        """What the engine's entry says of drafting with ``method``; None where it says nothing."""
+        return next((entry for entry in self.speculative if entry.method == method), None)
 
     def loads(self, fmt: str | None, repo: str | None) -> bool:
         """Whether it loads files of format ``fmt`` from ``repo``."""
@@ -227,7 +234,16 @@ def _engine(r: FieldReader, check_source: SourceCheck, value: Any, where: str) -
         kv_scale=_kv_scale(r, data, p),
         kv_source=r.optional(data, "kv_source", p, r.text),
         repos=r.optional(data, "repos", p, r.texts) or (),
+        speculative=_speculative(r, check_source, data, p),
     )
+
+
+def _speculative(
+    r: FieldReader, check_source: SourceCheck, data: Mapping[str, Any], p: str
+) -> tuple[SpeculativeSupport, ...]:
+    if data.get("speculative") is None:
+        return ()
+    return read_support(r, check_source, _platform, data["speculative"], f"{p}speculative")
 
 
 def _kv_scale(r: FieldReader, data: Mapping[str, Any], p: str) -> float:

@@ -490,5 +490,9 @@ def load_catalog(directory: Path | None = None) -> Catalog:
 
 @cache
 def packaged_catalog() -> Catalog:
-    """The packaged profiles, read once per process."""
-    return load_catalog()
+    """The packaged profiles, read once per process, and validated once per install (``compiled``: a pickle in the
+    user's cache folder, read back only when the profiles and the code that reads them are unchanged)."""
+    from vram_advisor import __version__
+    from vram_advisor.catalog import compiled
+
+    return compiled.cached(load_catalog, Catalog, packaged_dir(), __version__)

@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from vram_advisor.catalog.architecture import PublishedFile
+from vram_advisor.catalog.speculative import Draft, read_draft
 from vram_advisor.core.jsonread import FieldReader
 from vram_advisor.core.records import Record, dataclass
 
@@ -29,6 +30,8 @@ class Release(Record):
     official: bool
     source: str
     note: str | None = None
+    #: the draft module its checkpoint ships (DSpark in V4 0731 and 0813), for speculative decoding
+    draft: Draft | None = None
 
     @property
     def day(self) -> date:
@@ -54,6 +57,7 @@ def _release(r: FieldReader, check_source: SourceCheck, value: Any, where: str) 
         official=r.required(data, "official", p, r.flag),
         source=r.required(data, "source", p, lambda v, w: check_source(r, v, w)),
         note=r.optional(data, "note", p, r.text),
+        draft=r.optional(data, "draft", p, lambda v, w: read_draft(r, check_source, v, w)),
     )
 
 

@@ -4,8 +4,9 @@ falling back to ``/`` (an empty or ``/`` HOME is refused with one line, never tu
 The config folder is the platform's (platformdirs, https://platformdirs.readthedocs.io/): ``~/Library/Application
 Support`` on macOS, ``%LOCALAPPDATA%`` on Windows, and on Linux and other Unix systems ``$XDG_CONFIG_HOME`` or
 ``~/.config``, which is what platformdirs answers there too; that one is computed here, without importing
-platformdirs (start-up), with the XDG specification's rule that a relative ``XDG_CONFIG_HOME`` is ignored. vram-advisor
-keeps no cache folder of its own (the weights go to the Hugging Face cache: probe/paths.py)."""
+platformdirs (start-up), with the XDG specification's rule that a relative ``XDG_CONFIG_HOME`` is ignored. The cache
+folder (``cache_home``: ``$XDG_CACHE_HOME`` or ``~/.cache``, the platform's on macOS and Windows) holds one thing, the
+validated packaged catalogue (``catalog.compiled``); the weights go to the Hugging Face cache (probe/paths.py)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,28 @@ def native_config_dir(platform: str) -> Path | None:
 
         return Path(Windows().user_config_dir)
     return None
+
+
+def cache_home(environ: Mapping[str, str] | None = None) -> Path | None:
+    """The user's cache folder: ``$XDG_CACHE_HOME`` where it is an absolute path (the XDG Base Directory
+    specification), else the platform's (macOS, Windows: platformdirs) or ``$HOME/.cache``; None where HOME is not a
+    safe folder (empty, relative or ``/``): a cache is never worth a warning, it is simply not kept."""
+    env = os.environ if environ is None else environ
+    xdg = env.get("XDG_CACHE_HOME") or ""
+    if os.path.isabs(xdg) and xdg.strip("/"):
+        return Path(xdg)
+    if sys.platform in ("darwin", "win32"):
+        if sys.platform == "darwin":
+            from platformdirs.macos import MacOS
+
+            return Path(MacOS().user_cache_dir)
+        from platformdirs.windows import Windows
+
+        return Path(Windows().user_cache_dir)
+    try:
+        return safe_home(env, "cache folder", "XDG_CACHE_HOME") / ".cache"
+    except UsageError:
+        return None
 
 
 def safe_home(environ: Mapping[str, str], what: str, instead: str) -> Path:

@@ -274,6 +274,16 @@ def cluster(
             help="Judge each node on the real downloads (default, as check does) or on the article's figures alone.",
         ),
     ] = "real",
+    context: Annotated[
+        str | None,
+        typer.Option("--context", metavar="TOKENS", help="Planned context length: 32768, 128k, 1M (default 32k)."),
+    ] = None,
+    users: Annotated[
+        str | None,
+        typer.Option(
+            "--users", metavar="N", help="Plan for N concurrent sequences at --context each (KV for N; default 1)."
+        ),
+    ] = None,
 ) -> None:
     """Plan across many nodes: per node, per group of identical nodes, and what only several nodes together hold."""
     check_seconds(ray_timeout, "--ray-timeout")
@@ -298,7 +308,15 @@ def cluster(
 
     catalog = default_catalog()
     report_broken(catalog, [model.id for model in candidates(catalog, base)])
-    planner = ClusterPlanner(catalog, base=base, sizes=basis)
+    from vram_advisor.options import parse_context, parse_users
+
+    planner = ClusterPlanner(
+        catalog,
+        base=base,
+        sizes=basis,
+        context_tokens=parse_context(context, candidates(catalog, base)),
+        sequences=parse_users(users),
+    )
     report = _SkipReporter()
     with _no_cycle_collection():
         for item in _inputs(paths, ray, ray_address, ray_timeout, from_k8s, from_slurm, follow_symlinks, timeout_s):

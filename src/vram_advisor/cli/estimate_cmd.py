@@ -21,6 +21,12 @@ def estimate(
         str | None,
         typer.Option("--context", metavar="TOKENS", help="Planned context length: 32768, 128k, 1M (default 32k)."),
     ] = None,
+    users: Annotated[
+        str | None,
+        typer.Option(
+            "--users", metavar="N", help="Plan for N concurrent sequences at --context each (KV for N; default 1)."
+        ),
+    ] = None,
     json_output: JsonOpt = False,
     inventory_path: InventoryOpt = None,
     gpus: GpusOpt = None,
@@ -43,7 +49,7 @@ def estimate(
     from vram_advisor.core.errors import UsageError
     from vram_advisor.inventory import visibility
     from vram_advisor.inventory.model import Inventory
-    from vram_advisor.options import parse_context
+    from vram_advisor.options import parse_context, parse_users
     from vram_advisor.plan.check_estimates import EstimateOptions
     from vram_advisor.report.estimate import estimate_and_document
     from vram_advisor.service import CheckRequest, obtain_inventory
@@ -62,7 +68,7 @@ def estimate(
     report_broken(default_catalog(), [model])
     in_play = [m for m in default_catalog().models if m.id == model.strip().lower()]
     context_tokens = parse_context(context, in_play or None)
-    options = EstimateOptions.parse(kv_dtype, sizes, ram_bw, disk_bw)
+    options = EstimateOptions.parse(kv_dtype, sizes, ram_bw, disk_bw, sequences=parse_users(users))
 
     def probe() -> Inventory:
         request = CheckRequest(inventory_path=inventory_path, model_dir=model_dir, gpus=gpus, ram=ram)
@@ -79,6 +85,7 @@ def estimate(
         disk_bw=options.disk_bw,
         model_dir=model_dir,
         release=release,
+        sequences=options.sequences,
     )
     if json_output:
         write_json(document)

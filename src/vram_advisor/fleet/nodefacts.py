@@ -41,6 +41,10 @@ class NodeFacts(NamedTuple):
     uuids: tuple[str, ...]
     interconnect: frozenset[str]
     hidden_gpus: int
+    #: RAM's bandwidth as the inventory states it (``ram.bandwidth``: what ``probe --measure`` measured), to
+    #: ``BANDWIDTH_DIGITS`` significant digits (nodes of one kind measured a little apart share one plan), and
+    #: whether it was measured; None when not stated
+    ram_bandwidth: tuple[int, bool] | None = None
 
 
 def interconnect_kinds(entries: tuple[str, ...] | list[str], nvlink_flags: list[bool | None]) -> frozenset[str]:
@@ -85,6 +89,28 @@ def from_inventory(inventory: Inventory) -> NodeFacts:
         uuids=tuple(gpu.uuid for gpu in inventory.gpus if gpu.uuid),
         interconnect=interconnect_kinds(inventory.interconnect, flags),
         hidden_gpus=sum(1 for gpu in inventory.gpus if gpu.visible is False),
+        ram_bandwidth=_stated_bandwidth(inventory.ram.bandwidth),
+    )
+
+
+#: How many significant digits of a node's measured RAM bandwidth the cluster plan keeps.
+BANDWIDTH_DIGITS = 2
+
+
+def _stated_bandwidth(reading: inv.BandwidthReading | None) -> tuple[int, bool] | None:
+    if reading is None or not reading.bytes_per_s:
+        return None
+    step = 10 ** max(0, len(str(reading.bytes_per_s)) - BANDWIDTH_DIGITS)
+    return round(reading.bytes_per_s / step) * step, reading.measured is True
+
+
+def ram_reading(stated: tuple[int, bool] | None) -> inv.BandwidthReading | None:
+    """A node's stated RAM bandwidth (``NodeFacts.ram_bandwidth``) as the inventory reading the estimates use."""
+    if stated is None:
+        return None
+    rate, measured = stated
+    return inv.BandwidthReading(
+        bytes_per_s=rate, measured=measured, method=f"the node's figure to {BANDWIDTH_DIGITS} significant digits"
     )
 
 

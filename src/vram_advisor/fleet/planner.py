@@ -8,34 +8,29 @@ Scale: nodes are added one at a time and only a small record is kept per node. I
 plan (cached by GPUs and RAM, then by ``Machine``; options by their vector of fits), so the work per node is a few
 dictionary look-ups however large the fleet.
 
-Multi-node plans (contract, Cluster): for each option that no single node can hold (its usable VRAM does not meet the
-option's minimum), the smallest number of nodes whose summed usable VRAM meets it. Among groups of that size, the
-best fit comes first (``comfortable`` before ``minimum``; the largest nodes give the best fit any group of that size
-can have), then identical nodes (same GPU model and count), then nodes whose interconnect the probe saw
-(InfiniBand/RDMA between nodes, NVLink inside), then the fewest GPUs. The fit of a group is the option's fit on the
-summed usable VRAM.
+Multi-node plans: ``multinode``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import field
-from itertools import accumulate
-from typing import Any, NamedTuple
+from typing import Any
 
 from vram_advisor.catalog.profiles import Catalog, ModelProfile, QuantRow
 from vram_advisor.core.records import Record, dataclass
 from vram_advisor.fleet import nodefacts
 from vram_advisor.fleet.inputs import NodeInput, Skipped
-from vram_advisor.fleet.nodefacts import INFINIBAND, NVLINK, RDMA, NodeFacts
+from vram_advisor.fleet.multinode import MultiNodePlan, Node, multi_node_plans
+from vram_advisor.fleet.nodefacts import NodeFacts
 from vram_advisor.inventory import model as inv
 from vram_advisor.inventory.model import Gpu, Inventory
 from vram_advisor.plan import rules as plan
 from vram_advisor.plan.check_estimates import verdict_placement
 from vram_advisor.plan.choose import Choice
 from vram_advisor.plan.estimate import Placement
-from vram_advisor.plan.machine import Fit
+from vram_advisor.plan.estimate.speculative import Speculative, speculative_for
 from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, Machine, Option, Recommendation
 
 SCHEMA = "vram-advisor/cluster/v1"
@@ -58,6 +53,8 @@ class MachinePlan(Record):
     verdict: tuple[str | None, ...]
     #: Where the recommendation runs by the estimate it was judged on (rule 9), for its speed; None otherwise.
     run_placement: Placement | None = None
+    #: Drafting on the run (``decode_tokens_per_s.speculative``), as ``check`` reports it
+    speculative: Speculative | None = None
 
 
 def _verdict(recommendation: Recommendation, stretch: Option | None) -> tuple[str | None, ...]:
@@ -97,37 +94,6 @@ class HardwareGroup(Record):
         return " + ".join(f"{count} × {name}" for name, count in self.gpus)
 
 
-class Node(NamedTuple):
-    """One planned node. ``name`` is unique in the plan; ``hostname`` is what the node reported."""
-
-    name: str
-    source: str
-    hostname: str | None
-    group: int
-    entry: int
-    usable_vram_bytes: int
-    gpu_count: int
-    interconnect: frozenset[str]
-    hidden_gpus: int
-
-
-@dataclass(frozen=True, repr=False)
-class MultiNodePlan(Record):
-    """An option no single node holds, and the smallest group of nodes that holds it."""
-
-    option: Option
-    fit: str
-    nodes: tuple[int, ...]
-    usable_vram_bytes: int
-    gpu_count: int
-    group: int | None
-    interconnect: tuple[str, ...]
-    interconnect_note: str
-    #: What to do about a link between the nodes that the probes did not see (None when InfiniBand or RDMA was seen).
-    link_advice: str | None
-    comfortable_node_count: int | None
-
-
 @dataclass(repr=False)
 class ClusterPlan(Record):
     """Everything ``cluster`` reports."""
@@ -164,10 +130,17 @@ class ClusterPlanner:
     """Adds nodes one by one (``add``), keeps small records, and plans the fleet (``finish``)."""
 
     def __init__(
-        self, catalog: Catalog, base: bool = False, sizes: str = "real", context_tokens: int = 32 * 1024
+        self,
+        catalog: Catalog,
+        base: bool = False,
+        sizes: str = "real",
+        context_tokens: int = 32 * 1024,
+        sequences: int = 1,
     ) -> None:
         self.catalog = catalog
         self.base = base
+        #: ``--users``: the concurrent sequences at the context every plan's KV cache is for
+        self.sequences = sequences
         #: "real" judges each node as ``check`` does by default (rule 9); "table" by the article's figures alone.
         self.sizes = sizes
         self.context_tokens = context_tokens
@@ -194,7 +167,9 @@ class ClusterPlanner:
         if inventory is not None:
             from vram_advisor.plan.realfit import judge_for
 
-            judge, made = judge_for(inventory, machine, self.catalog.engines, self.context_tokens)
+            judge, made = judge_for(
+                inventory, machine, self.catalog.engines, self.context_tokens, sequences=self.sequences
+            )
             return self._append(machine, plan.evaluate(self.catalog, machine, self.base, judge=judge), made())
         index = self._by_machine.get(machine)
         if index is not None:
@@ -218,10 +193,13 @@ class ClusterPlanner:
             options, machine, real=choices is not None, label=plan.family_label(self.catalog)
         )
         stretch = plan.stretch_of(options, recommendation)
-        run_placement = None
+        run_placement, drafting = None, None
         chosen = recommendation.option
         if choices is not None and chosen is not None and chosen.key in choices:
-            run_placement = verdict_placement(choices[chosen.key].estimate, recommendation.kind, chosen)
+            choice = choices[chosen.key]
+            run_placement = verdict_placement(choice.estimate, recommendation.kind, chosen)
+            if run_placement is not None:
+                drafting = speculative_for(choice.estimate, run_placement, choice.engine, choice.download.repo)
         index = len(self.entries)
         self.entries.append(
             MachinePlan(
@@ -230,6 +208,7 @@ class ClusterPlanner:
                 recommendation=recommendation,
                 stretch=stretch,
                 run_placement=run_placement,
+                speculative=drafting,
                 verdict=_verdict(recommendation, stretch),
             )
         )
@@ -265,7 +244,7 @@ class ClusterPlanner:
         if first is not None:
             why = "same hostname and GPU UUIDs" if facts.uuids else "same hostname and inventory, no GPU UUIDs"
             return self.skip(Skipped(source, f"same machine as {first} ({why}): counted once"))
-        key = (facts.gpus, facts.ram_total_bytes, facts.ram_limit_bytes)
+        key = (facts.gpus, facts.ram_total_bytes, facts.ram_limit_bytes, facts.ram_bandwidth)
         cached = self._by_key.get(key)
         if cached is None:
             inventory = planning_inventory(facts)
@@ -323,7 +302,7 @@ class ClusterPlanner:
         from vram_advisor.plan.realfit import group_row
 
         gpus = 2 * max(node.gpu_count for node in self.nodes)
-        return [(model, group_row(model, row, self.context_tokens, gpus)) for model, row in self.ranked]
+        return [(model, group_row(model, row, self.context_tokens, gpus, self.sequences)) for model, row in self.ranked]
 
     def finish(self) -> ClusterPlan:
         return ClusterPlan(
@@ -339,131 +318,6 @@ class ClusterPlanner:
 
 
 # ------------------------------------------------------------------------------------------- multi-node
-
-
-def _bisect_meets(prefix: Sequence[int], threshold_bytes: int) -> int | None:
-    """The fewest leading nodes (largest first, ``prefix`` = running sums) whose VRAM reaches ``threshold_bytes``
-    (a row's ``min_threshold_bytes``: the table's figure at 98%, the need whole)."""
-    low, high = 0, len(prefix)
-    while low < high:
-        middle = (low + high) // 2
-        if prefix[middle] >= threshold_bytes:
-            high = middle
-        else:
-            low = middle + 1
-    return low + 1 if low < len(prefix) else None
-
-
-def _link_summary(nodes: Sequence[Node]) -> tuple[tuple[str, ...], str, str | None, int]:
-    """The interconnect every node of a group has, a note for people, the advice when the link between the nodes
-    is unknown, and a score (higher is better)."""
-    count = len(nodes)
-    with_ib = sum(1 for node in nodes if INFINIBAND in node.interconnect)
-    with_rdma = sum(1 for node in nodes if INFINIBAND in node.interconnect or RDMA in node.interconnect)
-    multi_gpu = [node for node in nodes if node.gpu_count > 1]
-    with_nvlink = sum(1 for node in multi_gpu if NVLINK in node.interconnect)
-    kinds: list[str] = []
-    parts: list[str] = []
-    advice = None
-    score = 0
-    if multi_gpu and with_nvlink == len(multi_gpu):
-        kinds.append(NVLINK)
-        parts.append("NVLink inside each node")
-        score += 1
-    if with_ib == count:
-        kinds.append(INFINIBAND)
-        parts.append("InfiniBand between nodes")
-        score += 4
-    elif with_rdma == count:
-        kinds.append(RDMA)
-        parts.append("RDMA (InfiniBand or RoCE) between nodes")
-        score += 3
-    else:
-        seen = f" (seen on {with_rdma} of {count} nodes)" if with_rdma else ""
-        advice = (
-            f"no InfiniBand or RDMA device seen on every node{seen}; over plain Ethernet, split the model by "
-            "pipeline stages rather than tensor parallel"
-        )
-        parts.append(f"link between nodes unknown: {advice}")
-    return tuple(kinds), "; ".join(parts), advice, score
-
-
-class _Pool(NamedTuple):
-    """Nodes to draw a group from, largest usable VRAM first, with running sums."""
-
-    group: int | None
-    order: list[int]
-    prefix: list[int]
-
-
-def _node_link_score(node: Node) -> int:
-    links = node.interconnect
-    return (4 if INFINIBAND in links else 3 if RDMA in links else 0) + (1 if NVLINK in links else 0)
-
-
-def _pool(nodes: Sequence[Node], indices: Sequence[int], group: int | None) -> _Pool:
-    """Largest usable VRAM first; among equals, nodes with a known interconnect first, then input order."""
-    order = sorted(indices, key=lambda i: (-nodes[i].usable_vram_bytes, -_node_link_score(nodes[i]), i))
-    return _Pool(group, order, list(accumulate(nodes[i].usable_vram_bytes for i in order)))
-
-
-def multi_node_plans(
-    nodes: Sequence[Node], groups: Sequence[HardwareGroup], ranked: Sequence[tuple[ModelProfile, QuantRow]]
-) -> list[MultiNodePlan]:
-    """For each option (best-ranked first) that no single node holds, the smallest group of nodes that holds it."""
-    if len(nodes) < 2:
-        return []
-    best_single = max(node.usable_vram_bytes for node in nodes)
-    everyone = _pool(nodes, range(len(nodes)), None)
-    identical = [_pool(nodes, group.nodes, index) for index, group in enumerate(groups) if len(group.nodes) >= 2]
-    plans: list[MultiNodePlan] = []
-    for rank, (model, quant) in enumerate(ranked):
-        if best_single >= quant.min_threshold_bytes:
-            continue  # a single node holds it: not a multi-node plan
-        count = _bisect_meets(everyone.prefix, quant.min_threshold_bytes)
-        if count is None:
-            continue  # not even the whole fleet holds it
-        candidates = [pool for pool in identical if len(pool.order) >= count]
-        candidates = [pool for pool in candidates if pool.prefix[count - 1] >= quant.min_threshold_bytes]
-        candidates.append(everyone)  # the largest nodes: the best fit a group of this size can have
-
-        def preference(pool: _Pool, count: int = count, quant: QuantRow = quant) -> tuple[int, int, int, int, int]:
-            chosen = [nodes[i] for i in pool.order[:count]]
-            total = pool.prefix[count - 1]
-            fit = _group_fit(quant, total, chosen)
-            mixed = 1 if pool.group is None else 0
-            return (_FIT_ORDER[fit], mixed, -_link_summary(chosen)[3], sum(n.gpu_count for n in chosen), total)
-
-        pool = min(candidates, key=preference)
-        chosen_indices = tuple(pool.order[:count])
-        chosen = [nodes[i] for i in chosen_indices]
-        total = pool.prefix[count - 1]
-        kinds, note, advice, _score = _link_summary(chosen)
-        option = Option(model=model, quant=quant, fit=_group_fit(quant, total, chosen), rank=rank)
-        comfortable = _bisect_meets(pool.prefix, quant.safer_threshold_bytes)
-        plans.append(
-            MultiNodePlan(
-                option=option,
-                fit=option.fit,
-                nodes=chosen_indices,
-                usable_vram_bytes=total,
-                gpu_count=sum(node.gpu_count for node in chosen),
-                group=None if pool.group is None else groups[pool.group].id,
-                interconnect=kinds,
-                interconnect_note=note,
-                link_advice=advice,
-                comfortable_node_count=comfortable,
-            )
-        )
-    return plans
-
-
-def _group_fit(quant: QuantRow, total_bytes: int, chosen: Sequence[Node]) -> Fit:
-    """The option's fit on the group's summed usable VRAM (comfortable or minimum: the group meets the minimum)."""
-    machine = Machine(
-        usable_vram_bytes=total_bytes, spare_ram_bytes=0, gpu_count=sum(node.gpu_count for node in chosen)
-    )
-    return plan.fit_of(quant, machine)
 
 
 # ----------------------------------------------------------------------------------------- planner input
@@ -488,6 +342,7 @@ def planning_inventory(facts: NodeFacts) -> Inventory:
             available_bytes=facts.ram_available_bytes,
             limit_bytes=facts.ram_limit_bytes,
             swap_total_bytes=facts.ram_swap_bytes,
+            bandwidth=nodefacts.ram_reading(facts.ram_bandwidth),
         ),
         gpus=tuple(gpus),
         hostname=facts.hostname,

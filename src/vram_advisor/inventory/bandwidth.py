@@ -3,11 +3,16 @@
 * GPU: the inventory's ``memory_bandwidth_bytes_per_s``; else NVML's bus width x max memory clock x 2 (checked
   against real readings: NVIDIA/k8s-test-infra's nvidia-smi captures, NVIDIA/nvbench#207); else a known card's
   figure below.
-* RAM: ``--ram-bw`` (a rate or a memory setup such as ``12xDDR5-4800``); else assumed from the machine's class
-  (``RAM_CLASSES``, by its RAM size: a 2 TB server is not two DDR4 channels), marked ``assumed``; on a unified-memory
-  machine, the GPU's own bandwidth (the same memory); ``DEFAULT_RAM_BANDWIDTH`` only when the RAM size is unknown.
-  Nothing is measured here: a measurement would touch the machine, and only ``probe/`` does that.
-* Disk: ``--disk-bw``; else the interface limit of the disk's kind (``DISK_BANDWIDTH``); unknown kinds get no figure.
+* RAM: ``--ram-bw`` (a rate or a memory setup such as ``12xDDR5-4800``); else the copy bandwidth ``probe --measure``
+  measured on this machine (the inventory's ``ram.bandwidth``); else, on a unified-memory machine, the GPU's own
+  bandwidth (the same memory); else assumed from the machine's class (``RAM_CLASSES``, by its RAM size: a 2 TB server
+  is not two DDR4 channels), marked ``assumed``; ``DEFAULT_RAM_BANDWIDTH`` only when the RAM size is unknown.
+  Nothing is measured here: a measurement touches the machine, and only ``probe/`` does that (``probe.measure``).
+* Disk: ``--disk-bw``; else the sequential read ``probe --measure`` measured on the disk (its ``read_bandwidth``);
+  else the interface limit of the disk's kind (``DISK_BANDWIDTH``); unknown kinds get no figure.
+
+A what-if (``--gpus``, ``--ram``) plans another machine: ``inventory.whatif`` drops the measured figures, so the
+class defaults apply there.
 
 Pure: reads an ``Inventory`` and strings, never the machine.
 """
@@ -17,7 +22,7 @@ from __future__ import annotations
 from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.records import Record, dataclass
-from vram_advisor.inventory.model import Disk, Gpu
+from vram_advisor.inventory.model import BandwidthReading, Disk, Gpu
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -131,16 +136,15 @@ def gpu_bandwidth(gpu: Gpu) -> Bandwidth:
         return Bandwidth(
             rate, f"NVML {gpu.memory_clock_max_mhz} MHz x {gpu.memory_bus_width_bits} bit x 2 (double data rate)"
         )
-    from vram_advisor.inventory import (  # only when NVML gave no figure: keeps the tables off check's start-up
-        apple,
-        cards,
-    )
+    from vram_advisor.inventory import cards  # only when NVML gave no figure: keeps the tables off check's start-up
 
     card = cards.lookup(gpu.name)
     if card is not None and card.key in CARD_BANDWIDTH_GB_S:
         gb_s, source = CARD_BANDWIDTH_GB_S[card.key]
         return Bandwidth(int(gb_s * units.GB_DECIMAL), f"{card.key}: {source}")
-    chip = apple.bandwidth_of(gpu.name)
+    from vram_advisor.inventory import apple, apu  # chips with unified memory, named by their chip
+
+    chip = apple.bandwidth_of(gpu.name) or apu.bandwidth_of(gpu.name)
     if chip is not None:
         return Bandwidth(int(chip[0] * units.GB_DECIMAL), chip[1])
     return Bandwidth(None, f"unknown for {gpu.name!r}")
@@ -151,29 +155,74 @@ def ram_class(ram_bytes: int) -> tuple[str, str]:
     return next((name, spec) for limit, name, spec in RAM_CLASSES if ram_bytes <= limit)
 
 
-def ram_bandwidth(ram_bw: int | None, ram_bytes: int | None = None, unified: Bandwidth | None = None) -> Bandwidth:
-    """System RAM's bandwidth: ``--ram-bw``; else, on a unified-memory machine, the GPU's (``unified``: the same
-    memory); else assumed from the machine class of ``ram_bytes`` (``RAM_CLASSES``); else ``DEFAULT_RAM_BANDWIDTH``."""
+def measured_words(reading: BandwidthReading) -> str:
+    """Where a measured figure comes from, and how it was measured."""
+    how = [
+        reading.method or "",
+        f"{reading.threads} thread{'s' if reading.threads != 1 else ''}" if reading.threads else "",
+    ]
+    detail = "; ".join(part for part in how if part)
+    return f"measured by probe --measure ({detail})" if detail else "measured by probe --measure"
+
+
+def _with_aside(found: Bandwidth, reading: BandwidthReading | None) -> Bandwidth:
+    """``found`` with the words of a measured figure a what-if set aside (a reading without a figure, whose
+    ``method`` says why: ``whatif.set_aside``)."""
+    if reading is None or reading.bytes_per_s or not reading.method:
+        return found
+    return Bandwidth(found.bytes_per_s, f"{found.source}; {reading.method}", assumed=found.assumed)
+
+
+def _measured(reading: BandwidthReading | None) -> Bandwidth | None:
+    """A reading of the inventory as a bandwidth (None without a figure); a figure not marked ``measured`` is the
+    inventory's, stated by whoever wrote it."""
+    if reading is None or not reading.bytes_per_s:
+        return None
+    if reading.measured:
+        return Bandwidth(reading.bytes_per_s, measured_words(reading))
+    return Bandwidth(reading.bytes_per_s, "the inventory's figure (not marked measured)")
+
+
+def ram_bandwidth(
+    ram_bw: int | None,
+    ram_bytes: int | None = None,
+    unified: Bandwidth | None = None,
+    measured: BandwidthReading | None = None,
+) -> Bandwidth:
+    """System RAM's bandwidth: ``--ram-bw``; else what ``probe --measure`` measured (``measured``: the inventory's
+    ``ram.bandwidth``); else, on a unified-memory machine, the GPU's (``unified``: the same memory); else assumed
+    from the machine class of ``ram_bytes`` (``RAM_CLASSES``); else ``DEFAULT_RAM_BANDWIDTH``."""
     if ram_bw is not None:
         return Bandwidth(ram_bw, "--ram-bw")
+    found = _measured(measured)
+    if found is not None:
+        return found
     if unified is not None and unified.bytes_per_s is not None:
-        return Bandwidth(unified.bytes_per_s, f"unified memory, as the GPU: {unified.source}")
-    if not ram_bytes:
-        return DEFAULT_RAM_BANDWIDTH
-    name, spec = ram_class(ram_bytes)
-    return Bandwidth(
-        units.parse_bandwidth(spec),
-        f"assumed {spec}: {units.format_gib(ram_bytes)} of RAM is {name}; pass --ram-bw for yours",
-        assumed=True,
-    )
+        found = Bandwidth(unified.bytes_per_s, f"unified memory, as the GPU: {unified.source}")
+    elif not ram_bytes:
+        found = DEFAULT_RAM_BANDWIDTH
+    else:
+        name, spec = ram_class(ram_bytes)
+        found = Bandwidth(
+            units.parse_bandwidth(spec),
+            f"assumed {spec}: {units.format_gib(ram_bytes)} of RAM is {name}; pass --ram-bw for yours",
+            assumed=True,
+        )
+    return _with_aside(found, measured)
 
 
 def disk_bandwidth(disk: Disk | None, disk_bw: int | None) -> Bandwidth:
+    """The disk's sequential read: ``--disk-bw``; else what ``probe --measure`` measured on it; else its kind's."""
     if disk_bw is not None:
         return Bandwidth(disk_bw, "--disk-bw")
     if disk is None:
         return Bandwidth(None, "no disk in the inventory; pass --disk-bw")
+    found = _measured(disk.read_bandwidth)
+    if found is not None:
+        return found
     if disk.kind in DISK_BANDWIDTH:
         rate, source = DISK_BANDWIDTH[disk.kind]
-        return Bandwidth(rate, source)
-    return Bandwidth(None, f"the kind of the disk under {disk.path} is unknown; pass --disk-bw")
+        found = Bandwidth(rate, source)
+    else:
+        found = Bandwidth(None, f"the kind of the disk under {disk.path} is unknown; pass --disk-bw")
+    return _with_aside(found, disk.read_bandwidth)

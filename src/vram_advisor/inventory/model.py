@@ -15,8 +15,8 @@ refused field, ``from_dict`` walks the same declaration field by field (``_Reade
 ``InventoryError`` naming the source and the field (``node.json: gpus[1].memory_total_bytes: ...``).
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: msgspec reads these classes' annotations when it first converts
+# into them, and string annotations cost it an evaluation each (~1.3 ms of every ``check --inventory``).
 import json
 import posixpath
 from types import UnionType
@@ -101,13 +101,32 @@ class Gpu(_Struct, frozen=True):
         return max(0, self.memory_total_bytes - (self.memory_reserved_bytes or 0))
 
 
+class BandwidthReading(_Struct, frozen=True):
+    """A bandwidth ``probe --measure`` measured on this machine (``measured: true``), and how: the figure comes from
+    the timed round that moved ``bytes`` in ``seconds`` with ``threads`` threads (the best of ``rounds``), the whole
+    measurement took ``elapsed_seconds``. RAM: a memory copy, bytes read plus bytes written (the STREAM "copy"
+    convention). Disk: a sequential read of the file at ``path`` that bypasses the page cache."""
+
+    bytes_per_s: Bytes | None = None
+    measured: bool | None = None
+    method: str | None = None
+    threads: Int | None = None
+    bytes: Bytes | None = None
+    seconds: Number | None = None
+    rounds: Int | None = None
+    elapsed_seconds: Number | None = None
+    path: str | None = None
+
+
 class Ram(_Struct, frozen=True):
-    """System memory. ``limit_bytes`` is a container (cgroup) limit where one applies."""
+    """System memory. ``limit_bytes`` is a container (cgroup) limit where one applies; ``bandwidth`` what
+    ``probe --measure`` measured."""
 
     total_bytes: Bytes
     available_bytes: Bytes | None = None
     limit_bytes: Bytes | None = None
     swap_total_bytes: Bytes | None = None
+    bandwidth: BandwidthReading | None = None
 
     @property
     def effective_bytes(self) -> int:
@@ -128,6 +147,8 @@ class Disk(_Struct, frozen=True):
     fstype: str | None = None
     mountpoint: str | None = None
     model_dir: bool = False
+    #: sequential read bandwidth ``probe --measure`` measured on this disk
+    read_bandwidth: BandwidthReading | None = None
 
 
 class Cpu(_Struct, frozen=True):
@@ -235,6 +256,12 @@ def _as_read(inventory: Inventory) -> bool:
     # a ``Number`` is bounded after it became a float: an integer just past 2**53 rounds onto the bound
     if cpu is not None and any(n is not None and abs(n) >= MAX_INTEGER for n in (cpu.usable_count, cpu.quota_cpus)):
         return False
+    readings = (inventory.ram.bandwidth, *(disk.read_bandwidth for disk in inventory.disks))
+    for reading in readings:
+        if reading is not None and any(
+            n is not None and abs(n) >= MAX_INTEGER for n in (reading.seconds, reading.elapsed_seconds)
+        ):
+            return False
     try:
         encoded = msgspec.json.encode(inventory)
     except UnicodeEncodeError:  # a lone surrogate
@@ -364,6 +391,7 @@ __all__ = [
     "DISK_KINDS",
     "SCHEMA",
     "VENDORS",
+    "BandwidthReading",
     "Bytes",
     "Cpu",
     "Disk",

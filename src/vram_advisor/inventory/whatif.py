@@ -5,7 +5,9 @@
 (``cards``); plain sizes are taken at their value (``units.parse_size``: GB is read as the card's nominal GiB, like
 the article's tables). Apple Silicon (``M3-Ultra-512GB``, ``M4-Max-128GB``, ``M2-Ultra-192GB``): one unified-memory
 GPU whose budget is macOS's default GPU wired limit (``apple.default_budget``), and, unless ``--ram`` says
-otherwise, the chip's memory as the machine's RAM.
+otherwise, the chip's memory as the machine's RAM. AMD APUs (``AI-Max-395-128GB``, ``Strix-Halo-64GB``): the same, with
+AMD's Variable Graphics Memory limit, 3/4 of the memory, as the budget (``apu.default_budget``), or the GTT the what-if
+states (``AI-Max-395-128GB:gtt=110GB``).
 """
 
 from __future__ import annotations
@@ -55,12 +57,69 @@ def parse_gpus(spec: str) -> tuple[Gpu, ...]:
             f"--gpus {shown(spec)}: an Apple chip's GPU is the whole machine's memory: name one chip (M4-Max-128GB), "
             "not several or one beside other GPUs (one engine cannot pool Macs or a Mac and a card)"
         )
+    if any(gpu.vendor == "amd" and gpu.unified for gpu in gpus) and len(gpus) > 1:
+        raise UsageError(
+            f"--gpus {shown(spec)}: an AMD APU's GPU is the whole machine's memory: name one chip (AI-Max-395-128GB), "
+            "not several or one beside other GPUs"
+        )
     if any(gpu.unified for gpu in gpus) and len({gpu.name for gpu in gpus}) > 1:
         raise UsageError(
             f"--gpus {shown(spec)}: a unified-memory GPU (GB10) is its machine's memory: not beside other GPUs (two "
             "DGX Sparks, 2xGB10, are the one pairing people run)"
         )
     return tuple(gpu.replace(index=i) for i, gpu in enumerate(gpus))
+
+
+def gtt_limit(extra: str, memory: int, spec: str) -> int:
+    """The GPU budget a what-if APU states after the chip (``AI-Max-395-128GB:gtt=110GB``): the GTT set on Linux
+    (``amd-ttm``, ``ttm.pages_limit``), above 0 and leaving the OS at least our policy's floor."""
+    key, sep, value = extra.partition("=")
+    if key.strip().lower() != "gtt" or not sep:
+        raise UsageError(
+            f"--gpus {shown(spec)}: {shown(extra)} after the chip is not gtt=SIZE (the GPU memory the driver allows, "
+            "mem_info_gtt_total), e.g. AI-Max-395-128GB:gtt=110GB"
+        )
+    try:
+        budget = units.parse_size(value)
+    except units.SizeError as exc:
+        raise UsageError(f"--gpus {shown(spec)}: gtt: {exc}") from None
+    if not 0 < budget <= memory - OS_RESERVE_MIN_BYTES:
+        raise UsageError(
+            f"--gpus {shown(spec)}: a GTT of {shown(value.strip())} must be above 0 and leave the OS at least "
+            f"{units.format_gib(OS_RESERVE_MIN_BYTES)} of the machine's {units.format_gib(memory)} (at most "
+            f"{units.format_gib(memory - OS_RESERVE_MIN_BYTES)})"
+        )
+    return budget
+
+
+def _apu_gpu(token: str, spec: str) -> Gpu | None:
+    """The unified GPU of an AMD APU named in ``--gpus`` (None when the token names none), with AMD's Variable
+    Graphics Memory limit as its budget, or the GTT the what-if states (``:gtt=SIZE``). Without a memory size it is
+    bad input: the budget depends on it."""
+    from vram_advisor.inventory import apu
+
+    base, colon, extra = token.partition(":")
+    found = apu.parse_token(base)
+    if found is None:
+        return None
+    chip, memory_gb = found
+    if memory_gb is None or memory_gb not in chip.memory_gb:
+        raise UsageError(f"--gpus {shown(spec)}: say the memory of the {chip.name}: {apu.sizes(chip)}")
+    memory = memory_gb * units.GIB
+    if colon:
+        budget = gtt_limit(extra, memory, spec)
+        how = "the GTT the what-if sets (amd-ttm, ttm.pages_limit)"
+    else:
+        budget = apu.default_budget(memory)
+        how = "AMD's Variable Graphics Memory limit (3/4 of the memory; raise Linux's GTT with amd-ttm)"
+    return Gpu(
+        name=apu.gpu_name(chip, memory_gb),
+        vendor="amd",
+        memory_total_bytes=budget,
+        memory_reserved_bytes=0,
+        unified=True,
+        notes=(f"unified memory: {memory_gb} GB shared with the CPU; GPU budget {units.format_gib(budget)}, {how}",),
+    )
 
 
 def wired_limit(extra: str, ram: int, spec: str) -> int:
@@ -119,10 +178,10 @@ def _apple_gpu(token: str, spec: str) -> Gpu | None:
 
 
 def _describe(token: str, spec: str) -> Gpu:
-    from vram_advisor.inventory import apple, cards  # only for --gpus
+    from vram_advisor.inventory import apple, apu, cards  # only for --gpus
 
     base, colon, _extra = token.partition(":")
-    if colon and apple.parse_token(base) is None:
+    if colon and apple.parse_token(base) is None and apu.parse_token(base) is None:
         raise UsageError(
             f"--gpus {shown(spec)}: {shown(token.strip())}: wired=SIZE is for Apple chips (macOS's GPU wired limit, e.g. "
             "M4-Max-128GB:wired=110GB); a card's memory is its own"
@@ -138,7 +197,7 @@ def _describe(token: str, spec: str) -> Gpu:
             unified=card.unified,
             compute_capability=card.compute_capability,
         )
-    chip = _apple_gpu(token, spec)
+    chip = _apple_gpu(token, spec) or _apu_gpu(token, spec)
     if chip is not None:
         return chip
     choices = cards.ambiguity(token)
@@ -151,7 +210,8 @@ def _describe(token: str, spec: str) -> Gpu:
             raise UsageError(f"--gpus {shown(spec)}: {exc}") from None
         raise UsageError(
             f"--gpus {shown(spec)}: unknown GPU {shown(token)}; use a size (2x96GB), a card ({cards.known_names()}) or an "
-            "Apple chip (M3-Ultra-512GB, M4-Max-128GB, M5-Max-128GB:wired=110GB, M5-32GB, ...)"
+            "Apple chip (M3-Ultra-512GB, M4-Max-128GB, M5-Max-128GB:wired=110GB, M5-32GB, ...) or an AMD APU "
+            f"({apu.known_names()}, AI-Max-395-128GB:gtt=110GB)"
         ) from None
     if size <= 0:
         raise UsageError(f"--gpus {shown(spec)}: a GPU needs more than 0 bytes of memory")
@@ -160,7 +220,7 @@ def _describe(token: str, spec: str) -> Gpu:
 
 def describe(spec: str) -> str:
     """One note saying what a ``--gpus`` spec was read as (card readings and their source)."""
-    from vram_advisor.inventory import apple, cards
+    from vram_advisor.inventory import apple, apu, cards
 
     read: list[str] = []
     nvidia = False
@@ -189,6 +249,18 @@ def describe(spec: str) -> str:
                 f"{units.format_gib(apple.default_budget(ram))} (macOS's default wired limit, "
                 f"{apple.budget_share_words(ram)} of RAM; AlexsJones/llmfit#754, exo-explore/exo#1672)"
             )
+        elif (found := apu.parse_token(base)) is not None and found[1] is not None:
+            memory = found[1] * units.GIB
+            budget = gtt_limit(extra, memory, spec) if colon else apu.default_budget(memory)
+            how = (
+                "the GTT it sets"
+                if colon
+                else "AMD's Variable Graphics Memory limit, 3/4 of it; AMD's FAQs on Variable Graphics Memory"
+            )
+            read.append(
+                f"AMD {found[0].name} with {found[1]} GB of unified memory, GPU budget {units.format_gib(budget)} "
+                f"({how})"
+            )
         else:
             read.append(f"{token} taken at its value")
     source = f" [{cards.SOURCE}]" if nvidia else ""
@@ -196,20 +268,49 @@ def describe(spec: str) -> str:
 
 
 def apple_memory_bytes(gpu: Gpu) -> int | None:
-    """The unified memory of an Apple what-if GPU, from its name ("... (512 GB unified memory)")."""
-    match = re.search(r"\((\d+) GB unified memory\)", gpu.name)
+    """The unified memory of an Apple or AMD APU what-if GPU, from its name ("... (512 GB unified memory)")."""
+    match = re.search(r"[(, ](\d+) GB unified memory\)", gpu.name)
     return int(match.group(1)) * units.GIB if match else None
 
 
+def set_aside(measured: Inventory, inventory: Inventory, what: str) -> Inventory:
+    """``inventory`` (``measured`` with a what-if applied) without the bandwidths ``probe --measure`` measured on
+    ``measured``: the what-if (``what``) plans another machine, so the class defaults apply (``bandwidth``). Each
+    figure set aside leaves a reading without a figure whose ``method`` says so, and the inventory a note."""
+    from vram_advisor.inventory.model import BandwidthReading
+
+    def aside(reading: BandwidthReading | None) -> BandwidthReading | None:
+        if reading is None or not reading.bytes_per_s:
+            return reading
+        words = f"probe --measure's {units.format_bandwidth(reading.bytes_per_s)} set aside: what-if {what}"
+        return BandwidthReading(method=f"{words} plans another machine")
+
+    ram = aside(measured.ram.bandwidth)
+    disks = tuple(disk.replace(read_bandwidth=aside(disk.read_bandwidth)) for disk in inventory.disks)
+    if ram is None and disks == inventory.disks:
+        return inventory
+    return inventory.replace(
+        ram=inventory.ram.replace(bandwidth=ram),
+        disks=disks,
+        notes=(
+            *inventory.notes,
+            f"what-if {what}: RAM and disk bandwidths are the class defaults, not the figures probe --measure measured "
+            "on this machine (they describe its memory, not the what-if's)",
+        ),
+    )
+
+
 def apply(inventory: Inventory, gpus: str | None = None, ram: str | None = None) -> Inventory:
-    """The inventory with ``--gpus`` and ``--ram`` applied (each replaces what was probed or loaded)."""
+    """The inventory with ``--gpus`` and ``--ram`` applied (each replaces what was probed or loaded; measured
+    bandwidths give way to the class defaults: ``set_aside``)."""
+    measured = inventory
     if gpus is not None:
         # the probe's notes about GPUs (e.g. "no NVIDIA driver") no longer describe the GPUs being judged
         kept = tuple(note for note in inventory.notes if not note.startswith("NVML"))
         parsed = parse_gpus(gpus)
         inventory = inventory.replace(gpus=parsed, notes=(*kept, describe(gpus)))
-        macs = [gpu for gpu in parsed if gpu.vendor == "apple"]
-        if macs and ram is None:  # a Mac's RAM is the chip's memory: the budget is part of it, never added to it
+        macs = [gpu for gpu in parsed if gpu.vendor == "apple" or (gpu.vendor == "amd" and gpu.unified)]
+        if macs and ram is None:  # a Mac's (an APU's) RAM is the chip's memory: the budget is part of it, not added
             ram_bytes = apple_memory_bytes(macs[0])
             if ram_bytes is not None:
                 inventory = inventory.replace(ram=Ram(total_bytes=ram_bytes, available_bytes=None, limit_bytes=None))
@@ -224,4 +325,7 @@ def apply(inventory: Inventory, gpus: str | None = None, ram: str | None = None)
             ram=Ram(total_bytes=ram_bytes, available_bytes=None, limit_bytes=None),
             notes=(*inventory.notes, f"what-if --ram {ram}: {units.format_gib(ram_bytes)} of system RAM"),
         )
+    if gpus is not None or ram is not None:
+        given = [f"--gpus {gpus}" if gpus is not None else "", f"--ram {ram}" if ram is not None else ""]
+        inventory = set_aside(measured, inventory, " ".join(word for word in given if word))
     return inventory

@@ -20,6 +20,7 @@ from vram_advisor.core.errors import UsageError
 from vram_advisor.core.records import Record, dataclass
 from vram_advisor.inventory.model import Inventory, all_notes
 from vram_advisor.plan import occupancy
+from vram_advisor.plan.capacity import Capacity, capacity
 from vram_advisor.plan.check_estimates import CheckEstimates, EstimateOptions, estimate_check
 from vram_advisor.plan.family import FamilyNote
 from vram_advisor.plan.rules import Plan, Recommendation, file_disk, machine_of, need_text, plan
@@ -76,6 +77,10 @@ class CheckReport(Record):
     table_note: str | None = None
     #: The DeepSeek-V4.1-Flash line of a default check (``plan.family``), where it applies.
     family: FamilyNote | None = None
+    #: How many users the recommendation serves (``--users``): None where nothing runs here.
+    capacity: Capacity | None = None
+    #: With ``--users N`` where nothing runs for N: the capacity of what runs for one user.
+    capacity_for_one: Capacity | None = None
 
     @property
     def visible_gpus(self) -> tuple[int, ...]:
@@ -128,6 +133,7 @@ def check(
 ) -> CheckReport:
     """Plan ``inventory`` against ``catalog`` (the table's catalog; ``--sizes`` picks the figures judged), with
     ``download`` (``--repo``: the Hub's listing) judged as the requirement (``plan.repocheck``)."""
+    asked = catalog
     catalog, judged = catalogs(catalog, options)
     if download is not None:
         from vram_advisor.plan import repocheck
@@ -147,6 +153,7 @@ def check(
             options.estimate.ram_bw,
             options.estimate.disk_bw,
             options.model_dir,
+            options.estimate.sequences,
         )
     plan_here = partial(
         plan,
@@ -211,7 +218,15 @@ def check(
             judge=judge,
             sizes=options.estimate.sizes,
             judged=(lambda: {key: choice.estimate for key, choice in made().items()}) if made is not None else None,
+            sequences=options.estimate.sequences,
         )
+    run_capacity = None
+    if estimates.run_placement is not None and estimates.run_estimate is not None:
+        run_capacity = capacity(estimates.run_placement, estimates.run_estimate, estimates.machine)
+    for_one = None
+    if run_capacity is None and options.estimate.sequences > 1:
+        one = check(inventory, asked, replace(options, estimate=replace(options.estimate, sequences=1)))
+        for_one = one.capacity
     return CheckReport(
         options=options,
         inventory=inventory,
@@ -225,6 +240,8 @@ def check(
         table_plan=table_plan,
         table_note=table_note(table_plan, result) if table_plan is not None else None,
         family=family,
+        capacity=run_capacity,
+        capacity_for_one=for_one,
     )
 
 

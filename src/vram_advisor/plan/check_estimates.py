@@ -29,22 +29,30 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, eq=False, repr=False)
 class EstimateOptions(Record):
-    """``--kv-dtype``, ``--sizes``, ``--ram-bw`` and ``--disk-bw``, validated (bad values are UsageErrors)."""
+    """``--kv-dtype``, ``--sizes``, ``--ram-bw`` and ``--disk-bw``, validated (bad values are UsageErrors), and the
+    sequences the KV cache is for (``--users``: the printed command serves that many at the full context each)."""
 
     kv_dtype: str = "bf16"
     sizes: str = "real"
     ram_bw: int | None = None
     disk_bw: int | None = None
+    sequences: int = 1
 
     @classmethod
     def parse(
-        cls, kv_dtype: str = "bf16", sizes: str = "real", ram_bw: str | None = None, disk_bw: str | None = None
+        cls,
+        kv_dtype: str = "bf16",
+        sizes: str = "real",
+        ram_bw: str | None = None,
+        disk_bw: str | None = None,
+        sequences: int = 1,
     ) -> EstimateOptions:
         return cls(
             kv_dtype=est.kv_dtype_of(kv_dtype),
             sizes=est.sizes_of(sizes),
             ram_bw=bw.parse_user_bandwidth(ram_bw, "--ram-bw"),
             disk_bw=bw.parse_user_bandwidth(disk_bw, "--disk-bw"),
+            sequences=sequences,
         )
 
 
@@ -64,6 +72,8 @@ class CheckEstimates(Record):
     run_placement: est.Placement | None = None
     #: The recommendation's run block (rule 11), whose JSON is ``run``.
     run_plan: RunPlan | None = None
+    #: The estimate the run block was built from (its file, engine and the sequences it serves).
+    run_estimate: est.Estimate | None = None
 
     def of(self, option: Option) -> est.Estimate | None:
         return self.options.get(option.key)
@@ -97,7 +107,9 @@ def estimate_check(
             quant = model.quant(option.quant.id)
         except UsageError:  # a model only the plan's catalogue knows: its own rows are the table's
             model, quant = option.model, option.quant
-        options[option.key] = est.estimate_option(model, quant, context_tokens, machine, kv_dtype, sizes)
+        options[option.key] = est.estimate_option(
+            model, quant, context_tokens, machine, kv_dtype, sizes, sequences=chosen.sequences
+        )
     warnings: list[str] = []
     hetero = est.heterogeneity_warning(machine)
     if hetero is not None:
@@ -113,7 +125,7 @@ def estimate_check(
                 f"{option.model.id} {option.quant.id} meets the table's {option.fit} figure, but at "
                 f"{units.format_tokens(context_tokens)} tokens of context it {gpu.reason}"
             )
-    run, run_for, run_placement, the_plan = None, None, None, None
+    run, run_for, run_placement, the_plan, run_estimate = None, None, None, None, None
     rec = plan.recommendation
     if rec.option is not None:
         choice = rec.option.choice or chosen_for_run(
@@ -128,6 +140,7 @@ def estimate_check(
                 choice.download, choice.engine, choice.estimate, placement, model_dir, why, inventory, choice.notes
             )
             run, run_for, run_placement = run_dict(the_plan), rec.option.key, placement
+            run_estimate = choice.estimate
             if placement is None:
                 warnings.append(
                     f"{rec.option.model.id} {rec.option.quant.id}: no placement of {choice.download.name} fits this "
@@ -144,6 +157,7 @@ def estimate_check(
         run_placement=run_placement,
         warnings=tuple(dict.fromkeys(warnings)),
         run_plan=the_plan,
+        run_estimate=run_estimate,
     )
 
 
@@ -174,6 +188,7 @@ def chosen_for_run(
             catalog.engines,
             context_tokens,
             chosen.kv_dtype,
+            chosen.sequences,
         )
     except UsageError:
         return None

@@ -96,8 +96,9 @@ def estimate_choice(
     context_tokens: int,
     view: est.MachineView | None,
     kv_dtype: str,
+    sequences: int = 1,
 ) -> est.Estimate:
-    """The estimate of ``row`` on ``download`` run by ``engine``."""
+    """The estimate of ``row`` on ``download`` run by ``engine``, for ``sequences`` sequences of the context."""
     assert download.bytes is not None
     return est.estimate_option(
         model,
@@ -109,6 +110,7 @@ def estimate_choice(
         download=(download.bytes, download.basis),
         offload=engine.offload,
         kv_factor=(engine.kv_scale, engine.kv_source),
+        sequences=sequences,
     )
 
 
@@ -125,11 +127,13 @@ def choose(
     engines: EngineTable,
     context_tokens: int,
     kv_dtype: str,
+    sequences: int = 1,
 ) -> Choice | None:
-    """The pair ``row`` runs on here, judged; None where no engine of this platform has a file for it."""
+    """The pair ``row`` runs on here, judged for ``sequences`` sequences of the context; None where no engine of
+    this platform has a file for it."""
     judged_pairs: list[tuple[tuple[int, int, int], Choice]] = []
     for download, engine in candidates(model, row, platform, engines):
-        estimate = estimate_choice(model, row, download, engine, context_tokens, view, kv_dtype)
+        estimate = estimate_choice(model, row, download, engine, context_tokens, view, kv_dtype, sequences)
         judged, fit, placement = verdict(row, estimate, machine)
         choice = Choice(download, engine, estimate, judged, fit, placement)
         judged_pairs.append(((FIT_ORDER[fit], engines.rank(platform, engine.id), choice.need_bytes), choice))

@@ -94,6 +94,7 @@ def successor_note(
     judge: Judge | None = None,
     sizes: str = "table",
     judged: Callable[[], Mapping[tuple[str, str], est.Estimate]] | None = None,
+    sequences: int = 1,
 ) -> FamilyNote | None:
     """The line when the first successor of a candidate would run here where its predecessor would not, or faster;
     None otherwise (or when no model succeeds a candidate, or the context is beyond the successor)."""
@@ -110,7 +111,9 @@ def successor_note(
     known = judged() if judged is not None else {}  # the estimates ``judge`` made while planning: not again
     estimates = {
         option.key: known.get(option.key)
-        or est.estimate_option(option.model, option.table_quant or option.quant, context_tokens, view, kv_dtype, sizes)
+        or est.estimate_option(
+            option.model, option.table_quant or option.quant, context_tokens, view, kv_dtype, sizes, sequences=sequences
+        )
         for option in newer_plan.options
     }
     newer = runs_as(newer_plan.options, estimates, newer_model.id)

@@ -33,6 +33,7 @@ def judge_for(
     ram_bw: int | None = None,
     disk_bw: int | None = None,
     model_dir: str | None = None,
+    sequences: int = 1,
 ) -> tuple[Judge, Callable[[], dict[tuple[str, str], Choice]]]:
     """The judge for this machine, and a function returning the choices it made (keyed by model and quant id)."""
     view = est.machine_view(inventory, ram_bw, disk_bw, model_dir)
@@ -42,7 +43,7 @@ def judge_for(
     def judge(model: ModelProfile, row: QuantRow) -> Judged:
         try:
             est.check_context(model, context_tokens)
-            choice = choose(model, row, machine, view, platform, engines, context_tokens, kv_dtype)
+            choice = choose(model, row, machine, view, platform, engines, context_tokens, kv_dtype, sequences)
         except UsageError:  # e.g. a context beyond this model's limit: judged by the table's figures
             choice = None
         if choice is None:  # no estimate here (no architecture, no file, no engine): the table's rule
@@ -54,10 +55,10 @@ def judge_for(
     return judge, lambda: dict(made)
 
 
-def group_row(model: ModelProfile, row: QuantRow, context_tokens: int, gpus: int) -> QuantRow:
+def group_row(model: ModelProfile, row: QuantRow, context_tokens: int, gpus: int, sequences: int = 1) -> QuantRow:
     """``row`` raised to its real need on a group of ``gpus`` GPUs spread over several nodes (``cluster``'s
-    multi-node plans): the row's reference download + the KV cache at the context + its engine's overhead on every
-    GPU."""
+    multi-node plans): the row's reference download + the KV cache at the context for ``sequences`` sequences + its
+    engine's overhead on every GPU."""
     arch, bits = model.architecture, row.bits
     weights, _basis = real_weights(model, row)
     if arch is None or bits is None:
@@ -65,5 +66,5 @@ def group_row(model: ModelProfile, row: QuantRow, context_tokens: int, gpus: int
     download = reference_download(model, row)
     engine = "vllm" if download.format == "safetensors" else "llama.cpp"
     kv_dtype = "fp8" if engine == "vllm" else "bf16"  # vLLM runs V4 only with an fp8 cache
-    kv = est.kv_cache_bytes(arch, context_tokens, kv_dtype).total_bytes
+    kv = est.kv_cache_bytes(arch, context_tokens, kv_dtype, sequences).total_bytes
     return raised_row(row, weights, weights + kv + est.gpu_overhead(engine, gpus).total_bytes)

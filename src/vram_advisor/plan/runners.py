@@ -10,7 +10,8 @@ version has them):
   context, ``--gpu-memory-utilization`` from the estimate, and the MXFP4 indexer cache on datacenter Blackwell only.
 * SGLang: ``sglang serve --model-path ... --tp N`` (H100/H200 with the Marlin MoE backend, the cookbook's path).
 * llama.cpp: ``llama-server`` with ``-c`` (context), ``-np`` (the sequences the KV estimate is for), ``-ngl``,
-  ``-ot exps=CPU`` where the routed experts stay in RAM, ``--tensor-split`` on GPUs of different sizes.
+  ``--n-cpu-moe N`` where the first N layers' routed experts stay in RAM (``-ot exps=CPU`` where all do),
+  ``--tensor-split`` with the layers per GPU of that split, or in proportion to memory on GPUs of different sizes.
 * ds4: ``./ds4-server -m FILE --ctx N``; mlx-vlm: ``mlx_vlm.server --model ...``; oMLX: ``omlx serve
   --model-dir DIR``.
 
@@ -57,7 +58,7 @@ FP4_INDEXER_FLAG = "--attention_config.indexer_kv_dtype=mxfp4"
 FP4_INDEXER_FLAG_BEFORE_52550 = "--attention_config.use_fp4_indexer_cache=True"
 PLACEMENT_WORDS = {
     "gpu": "all on the GPUs",
-    PLACEMENT_HYBRID: "with the routed experts in RAM (-ot exps=CPU)",
+    PLACEMENT_HYBRID: "with routed experts in RAM (--n-cpu-moe N, or -ot exps=CPU for all of them)",
     PLACEMENT_CPU: "on the CPU alone",
     PLACEMENT_NVME: "with the routed experts mapped from the disk (mmap)",
 }
@@ -105,6 +106,11 @@ def _cc_majors(estimate: Estimate) -> list[int] | None:
     return majors
 
 
+def served(estimate: Estimate) -> int:
+    """The concurrent sequences the command serves: those the KV estimate is for (``--users``)."""
+    return estimate.kv.sequences if estimate.kv is not None else SERVED_SEQUENCES
+
+
 def vllm_utilization(placement: Placement) -> float:
     """``--gpu-memory-utilization``: the default 0.92 unless the estimate needs more of each GPU (rounded up)."""
     if placement.budget_bytes is None or placement.gpus_used <= 0 or placement.budget_bytes <= 0:
@@ -126,6 +132,10 @@ def vllm_words(
         words.append("--enable-expert-parallel")
     words += ["--max-model-len", str(estimate.context_tokens), "--gpu-memory-utilization", f"{util:.2f}"]
     notes: list[str] = []
+    users = served(estimate)
+    if users > SERVED_SEQUENCES:
+        words += ["--max-num-seqs", str(users)]
+        notes.append(f"--max-num-seqs {users}: the concurrent sequences the KV estimate is for")
     own = _model_flags(estimate, "vllm")
     if own is not None:  # the model's recipe's flags in place of the engine's
         words = ["vllm", "serve", model, *own.flags, *words[3 + len(engine.flags) :]]
@@ -143,7 +153,9 @@ def vllm_words(
         )
     if util > VLLM_MAX_ADVISED_UTILIZATION:
         notes.append(f"the estimate needs --gpu-memory-utilization {util:.2f}, above the advised 0.97: expect OOM")
-    return words, notes
+    from vram_advisor.plan.estimate.speculative import with_speculative  # the drafting flag (issue 21)
+
+    return with_speculative(words, notes, estimate, placement, engine, fetched.repo)
 
 
 def sglang_words(
@@ -155,6 +167,10 @@ def sglang_words(
     if fetched.folder is not None and fetched.repo:  # clients ask for the repository id, not the local path
         words += ["--served-model-name", fetched.repo]
     notes = []
+    users = served(estimate)
+    if users > SERVED_SEQUENCES:
+        words += ["--max-running-requests", str(users)]
+        notes.append(f"--max-running-requests {users}: the concurrent sequences the KV estimate is for")
     majors = _cc_majors(estimate) or []
     if majors and all(major == 9 for major in majors):
         words += ["--moe-runner-backend", "marlin"]
@@ -179,23 +195,45 @@ def llama_words(
         notes.append(
             "-hf reads the files the download line put in the Hugging Face cache (and fetches what is missing)"
         )
-    words = ["llama-server", *model, "-c", str(estimate.context_tokens), "-np", str(SERVED_SEQUENCES)]
-    notes.append(
-        f"-np {SERVED_SEQUENCES}: {SERVED_SEQUENCES} sequence, the one the KV estimate is for (llama-server picks "
-        "its slot count itself otherwise)"
-    )
+    users = served(estimate)
+    words = ["llama-server", *model, "-c", str(estimate.context_tokens * users), "-np", str(users)]
+    if users == SERVED_SEQUENCES:
+        notes.append(
+            f"-np {SERVED_SEQUENCES}: {SERVED_SEQUENCES} sequence, the one the KV estimate is for (llama-server picks "
+            "its slot count itself otherwise)"
+        )
+    else:
+        notes.append(
+            f"-np {users} -c {estimate.context_tokens * users}: {users} slots of {estimate.context_tokens} tokens "
+            "each, the sequences the KV estimate is for (llama-server divides -c among its -np slots)"
+        )
     if placement.kind == PLACEMENT_CPU or (placement.kind == PLACEMENT_NVME and placement.gpus_used == 0):
         words += ["-ngl", "0"]
     else:
         words += ["-ngl", str(ALL_LAYERS)]
-    if placement.kind in (PLACEMENT_HYBRID, PLACEMENT_NVME) and placement.gpus_used > 0:
+    split = placement.expert_split if placement.kind in (PLACEMENT_HYBRID, PLACEMENT_NVME) else None
+    if split is not None and split.partial:
+        words += ["--n-cpu-moe", str(split.cpu_layers)]
+        notes.append(
+            f"--n-cpu-moe {split.cpu_layers}: the routed experts of the first {split.cpu_layers} of {split.layers} "
+            "layers stay in RAM, the others' fill the GPUs (llama.cpp PR #15077)"
+        )
+    elif placement.kind in (PLACEMENT_HYBRID, PLACEMENT_NVME) and placement.gpus_used > 0:
         words += ["-ot", EXPERTS_TO_CPU]
     own = _model_flags(estimate, "llama.cpp")
     if own is not None:
         words += own.flags
         notes += own.notes
     machine = estimate.machine
-    if machine is not None and machine.heterogeneous and placement.gpus_used > 1:
+    if split is not None and split.partial and placement.gpus_used > 1:
+        counts = [*split.gpu_layers[:-1], split.gpu_layers[-1] + 1]  # the output layer goes to the last GPU
+        words += ["--tensor-split", ",".join(str(count) for count in counts)]
+        notes.append(
+            f"--tensor-split {','.join(str(count) for count in counts)}: layers per GPU in device order (the last "
+            "also holds the output layer), so that the GPUs holding experts get fewer layers (llama.cpp assigns "
+            "layers by these proportions: src/llama-model.cpp)"
+        )
+    elif machine is not None and machine.heterogeneous and placement.gpus_used > 1:
         words += ["--tensor-split", ",".join(str(max(1, round(cap / units.GIB))) for cap in machine.capacities)]
         notes.append("--tensor-split gives each GPU a share in proportion to its memory")
     if placement.kind == PLACEMENT_NVME:
@@ -228,6 +266,11 @@ def _engine_words(
         notes = [f"oMLX serves every model folder under {parent}; this one is {posixpath.basename(fetched.folder)}"]
     else:  # an engine of a user's engines file: its program and the file
         words, notes = [*engine.program.split(), fetched.path or (download.repo or "")], []
+    if served(estimate) > SERVED_SEQUENCES and engine.id not in ("vllm", "sglang", "llama.cpp"):
+        notes.append(
+            f"the KV estimate is for {served(estimate)} concurrent sequences; this line does not set how many "
+            f"{engine.name} serves at once"
+        )
     return [*words, "--host", HOST, "--port", str(PORTS.get(engine.id, 8000))], notes
 
 

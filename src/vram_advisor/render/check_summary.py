@@ -16,12 +16,13 @@ from vram_advisor import __version__
 from vram_advisor.core import units
 from vram_advisor.plan.check import CheckReport
 from vram_advisor.plan.rules import Plan, need_parts
+from vram_advisor.render.alternatives_view import alternatives_text
+from vram_advisor.render.capacity_view import capacity_line
 from vram_advisor.render.estimate_view import SHORT_LABELS
 from vram_advisor.render.layout import CommandBlock, CommentBlock
 from vram_advisor.render.plan_view import (
     FIT_STYLE,
     FitGridView,
-    alternatives_text,
     facts_grid,
     gpu_groups,
     reach_rows,
@@ -36,7 +37,13 @@ def _speed(report: CheckReport, placement_kind: str | None) -> str | None:
     if estimate is None or placement_kind is None:
         return None
     placement = next((p for p in estimate.placements if p.kind == placement_kind), None)
-    return placement.speed.text() if placement is not None and placement.speed is not None else None
+    if placement is None or placement.speed is None:
+        return None
+    from vram_advisor.plan.estimate.speculative import of_run  # the speed with drafting beside it (issue 21)
+
+    drafted = of_run(estimate, report.estimates.run_plan)
+    beside = drafted.short() if drafted is not None else None
+    return placement.speed.text() + (f", {beside}" if beside else "")
 
 
 def verdict_line(report: CheckReport) -> Text:
@@ -130,6 +137,9 @@ def summary_view(report: CheckReport) -> Group:
     parts: list[object] = [title, verdict_line(report), Text()]
     facts = facts_grid()
     facts.add_row("Machine", machine_line(report))
+    users = capacity_line(report) if report.options.estimate.sequences > 1 else None  # one user: --details says
+    if users is not None:
+        facts.add_row("Users", users)
     parts.extend([facts, Text(), FitGridView(plan, sizes=report.options.estimate.sizes), Text()])
     rows = facts_grid()
     disk = disk_row(plan)
@@ -138,7 +148,7 @@ def summary_view(report: CheckReport) -> Group:
     for label, text in reach_rows(plan):
         rows.add_row(label, text)
     article = report.table_note
-    instead = alternatives_text(plan, limit=3 if plan.recommendation.kind == "api" else 1)
+    instead = alternatives_text(report, limit=3 if plan.recommendation.kind == "api" else 1, command=False)
     if instead is not None:
         rows.add_row("Instead", instead)
     for label, text in required_rows(plan):
@@ -149,6 +159,6 @@ def summary_view(report: CheckReport) -> Group:
         parts.extend([rows, Text()])
     block = _run_block(plan, report.estimates.run)
     if block:
-        parts.extend([*block, Text()])
+        parts.extend(block)  # the hint follows the block: one screen (tests/test_check_view.py)
     parts.append(_details_hint(report))
     return Group(*parts)  # type: ignore[arg-type]

@@ -14,8 +14,9 @@ from rich.table import Table
 from rich.text import Text
 
 from vram_advisor.core import units
+from vram_advisor.fleet.multinode import MultiNodePlan
 from vram_advisor.fleet.nodefacts import INFINIBAND, NVLINK, RDMA
-from vram_advisor.fleet.planner import ClusterPlan, HardwareGroup, MachinePlan, MultiNodePlan
+from vram_advisor.fleet.planner import ClusterPlan, HardwareGroup, MachinePlan
 from vram_advisor.plan.rules import MINIMUM, Option
 from vram_advisor.render.plan_view import FIT_STYLE, FIT_SYMBOL
 

@@ -19,10 +19,11 @@ from vram_advisor.core import units
 from vram_advisor.core.jsonread import clean_text
 from vram_advisor.inventory.model import Disk, Gpu, Inventory, all_notes
 from vram_advisor.plan.rules import Plan
+from vram_advisor.render.alternatives_view import alternatives_text
+from vram_advisor.render.capacity_view import capacity_line
 from vram_advisor.render.plan_view import (
     FIT_STYLE,
     FitGridView,
-    alternatives_text,
     facts_grid,
     gpu_groups,
     reach_rows,
@@ -147,7 +148,13 @@ def check_view(report: CheckReport, details: bool = False) -> Group:
         from vram_advisor.render.estimate_view import SHORT_LABELS
 
         verdict.append(f" Runs {SHORT_LABELS[where.kind]}")
-        verdict.append(f", {where.speed.text()} single-stream." if where.speed is not None else ".")
+        verdict.append(f", {where.speed.text()} single-stream" if where.speed is not None else "")
+        from vram_advisor.plan.estimate.speculative import of_run  # drafting beside the plain speed (issue 21)
+
+        option = plan.recommendation.option
+        drafted = of_run(estimates.of(option) if option is not None else None, estimates.run_plan)
+        beside = drafted.short() if drafted is not None and where.speed is not None else None
+        verdict.append(f", {beside}." if beside else ".")
     parts.append(verdict)
     article = report.table_note
     if article is not None:
@@ -163,6 +170,9 @@ def check_view(report: CheckReport, details: bool = False) -> Group:
         facts.add_row("Disk", Text(disk_line[0].upper() + disk_line[1:], style="bold red"))
     for label, text in reach_rows(plan):
         facts.add_row(label, text)
+    users = capacity_line(report)
+    if users is not None:
+        facts.add_row("Users", users)
     if plan.tier is not None:
         facts.add_row(
             "Tier",
@@ -175,7 +185,7 @@ def check_view(report: CheckReport, details: bool = False) -> Group:
         facts.add_row("Tier", Text("below the article's smallest row (24GB)"))
     if plan.advice:
         facts.add_row("Advice", Text("the article's advice (not the verdict): " + " ".join(plan.advice)))
-    instead = alternatives_text(plan)
+    instead = alternatives_text(report)
     if instead is not None:
         facts.add_row("Instead", instead)
         if plan.api is not None and plan.api.served:

@@ -201,28 +201,6 @@ def reach_rows(plan: Plan) -> list[tuple[str, Text]]:
     return rows
 
 
-def alternatives_text(plan: Plan, limit: int = 8) -> Text | None:
-    """The API and the (``limit`` largest) smaller local models that fit, when the verdict is not a plain local
-    run."""
-    rec = plan.recommendation
-    if rec.kind == "local" and not (rec.option and rec.option.experimental):
-        return None
-    alternatives = Text()
-    if plan.api is not None:
-        alternatives.append(f"{plan.api.name} ({plan.api.url})")
-    fits = [f"{m.model.name} {m.model.quant} {m.model.size_gb:.1f} GB ({m.runs_on})" for m in plan.small_models[:limit]]
-    if fits:
-        many = (
-            "the largest smaller local models that fit"
-            if len(fits) > 1
-            else "the largest smaller local model that fits"
-        )
-        alternatives.append(f"; or {many}: " + ", ".join(fits))
-    elif rec.kind != "local":
-        alternatives.append("; no smaller local model in the catalogue fits either")
-    return alternatives
-
-
 def required_rows(plan: Plan) -> list[tuple[str, Text]]:
     """``--require``: whether it fits, and each check with its figures."""
     req = plan.required

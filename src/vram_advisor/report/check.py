@@ -17,7 +17,9 @@ from vram_advisor.plan.check import CheckReport, differs
 from vram_advisor.plan.check_estimates import loads_from_vram
 from vram_advisor.plan.disk import DiskCheck
 from vram_advisor.plan.rules import Option, Plan, Recommendation, shortfall
-from vram_advisor.report.estimate import machine_dict, speed_dict
+from vram_advisor.report.alternatives import planned_alternatives, ranking_dict, smaller_models_list
+from vram_advisor.report.capacity import capacity_dict
+from vram_advisor.report.estimate import expert_layers_dict, machine_dict, speed_dict
 
 if TYPE_CHECKING:  # only --repo reports carry them: check --json does not import them
     from vram_advisor.catalog.derive import DerivedNeed
@@ -138,6 +140,7 @@ def _offload_plan(placement: est.Placement) -> dict[str, Any]:
         "decode_tokens_per_s_estimate": est.round_rate(placement.tokens_per_s_estimate),
         "decode_tokens_per_s": speed_dict(placement),
         "bottleneck": bottleneck.name if bottleneck is not None else None,
+        "expert_layers": expert_layers_dict(placement),
     }
 
 
@@ -169,10 +172,11 @@ def option_fields(option: Option, estimate: est.Estimate | None) -> dict[str, An
 def check_document(report: CheckReport) -> dict[str, Any]:
     """The whole ``check --json`` document of one report (key order is part of the byte-for-byte contract)."""
     plan, extras = report.plan, report.estimates
-    document = _plan_dict(plan, report.inventory, report.notes)
+    document = _plan_dict(plan, report.inventory, report.notes, report)
     for entry, option in zip(document["options"], plan.options, strict=True):
         entry.update(option_fields(option, extras.of(option)))
     document["context_tokens"] = report.options.context_tokens
+    document["users"] = report.options.estimate.sequences
     document["graded_on"] = report.graded_on
     document["visible_gpus"] = list(report.visible_gpus)
     document["cuda_visible_devices"] = report.options.cuda_visible_devices
@@ -193,9 +197,13 @@ def check_document(report: CheckReport) -> dict[str, Any]:
         "warnings": list(extras.warnings),
     }
     document["run"] = extras.run
-    document["recommendation"]["decode_tokens_per_s"] = (
-        speed_dict(extras.run_placement) if extras.run_placement is not None else None
-    )
+    speed = speed_dict(extras.run_placement) if extras.run_placement is not None else None
+    if speed is not None:  # the speed with drafting beside the plain one (issue 21)
+        from vram_advisor.plan.estimate.speculative import of_run, speculative_dict
+
+        speed["speculative"] = speculative_dict(of_run(chosen, extras.run_plan))
+    document["recommendation"]["decode_tokens_per_s"] = speed
+    document["capacity"] = capacity_dict(report)
     document["sizes"] = report.options.estimate.sizes
     _add_family(document, report)
     document["table_verdict"] = None if report.table_plan is None else table_verdict(report)
@@ -245,7 +253,9 @@ def derived_dict(need: DerivedNeed) -> dict[str, Any]:
     }
 
 
-def _plan_dict(plan: Plan, inventory: inv.Inventory, notes: tuple[str, ...]) -> dict[str, Any]:
+def _plan_dict(
+    plan: Plan, inventory: inv.Inventory, notes: tuple[str, ...], report: CheckReport | None = None
+) -> dict[str, Any]:
     """The rules' part of the document: verdict, options, tier and advice, alternatives, the requirement."""
     tier = None
     if plan.tier is not None:
@@ -261,16 +271,12 @@ def _plan_dict(plan: Plan, inventory: inv.Inventory, notes: tuple[str, ...]) -> 
         next_up["short_by_bytes"] = short_by
     alternatives: dict[str, Any] = {
         "api": None if plan.api is None else api_dict(plan.api),
-        "smaller_models": [
-            {
-                "name": fit.model.name,
-                "quant": fit.model.quant,
-                "size_gb": json_number(fit.model.size_gb),
-                "params": fit.model.params_total,
-                "runs_on": fit.runs_on,
-            }
-            for fit in plan.small_models
-        ],
+        "smaller_models": smaller_models_list(
+            plan.small_models,
+            planned_alternatives(report) if report is not None else None,
+            report.estimates.machine if report is not None else None,
+        ),
+        "smaller_models_ranking": ranking_dict(),
     }
     document: dict[str, Any] = {
         "schema": CHECK_SCHEMA,

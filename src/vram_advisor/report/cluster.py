@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from vram_advisor.core import units
+from vram_advisor.fleet.multinode import MultiNodePlan, Node
 from vram_advisor.fleet.nodefacts import INFINIBAND, NVLINK, RDMA
-from vram_advisor.fleet.planner import SCHEMA, ClusterPlan, HardwareGroup, MachinePlan, MultiNodePlan, Node
+from vram_advisor.fleet.planner import SCHEMA, ClusterPlan, HardwareGroup, MachinePlan
+from vram_advisor.plan.estimate.speculative import speculative_dict
 from vram_advisor.report.check import json_number, recommendation_dict, short_option
 from vram_advisor.report.estimate import speed_dict
 
@@ -96,7 +98,7 @@ def node_recommendation(entry: MachinePlan) -> dict[str, Any]:
     """A node's ``recommendation``, as ``check --json`` writes it (with the speed of where it runs)."""
     return {
         **recommendation_dict(entry.recommendation),
-        "decode_tokens_per_s": None if entry.run_placement is None else speed_dict(entry.run_placement),
+        "decode_tokens_per_s": _speed(entry),
     }
 
 
@@ -241,3 +243,13 @@ def write_csv(plan: ClusterPlan, stream: IO[str]) -> None:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerows(csv_rows(plan))
     stream.flush()
+
+
+def _speed(entry: MachinePlan) -> dict[str, Any] | None:
+    """A node's decode speed as ``check --json`` gives it: the run's placement, with drafting beside it."""
+    if entry.run_placement is None:
+        return None
+    speed = speed_dict(entry.run_placement)
+    if speed is not None:
+        speed["speculative"] = speculative_dict(entry.speculative)
+    return speed

@@ -103,6 +103,21 @@ def speed_dict(placement: Placement) -> dict[str, Any]:
     }
 
 
+def expert_layers_dict(placement: Placement) -> dict[str, Any] | None:
+    """Which layers' routed experts a GPU+RAM or mmap plan keeps on the GPUs (null for the others)."""
+    split = placement.expert_split
+    if split is None:
+        return None
+    return {
+        "layers": split.layers,
+        "on_gpu": split.on_gpu_layers,
+        "in_ram": split.cpu_layers,
+        "gpu_bytes": split.gpu_routed_bytes,
+        "off_gpu_bytes": split.ram_routed_bytes,
+        "gpu_layers": list(split.gpu_layers),
+    }
+
+
 def placement_dict(placement: Placement) -> dict[str, Any]:
     return {
         "placement": placement.kind,
@@ -122,6 +137,7 @@ def placement_dict(placement: Placement) -> dict[str, Any]:
             "overhead": {**overhead_dict(placement.overhead), "on": placement.overhead_on},
         },
         "decode_tokens_per_s": speed_dict(placement),
+        "expert_layers": expert_layers_dict(placement),
         "tiers": [
             {
                 "tier": tier.name,
@@ -223,6 +239,7 @@ def estimate_and_document(
     model_dir: str | None = None,
     catalog: Catalog | None = None,
     release: str | None = None,
+    sequences: int = 1,
 ) -> tuple[Estimate, dict[str, Any]]:
     """The estimate of ``model_id`` ``quant_id`` at ``context_tokens`` and its JSON document: the one pipeline of
     ``vram-advisor estimate`` and the MCP tool. The inputs are checked first, in the CLI's order (KV format, sizes,
@@ -242,12 +259,12 @@ def estimate_and_document(
     if inventory is not None and not isinstance(inventory, Inventory):
         inventory = inventory()
     machine = machine_view(inventory, ram_bw, disk_bw, model_dir) if inventory is not None else None
-    estimate = estimate_option(model, quant, context_tokens, machine, kv_dtype, sizes)
+    estimate = estimate_option(model, quant, context_tokens, machine, kv_dtype, sizes, sequences=sequences)
     run, download = None, None
     if estimate.kv is not None:
         from vram_advisor.plan.runners import run_plan
 
-        choice = estimate_choice(model, quant, inventory, machine, catalog, context_tokens, kv_dtype)
+        choice = estimate_choice(model, quant, inventory, machine, catalog, context_tokens, kv_dtype, sequences)
         if choice is not None:
             download = choice.download
             if sizes == "real":
@@ -267,6 +284,7 @@ def estimate_choice(
     catalog: Catalog,
     context_tokens: int,
     kv_dtype: str,
+    sequences: int = 1,
 ) -> Choice | None:
     """The download and engine ``estimate`` runs the option on: on a machine, the one ``check`` would choose there;
     without one, the row's reference download on its first engine (as on an NVIDIA machine)."""
@@ -285,6 +303,7 @@ def estimate_choice(
             catalog.engines,
             context_tokens,
             kv_dtype,
+            sequences,
         )
     from vram_advisor.catalog.downloads import reference_download
 
@@ -294,7 +313,7 @@ def estimate_choice(
     engine = next((e for e in order if e.id in download.engines), None)
     if engine is None or download.bytes is None:
         return None
-    estimate = estimate_pair(model, quant, download, engine, context_tokens, None, kv_dtype)
+    estimate = estimate_pair(model, quant, download, engine, context_tokens, None, kv_dtype, sequences)
     row, fit, placement = verdict(quant, estimate, Machine(0, 0, 0))
     return Choice(download, engine, estimate, row, fit, placement)
 
@@ -312,6 +331,7 @@ def estimate_document(
     model_dir: str | None = None,
     catalog: Catalog | None = None,
     release: str | None = None,
+    sequences: int = 1,
 ) -> dict[str, Any]:
     """``estimate_and_document``'s JSON-ready dict alone (the MCP server's ``estimate`` tool; ``vram-advisor
     estimate --json`` prints the same)."""
@@ -327,4 +347,5 @@ def estimate_document(
         model_dir=model_dir,
         catalog=catalog,
         release=release,
+        sequences=sequences,
     )[1]

@@ -9,8 +9,9 @@ reads the machine. One job per module:
 * ``kv``: the V4 KV cache (``kv_cache_bytes``, and the per-token rate ``importer.py`` reuses);
 * ``weights``: the weights in use, their routed/other split, the bytes a decoded token reads, and the runtime
   overhead per device (CUDA context, compute buffers, vLLM's own memory);
-* ``placement``: the machine as the placements see it, and the GPU, GPU+RAM, CPU and mmap placements with their
-  fits and decode-speed bounds;
+* ``placement``: the machine as the placements see it, and the GPU and CPU placements with their fits and
+  decode-speed bounds; ``offload``: the GPU+RAM and mmap placements, which split the routed experts by layer
+  (``layers``); ``where``: every placement of an option and the one to run;
 * ``speed``: the calibrated single-stream decode speed of a placement (bandwidth beside a per-token floor), printed
   as a range (the measured runs it is checked against: tests/calibration.py, bench/speeds_table.py);
 * ``option``: one option's whole ``Estimate`` and the input checks;
@@ -24,6 +25,8 @@ are frozen dataclasses with ``eq=False`` (compared by identity): nothing compare
 from __future__ import annotations
 
 from vram_advisor.plan.estimate.kv import KvEstimate, kv_bytes_per_token, kv_cache_bytes, kv_formula, kv_ring_bytes
+from vram_advisor.plan.estimate.layers import ExpertSplit, split_experts
+from vram_advisor.plan.estimate.offload import hybrid_placement, nvme_placement
 from vram_advisor.plan.estimate.option import (
     SERVED_SEQUENCES,
     Estimate,
@@ -37,18 +40,13 @@ from vram_advisor.plan.estimate.option import (
 )
 from vram_advisor.plan.estimate.placement import (
     PLACEMENT_LABELS,
-    PREFERENCE,
     MachineView,
     Placement,
-    best_placement,
     cpu_placement,
     even_split_bytes,
     gpu_placement,
     heterogeneity_warning,
-    hybrid_placement,
     machine_view,
-    nvme_placement,
-    placements,
     tensor_parallel_size,
 )
 from vram_advisor.plan.estimate.speed import (
@@ -81,6 +79,7 @@ from vram_advisor.plan.estimate.weights import (
     weights_estimate,
     weights_in_use,
 )
+from vram_advisor.plan.estimate.where import PREFERENCE, best_placement, placements
 from vram_advisor.plan.machine import PLACEMENT_CPU, PLACEMENT_GPU, PLACEMENT_HYBRID, PLACEMENT_NVME
 
 __all__ = [
@@ -103,6 +102,7 @@ __all__ = [
     "VLLM_NON_TORCH_TP_BYTES",
     "ActiveBytes",
     "Estimate",
+    "ExpertSplit",
     "KvEstimate",
     "MachineView",
     "MemoryTier",
@@ -139,6 +139,7 @@ __all__ = [
     "round_rate",
     "serial_estimate_words",
     "sizes_of",
+    "split_experts",
     "tensor_parallel_size",
     "weights_estimate",
     "weights_in_use",

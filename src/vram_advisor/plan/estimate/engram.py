@@ -13,8 +13,9 @@ from dataclasses import replace
 from vram_advisor.catalog.architecture import Architecture, QuantBits
 from vram_advisor.core import units
 from vram_advisor.plan.estimate.kv import KvEstimate
-from vram_advisor.plan.estimate.placement import MachineView, Placement, placements
+from vram_advisor.plan.estimate.placement import MachineView, Placement
 from vram_advisor.plan.estimate.weights import WeightsEstimate
+from vram_advisor.plan.estimate.where import placements
 
 
 def engram_note(engram_bytes: int) -> str:

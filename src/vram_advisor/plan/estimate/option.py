@@ -15,7 +15,7 @@ from vram_advisor.core.numbers import shown
 from vram_advisor.core.records import Record, dataclass
 from vram_advisor.plan.estimate.engram import placements_engram_on_disk
 from vram_advisor.plan.estimate.kv import KvEstimate, kv_cache_bytes, kv_for_engine
-from vram_advisor.plan.estimate.placement import MachineView, Placement, best_placement, heterogeneity_warning
+from vram_advisor.plan.estimate.placement import MachineView, Placement, heterogeneity_warning
 from vram_advisor.plan.estimate.speed import serial_estimate_words
 from vram_advisor.plan.estimate.weights import (
     CUDA_CONTEXT_BYTES,
@@ -30,6 +30,7 @@ from vram_advisor.plan.estimate.weights import (
     weights_estimate,
     weights_in_use,
 )
+from vram_advisor.plan.estimate.where import best_placement
 from vram_advisor.plan.machine import PLACEMENT_GPU
 
 #: The sequences the printed commands serve, and so the sequences the KV estimate is for: llama-server runs with
@@ -107,11 +108,13 @@ def estimate_option(
     download: tuple[int, str] | None = None,
     offload: bool = True,
     kv_factor: tuple[float, str | None] = (1.0, None),
+    sequences: int = SERVED_SEQUENCES,
 ) -> Estimate:
     """The estimate of one model x quantization at ``context_tokens``, on ``machine`` (or machine-independent).
     ``download`` (bytes, basis) is the file a plan loads; without ``offload`` (an engine that keeps everything in
     GPU memory: vLLM, SGLang, ds4, MLX) only the GPU placement is made; ``kv_factor`` (factor, source) is how
-    much more KV cache the engine keeps than the rows count (``kv.kv_for_engine``)."""
+    much more KV cache the engine keeps than the rows count (``kv.kv_for_engine``); ``sequences`` is how many
+    sequences of ``context_tokens`` the KV cache holds (``--users``: the printed command serves that many)."""
     kv_dtype = kv_dtype_of(kv_dtype)
     check_context(model, context_tokens)
     weights = weights_estimate(model, quant, sizes, download)
@@ -123,7 +126,7 @@ def estimate_option(
         return Estimate(model, quant, context_tokens, None, weights, None, (), machine, (), tuple(warnings), why)
     if bits.engine == "vllm" and "fp8" in arch.kv_rows:  # the printed vLLM line runs --kv-cache-dtype fp8
         kv_dtype = "fp8"
-    kv = kv_for_engine(kv_cache_bytes(arch, context_tokens, kv_dtype, SERVED_SEQUENCES), *kv_factor)
+    kv = kv_for_engine(kv_cache_bytes(arch, context_tokens, kv_dtype, sequences), *kv_factor)
     found = placements_engram_on_disk(arch, bits, weights, kv, machine)
     if not offload:
         found = tuple(p for p in found if p.kind == PLACEMENT_GPU)

@@ -1,13 +1,15 @@
-"""Where one option's memory can go (all on the GPUs, GPUs + RAM, CPU only, mapped from the disk), whether each
-placement fits the machine, and the memory tiers its decode reads (their speed: ``speed``; experts offloaded as
-llama.cpp's ``-ot exps=CPU`` and ktransformers do, kvcache-ai/ktransformers#2001). The machine comes in as a
-``MachineView``: the visible GPUs, usable VRAM and spare RAM as the planner counts them, the disk under the model
-directory, and each tier's bandwidth with its source (bandwidth.py). Pure.
+"""Where one option's memory can go, and the placements that keep everything on one side: all on the GPUs, or all
+on the CPU (those that split the routed experts between the GPUs, RAM and the disk: ``offload``; every placement
+and the one to run: ``where``). The machine comes in as a ``MachineView``: the visible GPUs, usable VRAM and spare
+RAM as the planner counts them, the disk under the model directory, and each tier's bandwidth with its source
+(bandwidth.py). Each placement says whether it fits the machine and which memory tiers its decode reads (their
+speed: ``speed``). Pure.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 
 from vram_advisor.catalog.architecture import Architecture, QuantBits
 from vram_advisor.core import units
@@ -17,13 +19,17 @@ from vram_advisor.inventory.model import Disk, Gpu, Inventory, select_disk
 from vram_advisor.plan import machine as plan
 from vram_advisor.plan.estimate import speed as speed_model
 from vram_advisor.plan.estimate.kv import KvEstimate
+from vram_advisor.plan.estimate.layers import ExpertSplit
 from vram_advisor.plan.estimate.speed import MemoryTier
 from vram_advisor.plan.estimate.weights import Overhead, WeightsEstimate, active_bytes, cpu_overhead, gpu_overhead
 from vram_advisor.plan.machine import PLACEMENT_CPU, PLACEMENT_GPU, PLACEMENT_HYBRID, PLACEMENT_NVME, PlacementKind
 
 PLACEMENT_LABELS = {
     PLACEMENT_GPU: "all on the GPUs",
-    PLACEMENT_HYBRID: "GPUs + RAM: attention, shared experts and KV on the GPUs, routed experts in RAM",
+    PLACEMENT_HYBRID: (
+        "GPUs + RAM: attention, shared experts, KV and as many layers' routed experts as fit on the GPUs, the other "
+        "routed experts in RAM"
+    ),
     PLACEMENT_CPU: "CPU only: everything in RAM",
     PLACEMENT_NVME: "weights mapped from disk (mmap): routed experts read from the disk as needed",
 }
@@ -45,7 +51,7 @@ class MachineView(Record):
     ram_bandwidth: bw.Bandwidth
     disk_bandwidth: bw.Bandwidth
 
-    @property
+    @cached_property
     def capacities(self) -> tuple[int, ...]:
         return tuple(gpu.capacity_bytes for gpu in self.gpus)
 
@@ -71,7 +77,7 @@ def machine_view(
         disk=disk,
         unified=unified,
         gpu_bandwidths=gpu_bandwidths,
-        ram_bandwidth=bw.ram_bandwidth(ram_bw, inventory.ram.effective_bytes, shared),
+        ram_bandwidth=bw.ram_bandwidth(ram_bw, inventory.ram.effective_bytes, shared, inventory.ram.bandwidth),
         disk_bandwidth=bw.disk_bandwidth(disk, disk_bw),
     )
 
@@ -135,6 +141,8 @@ class Placement(Record):
     #: The model's layer count and vLLM's tensor-parallel size (0: not vLLM): what the per-token floor depends on.
     layers: int = 0
     tensor_parallel: int = 0
+    #: Which layers' routed experts stay on the GPUs (GPU+RAM and mmap plans with GPUs; ``layers.split_experts``)
+    expert_split: ExpertSplit | None = None
 
     @property
     def gpu_bytes(self) -> int:
@@ -185,7 +193,7 @@ class Placement(Record):
         return None if self.speed is None else self.speed.tokens_per_s
 
 
-def _gpu_tier(machine: MachineView | None, holds: int, reads: int, tensor_parallel: int) -> MemoryTier:
+def gpu_tier(machine: MachineView | None, holds: int, reads: int, tensor_parallel: int) -> MemoryTier:
     """The GPUs as one tier: tensor parallelism reads in parallel (n x the slowest GPU); a layer split (llama.cpp)
     reads one GPU after another, each its share (by capacity) of the bytes."""
     if machine is None or not machine.gpus:
@@ -214,7 +222,7 @@ def _gpu_tier(machine: MachineView | None, holds: int, reads: int, tensor_parall
     return MemoryTier("gpu", holds, reads, bw.Bandwidth(rate, source))
 
 
-def _fits(checks: Sequence[tuple[bool, str]]) -> tuple[bool, str]:
+def all_fit(checks: Sequence[tuple[bool, str]]) -> tuple[bool, str]:
     failing = [why for ok, why in checks if not ok]
     if failing:
         return False, "; ".join(failing)
@@ -262,7 +270,7 @@ def gpu_placement(
             f"{units.format_gib(kv.total_bytes)} + overhead {units.format_gib(overhead.total_bytes)}), "
             f"{units.format_gib(budget)} {budget_words}"
         )
-    tier = _gpu_tier(machine, need, active.total, tp if bits.engine == "vllm" else 0)
+    tier = gpu_tier(machine, need, active.total, tp if bits.engine == "vllm" else 0)
     return Placement(
         kind=PLACEMENT_GPU,
         engine=bits.engine,
@@ -284,70 +292,6 @@ def gpu_placement(
     )
 
 
-def hybrid_placement(
-    arch: Architecture,
-    bits: QuantBits,
-    weights: WeightsEstimate,
-    kv: KvEstimate,
-    machine: MachineView | None,
-) -> Placement | None:
-    """Attention, shared experts and KV on the GPUs; routed experts in system RAM (llama.cpp ``-ot exps=CPU``,
-    ktransformers). None when the profile cannot split the weights or the GPUs share system memory."""
-    if weights.other_bytes is None or weights.routed_bytes is None:
-        return None
-    if machine is not None and (machine.unified or not machine.gpus):
-        return None
-    active = active_bytes(arch, bits)
-    gpu_count = len(machine.gpus) if machine is not None else 0
-    overhead = gpu_overhead("llama.cpp", gpu_count)
-    gpu_need = weights.other_bytes + kv.total_bytes + overhead.total_bytes
-    fits: bool | None
-    if machine is None:
-        fits, reason = None, "no machine given"
-    elif gpu_count == 0:
-        fits, reason = False, "no usable GPU"
-    else:
-        fits, reason = _fits(
-            [
-                (
-                    gpu_need <= machine.usable_vram_bytes,
-                    f"GPUs: {units.format_gib(gpu_need)} needed, {units.format_gib(machine.usable_vram_bytes)} usable",
-                ),
-                (
-                    weights.routed_bytes <= machine.spare_ram_bytes,
-                    f"RAM: {units.format_gib(weights.routed_bytes)} of routed experts, "
-                    f"{units.format_gib(machine.spare_ram_bytes)} to spare",
-                ),
-            ]
-        )
-    tiers = (
-        _gpu_tier(machine, gpu_need, active.other, 0),
-        MemoryTier(
-            "ram",
-            weights.routed_bytes,
-            active.routed,
-            machine.ram_bandwidth if machine is not None else bw.DEFAULT_RAM_BANDWIDTH,
-        ),
-    )
-    return Placement(
-        kind=PLACEMENT_HYBRID,
-        engine="llama.cpp",
-        weights_gpu=weights.other_bytes,
-        weights_ram=weights.routed_bytes,
-        weights_disk=0,
-        kv_bytes=kv.total_bytes,
-        kv_on="gpu",
-        overhead=overhead,
-        overhead_on="gpu",
-        fits=fits,
-        reason=reason,
-        tiers=tiers,
-        gpus_used=max(1, gpu_count),
-        budget_bytes=machine.usable_vram_bytes if machine is not None else None,
-        layers=arch.layers,
-    )
-
-
 def cpu_placement(
     arch: Architecture,
     bits: QuantBits,
@@ -363,7 +307,7 @@ def cpu_placement(
     if machine is None:
         fits, reason = None, "no machine given"
     else:
-        fits, reason = _fits(
+        fits, reason = all_fit(
             [
                 (
                     need <= machine.spare_ram_bytes,
@@ -389,108 +333,3 @@ def cpu_placement(
         budget_bytes=machine.spare_ram_bytes if machine is not None else None,
         layers=arch.layers,
     )
-
-
-def nvme_placement(
-    arch: Architecture,
-    bits: QuantBits,
-    weights: WeightsEstimate,
-    kv: KvEstimate,
-    machine: MachineView,
-) -> Placement | None:
-    """Weights mapped from the disk (llama.cpp's default mmap): the GPUs (if any) hold attention, shared experts and
-    KV; the RAM left over caches as many routed experts as it can; the rest is read from the disk as tokens need
-    them. Per token the disk reads the uncached share of the active routed experts (experts used evenly)."""
-    if weights.other_bytes is None or weights.routed_bytes is None:
-        return None
-    active = active_bytes(arch, bits)
-    with_gpu = bool(machine.gpus) and not machine.unified
-    checks: list[tuple[bool, str]] = []
-    if with_gpu:
-        overhead = gpu_overhead("llama.cpp", len(machine.gpus))
-        gpu_need = weights.other_bytes + kv.total_bytes + overhead.total_bytes
-        checks.append(
-            (
-                gpu_need <= machine.usable_vram_bytes,
-                f"GPUs: {units.format_gib(gpu_need)} needed, {units.format_gib(machine.usable_vram_bytes)} usable",
-            )
-        )
-        ram_fixed = 0
-    else:
-        overhead = cpu_overhead()
-        ram_fixed = weights.other_bytes + kv.total_bytes + overhead.total_bytes
-        checks.append(
-            (
-                ram_fixed <= machine.spare_ram_bytes,
-                f"RAM: {units.format_gib(ram_fixed)} for attention, shared experts and KV, "
-                f"{units.format_gib(machine.spare_ram_bytes)} to spare",
-            )
-        )
-    cached = max(0, min(weights.routed_bytes, machine.spare_ram_bytes - ram_fixed))
-    on_disk = weights.routed_bytes - cached
-    cached_share = cached / weights.routed_bytes if weights.routed_bytes else 1.0
-    disk_reads = round(active.routed * (1 - cached_share))
-    ram_reads = active.routed - disk_reads + (0 if with_gpu else active.other)
-    checks.append(
-        (
-            True,
-            f"{units.format_gib(cached)} of routed experts cached in RAM, {units.format_gib(on_disk)} read from "
-            f"the disk as needed",
-        )
-    )
-    fits, reason = _fits(checks)
-    tiers: list[MemoryTier] = []
-    if with_gpu:
-        tiers.append(_gpu_tier(machine, weights.other_bytes + kv.total_bytes + overhead.total_bytes, active.other, 0))
-    tiers.append(MemoryTier("ram", ram_fixed + cached, ram_reads, machine.ram_bandwidth))
-    tiers.append(MemoryTier("disk", on_disk, disk_reads, machine.disk_bandwidth))
-    notes = []
-    if on_disk == 0:
-        notes.append("the routed experts fit in RAM: after the first pass nothing is read from the disk")
-    return Placement(
-        kind=PLACEMENT_NVME,
-        engine="llama.cpp",
-        weights_gpu=weights.other_bytes if with_gpu else 0,
-        weights_ram=cached + (0 if with_gpu else weights.other_bytes),
-        weights_disk=on_disk,
-        kv_bytes=kv.total_bytes,
-        kv_on="gpu" if with_gpu else "ram",
-        overhead=overhead,
-        overhead_on="gpu" if with_gpu else "ram",
-        fits=fits,
-        reason=reason,
-        tiers=tuple(tiers),
-        gpus_used=len(machine.gpus) if with_gpu else 0,
-        budget_bytes=machine.usable_vram_bytes if with_gpu else machine.spare_ram_bytes,
-        notes=tuple(notes),
-        layers=arch.layers,
-    )
-
-
-def placements(
-    arch: Architecture,
-    bits: QuantBits,
-    weights: WeightsEstimate,
-    kv: KvEstimate,
-    machine: MachineView | None,
-) -> tuple[Placement, ...]:
-    """Every placement that applies: GPU, GPU+RAM, CPU and (with a machine) NVMe, in that order."""
-    found: list[Placement | None] = [
-        gpu_placement(arch, bits, weights, kv, machine),
-        hybrid_placement(arch, bits, weights, kv, machine),
-        cpu_placement(arch, bits, weights, kv, machine),
-    ]
-    if machine is not None:
-        found.append(nvme_placement(arch, bits, weights, kv, machine))
-    return tuple(p for p in found if p is not None)
-
-
-#: Which fitting placement to run, best first: all in VRAM; then experts in RAM beside the GPUs (the GPUs read
-#: the rest faster than RAM could); then the CPU alone; then reading experts from the disk.
-PREFERENCE = (PLACEMENT_GPU, PLACEMENT_HYBRID, PLACEMENT_CPU, PLACEMENT_NVME)
-
-
-def best_placement(found: Sequence[Placement]) -> Placement | None:
-    """The placement to run: the first that fits in ``PREFERENCE`` order."""
-    fitting = [p for p in found if p.fits]
-    return min(fitting, key=lambda p: PREFERENCE.index(p.kind), default=None)

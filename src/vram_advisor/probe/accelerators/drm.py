@@ -64,3 +64,37 @@ def read_int(context: ProbeContext, path: Path, source: str) -> int | None:
         return int(text.split()[0], 0)
     except (ValueError, IndexError):
         return None
+
+
+def gc_version(context: ProbeContext, card: Card, source: str) -> tuple[int, int, int] | None:
+    """The card's graphics-core version from amdgpu's IP-discovery sysfs (``device/ip_discovery/die/0/GC/0/major``,
+    ``minor``, ``revision``: amdgpu_discovery.c), or None where the kernel has no such folder."""
+    base = card.device_dir / "ip_discovery" / "die" / "0" / "GC" / "0"
+    parts = [read_int(context, base / name, source) for name in ("major", "minor", "revision")]
+    if any(part is None for part in parts):
+        return None
+    major, minor, revision = (int(part or 0) for part in parts)
+    return major, minor, revision
+
+
+#: PCI vendors whose display devices are GPUs a runtime could use beside an AMD APU: NVIDIA, AMD, Intel (an AMD APU
+#: machine has no Intel iGPU, so an Intel display device there is a discrete card). BMC graphics (ASPEED 0x1a03,
+#: Matrox 0x102b) are not GPUs anyone runs models on.
+GPU_VENDORS = ("0x10de", "0x1002", "0x8086")
+
+
+def display_devices(context: ProbeContext, source: str) -> list[tuple[str, str, str | None]]:
+    """Every PCI display-class device (class 0x03xxxx: VGA, 3D, display controller) of a GPU vendor, as (bus id,
+    vendor, device), from ``/sys/bus/pci/devices``: NVIDIA cards show there even without the nvidia-drm module."""
+    base = context.path("/sys/bus/pci/devices")
+    if not base.is_dir():
+        return []
+    found = []
+    for entry in sorted(base.iterdir()):
+        klass = context.read_text(entry / "class", source, quiet_missing=True)
+        vendor = context.read_text(entry / "vendor", source, quiet_missing=True)
+        if klass is None or vendor is None or not klass.lower().startswith("0x03"):
+            continue
+        if vendor.lower() in GPU_VENDORS:
+            found.append((entry.name, vendor.lower(), context.read_text(entry / "device", source, quiet_missing=True)))
+    return found
