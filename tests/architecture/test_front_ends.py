@@ -17,7 +17,7 @@ from vram_advisor.plan.check import CheckOptions
 from vram_advisor.service import CheckRequest
 
 #: Parameters of the CLI that are not options of the check itself (how to print it).
-CLI_ONLY = {"json_output", "quiet", "details"}
+CLI_ONLY = {"json_output", "prom", "prom_file", "quiet", "details"}
 #: ``CheckOptions`` fields that ``check_options`` parses from several options or the environment itself.
 PARSED_IN_SERVICE = {"context_tokens", "require", "estimate", "cuda_visible_devices"}
 

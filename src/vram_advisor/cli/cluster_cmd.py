@@ -19,7 +19,7 @@ import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -39,7 +39,10 @@ from vram_advisor.fleet.inputs import (
     path_inputs,
     read_text,
 )
-from vram_advisor.render import warn, write_line
+from vram_advisor.render import warn, write_line, write_text
+
+if TYPE_CHECKING:
+    from vram_advisor.fleet.planner import ClusterPlan, ClusterPlanner
 
 #: Skipped inputs listed on stderr one by one; beyond this only their number is given (all are in --json).
 MAX_SKIPS_SHOWN = 50
@@ -207,6 +210,60 @@ def _inputs(
         yield from _ray_inputs(ray_address, ray_timeout)
 
 
+def _nodes_listed(text: str | None) -> int | None:
+    """``--nodes``: a count (0 to list none) or ``all`` (None); not given, the view's own default."""
+    if text is None:
+        from vram_advisor.render.cluster_view import NODES_SHOWN
+
+        return NODES_SHOWN
+    if text.strip().lower() == "all":
+        return None
+    from vram_advisor.core.numbers import NumberError, parse_int
+
+    try:
+        return parse_int(text, 0, 10**9)
+    except NumberError:
+        raise UsageError(f"--nodes {shown(text)}: expected a number of nodes or all") from None
+
+
+class _JsonStream:
+    """``cluster --json`` for a large fleet, written as the nodes are planned: memory stays flat however many nodes
+    come. Up to ``COMPACT_OVER_NODES`` nodes nothing is written here (the document is indented, written at the end);
+    past them the one-line document begins, with the nodes so far, and each node follows as it is planned."""
+
+    def __init__(self, planner: ClusterPlanner) -> None:
+        from vram_advisor.report.cluster import COMPACT_OVER_NODES, CompactJson
+
+        self.planner = planner
+        self.writer = CompactJson(planner.base)
+        self.after = COMPACT_OVER_NODES
+        self.written = 0
+        self.started = False
+
+    def added(self) -> None:
+        nodes = self.planner.nodes
+        if not self.started:
+            if len(nodes) <= self.after:
+                return
+            self.started = True
+            _write(self.writer.head())
+        while self.written < len(nodes):
+            node = nodes[self.written]
+            text = self.writer.node(node, self.planner.entries, self.planner.groups[node.group].id)
+            _write(text if self.written == 0 else "," + text)
+            self.written += 1
+
+    def finish(self, result: ClusterPlan) -> None:
+        _write(self.writer.tail(result) + "\n")
+        sys.stdout.flush()
+
+
+def _write(text: str) -> None:
+    from vram_advisor.report.cluster import utf8_safe
+
+    write_text(utf8_safe(text))
+
+
 @contextlib.contextmanager
 def _no_cycle_collection() -> Iterator[None]:
     """Node records hold no reference cycles; the collector's repeated scans of the growing list of nodes would cost
@@ -284,6 +341,15 @@ def cluster(
             "--users", metavar="N", help="Plan for N concurrent sequences at --context each (KV for N; default 1)."
         ),
     ] = None,
+    nodes: Annotated[
+        str | None,
+        typer.Option(
+            "--nodes",
+            metavar="N|all",
+            help="How many nodes the human view lists, most headroom first (default: 20, for fleets of more than 20; "
+            "all: every node).",
+        ),
+    ] = None,
 ) -> None:
     """Plan across many nodes: per node, per group of identical nodes, and what only several nodes together hold."""
     check_seconds(ray_timeout, "--ray-timeout")
@@ -301,6 +367,7 @@ def cluster(
     from vram_advisor.catalog.userprofiles import default_catalog, report_broken
     from vram_advisor.plan.rules import candidates
 
+    listed = _nodes_listed(nodes)
     basis = sizes.strip().lower()
     if basis not in ("real", "table"):
         raise UsageError(f"--sizes {shown(sizes)}: expected real or table")
@@ -318,6 +385,7 @@ def cluster(
         sequences=parse_users(users),
     )
     report = _SkipReporter()
+    streaming = _JsonStream(planner) if json_output else None
     with _no_cycle_collection():
         for item in _inputs(paths, ray, ray_address, ray_timeout, from_k8s, from_slurm, follow_symlinks, timeout_s):
             if isinstance(item, Stopped):
@@ -330,11 +398,15 @@ def cluster(
                     report(duplicate)
                 else:
                     report.node_planned()
+                    if streaming is not None:
+                        streaming.added()
         result = planner.finish()
     if not result.nodes:
         raise report.failure()
     report.finish(len(result.nodes))
-    if json_output:
+    if streaming is not None and streaming.started:
+        streaming.finish(result)
+    elif json_output:
         from vram_advisor.report.cluster import cluster_json
 
         write_line(cluster_json(result))
@@ -346,4 +418,4 @@ def cluster(
         from vram_advisor.render.cluster_view import cluster_view
         from vram_advisor.render.human import print_view
 
-        print_view(cluster_view(result), console())
+        print_view(cluster_view(result, listed, asked=nodes is not None), console())

@@ -27,7 +27,8 @@ from vram_advisor.core import boundedjson
 from vram_advisor.core.errors import InventoryError
 from vram_advisor.core.inputfiles import STDIN, STDIN_NAME, open_input, read_limited
 from vram_advisor.core.records import dataclass
-from vram_advisor.fleet import nodefacts
+from vram_advisor.fleet import fastlines, nodefacts
+from vram_advisor.fleet.fastlines import decoded_facts as _decoded_facts
 from vram_advisor.fleet.nodefacts import NodeFacts
 from vram_advisor.fleet.stream import (
     PREFIX,
@@ -53,7 +54,7 @@ PARALLEL_AFTER_LINES = 2000
 WORKER_QUEUE = 2
 
 #: What one inventory line may hold (the bounded reader's limits).
-LINE_LIMITS = boundedjson.JsonLimits(max_bytes=MAX_INVENTORY_BYTES, fast_integers=True)
+LINE_LIMITS = fastlines.LINE_LIMITS
 #: What a cluster listing may hold (its size is bounded by the reader's own limit as it is read).
 LISTING_LIMITS = boundedjson.JsonLimits(max_bytes=sys.maxsize, max_string_chars=16 * 1024 * 1024)
 #: Consecutive skipped inputs, and bytes, with no inventory among them, after which a stream is given up.
@@ -146,6 +147,12 @@ def read_line(name: str, lineno: int, line: Any, label: str | None = None) -> No
     inventory; None when the line-by-line reader must look at it (several objects on the line, or broken JSON to be
     reported in context)."""
     source = f"{name}:{lineno}"
+    facts = _decoded_facts(line)
+    if facts is not None:
+        host = host_of(label)
+        if host is not None and not (facts.hostname and facts.hostname.strip()):
+            facts = facts._replace(hostname=host)
+        return NodeInput(source, facts)
     try:
         data = boundedjson.parse(line, LINE_LIMITS)
     except boundedjson.JsonRefused as exc:

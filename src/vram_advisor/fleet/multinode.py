@@ -43,6 +43,8 @@ class Node(NamedTuple):
     gpu_count: int
     interconnect: frozenset[str]
     hidden_gpus: int
+    #: this node's own spare RAM (nodes of one step share an answer, not their RAM)
+    spare_ram_bytes: int = 0
 
 
 @dataclass(frozen=True, repr=False)

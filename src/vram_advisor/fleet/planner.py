@@ -24,6 +24,7 @@ from vram_advisor.fleet import nodefacts
 from vram_advisor.fleet.inputs import NodeInput, Skipped
 from vram_advisor.fleet.multinode import MultiNodePlan, Node, multi_node_plans
 from vram_advisor.fleet.nodefacts import NodeFacts
+from vram_advisor.fleet.ramsteps import RamSteps, class_key, spare_ram_of
 from vram_advisor.inventory import model as inv
 from vram_advisor.inventory.model import Gpu, Inventory
 from vram_advisor.plan import rules as plan
@@ -118,7 +119,7 @@ class ClusterPlan(Record):
 
     @property
     def total_spare_ram_bytes(self) -> int:
-        return sum(self.entries[node.entry].machine.spare_ram_bytes for node in self.nodes)
+        return sum(node.spare_ram_bytes for node in self.nodes)
 
 
 def _gpu_models(gpus: tuple[tuple[str, int, int, bool], ...]) -> tuple[tuple[str, int], ...]:
@@ -151,32 +152,36 @@ class ClusterPlanner:
         self.skipped: list[Skipped] = []
         self.skipped_count = 0
         self.stopped: list[Skipped] = []
-        self._by_key: dict[tuple[Any, ...], tuple[int, int]] = {}
+        self._by_key: dict[tuple[Any, ...], tuple[int, int, int]] = {}
         self._by_machine: dict[Machine, int] = {}
         self._by_fits: dict[tuple[str, ...], tuple[Option, ...]] = {}
         self._fits_cache_ok = True
         self._group_of: dict[tuple[tuple[str, int], ...], int] = {}
         self._names: set[str] = set()
         self._machines_seen: dict[tuple[object, ...], str] = {}
+        #: Under rule 9, per hardware class: the spare RAM steps and the judged options of each step seen
+        self._steps: dict[tuple[object, ...], RamSteps] = {}
+        #: The entry of each distinct answer: the options judged (kept alive by ``_steps`` or ``_by_fits``), the
+        #: GPUs' usable VRAM and count, the kind and the reason, which carries the spare RAM as printed
+        self._by_answer: dict[tuple[int, int, int, str, str], int] = {}
+        self._gpu_parts: dict[tuple[tuple[str, int, int, bool], ...], tuple[int, int, bool]] = {}
 
     # --------------------------------------------------------------------------------------- per machine
 
-    def _entry_for(self, machine: Machine, inventory: Inventory | None = None) -> int:
-        """The plan of one distinct machine. Under rule 9 (``inventory`` given) the GPUs themselves matter (the
-        even split, the engine's overhead per GPU), so each distinct hardware key is judged on its own."""
-        if inventory is not None:
-            from vram_advisor.plan.realfit import judge_for
-
-            judge, made = judge_for(
-                inventory, machine, self.catalog.engines, self.context_tokens, sequences=self.sequences
-            )
-            return self._append(machine, plan.evaluate(self.catalog, machine, self.base, judge=judge), made())
+    def _entry_for(self, machine: Machine, facts: NodeFacts) -> int:
+        """The plan of one machine. Under rule 9 (``--sizes real``) the GPUs themselves matter (the even split, the
+        engine's overhead per GPU), so the options are judged once per hardware class and step of spare RAM."""
+        if self.sizes == "real":
+            judged, choices = self._judged(machine, facts)
+            return self._append(machine, judged, choices)
         index = self._by_machine.get(machine)
         if index is not None:
             return index
         fits = tuple(plan.fit_of(quant, machine) for _, quant in self.ranked)
-        options = self._by_fits.get(fits) if self._fits_cache_ok else None
-        if options is None:
+        found = self._by_fits.get(fits) if self._fits_cache_ok else None
+        if found is not None:
+            options = found
+        else:
             options = plan.evaluate(self.catalog, machine, self.base)
             if tuple(option.fit for option in options) == fits:
                 self._by_fits[fits] = options
@@ -186,12 +191,47 @@ class ClusterPlanner:
         self._by_machine[machine] = index
         return index
 
+    def _judged(
+        self, machine: Machine, facts: NodeFacts
+    ) -> tuple[tuple[Option, ...], Mapping[tuple[str, str], Choice]]:
+        """The options judged on their real downloads (rule 9), once per hardware class and step of spare RAM
+        (``ramsteps``): every node of a step gets the very options a lone ``check`` would judge on it."""
+        key = class_key(facts, machine)
+        steps = self._steps.get(key)
+        step = steps.step(machine.spare_ram_bytes) if steps is not None else None
+        if steps is not None and step in steps.judged:
+            return steps.judged[step]
+        from vram_advisor.plan.realfit import judge_for
+
+        inventory = planning_inventory(facts)
+        judge, made = judge_for(inventory, machine, self.catalog.engines, self.context_tokens, sequences=self.sequences)
+        judged = (plan.evaluate(self.catalog, machine, self.base, judge=judge), made())
+        if steps is None:
+            steps = self._steps[key] = RamSteps.of(judged[1], [row for _, row in self.ranked], machine)
+            step = steps.step(machine.spare_ram_bytes)
+        assert step is not None
+        steps.judged[step] = judged
+        return judged
+
+    def _machine(self, facts: NodeFacts) -> Machine:
+        """``plan.machine_of(planning_inventory(facts))``, with the GPUs' part worked out once per GPU set."""
+        gpus = self._gpu_parts.get(facts.gpus)
+        if gpus is None:
+            whole = plan.machine_of(planning_inventory(facts))
+            gpus = self._gpu_parts[facts.gpus] = (whole.usable_vram_bytes, whole.gpu_count, whole.unified)
+        usable, count, unified = gpus
+        return Machine(usable, spare_ram_of(facts, unified), count, unified)
+
     def _append(
         self, machine: Machine, options: tuple[Option, ...], choices: Mapping[tuple[str, str], Choice] | None = None
     ) -> int:
         recommendation = plan.recommend(
             options, machine, real=choices is not None, label=plan.family_label(self.catalog)
         )
+        shared = (id(options), machine.usable_vram_bytes, machine.gpu_count, recommendation.kind, recommendation.reason)
+        index = self._by_answer.get(shared)
+        if index is not None:  # another node of this step whose answer reads the same, to the letter
+            return index
         stretch = plan.stretch_of(options, recommendation)
         run_placement, drafting = None, None
         chosen = recommendation.option
@@ -200,7 +240,7 @@ class ClusterPlanner:
             run_placement = verdict_placement(choice.estimate, recommendation.kind, chosen)
             if run_placement is not None:
                 drafting = speculative_for(choice.estimate, run_placement, choice.engine, choice.download.repo)
-        index = len(self.entries)
+        index = self._by_answer[shared] = len(self.entries)
         self.entries.append(
             MachinePlan(
                 machine=machine,
@@ -247,12 +287,11 @@ class ClusterPlanner:
         key = (facts.gpus, facts.ram_total_bytes, facts.ram_limit_bytes, facts.ram_bandwidth)
         cached = self._by_key.get(key)
         if cached is None:
-            inventory = planning_inventory(facts)
-            machine = plan.machine_of(inventory)
-            judged_on = inventory if self.sizes == "real" else None
-            cached = (self._entry_for(machine, judged_on), self._group_for(_gpu_models(facts.gpus)))
+            machine = self._machine(facts)
+            entry = self._entry_for(machine, facts)
+            cached = (entry, self._group_for(_gpu_models(facts.gpus)), machine.spare_ram_bytes)
             self._by_key[key] = cached
-        entry_index, group_index = cached
+        entry_index, group_index, spare = cached
         usable = self.entries[entry_index].machine.usable_vram_bytes
         name = self._unique_name(facts.hostname, source)
         if fingerprint is not None:
@@ -269,6 +308,7 @@ class ClusterPlanner:
                 gpu_count=len(facts.gpus),
                 interconnect=facts.interconnect,
                 hidden_gpus=facts.hidden_gpus,
+                spare_ram_bytes=spare,
             )
         )
         group = self.groups[group_index]

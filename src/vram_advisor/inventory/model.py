@@ -245,6 +245,28 @@ def from_dict(data: Any, source: str = "inventory") -> Inventory:
     return _Reader(source).inventory(data)
 
 
+class _Line(Inventory, frozen=True, kw_only=True):
+    """An inventory as one JSON text (an NDJSON line), decoded straight into the declaration: ``schema`` required,
+    as ``from_dict`` requires it."""
+
+    schema: str
+
+
+_LINE_DECODER = msgspec.json.Decoder(_Line)
+
+
+def decode_line(text: bytes | str) -> Inventory | None:
+    """One JSON text decoded straight into the inventory (msgspec, no intermediate objects: a fleet's lines in a
+    fraction of the time), where that gives exactly what parsing it and ``from_dict`` would; None otherwise (not
+    JSON, a field msgspec refuses, one the field-by-field reader would clean or refuse), and the caller reads it the
+    long way, which names the field. The caller keeps the bounded reader's size, depth and number limits."""
+    try:
+        found = _LINE_DECODER.decode(text)
+    except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
+        return None
+    return found if found.schema == SCHEMA and _as_read(found) else None
+
+
 def _as_read(inventory: Inventory) -> bool:
     """Whether msgspec's reading is the field-by-field reader's: every text printable (else it is cleaned), no
     GPU's reserved memory above its total (else refused), numbers within their bounds as integers. (msgspec refuses

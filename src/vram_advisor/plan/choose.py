@@ -41,6 +41,9 @@ class Choice(Record):
     placement: RunsOn | None
     #: why the engines the platform prefers were not chosen (another file or engine fits better), in words
     notes: tuple[str, ...] = ()
+    #: The spare RAM at which a placement of any pair judged for this row starts to fit (``ram_needed_bytes``):
+    #: between two of these the choice and its verdict stay the same (a fleet plans once per step).
+    ram_steps: tuple[int, ...] = ()
 
     @property
     def need_bytes(self) -> int:
@@ -140,6 +143,17 @@ def choose(
     if not judged_pairs:
         return None
     key, best = min(judged_pairs, key=lambda pair: pair[0])
+    steps = tuple(
+        sorted(
+            {
+                placement.ram_needed_bytes
+                for _key, pair in judged_pairs
+                for placement in pair.estimate.placements
+                if placement.ram_needed_bytes is not None
+            }
+        )
+    )
+    best = replace(best, ram_steps=steps)
     passed = [
         f"{other.engine.name} runs here too, but {other.download.name} "
         + FIT_WORDS.get(other.fit, f"fits {other.fit}")

@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from vram_advisor.core.stderr import warn
 
-__all__ = ["json_text", "warn", "write_json", "write_line"]
+__all__ = ["json_text", "warn", "write_json", "write_line", "write_text"]
 
 
 def json_text(document: Any, *, indent: int | None = 2) -> str:
@@ -41,6 +41,12 @@ def write_json(document: Any, stream: IO[str] | None = None, *, indent: int | No
     out = stream or sys.stdout
     out.write(json_text(document, indent=indent))
     out.flush()
+
+
+def write_text(text: str, stream: IO[str] | None = None) -> None:
+    """Write a piece of a result that is written as it is made (a large ``cluster --json``), without a newline or a
+    flush: the stream's own buffer decides."""
+    (stream or sys.stdout).write(text)
 
 
 def write_line(text: str, stream: IO[str] | None = None) -> None:

@@ -9,12 +9,14 @@ written.
 
 from __future__ import annotations
 
+import heapq
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
 from vram_advisor.core import units
-from vram_advisor.fleet.multinode import MultiNodePlan
+from vram_advisor.fleet.multinode import MultiNodePlan, Node
 from vram_advisor.fleet.nodefacts import INFINIBAND, NVLINK, RDMA
 from vram_advisor.fleet.planner import ClusterPlan, HardwareGroup, MachinePlan
 from vram_advisor.plan.rules import MINIMUM, Option
@@ -38,7 +40,7 @@ def _label(option: Option) -> str:
     return f"{option.model.short_name} {option.quant.id.upper()}"
 
 
-def _verdict(entry: MachinePlan) -> Text:
+def _verdict(entry: MachinePlan, stretch: bool = True) -> Text:
     rec = entry.recommendation
     option = rec.option
     if option is None:
@@ -50,7 +52,7 @@ def _verdict(entry: MachinePlan) -> Text:
         text.append(f"{FIT_SYMBOL[option.fit]} {_label(option)} {option.fit}", style=FIT_STYLE[option.fit])
         if option.experimental:
             text.append(" (experimental)", style="yellow")
-    if entry.stretch is not None:
+    if entry.stretch is not None and stretch:
         word = "at its minimum" if entry.stretch.fit == MINIMUM else "comfortably"
         text.append(f" · stretch {entry.stretch.quant.id.upper()}", style="dim")
         if entry.stretch.model.id != option.model.id:
@@ -130,7 +132,44 @@ def link_notes(plan: ClusterPlan) -> list[str]:
     return list(dict.fromkeys(multi.link_advice for multi in plan.multi_node if multi.link_advice is not None))
 
 
-def cluster_view(plan: ClusterPlan) -> Group:
+#: Nodes the human view lists by headroom unless ``--nodes`` says otherwise.
+NODES_SHOWN = 20
+
+
+def headroom(plan: ClusterPlan, node: Node) -> int | None:
+    """A node's VRAM headroom: its usable VRAM less what its recommendation needs (None where nothing runs)."""
+    option = plan.entries[node.entry].recommendation.option
+    return None if option is None else node.usable_vram_bytes - option.quant.judged_min_bytes
+
+
+def headroom_table(plan: ClusterPlan, limit: int | None) -> Table:
+    """The nodes with the most VRAM headroom, best first (``limit`` of them; None: every node)."""
+    table = Table(box=None, padding=(0, 1), header_style="bold", show_edge=False, pad_edge=False)
+    for column in ("Node", "GPUs", "Usable VRAM", "Headroom", "Verdict"):
+        table.add_column(column, no_wrap=column != "Verdict")
+    order = range(len(plan.nodes))
+
+    def key(index: int) -> tuple[bool, int, int]:
+        room = headroom(plan, plan.nodes[index])
+        return (room is not None, room or 0, -index)
+
+    chosen = sorted(order, key=key, reverse=True) if limit is None else heapq.nlargest(limit, order, key=key)
+    for index in chosen:
+        node = plan.nodes[index]
+        room = headroom(plan, node)
+        table.add_row(
+            Text(printable(node.name)),
+            Text(printable(plan.groups[node.group].label, 40)),
+            units.format_gib(node.usable_vram_bytes),
+            "-" if room is None else units.format_gib(room) if room >= 0 else f"-{units.format_gib(-room)}",
+            _verdict(plan.entries[node.entry], stretch=False),
+        )
+    return table
+
+
+def cluster_view(plan: ClusterPlan, nodes: int | None = NODES_SHOWN, asked: bool = False) -> Group:
+    """The view; the nodes with the most headroom are listed (``nodes`` of them, None: all) where the fleet has more
+    than fit the group rows' names, or where ``--nodes`` asked for them."""
     parts: list[object] = []
     title = Text("vram-advisor cluster", style="bold")
     title.append(
@@ -156,6 +195,14 @@ def cluster_view(plan: ClusterPlan) -> Group:
         parts.extend(Text(f"Interconnect unknown: {advice}", style="yellow") for advice in link_notes(plan))
     elif len(plan.nodes) > 1:
         parts.append(Text("Across nodes: nothing more than the best single node already holds.", style="bold"))
+    shown = len(plan.nodes) if nodes is None else min(nodes, len(plan.nodes))
+    if shown and (asked or len(plan.nodes) > NODES_SHOWN):
+        parts.append(Text())
+        heading = "Every node" if shown == len(plan.nodes) else f"The {shown} nodes with the most headroom"
+        parts.append(
+            Text(f"{heading} (usable VRAM less what the verdict needs; --nodes N or all to list more)", style="bold")
+        )
+        parts.append(headroom_table(plan, None if shown == len(plan.nodes) else shown))
     parts.append(
         Text(
             "● comfortable  ◐ minimum  ◌ offload  * experimental · VRAM is summed usable memory (total less "

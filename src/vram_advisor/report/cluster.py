@@ -110,7 +110,7 @@ def _node_dict(plan: ClusterPlan, node: Node, cache: dict[frozenset[str], list[s
         "group": plan.groups[node.group].id,
         "gpu_count": node.gpu_count,
         "usable_vram_bytes": node.usable_vram_bytes,
-        "spare_ram_bytes": entry.machine.spare_ram_bytes,
+        "spare_ram_bytes": node.spare_ram_bytes,
         "recommendation": node_recommendation(entry),
         "stretch": short_option(entry.stretch),
         "interconnect": _kinds(node, cache),
@@ -152,36 +152,58 @@ def cluster_dict(plan: ClusterPlan) -> dict[str, Any]:
     }
 
 
-def _compact_json(plan: ClusterPlan) -> str:
-    """``cluster_dict`` as one line of JSON, the nodes assembled from parts encoded once per distinct machine
-    (several times faster for thousands of nodes; a test checks it equals ``cluster_dict``)."""
-    dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
-    text = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) does to a string
-    entries = [
-        (str(e.machine.spare_ram_bytes), dumps(node_recommendation(e)), dumps(short_option(e.stretch)))
-        for e in plan.entries
-    ]
-    group_ids = [str(group.id) for group in plan.groups]
-    cache: dict[frozenset[str], list[str]] = {}
-    kinds_text: dict[frozenset[str], str] = {}
-    parts = []
-    for node in plan.nodes:
-        spare, recommendation, stretch = entries[node.entry]
-        kinds = kinds_text.get(node.interconnect)
+class CompactJson:
+    """``cluster_dict`` as one line of JSON, written in pieces: ``head``, one ``node`` per node (joined by commas)
+    and ``tail``, so that a large fleet can be written as it is planned. The nodes are assembled from parts encoded
+    once per distinct answer (several times faster for thousands of nodes; a test checks the whole equals
+    ``cluster_dict``)."""
+
+    def __init__(self, base: bool) -> None:
+        self.base = base
+        self.dumps = functools.partial(json.dumps, ensure_ascii=False, separators=(",", ":"))
+        self.text = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) does to a string
+        self._entries: dict[int, tuple[str, str]] = {}
+        self._kinds: dict[frozenset[str], list[str]] = {}
+        self._kinds_text: dict[frozenset[str], str] = {}
+
+    def head(self) -> str:
+        return self.dumps({"schema": SCHEMA, "base": self.base})[:-1] + ',"nodes":['
+
+    def node(self, node: Node, entries: list[MachinePlan], group_id: int) -> str:
+        """One node's object (``_node_dict``'s, key for key)."""
+        parts = self._entries.get(node.entry)
+        if parts is None:
+            entry = entries[node.entry]
+            parts = self._entries[node.entry] = (
+                self.dumps(node_recommendation(entry)),
+                self.dumps(short_option(entry.stretch)),
+            )
+        recommendation, stretch = parts
+        kinds = self._kinds_text.get(node.interconnect)
         if kinds is None:
-            kinds = kinds_text[node.interconnect] = dumps(_kinds(node, cache))
+            kinds = self._kinds_text[node.interconnect] = self.dumps(_kinds(node, self._kinds))
+        text = self.text
         part = (
-            f'{{"hostname":{text(node.name)},"source":{text(node.source)},"group":{group_ids[node.group]},'
-            f'"gpu_count":{node.gpu_count},"usable_vram_bytes":{node.usable_vram_bytes},"spare_ram_bytes":{spare},'
-            f'"recommendation":{recommendation},"stretch":{stretch},"interconnect":{kinds}'
+            f'{{"hostname":{text(node.name)},"source":{text(node.source)},"group":{group_id},'
+            f'"gpu_count":{node.gpu_count},"usable_vram_bytes":{node.usable_vram_bytes},'
+            f'"spare_ram_bytes":{node.spare_ram_bytes},"recommendation":{recommendation},"stretch":{stretch},'
+            f'"interconnect":{kinds}'
         )
         if node.name != node.hostname:
-            part += f',"reported_hostname":{dumps(node.hostname)}'
+            part += f',"reported_hostname":{self.dumps(node.hostname)}'
         if node.hidden_gpus:
             part += f',"hidden_gpus_counted":{node.hidden_gpus}'
-        parts.append(part + "}")
-    head = dumps({"schema": SCHEMA, "base": plan.base})[:-1]
-    return f'{head},"nodes":[{",".join(parts)}],{dumps(_summary_dict(plan))[1:]}'
+        return part + "}"
+
+    def tail(self, plan: ClusterPlan) -> str:
+        return f"],{self.dumps(_summary_dict(plan))[1:]}"
+
+
+def _compact_json(plan: ClusterPlan) -> str:
+    """``cluster_dict`` as one line of JSON (``CompactJson``'s pieces, all at once)."""
+    writer = CompactJson(plan.base)
+    nodes = ",".join(writer.node(node, plan.entries, plan.groups[node.group].id) for node in plan.nodes)
+    return writer.head() + nodes + writer.tail(plan)
 
 
 def utf8_safe(text: str) -> str:
@@ -227,7 +249,7 @@ def csv_rows(plan: ClusterPlan) -> Iterator[list[str | int]]:
             node.gpu_count,
             node.usable_vram_bytes,
             f"{units.gib(node.usable_vram_bytes):.1f}",
-            entry.machine.spare_ram_bytes,
+            node.spare_ram_bytes,
             rec["kind"],
             rec["model"] or "",
             rec["quant"] or "",

@@ -144,6 +144,7 @@ def hybrid_placement(
         notes=split_note(split),
         layers=arch.layers,
         expert_split=split,
+        ram_needed_bytes=in_ram,
     )
 
 
@@ -229,4 +230,5 @@ def nvme_placement(
         notes=tuple(notes),
         layers=arch.layers,
         expert_split=split,
+        ram_needed_bytes=None if with_gpu else ram_fixed,
     )

@@ -143,6 +143,9 @@ class Placement(Record):
     tensor_parallel: int = 0
     #: Which layers' routed experts stay on the GPUs (GPU+RAM and mmap plans with GPUs; ``layers.split_experts``)
     expert_split: ExpertSplit | None = None
+    #: The spare RAM this placement needs to fit (it fits with at least that much, all else equal); None where its
+    #: fit does not depend on the RAM. A fleet plans one machine per step of these (``fleet.planner``).
+    ram_needed_bytes: int | None = None
 
     @property
     def gpu_bytes(self) -> int:
@@ -332,4 +335,5 @@ def cpu_placement(
         gpus_used=0,
         budget_bytes=machine.spare_ram_bytes if machine is not None else None,
         layers=arch.layers,
+        ram_needed_bytes=need,
     )
