@@ -52,6 +52,10 @@ def test_another_version_or_changed_profiles_get_another_file(tmp_path: Path) ->
     compiled.cached(build, Catalog, packaged_dir(), __version__, env_for(tmp_path))  # type: ignore[arg-type]
     compiled.cached(build, Catalog, packaged_dir(), "99.0", env_for(tmp_path))  # type: ignore[arg-type]
     assert len(calls) == 2 and len(cache_files(tmp_path)) == 1  # the old key's file is removed
+    other = cache_files(tmp_path)[0].with_name("catalog-0000abcd-ffffffffffffffff.pickle")
+    other.write_bytes(b"another install's")
+    compiled.cached(build, Catalog, packaged_dir(), "98.0", env_for(tmp_path))  # type: ignore[arg-type]
+    assert other.exists() and len(cache_files(tmp_path)) == 2  # another install's file is left alone
     copy = tmp_path / "profiles"
     copy.mkdir()
     for path in packaged_dir().glob("*.json"):

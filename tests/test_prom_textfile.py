@@ -394,3 +394,18 @@ def test_the_docs_timer_and_crontab_lines_write_the_folder_node_exporter_reads(c
         assert (result.code, result.out) == (0, ""), result.err
         assert "vram_advisor_build_info" in parse(mine.read_text())
         mine.unlink()
+
+
+def test_a_prom_file_that_is_a_link_a_device_or_not_prom_is_refused_untouched(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # replacing such a path would replace the thing itself (a timer running as root and --prom-file /dev/null)
+    real = tmp_path / "real.prom"
+    real.write_text("old\n")
+    link = tmp_path / "link.prom"
+    link.symlink_to(real)
+    for path, words in ((link, "not a regular file"), (tmp_path / "node.txt", "ending in .prom")):
+        result = cli(["check", "--gpus", "1xH100", "--prom-file", str(path)])
+        assert result.code == 2 and words in result.err and result.err.count("\n") == 1
+    assert real.read_text() == "old\n" and link.is_symlink() and not (tmp_path / "node.txt").exists()
+    long_name = tmp_path / ("a" * 300 + ".prom")
+    result = cli(["check", "--gpus", "1xH100", "--prom-file", str(long_name)])
+    assert result.code == 2 and result.err.count("\n") == 1  # not an internal error

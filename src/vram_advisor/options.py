@@ -107,6 +107,21 @@ def parse_users(text: str | None) -> int:
         ) from None
 
 
+#: The most tokens a plan's sequences may hold in all (``--users`` x ``--context``): llama-server reads ``-c`` as a C
+#: ``int`` (common/arg.cpp, ``std::stoi``), and its command carries users x context there.
+MAX_SERVED_TOKENS = 2**31 - 1
+
+
+def check_served_tokens(users: int, context_tokens: int) -> None:
+    """``--users`` x ``--context`` within ``MAX_SERVED_TOKENS``: one line and exit 2 beyond it."""
+    if users * context_tokens > MAX_SERVED_TOKENS:
+        raise UsageError(
+            f"--users {users} x --context {context_tokens:,} tokens is {users * context_tokens:,} tokens in all, more "
+            f"than one engine's cache is given here (at most {MAX_SERVED_TOKENS:,}: llama-server's -c is a 32-bit "
+            "integer); plan fewer users or a shorter context"
+        )
+
+
 def _users(text: str, _catalog: Catalog) -> object:
     return parse_users(text)
 

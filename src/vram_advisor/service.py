@@ -19,7 +19,7 @@ from vram_advisor.core.numbers import shown
 from vram_advisor.core.records import Record, dataclass
 from vram_advisor.inventory import model as inv
 from vram_advisor.inventory import visibility, whatif
-from vram_advisor.options import CHECK_OPTIONS, parse_context, parse_users, too_long
+from vram_advisor.options import CHECK_OPTIONS, check_served_tokens, parse_context, parse_users, too_long
 from vram_advisor.plan import check as core
 from vram_advisor.plan.check import CheckOptions, CheckReport
 from vram_advisor.plan.check_estimates import EstimateOptions
@@ -90,6 +90,7 @@ def check_options(
     estimate = EstimateOptions.parse(
         request.kv_dtype, request.sizes, request.ram_bw, request.disk_bw, sequences=parse_users(request.users)
     )
+    check_served_tokens(estimate.sequences, context_tokens)
     # the options plan/ takes as given, each named by its table entry's ``into``
     as_given: dict[str, Any] = {option.into: getattr(request, option.name) for option in CHECK_OPTIONS if option.into}
     return CheckOptions(

@@ -143,7 +143,8 @@ class PublishedFile(Record):
     same_weights_as: str | None = None
 
 
-def _positive_int(r: FieldReader, value: Any, where: str) -> int:
+def positive_int(r: FieldReader, value: Any, where: str) -> int:
+    """A whole number above zero (a count of layers, heads, experts), or an error naming the field."""
     number = r.int_(value, where)
     if number <= 0:
         raise r.fail(where, f"{number} must be larger than zero")
@@ -175,17 +176,17 @@ def _kv_row(r: FieldReader, check_source: SourceCheck, value: Any, where: str) -
     data = r.obj(value, where)
     p = f"{where}."
     return KvRow(
-        main_bytes=r.required(data, "main_bytes", p, lambda v, w: _positive_int(r, v, w)),
+        main_bytes=r.required(data, "main_bytes", p, lambda v, w: positive_int(r, v, w)),
         indexer_bytes=r.required(data, "indexer_bytes", p, lambda v, w: _count(r, v, w)),
         source=r.required(data, "source", p, lambda v, w: check_source(r, v, w)),
         note=r.optional(data, "note", p, r.text),
-        global_bytes_per_token=r.optional(data, "global_bytes_per_token", p, lambda v, w: _positive_int(r, v, w)),
+        global_bytes_per_token=r.optional(data, "global_bytes_per_token", p, lambda v, w: positive_int(r, v, w)),
     )
 
 
 def _heads(r: FieldReader, value: Any, where: str) -> int | None:
     """``attention_heads``: a positive count, or null where the sources do not give it."""
-    return None if value is None else _positive_int(r, value, where)
+    return None if value is None else positive_int(r, value, where)
 
 
 def read_architecture(r: FieldReader, check_source: SourceCheck, value: Any, where: str) -> Architecture:
@@ -194,7 +195,7 @@ def read_architecture(r: FieldReader, check_source: SourceCheck, value: Any, whe
     p = f"{where}."
 
     def positive(key: str) -> int:
-        return r.required(data, key, p, lambda v, w: _positive_int(r, v, w))
+        return r.required(data, key, p, lambda v, w: positive_int(r, v, w))
 
     rows_raw = r.required(data, "kv_rows", p, r.obj)
     rows: dict[str, KvRow] = {}
@@ -275,7 +276,7 @@ def read_bits(r: FieldReader, check_source: SourceCheck, value: Any, where: str)
 def _published_file(r: FieldReader, check_source: SourceCheck, value: Any, where: str) -> PublishedFile:
     data = r.obj(value, where)
     p = f"{where}."
-    exact = r.optional(data, "bytes", p, lambda v, w: _positive_int(r, v, w))
+    exact = r.optional(data, "bytes", p, lambda v, w: positive_int(r, v, w))
     size_gb = r.optional(data, "size_gb", p, r.number)
     size_gib = r.optional(data, "size_gib", p, r.number)
     if sum(size is not None for size in (exact, size_gb, size_gib)) != 1:

@@ -140,7 +140,8 @@ def write(folder: Path, name: str, value: object) -> None:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
-        for old in folder.glob(f"{_PREFIX}*{_SUFFIX}"):
+        install = name[: len(_PREFIX) + 9]  # "catalog-XXXXXXXX-": this install's older files only
+        for old in folder.glob(f"{install}*{_SUFFIX}"):
             if old.name != name:
                 old.unlink(missing_ok=True)
     except Exception:  # best effort: no cache
@@ -161,7 +162,10 @@ def cached(
         return build()
     try:
         folder = _folder(env)
-        name = f"{_PREFIX}{key(profile_dir, Path(__file__).resolve().parents[1], version)}{_SUFFIX}"
+        package = Path(__file__).resolve().parents[1]
+        # one file per install (its folder), so that two installs sharing a HOME do not replace each other's
+        install = f"{zlib.crc32(str(package).encode()):08x}"
+        name = f"{_PREFIX}{install}-{key(profile_dir, package, version)}{_SUFFIX}"
     except OSError:
         return build()
     if folder is None:

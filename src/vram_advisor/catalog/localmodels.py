@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from vram_advisor.catalog.architecture import positive_int
 from vram_advisor.core import units
 from vram_advisor.core.jsonread import FieldReader
 from vram_advisor.core.records import Record, dataclass
@@ -128,13 +129,6 @@ class LocalModel(Record):
         return units.file_size_bytes(self.size_gb)
 
 
-def _positive(r: FieldReader, value: Any, where: str) -> int:
-    number = r.int_(value, where)
-    if number <= 0:
-        raise r.fail(where, f"{number} must be larger than zero")
-    return number
-
-
 def _billions(r: FieldReader, value: Any, where: str) -> int:
     number = r.number(value, where)
     if number <= 0:
@@ -173,20 +167,20 @@ class _Reader:
         r, p = self.r, f"{where}."
         data = r.obj(value, where)
         return AttentionLayers(
-            layers=r.required(data, "layers", p, lambda v, w: _positive(r, v, w)),
-            kv_heads=r.required(data, "kv_heads", p, lambda v, w: _positive(r, v, w)),
-            head_dim=r.required(data, "head_dim", p, lambda v, w: _positive(r, v, w)),
-            window=r.optional(data, "window", p, lambda v, w: _positive(r, v, w)),
+            layers=r.required(data, "layers", p, lambda v, w: positive_int(r, v, w)),
+            kv_heads=r.required(data, "kv_heads", p, lambda v, w: positive_int(r, v, w)),
+            head_dim=r.required(data, "head_dim", p, lambda v, w: positive_int(r, v, w)),
+            window=r.optional(data, "window", p, lambda v, w: positive_int(r, v, w)),
         )
 
     def moe(self, value: Any, where: str) -> MoeLayers:
         r, p = self.r, f"{where}."
         data = r.obj(value, where)
         moe = MoeLayers(
-            layers=r.required(data, "layers", p, lambda v, w: _positive(r, v, w)),
-            experts=r.required(data, "experts", p, lambda v, w: _positive(r, v, w)),
-            experts_per_token=r.required(data, "experts_per_token", p, lambda v, w: _positive(r, v, w)),
-            expert_intermediate=r.required(data, "expert_intermediate_size", p, lambda v, w: _positive(r, v, w)),
+            layers=r.required(data, "layers", p, lambda v, w: positive_int(r, v, w)),
+            experts=r.required(data, "experts", p, lambda v, w: positive_int(r, v, w)),
+            experts_per_token=r.required(data, "experts_per_token", p, lambda v, w: positive_int(r, v, w)),
+            expert_intermediate=r.required(data, "expert_intermediate_size", p, lambda v, w: positive_int(r, v, w)),
         )
         if moe.experts_per_token > moe.experts:
             raise r.fail(f"{p}experts_per_token", f"{moe.experts_per_token} is more than experts ({moe.experts})")
@@ -201,9 +195,9 @@ class _Reader:
         arch = LocalArchitecture(
             params_total=r.required(data, "params_total_b", p, lambda v, w: _billions(r, v, w)),
             params_active=r.required(data, "params_active_b", p, lambda v, w: _billions(r, v, w)),
-            layers=r.required(data, "layers", p, lambda v, w: _positive(r, v, w)),
-            hidden_size=r.required(data, "hidden_size", p, lambda v, w: _positive(r, v, w)),
-            max_context_tokens=r.required(data, "max_context_tokens", p, lambda v, w: _positive(r, v, w)),
+            layers=r.required(data, "layers", p, lambda v, w: positive_int(r, v, w)),
+            hidden_size=r.required(data, "hidden_size", p, lambda v, w: positive_int(r, v, w)),
+            max_context_tokens=r.required(data, "max_context_tokens", p, lambda v, w: positive_int(r, v, w)),
             attention=attention,
             source=r.required(data, "source", p, self.cited),
             moe=r.optional(data, "moe", p, self.moe),

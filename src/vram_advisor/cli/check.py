@@ -124,12 +124,6 @@ def check(
             from vram_advisor.render.textfile import write_atomically
 
             write_atomically(prom_file, text)
-            if not prom_file.endswith(".prom"):
-                from vram_advisor.core.jsonread import clean_text
-
-                warn(
-                    f"warning: node_exporter's textfile collector reads only *.prom files, not {clean_text(prom_file)}"
-                )
         if prom:
             write_line(text.removesuffix("\n"))
     if json_output:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from vram_advisor.cli.app import BaseOpt, JsonOpt, app
+from vram_advisor.cli.app import BaseOpt, ContextOpt, JsonOpt, UsersOpt, app
 from vram_advisor.cli.common import console
 from vram_advisor.core.errors import InventoryError, UsageError
 from vram_advisor.core.inputfiles import check_seconds, default_read_timeout
@@ -331,16 +331,8 @@ def cluster(
             help="Judge each node on the real downloads (default, as check does) or on the article's figures alone.",
         ),
     ] = "real",
-    context: Annotated[
-        str | None,
-        typer.Option("--context", metavar="TOKENS", help="Planned context length: 32768, 128k, 1M (default 32k)."),
-    ] = None,
-    users: Annotated[
-        str | None,
-        typer.Option(
-            "--users", metavar="N", help="Plan for N concurrent sequences at --context each (KV for N; default 1)."
-        ),
-    ] = None,
+    context: ContextOpt = None,
+    users: UsersOpt = None,
     nodes: Annotated[
         str | None,
         typer.Option(
@@ -375,17 +367,18 @@ def cluster(
 
     catalog = default_catalog()
     report_broken(catalog, [model.id for model in candidates(catalog, base)])
-    from vram_advisor.options import parse_context, parse_users
+    from vram_advisor.options import check_served_tokens, parse_context, parse_users
+    from vram_advisor.service import check_context_in_play
 
-    planner = ClusterPlanner(
-        catalog,
-        base=base,
-        sizes=basis,
-        context_tokens=parse_context(context, candidates(catalog, base)),
-        sequences=parse_users(users),
-    )
+    in_play = candidates(catalog, base)
+    tokens = parse_context(context, in_play)
+    check_context_in_play(context, tokens, in_play)  # as check: never judged on the table alone for it
+    sequences = parse_users(users)
+    check_served_tokens(sequences, tokens)
+    planner = ClusterPlanner(catalog, base=base, sizes=basis, context_tokens=tokens, sequences=sequences)
     report = _SkipReporter()
-    streaming = _JsonStream(planner) if json_output else None
+    # a Ray scan can still fail after the nodes piped in: then the JSON is written whole at the end, or not at all
+    streaming = _JsonStream(planner) if json_output and not ray else None
     with _no_cycle_collection():
         for item in _inputs(paths, ray, ray_address, ray_timeout, from_k8s, from_slurm, follow_symlinks, timeout_s):
             if isinstance(item, Stopped):

@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from vram_advisor.cli.app import AllGpusOpt, GpusOpt, InventoryOpt, JsonOpt, ModelDirOpt, RamOpt, app
+from vram_advisor.cli.app import (
+    AllGpusOpt,
+    ContextOpt,
+    GpusOpt,
+    InventoryOpt,
+    JsonOpt,
+    ModelDirOpt,
+    RamOpt,
+    UsersOpt,
+    app,
+)
 from vram_advisor.cli.common import console
 from vram_advisor.cli.estimate_options import DiskBwOpt, KvDtypeOpt, RamBwOpt, ReleaseOpt, SizesOpt
 from vram_advisor.render import write_json
@@ -17,16 +27,8 @@ from vram_advisor.render import write_json
 def estimate(
     model: Annotated[str, typer.Argument(metavar="MODEL", help="A model id, as `vram-advisor models` lists them.")],
     quant: Annotated[str, typer.Option("--quant", metavar="Q", help="The quantization: fp8, q6, q5, q4, q3, q2.")],
-    context: Annotated[
-        str | None,
-        typer.Option("--context", metavar="TOKENS", help="Planned context length: 32768, 128k, 1M (default 32k)."),
-    ] = None,
-    users: Annotated[
-        str | None,
-        typer.Option(
-            "--users", metavar="N", help="Plan for N concurrent sequences at --context each (KV for N; default 1)."
-        ),
-    ] = None,
+    context: ContextOpt = None,
+    users: UsersOpt = None,
     json_output: JsonOpt = False,
     inventory_path: InventoryOpt = None,
     gpus: GpusOpt = None,
@@ -49,7 +51,7 @@ def estimate(
     from vram_advisor.core.errors import UsageError
     from vram_advisor.inventory import visibility
     from vram_advisor.inventory.model import Inventory
-    from vram_advisor.options import parse_context, parse_users
+    from vram_advisor.options import check_served_tokens, parse_context, parse_users
     from vram_advisor.plan.check_estimates import EstimateOptions
     from vram_advisor.report.estimate import estimate_and_document
     from vram_advisor.service import CheckRequest, obtain_inventory
@@ -69,6 +71,7 @@ def estimate(
     in_play = [m for m in default_catalog().models if m.id == model.strip().lower()]
     context_tokens = parse_context(context, in_play or None)
     options = EstimateOptions.parse(kv_dtype, sizes, ram_bw, disk_bw, sequences=parse_users(users))
+    check_served_tokens(options.sequences, context_tokens)
 
     def probe() -> Inventory:
         request = CheckRequest(inventory_path=inventory_path, model_dir=model_dir, gpus=gpus, ram=ram)

@@ -41,8 +41,7 @@ class NodeFacts(NamedTuple):
     uuids: tuple[str, ...]
     interconnect: frozenset[str]
     hidden_gpus: int
-    #: RAM's bandwidth as the inventory states it (``ram.bandwidth``: what ``probe --measure`` measured), to
-    #: ``BANDWIDTH_DIGITS`` significant digits (nodes of one kind measured a little apart share one plan), and
+    #: RAM's bandwidth as the inventory states it (``ram.bandwidth``: what ``probe --measure`` measured), and
     #: whether it was measured; None when not stated
     ram_bandwidth: tuple[int, bool] | None = None
 
@@ -93,15 +92,11 @@ def from_inventory(inventory: Inventory) -> NodeFacts:
     )
 
 
-#: How many significant digits of a node's measured RAM bandwidth the cluster plan keeps.
-BANDWIDTH_DIGITS = 2
-
-
 def _stated_bandwidth(reading: inv.BandwidthReading | None) -> tuple[int, bool] | None:
+    """The node's stated RAM bandwidth, exactly: its speeds are the ones ``check`` gives on the node alone."""
     if reading is None or not reading.bytes_per_s:
         return None
-    step = 10 ** max(0, len(str(reading.bytes_per_s)) - BANDWIDTH_DIGITS)
-    return round(reading.bytes_per_s / step) * step, reading.measured is True
+    return reading.bytes_per_s, reading.measured is True
 
 
 def ram_reading(stated: tuple[int, bool] | None) -> inv.BandwidthReading | None:
@@ -109,9 +104,7 @@ def ram_reading(stated: tuple[int, bool] | None) -> inv.BandwidthReading | None:
     if stated is None:
         return None
     rate, measured = stated
-    return inv.BandwidthReading(
-        bytes_per_s=rate, measured=measured, method=f"the node's figure to {BANDWIDTH_DIGITS} significant digits"
-    )
+    return inv.BandwidthReading(bytes_per_s=rate, measured=measured, method="the node's stated figure")
 
 
 def read(data: Any, source: str) -> NodeFacts:

@@ -70,24 +70,31 @@ def parse_gpus(spec: str) -> tuple[Gpu, ...]:
     return tuple(gpu.replace(index=i) for i, gpu in enumerate(gpus))
 
 
-def gtt_limit(extra: str, memory: int, spec: str) -> int:
-    """The GPU budget a what-if APU states after the chip (``AI-Max-395-128GB:gtt=110GB``): the GTT set on Linux
-    (``amd-ttm``, ``ttm.pages_limit``), above 0 and leaving the OS at least our policy's floor."""
-    key, sep, value = extra.partition("=")
-    if key.strip().lower() != "gtt" or not sep:
+#: What each limit after a chip is, and an example (the messages of ``limit_after_chip``).
+WIRED_WORDS = ("the GPU budget set with sudo sysctl iogpu.wired_limit_mb", "M4-Max-128GB:wired=110GB")
+GTT_WORDS = ("the GPU memory the driver allows, mem_info_gtt_total", "AI-Max-395-128GB:gtt=110GB")
+
+
+def limit_after_chip(extra: str, key: str, memory: int, keeps: int, spec: str, where: tuple[str, str]) -> int:
+    """The GPU budget a what-if states after a chip with unified memory: ``wired=SIZE`` for Apple (the limit set with
+    ``sudo sysctl iogpu.wired_limit_mb``), ``gtt=SIZE`` for an AMD APU (Linux's GTT: ``amd-ttm``,
+    ``ttm.pages_limit``); above 0 and leaving the system at least ``keeps`` of the machine's ``memory``. ``where``
+    says what the limit is and gives an example, for the message."""
+    what, example = where
+    name, sep, value = extra.partition("=")
+    if name.strip().lower() != key or not sep:
         raise UsageError(
-            f"--gpus {shown(spec)}: {shown(extra)} after the chip is not gtt=SIZE (the GPU memory the driver allows, "
-            "mem_info_gtt_total), e.g. AI-Max-395-128GB:gtt=110GB"
+            f"--gpus {shown(spec)}: {shown(extra)} after the chip is not {key}=SIZE ({what}), e.g. {example}"
         )
     try:
         budget = units.parse_size(value)
     except units.SizeError as exc:
-        raise UsageError(f"--gpus {shown(spec)}: gtt: {exc}") from None
-    if not 0 < budget <= memory - OS_RESERVE_MIN_BYTES:
+        raise UsageError(f"--gpus {shown(spec)}: {key}: {exc}") from None
+    if not 0 < budget <= memory - keeps:
         raise UsageError(
-            f"--gpus {shown(spec)}: a GTT of {shown(value.strip())} must be above 0 and leave the OS at least "
-            f"{units.format_gib(OS_RESERVE_MIN_BYTES)} of the machine's {units.format_gib(memory)} (at most "
-            f"{units.format_gib(memory - OS_RESERVE_MIN_BYTES)})"
+            f"--gpus {shown(spec)}: a {'wired limit' if key == 'wired' else 'GTT'} of {shown(value.strip())} must be "
+            f"above 0 and leave {'macOS' if key == 'wired' else 'the OS'} at least {units.format_gib(keeps)} of the "
+            f"machine's {units.format_gib(memory)} (at most {units.format_gib(memory - keeps)})"
         )
     return budget
 
@@ -107,7 +114,7 @@ def _apu_gpu(token: str, spec: str) -> Gpu | None:
         raise UsageError(f"--gpus {shown(spec)}: say the memory of the {chip.name}: {apu.sizes(chip)}")
     memory = memory_gb * units.GIB
     if colon:
-        budget = gtt_limit(extra, memory, spec)
+        budget = limit_after_chip(extra, "gtt", memory, OS_RESERVE_MIN_BYTES, spec, GTT_WORDS)
         how = "the GTT the what-if sets (amd-ttm, ttm.pages_limit)"
     else:
         budget = apu.default_budget(memory)
@@ -120,28 +127,6 @@ def _apu_gpu(token: str, spec: str) -> Gpu | None:
         unified=True,
         notes=(f"unified memory: {memory_gb} GB shared with the CPU; GPU budget {units.format_gib(budget)}, {how}",),
     )
-
-
-def wired_limit(extra: str, ram: int, spec: str) -> int:
-    """The GPU budget a what-if states after the chip (``M4-Max-128GB:wired=110GB``): the limit set with ``sudo
-    sysctl iogpu.wired_limit_mb``, above 0 and at most the machine's memory."""
-    key, sep, value = extra.partition("=")
-    if key.strip().lower() != "wired" or not sep:
-        raise UsageError(
-            f"--gpus {shown(spec)}: {shown(extra)} after the chip is not wired=SIZE (the GPU budget set with sudo sysctl "
-            "iogpu.wired_limit_mb), e.g. M4-Max-128GB:wired=110GB"
-        )
-    try:
-        budget = units.parse_size(value)
-    except units.SizeError as exc:
-        raise UsageError(f"--gpus {shown(spec)}: wired: {exc}") from None
-    if not 0 < budget <= ram - MACOS_KEEPS_BYTES:
-        raise UsageError(
-            f"--gpus {shown(spec)}: a wired limit of {shown(value.strip())} must be above 0 and leave macOS at least "
-            f"{units.format_gib(MACOS_KEEPS_BYTES)} of the machine's {units.format_gib(ram)} (at most "
-            f"{units.format_gib(ram - MACOS_KEEPS_BYTES)})"
-        )
-    return budget
 
 
 def _apple_gpu(token: str, spec: str) -> Gpu | None:
@@ -159,7 +144,7 @@ def _apple_gpu(token: str, spec: str) -> Gpu | None:
         raise UsageError(f"--gpus {shown(spec)}: say the memory of the {chip.name}: {sizes}")
     ram = memory_gb * units.GIB
     if colon:
-        budget = wired_limit(extra, ram, spec)
+        budget = limit_after_chip(extra, "wired", ram, MACOS_KEEPS_BYTES, spec, WIRED_WORDS)
         how = "the wired limit the what-if sets (sudo sysctl iogpu.wired_limit_mb)"
     else:
         budget = apple.default_budget(ram)
@@ -239,7 +224,7 @@ def describe(spec: str) -> str:
             ram = chip[1] * units.GIB
             read.append(
                 f"Apple {chip[0].name} with {chip[1]} GB of unified memory, GPU budget "
-                f"{units.format_gib(wired_limit(extra, ram, spec))} (the wired limit it sets with sudo sysctl "
+                f"{units.format_gib(limit_after_chip(extra, 'wired', ram, MACOS_KEEPS_BYTES, spec, WIRED_WORDS))} (the wired limit it sets with sudo sysctl "
                 "iogpu.wired_limit_mb)"
             )
         elif chip is not None and chip[1] is not None:
@@ -251,7 +236,11 @@ def describe(spec: str) -> str:
             )
         elif (found := apu.parse_token(base)) is not None and found[1] is not None:
             memory = found[1] * units.GIB
-            budget = gtt_limit(extra, memory, spec) if colon else apu.default_budget(memory)
+            budget = (
+                limit_after_chip(extra, "gtt", memory, OS_RESERVE_MIN_BYTES, spec, GTT_WORDS)
+                if colon
+                else apu.default_budget(memory)
+            )
             how = (
                 "the GTT it sets"
                 if colon

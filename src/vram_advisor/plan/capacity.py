@@ -154,7 +154,7 @@ def capacity(placement: Placement, estimate: Estimate, machine: MachineView) -> 
     return Capacity(
         users=users,
         max_users=most_users(placement, estimate, machine),
-        placement=placement.kind,
+        placement="unified" if placement.kind == PLACEMENT_GPU and machine.unified else placement.kind,
         kv_per_user_bytes=kv_per_user(estimate),
         aggregate=aggregate_speed(placement, estimate, users) if users > 1 else None,
     )

@@ -269,13 +269,7 @@ def recommend(options: Sequence[Option], machine: Machine, real: bool = False, l
     chosen = _first(options, OFFLOAD, False)
     spare = units.format_gib(machine.spare_ram_bytes)
     if chosen:
-        where = "beside the GPUs" if machine.usable_vram_bytes else "on the CPU alone"
-        return Recommendation(
-            "offload",
-            chosen,
-            f"{_label(chosen)} needs {need_text(chosen.quant)}; {usable} of VRAM plus {spare} of spare system RAM "
-            f"cover it, so it can run with weights offloaded to RAM {where} (slowly)",
-        )
+        return Recommendation("offload", chosen, offload_reason(chosen, machine))
     chosen = _first(options, MINIMUM, True) if real else None
     if chosen:
         return Recommendation(
@@ -299,6 +293,30 @@ def recommend(options: Sequence[Option], machine: Machine, real: bool = False, l
         None,
         f"no non-experimental {label + ' ' if label else ''}option fits in {usable} of usable VRAM plus {spare} of spare system RAM"
         f"{need}{risky}",
+    )
+
+
+def offload_reason(option: Option, machine: Machine) -> str:
+    """Why ``option`` runs with weights in system RAM: its need, then ``offload_how``."""
+    return f"{_label(option)} needs {need_text(option.quant)}; {offload_how(option, machine)}"
+
+
+def offload_how(option: Option, machine: Machine) -> str:
+    """How ``option`` fits with weights in system RAM. Under rule 9 (its ``choice``): the split it runs as, which
+    may fit where its need as one sum (the article's minimum among it) is more than VRAM and spare RAM together (the
+    experts of some layers stay on the GPUs); by the article's figures alone (rule 5): VRAM plus spare RAM."""
+    usable, spare = units.format_gib(machine.usable_vram_bytes), units.format_gib(machine.spare_ram_bytes)
+    where = "beside the GPUs" if machine.usable_vram_bytes else "on the CPU alone"
+    placement = None
+    if option.choice is not None:
+        placement = next((p for p in option.choice.estimate.placements if p.kind == option.placement and p.fits), None)
+    if placement is None:
+        return f"{usable} of VRAM plus {spare} of spare system RAM cover it, so it can run with weights offloaded to RAM {where} (slowly)"
+    gpus = units.format_gib(placement.gpu_bytes)
+    on_gpus = f"{gpus} on the GPUs ({usable} of VRAM) and " if placement.gpu_bytes else ""
+    return (
+        f"as it runs, {on_gpus}{units.format_gib(placement.ram_bytes)} in system RAM ({spare} to spare) fit, so it "
+        f"can run with weights offloaded to RAM {where} (slowly)"
     )
 
 
@@ -400,10 +418,13 @@ def requirement(
     elif option.fit == MINIMUM:
         reason = f"{label} fits at the minimum: {usable} {vram_word}, it needs {need}, safer {safer}"
     else:
-        reason = (
-            f"{label} fits with offload: {usable} {vram_word} VRAM plus {units.format_gib(machine.spare_ram_bytes)} "
-            f"spare RAM cover its need of {need}"
-        )
+        if option.choice is None:  # by the article's figures alone (rule 5): VRAM plus spare RAM
+            reason = (
+                f"{label} fits with offload: {usable} {vram_word} VRAM plus {units.format_gib(machine.spare_ram_bytes)} "
+                f"spare RAM cover its need of {need}"
+            )
+        else:
+            reason = f"{label} fits with offload: {offload_how(option, machine)}"
     return Requirement(
         option=option, fits=fits, reason=reason, disk=disk_check.disk, checks=tuple(checks), disk_check=disk_check
     )

@@ -72,8 +72,19 @@ def write_atomically(path: str, text: str, option: str = "--prom-file") -> None:
     target = Path(path)
     folder = target.parent
     where = f"{option} {clean_text(path)}"
-    if target.is_dir():
+    if not target.name.endswith(".prom"):
+        raise UsageError(f"{where}: node_exporter's textfile collector reads only files ending in .prom")
+    try:
+        found = os.lstat(target)
+    except FileNotFoundError:
+        found = None
+    except OSError as exc:  # a name too long, a folder on the way that is a file
+        raise UsageError(f"{where}: cannot write it: {_reason(exc, folder)}") from None
+    if found is not None and stat.S_ISDIR(found.st_mode):
         raise UsageError(f"{where}: is a folder, not a file")
+    if found is not None and not stat.S_ISREG(found.st_mode):
+        # a link, a device, a pipe: replacing it would replace that thing itself (a root timer and /dev/null)
+        raise UsageError(f"{where}: is not a regular file; give the path of the .prom file itself")
     data = text.encode("utf-8")
     mode = _mode_of(target)
     import tempfile  # only when writing the file: keeps it off check's start-up
