@@ -140,3 +140,21 @@ def test_aggregate_speed_lands_within_2x_of_the_public_concurrency_runs(row: int
     assert aggregate is not None and single.speed is not None
     assert aggregate.tokens_per_s > single.speed.tokens_per_s
     assert 0.5 <= aggregate.tokens_per_s / measured <= 2.0
+
+
+def test_more_tokens_in_all_than_llama_server_takes_is_one_line_and_exit_2(cli) -> None:  # type: ignore[no-untyped-def]
+    # llama-server reads -c (users x context) as a 32-bit int: 2048 users at 1M tokens each cannot be printed
+    for command in (["check", *H100S], ["estimate", "deepseek-v4-flash", "--quant", "q4", *H100S], ["cluster", "-"]):
+        result = cli([*command, "--users", "2048", "--context", "1M"], stdin=json.dumps({"schema": "x"}) + "\n")
+        assert result.code == 2 and "32-bit" in result.err and result.err.count("\n") == 1, (command, result.err)
+    assert cli(["check", *H100S, "--users", "2047", "--context", "1M", "--json"]).code == 0
+
+
+def test_cluster_refuses_a_context_no_model_takes_as_check_does(cli) -> None:  # type: ignore[no-untyped-def]
+    from conftest import gpu, inventory_dict
+
+    node = inventory_dict([gpu("NVIDIA GeForce RTX 4090", 24564, 300)], ram_gib=64)
+    result = cli(["cluster", "-", "--context", "2M"], stdin=json.dumps(node) + "\n")
+    alone = cli(["check", "--gpus", "1xRTX4090", "--context", "2M"])
+    assert result.code == alone.code == 2
+    assert "longer than" in result.err and result.err.count("\n") == 1
