@@ -25,7 +25,7 @@ from vram_advisor.core.records import Record, dataclass
 from vram_advisor.plan.estimate.layers import split_experts
 from vram_advisor.plan.estimate.option import Estimate
 from vram_advisor.plan.estimate.placement import MachineView, Placement
-from vram_advisor.plan.estimate.speed import RANGE_FACTOR, TIER_FRACTION, SpeedEstimate
+from vram_advisor.plan.estimate.speed import SpeedEstimate, read_seconds, step_speed
 from vram_advisor.plan.machine import PLACEMENT_CPU, PLACEMENT_GPU, PLACEMENT_HYBRID, PLACEMENT_NVME
 
 #: The most concurrent sequences a plan is asked about (``options.MAX_USERS``) and counted up to here.
@@ -130,22 +130,13 @@ def aggregate_speed(placement: Placement, estimate: Estimate, users: int) -> Spe
     routed_share = active.routed / active.total if active.total else 0.0
     seconds = 0.0
     for tier in placement.tiers:
-        rate = tier.bandwidth.bytes_per_s
-        if tier.reads_per_token_bytes <= 0 or rate is None:
+        if tier.reads_per_token_bytes <= 0:
             continue
         reads = tier.reads_per_token_bytes * ((1 - routed_share) + routed_share * share)
-        seconds += reads / (rate * TIER_FRACTION.get(tier.name, TIER_FRACTION["ram"]))
+        seconds += read_seconds(tier, reads) or 0.0  # a single-stream speed means every reading tier's is known
     floor = single.floor_ms * (1 + FLOOR_GROWTH * (users - 1))
-    step_ms = seconds * 1000 + floor
-    tokens_per_s = users * 1000 / step_ms
-    return SpeedEstimate(
-        tokens_per_s=tokens_per_s,
-        low=tokens_per_s / RANGE_FACTOR,
-        high=tokens_per_s * RANGE_FACTOR,
-        bandwidth_ms=seconds * 1000,
-        floor_ms=floor,
-        floor_words=f"{single.floor_words}, +{FLOOR_GROWTH:.0%} per user beyond the first",
-    )
+    words = f"{single.floor_words}, +{FLOOR_GROWTH:.0%} per user beyond the first"
+    return step_speed(users, seconds, floor, words)
 
 
 def capacity(placement: Placement, estimate: Estimate, machine: MachineView) -> Capacity:

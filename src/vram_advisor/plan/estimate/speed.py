@@ -141,21 +141,35 @@ def decode_speed(placement: Placed) -> SpeedEstimate | None:
         return None
     seconds = 0.0
     for tier in reading:
-        rate = tier.bandwidth.bytes_per_s
-        if rate is None:
+        tier_seconds = read_seconds(tier, tier.reads_per_token_bytes)
+        if tier_seconds is None:
             return None
-        seconds += tier.reads_per_token_bytes / (rate * TIER_FRACTION.get(tier.name, TIER_FRACTION["ram"]))
+        seconds += tier_seconds
     split = placement.gpus_used if placement.weights_gpu else 0  # a layer split (vLLM's floor has none)
     floor, words = floor_ms(placement.engine, placement.layers, placement.tensor_parallel, split)
-    total_ms = seconds * 1000 + floor
-    tokens_per_s = 1000 / total_ms
+    return step_speed(1, seconds, floor, words)
+
+
+def read_seconds(tier: MemoryTier, read_bytes: float) -> float | None:
+    """Seconds a decode step takes to read ``read_bytes`` from ``tier`` at its share of peak bandwidth
+    (``TIER_FRACTION``); None when the tier's bandwidth is unknown."""
+    rate = tier.bandwidth.bytes_per_s
+    if rate is None:
+        return None
+    return read_bytes / (rate * TIER_FRACTION.get(tier.name, TIER_FRACTION["ram"]))
+
+
+def step_speed(tokens_per_step: int, read_s: float, floor: float, floor_words: str) -> SpeedEstimate:
+    """The speed of decode steps that each yield ``tokens_per_step`` tokens (one per sequence) in ``read_s``
+    seconds of reading plus a ``floor`` of milliseconds, with its printed range (``RANGE_FACTOR`` either side)."""
+    tokens_per_s = tokens_per_step * 1000 / (read_s * 1000 + floor)
     return SpeedEstimate(
         tokens_per_s=tokens_per_s,
         low=tokens_per_s / RANGE_FACTOR,
         high=tokens_per_s * RANGE_FACTOR,
-        bandwidth_ms=seconds * 1000,
+        bandwidth_ms=read_s * 1000,
         floor_ms=floor,
-        floor_words=words,
+        floor_words=floor_words,
     )
 
 
