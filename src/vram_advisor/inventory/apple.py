@@ -98,6 +98,11 @@ def parse_token(token: str) -> tuple[Chip, int | None] | None:
     return chip, int(match.group(3)) if match.group(3) else None
 
 
+def sizes(chip: Chip) -> str:
+    """The what-if names of ``chip`` with each memory size it ships with: "M4-Max-36GB, M4-Max-48GB, ..."."""
+    return ", ".join(f"{chip.name.replace(' ', '-')}-{gb}GB" for gb in chip.memory_gb)
+
+
 def gpu_name(chip: Chip, memory_gb: int) -> str:
     """The what-if GPU's name: the probe's ("Apple M3 Ultra GPU") with the memory size that picks the bandwidth."""
     return f"Apple {chip.name} GPU ({memory_gb} GB unified memory)"

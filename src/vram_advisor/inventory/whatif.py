@@ -18,7 +18,7 @@ from vram_advisor.core import units
 from vram_advisor.core.errors import UsageError
 from vram_advisor.core.numbers import NumberError, parse_int, shown, too_many_digits
 from vram_advisor.core.policy import OS_RESERVE_MIN_BYTES
-from vram_advisor.inventory.model import Gpu, Inventory, Ram
+from vram_advisor.inventory.model import Gpu, Inventory, Ram, Vendor
 
 MAX_GPUS = 4096
 #: What a wired limit must leave to macOS itself: our policy's floor for the OS (core/policy.py).
@@ -119,14 +119,7 @@ def _apu_gpu(token: str, spec: str) -> Gpu | None:
     else:
         budget = apu.default_budget(memory)
         how = "AMD's Variable Graphics Memory limit (3/4 of the memory; raise Linux's GTT with amd-ttm)"
-    return Gpu(
-        name=apu.gpu_name(chip, memory_gb),
-        vendor="amd",
-        memory_total_bytes=budget,
-        memory_reserved_bytes=0,
-        unified=True,
-        notes=(f"unified memory: {memory_gb} GB shared with the CPU; GPU budget {units.format_gib(budget)}, {how}",),
-    )
+    return _unified_gpu(apu.gpu_name(chip, memory_gb), "amd", memory_gb, budget, how)
 
 
 def _apple_gpu(token: str, spec: str) -> Gpu | None:
@@ -139,9 +132,8 @@ def _apple_gpu(token: str, spec: str) -> Gpu | None:
     if found is None:
         return None
     chip, memory_gb = found
-    sizes = ", ".join(f"{chip.name.replace(' ', '-')}-{gb}GB" for gb in chip.memory_gb)
     if memory_gb is None or memory_gb not in chip.memory_gb:
-        raise UsageError(f"--gpus {shown(spec)}: say the memory of the {chip.name}: {sizes}")
+        raise UsageError(f"--gpus {shown(spec)}: say the memory of the {chip.name}: {apple.sizes(chip)}")
     ram = memory_gb * units.GIB
     if colon:
         budget = limit_after_chip(extra, "wired", ram, MACOS_KEEPS_BYTES, spec, WIRED_WORDS)
@@ -152,9 +144,15 @@ def _apple_gpu(token: str, spec: str) -> Gpu | None:
             f"macOS's default wired limit ({apple.budget_share_words(ram)} of RAM; raise it with sudo sysctl "
             "iogpu.wired_limit_mb=<MiB>)"
         )
+    return _unified_gpu(apple.gpu_name(chip, memory_gb), "apple", memory_gb, budget, how)
+
+
+def _unified_gpu(name: str, vendor: Vendor, memory_gb: int, budget: int, how: str) -> Gpu:
+    """A what-if chip's GPU: unified memory of ``memory_gb`` GB, of which ``budget`` bytes are the GPU's (``how``
+    says whose limit that is)."""
     return Gpu(
-        name=apple.gpu_name(chip, memory_gb),
-        vendor="apple",
+        name=name,
+        vendor=vendor,
         memory_total_bytes=budget,
         memory_reserved_bytes=0,
         unified=True,
