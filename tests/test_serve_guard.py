@@ -251,23 +251,9 @@ def test_a_connection_that_never_finishes_its_headers_is_closed(start: Callable[
 def test_a_slow_client_is_cut_off_at_the_read_deadline(start: Callable[..., Started]) -> None:
     """A slowloris trickling its headers byte by byte loses its connection after read_timeout, not per byte."""
     agent = start(max_requests=1, read_timeout=0.5)
-    started = time.monotonic()
+    deadline = time.monotonic() + TIMEOUT
     with agent.connect() as sock:
-        sock.settimeout(0.05)
-        closed = False
-        for byte in b"GET /inventory HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"a" * 400:
-            try:
-                sock.send(bytes([byte]))
-                if sock.recv(1024) == b"":
-                    closed = True
-                    break
-            except TimeoutError:
-                continue
-            except OSError:
-                closed = True
-                break
-            if time.monotonic() - started > TIMEOUT:
-                break
+        closed = _trickle(sock, b"GET /inventory HTTP/1.1\r\nHost: localhost\r\nX-Slow: " + b"a" * 400, deadline)
     assert closed, "the server kept a trickling client past its read deadline"
     assert agent.get()[0] == 200
     assert agent.lines == []  # quiet without --access-log
@@ -278,23 +264,26 @@ def test_a_trickling_second_request_on_a_kept_alive_connection_is_cut_off_too(st
     with agent.connect() as sock:
         sock.sendall(b"GET /inventory HTTP/1.1\r\nHost: localhost\r\n\r\n")
         assert read_one_answer(sock)[0] == 200
-        sock.settimeout(0.05)
-        closed = False
-        deadline = time.monotonic() + TIMEOUT
-        for byte in b"GET /inventory HTTP/1.1\r\nX-Slow: " + b"a" * 4000:
-            try:
-                sock.send(bytes([byte]))
-                if sock.recv(1024) == b"":
-                    closed = True
-                    break
-            except TimeoutError:
-                continue
-            except OSError:
-                closed = True
-                break
-            if time.monotonic() > deadline:
-                break
+        closed = _trickle(sock, b"GET /inventory HTTP/1.1\r\nX-Slow: " + b"a" * 4000, time.monotonic() + TIMEOUT)
     assert closed
+
+
+def _trickle(sock: socket.socket, payload: bytes, deadline: float) -> bool:
+    """Send ``payload`` one byte at a time until the server closes the connection (True) or ``deadline`` passes, or
+    the payload runs out (False)."""
+    sock.settimeout(0.05)
+    for byte in payload:
+        try:
+            sock.send(bytes([byte]))
+            if sock.recv(1024) == b"":
+                return True
+        except TimeoutError:
+            continue
+        except OSError:
+            return True
+        if time.monotonic() > deadline:
+            return False
+    return False
 
 
 def test_idle_keep_alive_connection_is_closed_after_the_read_timeout(start: Callable[..., Started]) -> None:

@@ -50,6 +50,26 @@ def shell(
     )
 
 
+def into_a_gone_reader(args: list[str], stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    """``python -m vram_advisor ARGS`` with stdout a pipe whose reader has already closed it (``cmd | head``
+    after head left); stderr captured."""
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "vram_advisor", *args],
+            input=stdin,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            env=environ,
+            timeout=TIMEOUT,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+
 def assert_one_error_line(result: subprocess.CompletedProcess[bytes], *fragments: str) -> None:
     err = result.stderr.decode("utf-8", "replace")
     assert result.returncode == 2, err
@@ -122,21 +142,8 @@ def test_a_closed_stdout_is_exit_2_with_one_line(node: str, args: list[str]) -> 
 def test_a_reader_that_went_away_is_a_quiet_exit_0(node: str) -> None:
     """A pipe whose reader is gone before the first write (``| head`` that already ended): EPIPE, exit 0, nothing
     on stderr (click would have said exit 1, which means "does not fit")."""
-    environ = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
     for args in (["check", "--inventory", node], ["check", "--json", "--inventory", node], ["models"]):
-        read_end, write_end = os.pipe()
-        os.close(read_end)
-        try:
-            result = subprocess.run(
-                [sys.executable, "-m", "vram_advisor", *args],
-                stdout=write_end,
-                stderr=subprocess.PIPE,
-                env=environ,
-                timeout=TIMEOUT,
-                check=False,
-            )
-        finally:
-            os.close(write_end)
+        result = into_a_gone_reader(args)
         assert result.returncode == 0, result.stderr
         assert result.stderr == b""
 
@@ -204,21 +211,7 @@ def test_mcp_with_a_stdout_it_cannot_write_is_exit_2_with_one_line(node: str, st
 
 def test_mcp_whose_client_went_away_ends_quietly(node: str) -> None:
     pytest.importorskip("mcp.server.mcpserver")
-    environ = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    read_end, write_end = os.pipe()
-    os.close(read_end)
-    try:
-        result = subprocess.run(
-            [sys.executable, "-m", "vram_advisor", "mcp", "--inventory", node],
-            input=MCP_INIT + b"\n",
-            stdout=write_end,
-            stderr=subprocess.PIPE,
-            env=environ,
-            timeout=TIMEOUT,
-            check=False,
-        )
-    finally:
-        os.close(write_end)
+    result = into_a_gone_reader(["mcp", "--inventory", node], stdin=MCP_INIT + b"\n")
     assert result.returncode == 0, result.stderr
     assert result.stderr == b""
 
