@@ -49,6 +49,8 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None
     monkeypatch.setenv("COLUMNS", "100")
     monkeypatch.setenv("VRAM_ADVISOR_PROFILES", str(tmp_path / "no-user-profiles"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # no test reads or writes the developer's calibration store (verify's measured speeds)
+    monkeypatch.setenv("VRAM_ADVISOR_CALIBRATION", str(tmp_path / "calibration.json"))
     yield
 
 
@@ -141,6 +143,22 @@ def full_inventory(gpus: int = 2) -> dict[str, Any]:
         },
         notes=["top note"],
         local_files=[{"repo": "org/model", "path": "a.gguf", "location": "/models/a.gguf", "size_bytes": 5}],
+        measured=[
+            {  # what verify keeps (the calibration store's point, carried by probe --json)
+                "fingerprint": "m1-0123456789abcdef",
+                "model": "deepseek-v4-flash",
+                "quant": "q2",
+                "placement": "gpu",
+                "engine": "llama.cpp",
+                "decode_tokens_per_s": 22.4,
+                "measured_at": "2026-12-07T10:00:00Z",
+                "first_token_s": 0.31,
+                "tokens": 256,
+                "context_tokens": 32768,
+                "engine_decode_tokens_per_s": 22.9,
+                "served_model": "DeepSeek-V4-Flash-0731-UD-IQ2_XXS-00001-of-00003.gguf",
+            }
+        ],
     )
     data["ram"]["swap_total_bytes"] = 0
     reading = {  # what probe --measure records

@@ -33,6 +33,11 @@ from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent
 EXIT_ONLY = "<!-- docs: exit-only -->"
+#: A block run against a real llama-server (``verify``): tests/test_docs_verify.py runs it where the engine is built,
+#: with the server's address for ``http://127.0.0.1:8080`` and numbers (speeds, times) compared as numbers; the
+#: ``, exit-only`` form checks only the exit codes (the output depends on the machine).
+ENGINE = "<!-- docs: engine -->"
+ENGINE_EXIT_ONLY = "<!-- docs: engine, exit-only -->"
 RECIPE_LANGS = {"sh", "bash", "dockerfile"}
 EXIT_COMMENT = re.compile(r"\s+#\s*exit\s+(\d+)\s*$")
 #: What a launcher pipes into a recipe's ``vram-advisor ... -``, by the option that reads it.
@@ -62,6 +67,7 @@ class Command:
     output_span: tuple[int, int] = (0, 0)  # 0-based [start, end) lines of the output in the file
     check_output: bool = True
     recipe: bool = False
+    engine: bool = False  # runs against a real llama-server (ENGINE): tests/test_docs_verify.py
     indent: str = ""
     block: int = 0  # 0-based line of the block's fence: commands of one block run in order, in one test
 
@@ -77,8 +83,8 @@ class Command:
         return f"{self.path.relative_to(ROOT)}:{self.line}"
 
 
-def _blocks(lines: list[str]) -> Iterator[tuple[str, int, int, bool]]:
-    """Fenced blocks: (language, first content line, end line, exit-only), 0-based, end exclusive."""
+def _blocks(lines: list[str]) -> Iterator[tuple[str, int, int, str]]:
+    """Fenced blocks: (language, first content line, end line, the marker line before it), 0-based, end exclusive."""
     index = 0
     while index < len(lines):
         stripped = lines[index].strip()
@@ -89,7 +95,7 @@ def _blocks(lines: list[str]) -> Iterator[tuple[str, int, int, bool]]:
             end = index + 1
             while end < len(lines) and lines[end].strip() != fence:
                 end += 1
-            yield language, index + 1, end, previous == EXIT_ONLY
+            yield language, index + 1, end, previous
             index = end + 1
         else:
             index += 1
@@ -115,7 +121,9 @@ def commands(path: Path) -> list[Command]:
     """Every command shown in ``path``: console ``$`` lines and the vram-advisor lines of recipe blocks."""
     lines = path.read_text(encoding="utf-8").split("\n")
     found: list[Command] = []
-    for language, start, end, exit_only in _blocks(lines):
+    for language, start, end, marker in _blocks(lines):
+        exit_only = marker in (EXIT_ONLY, ENGINE_EXIT_ONLY)
+        engine = marker in (ENGINE, ENGINE_EXIT_ONLY)
         if language == "console":
             index = start
             while index < end:
@@ -141,6 +149,7 @@ def commands(path: Path) -> list[Command]:
                             output,
                             (after, out_end),
                             not exit_only,
+                            engine=engine,
                             indent=indent,
                             block=start - 1,
                         )
@@ -330,7 +339,7 @@ def regenerate(paths: list[Path] | None = None) -> list[str]:
     with Runner() as runner:
         for path in paths or doc_files():
             lines = path.read_text(encoding="utf-8").split("\n")
-            shown = [c for c in commands(path) if c.check_output]
+            shown = [c for c in commands(path) if c.check_output and not c.engine]
             outputs = [runner.run(command)[-1].output for command in shown]  # in order: a block may build on one
             for command, output in reversed(list(zip(shown, outputs, strict=True))):  # from the end: spans hold
                 new = [command.indent + line if line else "" for line in output]

@@ -299,6 +299,14 @@ CHECK_OPTIONS: tuple[CheckOption, ...] = (
         into="free",
     ),
     CheckOption(
+        "no_calibration",
+        "--no-calibration",
+        "Ignore the speeds `verify` measured on this machine (its calibration store, and those an inventory "
+        "carries): estimates alone.",
+        kind="flag",
+        description="Ignore the decode speeds `vram-advisor verify` measured on this machine: the estimates alone.",
+    ),
+    CheckOption(
         "models",
         "--model",
         "Plan this model's rows (packaged or imported, see models) instead of the default pair; repeatable.",

@@ -20,6 +20,7 @@ RANKS: dict[str, int] = {
     "catalog": 2,
     "plan": 3,
     "hub": 4,
+    "engine": 4,  # the client of a running engine (verify): beside hub, the only network code
     "fleet": 5,
     "report": 6,
     "render": 7,

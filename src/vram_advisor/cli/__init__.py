@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "estimate": "estimate_cmd",
     "serve": "serve_cmd",
     "mcp": "mcp_cmd",
+    "verify": "verify_cmd",
 }
 
 

@@ -43,6 +43,10 @@ def estimate(
     ram_bw: RamBwOpt = None,
     disk_bw: DiskBwOpt = None,
     release: ReleaseOpt = None,
+    no_calibration: Annotated[
+        bool,
+        typer.Option("--no-calibration", help="Ignore the speeds `verify` measured on this machine: estimates alone."),
+    ] = False,
 ) -> None:
     """The memory breakdown of one option (weights, KV cache, overhead) per placement, with speeds and assumptions."""
     import os
@@ -54,7 +58,7 @@ def estimate(
     from vram_advisor.options import check_served_tokens, parse_context, parse_users
     from vram_advisor.plan.check_estimates import EstimateOptions
     from vram_advisor.report.estimate import estimate_and_document
-    from vram_advisor.service import CheckRequest, obtain_inventory
+    from vram_advisor.service import CheckRequest, calibrated, obtain_inventory
 
     machine_options = {
         "--inventory": inventory_path is not None,
@@ -75,7 +79,8 @@ def estimate(
 
     def probe() -> Inventory:
         request = CheckRequest(inventory_path=inventory_path, model_dir=model_dir, gpus=gpus, ram=ram)
-        return visibility.apply(obtain_inventory(request), os.environ, ignore=all_gpus)
+        judged = visibility.apply(obtain_inventory(request), os.environ, ignore=all_gpus)
+        return calibrated(judged, os.environ, not no_calibration)
 
     result, document = estimate_and_document(
         model,

@@ -38,6 +38,12 @@ def probe(
             "sequential read (an existing file, past the page cache); both are recorded in the inventory.",
         ),
     ] = False,
+    no_calibration: Annotated[
+        bool,
+        typer.Option(
+            "--no-calibration", help="Leave out the speeds `verify` measured here (the calibration store's points)."
+        ),
+    ] = False,
 ) -> None:
     """Print what this machine has: GPUs, RAM, the disk under the model dir.
 
@@ -51,6 +57,13 @@ def probe(
     import vram_advisor.probe as probing  # the probe alone: no planning code on every node
 
     inventory = visibility.apply(probing.collect_inventory(model_dir), os.environ, ignore=all_gpus)
+    if not no_calibration:  # the speeds verify measured here travel with the inventory (cluster, serve)
+        from vram_advisor.core.stderr import warn
+        from vram_advisor.probe.calibration import attach
+
+        inventory, notes = attach(inventory, os.environ)
+        for note in notes:
+            warn(f"warning: {note}")
     if measure:
         from vram_advisor.probe.measure import measure_inventory
 

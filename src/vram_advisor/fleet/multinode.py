@@ -15,6 +15,7 @@ from typing import NamedTuple, Protocol
 from vram_advisor.catalog.profiles import ModelProfile, QuantRow
 from vram_advisor.core.records import Record, dataclass
 from vram_advisor.fleet.nodefacts import INFINIBAND, NVLINK, RDMA
+from vram_advisor.inventory.model import MeasuredSpeed
 from vram_advisor.plan import rules as plan
 from vram_advisor.plan.machine import Fit
 from vram_advisor.plan.rules import COMFORTABLE, MINIMUM, Machine, Option
@@ -45,6 +46,8 @@ class Node(NamedTuple):
     hidden_gpus: int
     #: this node's own spare RAM (nodes of one step share an answer, not their RAM)
     spare_ram_bytes: int = 0
+    #: the decode speeds ``verify`` measured on this node (``nodefacts.NodeFacts.measured``)
+    measured: tuple[MeasuredSpeed, ...] = ()
 
 
 @dataclass(frozen=True, repr=False)

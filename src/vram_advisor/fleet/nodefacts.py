@@ -11,7 +11,8 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from vram_advisor.inventory import model as inv
-from vram_advisor.inventory.model import Inventory
+from vram_advisor.inventory.fingerprint import own_points
+from vram_advisor.inventory.model import Inventory, MeasuredSpeed
 
 #: Interconnect kinds the planner recognises, from ``Inventory.interconnect`` entries and GPU ``nvlink`` flags.
 NVLINK = "nvlink"
@@ -44,6 +45,8 @@ class NodeFacts(NamedTuple):
     #: RAM's bandwidth as the inventory states it (``ram.bandwidth``: what ``probe --measure`` measured), and
     #: whether it was measured; None when not stated
     ram_bandwidth: tuple[int, bool] | None = None
+    #: the decode speeds ``verify`` measured on this very node (its inventory's points for its own fingerprint)
+    measured: tuple[MeasuredSpeed, ...] = ()
 
 
 def interconnect_kinds(entries: tuple[str, ...] | list[str], nvlink_flags: list[bool | None]) -> frozenset[str]:
@@ -89,6 +92,7 @@ def from_inventory(inventory: Inventory) -> NodeFacts:
         interconnect=interconnect_kinds(inventory.interconnect, flags),
         hidden_gpus=sum(1 for gpu in inventory.gpus if gpu.visible is False),
         ram_bandwidth=_stated_bandwidth(inventory.ram.bandwidth),
+        measured=own_points(inventory) if inventory.measured else (),
     )
 
 

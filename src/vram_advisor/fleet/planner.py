@@ -309,6 +309,7 @@ class ClusterPlanner:
                 interconnect=facts.interconnect,
                 hidden_gpus=facts.hidden_gpus,
                 spare_ram_bytes=spare,
+                measured=facts.measured,
             )
         )
         group = self.groups[group_index]

@@ -179,6 +179,25 @@ class LocalFile(_Struct, frozen=True):
     size_bytes: Bytes | None = None
 
 
+class MeasuredSpeed(_Struct, frozen=True):
+    """A decode speed ``vram-advisor verify`` measured on this machine (the calibration store's point): which
+    option ran where on which engine, what the client saw, and when. ``fingerprint`` names the machine
+    (``inventory.fingerprint``): a point applies only to an inventory with the same one."""
+
+    fingerprint: str
+    model: str
+    quant: str
+    placement: str
+    engine: str
+    decode_tokens_per_s: Number
+    measured_at: str
+    first_token_s: Number | None = None
+    tokens: Int | None = None
+    context_tokens: Int | None = None
+    engine_decode_tokens_per_s: Number | None = None
+    served_model: str | None = None
+
+
 class Inventory(_Struct, frozen=True):
     """One machine: GPUs, RAM, disks, plus notes on what could not be read."""
 
@@ -192,6 +211,8 @@ class Inventory(_Struct, frozen=True):
     notes: tuple[str, ...] = ()
     #: model files the probe found under the model dir and in the Hugging Face cache (live probes only)
     local_files: tuple[LocalFile, ...] = ()
+    #: decode speeds ``verify`` measured on this machine (the calibration store's points for its fingerprint)
+    measured: tuple[MeasuredSpeed, ...] = ()
     schema: str = SCHEMA
 
     def has_files(self, repo: str | None, paths: tuple[str, ...]) -> bool:
@@ -222,6 +243,22 @@ def to_dict(inventory: Inventory) -> dict[str, Any]:
     """The inventory as a JSON-ready dict, ``schema`` first."""
     body = _plain(inventory)
     return {"schema": body.pop("schema"), **body}
+
+
+def read_point(item: object) -> MeasuredSpeed | None:
+    """One stored measured speed (parsed JSON, the calibration store's) as a ``MeasuredSpeed``; None where it does not
+    read or its speed is not a positive, finite figure."""
+    try:
+        point = msgspec.convert(item, MeasuredSpeed)
+    except (msgspec.ValidationError, ValueError, TypeError):
+        return None
+    return point if 0 < point.decode_tokens_per_s < 1e6 else None
+
+
+def plain_point(point: MeasuredSpeed) -> dict[str, Any]:
+    """A measured speed as a JSON-ready dict."""
+    plain: dict[str, Any] = _plain(point)
+    return plain
 
 
 def dumps(inventory: Inventory) -> str:
@@ -422,6 +459,7 @@ __all__ = [
     "Int",
     "Inventory",
     "LocalFile",
+    "MeasuredSpeed",
     "MigDevice",
     "Number",
     "ProbeInfo",

@@ -140,6 +140,14 @@ def estimate_check(
                 choice.download, choice.engine, choice.estimate, placement, model_dir, why, inventory, choice.notes
             )
             run, run_for, run_placement = run_dict(the_plan), rec.option.key, placement
+            if placement is not None and inventory.measured:  # a speed measured here (verify), shown beside it
+                from vram_advisor.inventory.fingerprint import own_points
+                from vram_advisor.plan.measured import measured_placement
+
+                model_id, quant_id = rec.option.key
+                run_placement = measured_placement(
+                    placement, own_points(inventory), model_id, quant_id, choice.engine.id
+                )
             run_estimate = choice.estimate
             if placement is None:
                 warnings.append(

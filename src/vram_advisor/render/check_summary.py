@@ -14,6 +14,7 @@ from rich.text import Text
 
 from vram_advisor import __version__
 from vram_advisor.core import units
+from vram_advisor.plan import estimate as est
 from vram_advisor.plan.check import CheckReport
 from vram_advisor.plan.rules import Plan, need_parts
 from vram_advisor.render.alternatives_view import alternatives_text
@@ -36,7 +37,11 @@ def _speed(report: CheckReport, placement_kind: str | None) -> str | None:
     estimate = report.estimates.of(option) if option is not None else None
     if estimate is None or placement_kind is None:
         return None
-    placement = next((p for p in estimate.placements if p.kind == placement_kind), None)
+    run = report.estimates.run_placement  # the run's own placement: it carries a speed measured here (verify)
+    if run is not None and run.kind == placement_kind:
+        placement: est.Placement | None = run
+    else:
+        placement = next((p for p in estimate.placements if p.kind == placement_kind), None)
     if placement is None or placement.speed is None:
         return None
     from vram_advisor.plan.estimate.speculative import of_run  # the speed with drafting beside it (issue 21)
@@ -128,6 +133,26 @@ def disk_row(plan: Plan) -> Text | None:
     return Text(line[0].upper() + line[1:], style="bold red")
 
 
+def measured_text(report: CheckReport) -> Text | None:
+    """The speeds ``verify`` measured on this machine that the verdict's speed does not show already (newest first,
+    at most three): "V4-Flash q2, cpu, llama.cpp: 22 tok/s (2026-12-07)"."""
+    from vram_advisor.inventory.fingerprint import own_points
+    from vram_advisor.plan.estimate.speed import format_rate
+
+    run = report.estimates.run_placement
+    shown = run.measured if run is not None else None
+    points = sorted((p for p in own_points(report.inventory) if p != shown), key=lambda p: p.measured_at, reverse=True)
+    if not points:
+        return None
+    said = [
+        f"{p.model} {p.quant}, {p.placement}, {p.engine}: {format_rate(p.decode_tokens_per_s)} tok/s "
+        f"({p.measured_at[:10]})"
+        for p in points[:3]
+    ]
+    more = f"; {len(points) - 3} more in check --json" if len(points) > 3 else ""
+    return Text("; ".join(said) + more + " (vram-advisor verify)")
+
+
 def summary_view(report: CheckReport) -> Group:
     """The default view of ``check``: the answer in one screen."""
     plan, inventory = report.plan, report.inventory
@@ -155,6 +180,9 @@ def summary_view(report: CheckReport) -> Group:
         rows.add_row(label, text)
     if article is not None:  # the article's own answer, one line beside the verdict (rule 9)
         rows.add_row("Article", Text(article_words(article), style="dim"))
+    measured = measured_text(report)
+    if measured is not None:
+        rows.add_row("Measured", measured)
     if rows.row_count:
         parts.extend([rows, Text()])
     block = _run_block(plan, report.estimates.run)

@@ -204,6 +204,7 @@ def check_document(report: CheckReport) -> dict[str, Any]:
         speed["speculative"] = speculative_dict(of_run(chosen, extras.run_plan))
     document["recommendation"]["decode_tokens_per_s"] = speed
     document["capacity"] = capacity_dict(report)
+    document["measured"] = measured_list(report)
     document["sizes"] = report.options.estimate.sizes
     _add_family(document, report)
     document["table_verdict"] = None if report.table_plan is None else table_verdict(report)
@@ -212,6 +213,18 @@ def check_document(report: CheckReport) -> dict[str, Any]:
         if report.derived is not None and "required" in document:
             document["required"]["derived"] = derived_dict(report.derived)
     return document
+
+
+def measured_list(report: CheckReport) -> list[dict[str, Any]]:
+    """The speeds ``verify`` measured on this machine (the calibration store's points for its fingerprint, or those
+    its inventory carries), newest first; each says whether it speaks for the recommendation's speed."""
+    from vram_advisor.inventory.fingerprint import own_points
+    from vram_advisor.plan.measured import point_dict
+
+    placement = report.estimates.run_placement
+    shown = placement.measured if placement is not None else None
+    points = sorted(own_points(report.inventory), key=lambda p: p.measured_at, reverse=True)
+    return [{**point_dict(point), "applies_to_recommendation": point == shown} for point in points]
 
 
 def listing_dict(listing: RepoListing) -> dict[str, Any]:

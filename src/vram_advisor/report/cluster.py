@@ -115,6 +115,8 @@ def _node_dict(plan: ClusterPlan, node: Node, cache: dict[frozenset[str], list[s
         "stretch": short_option(entry.stretch),
         "interconnect": _kinds(node, cache),
     }
+    if node.measured:  # speeds verify measured on this node: beside its speed, and all of them listed
+        _add_measured(row, entry, node)
     if node.name != node.hostname:
         row["reported_hostname"] = node.hostname
     if node.hidden_gpus:
@@ -265,6 +267,22 @@ def write_csv(plan: ClusterPlan, stream: IO[str]) -> None:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerows(csv_rows(plan))
     stream.flush()
+
+
+def _add_measured(row: dict[str, Any], entry: MachinePlan, node: Node) -> None:
+    """A node's own measured speeds: the one that speaks for its recommendation's speed (as ``check`` shows it),
+    and the whole list, newest first."""
+    from dataclasses import replace
+
+    from vram_advisor.plan.measured import measured_placement, point_dict
+
+    option, placement = entry.recommendation.option, entry.run_placement
+    if option is not None and placement is not None:
+        engine = option.choice.engine.id if option.choice is not None else None
+        measured = measured_placement(placement, node.measured, option.model.id, option.quant.id, engine)
+        if measured.measured is not None:
+            row["recommendation"]["decode_tokens_per_s"] = _speed(replace(entry, run_placement=measured))
+    row["measured"] = [point_dict(p) for p in sorted(node.measured, key=lambda p: p.measured_at, reverse=True)]
 
 
 def _speed(entry: MachinePlan) -> dict[str, Any] | None:

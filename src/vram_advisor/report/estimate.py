@@ -24,6 +24,7 @@ from vram_advisor.plan.estimate.placement import (
 )
 from vram_advisor.plan.estimate.speed import round_rate
 from vram_advisor.plan.estimate.weights import Overhead, WeightsEstimate
+from vram_advisor.plan.measured import point_dict
 
 if TYPE_CHECKING:
     from vram_advisor.plan.choose import Choice
@@ -100,6 +101,7 @@ def speed_dict(placement: Placement) -> dict[str, Any]:
         "floor_ms_per_token": round_rate(found.floor_ms if found is not None else None),
         "floor": found.floor_words if found is not None else None,
         "bottleneck": bottleneck.name if bottleneck is not None else None,
+        "measured_here": None if placement.measured is None else point_dict(placement.measured),
     }
 
 
@@ -273,7 +275,25 @@ def estimate_and_document(
             run = run_plan(
                 choice.download, choice.engine, choice.estimate, placement, model_dir, None, inventory, choice.notes
             )
+            if inventory is not None and inventory.measured:  # speeds verify measured here, beside the estimates
+                estimate = with_measured(estimate, inventory, choice.engine.id)
     return estimate, estimate_dict(estimate, kv_dtype, sizes, run, download)
+
+
+def with_measured(estimate: Estimate, inventory: Inventory, engine: str) -> Estimate:
+    """``estimate`` with each placement carrying the speed measured for it here on ``engine`` (none: unchanged)."""
+    from dataclasses import replace
+
+    from vram_advisor.inventory.fingerprint import own_points
+    from vram_advisor.plan.measured import measured_placement
+
+    points = own_points(inventory)
+    if not points:
+        return estimate
+    placements = tuple(
+        measured_placement(p, points, estimate.model.id, estimate.quant.id, engine) for p in estimate.placements
+    )
+    return replace(estimate, placements=placements)
 
 
 def estimate_choice(

@@ -179,7 +179,32 @@ def check_families(documents: Sequence[Mapping[str, Any]]) -> list[Family]:
             _recommendation_samples(documents),
         )
     )
+    measured = _measured_samples(first)
+    if measured:
+        families.append(
+            Family(
+                "vram_advisor_measured_decode_tokens_per_second",
+                "Decode speed `vram-advisor verify` measured on this machine from the client side (newest per model, "
+                "quant, placement and engine).",
+                MEASURED_LABELS,
+                measured,
+            )
+        )
     return families
+
+
+MEASURED_LABELS = ("model", "quant", "placement", "engine")
+
+
+def _measured_samples(document: Mapping[str, Any]) -> tuple[Sample, ...]:
+    """The newest measured speed per key, from ``check --json``'s ``measured`` list (newest first)."""
+    seen: dict[tuple[str, ...], float] = {}
+    for point in document.get("measured") or ():
+        labels = tuple(str(point.get(name) or "") for name in MEASURED_LABELS)
+        speed = _number(point.get("decode_tokens_per_s"))
+        if labels not in seen and speed is not None:
+            seen[labels] = speed
+    return tuple(Sample(labels, value) for labels, value in seen.items())
 
 
 def agent_families(inventory_age_seconds: float, stale: bool, version: str) -> list[Family]:

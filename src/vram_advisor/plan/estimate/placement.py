@@ -15,7 +15,7 @@ from vram_advisor.catalog.architecture import Architecture, QuantBits
 from vram_advisor.core import units
 from vram_advisor.core.records import Record, dataclass
 from vram_advisor.inventory import bandwidth as bw
-from vram_advisor.inventory.model import Disk, Gpu, Inventory, select_disk
+from vram_advisor.inventory.model import Disk, Gpu, Inventory, MeasuredSpeed, select_disk
 from vram_advisor.plan import machine as plan
 from vram_advisor.plan.estimate import speed as speed_model
 from vram_advisor.plan.estimate.kv import KvEstimate
@@ -146,6 +146,8 @@ class Placement(Record):
     #: The spare RAM this placement needs to fit (it fits with at least that much, all else equal); None where its
     #: fit does not depend on the RAM. A fleet plans one machine per step of these (``fleet.planner``).
     ram_needed_bytes: int | None = None
+    #: The speed ``verify`` measured for this option here on this placement and engine (``plan.measured``)
+    measured: MeasuredSpeed | None = None
 
     @property
     def gpu_bytes(self) -> int:
@@ -187,8 +189,12 @@ class Placement(Record):
 
     @property
     def speed(self) -> speed_model.SpeedEstimate | None:
-        """The calibrated single-stream decode speed with its range (``speed.decode_speed``)."""
-        return speed_model.decode_speed(self)
+        """The calibrated single-stream decode speed with its range (``speed.decode_speed``), and the speed
+        measured here beside it where there is one."""
+        found = speed_model.decode_speed(self)
+        if found is None or self.measured is None:
+            return found
+        return found.with_measured(self.measured.decode_tokens_per_s, self.measured.measured_at[:10])
 
     @property
     def tokens_per_s_estimate(self) -> float | None:

@@ -80,14 +80,39 @@ class SpeedEstimate(Record):
     bandwidth_ms: float
     floor_ms: float
     floor_words: str
+    #: A speed ``verify`` measured for this very option, placement and engine on this machine (the calibration
+    #: store), with its date: shown beside the estimate, and the range stretched to take it in.
+    measured: float | None = None
+    measured_on: str | None = None
 
     def text(self) -> str:
-        """ "≈ 26 tok/s (17-39)": the estimate and its range, never a bare figure."""
-        return f"≈ {format_rate(self.tokens_per_s)} tok/s ({format_rate(self.low)}-{format_rate(self.high)})"
+        """ "≈ 26 tok/s (17-39)": the estimate and its range, never a bare figure; a measured speed beside it
+        ("; measured here: 22 tok/s (2026-12-07)")."""
+        text = f"≈ {format_rate(self.tokens_per_s)} tok/s ({format_rate(self.low)}-{format_rate(self.high)})"
+        if self.measured is not None:
+            text += f"; measured here: {format_rate(self.measured)} tok/s ({self.measured_on})"
+        return text
 
     def short(self) -> str:
-        """ "≈26 (17-39)" for a table cell."""
-        return f"≈{format_rate(self.tokens_per_s)} ({format_rate(self.low)}-{format_rate(self.high)})"
+        """ "≈26 (17-39)" for a table cell ("≈26 (17-39), measured 22")."""
+        text = f"≈{format_rate(self.tokens_per_s)} ({format_rate(self.low)}-{format_rate(self.high)})"
+        if self.measured is not None:
+            text += f", measured {format_rate(self.measured)}"
+        return text
+
+    def with_measured(self, tokens_per_s: float, on: str) -> SpeedEstimate:
+        """This estimate with a speed measured here beside it: the range stretched to take it in (the estimate
+        itself stays the model's)."""
+        return SpeedEstimate(
+            tokens_per_s=self.tokens_per_s,
+            low=min(self.low, tokens_per_s),
+            high=max(self.high, tokens_per_s),
+            bandwidth_ms=self.bandwidth_ms,
+            floor_ms=self.floor_ms,
+            floor_words=self.floor_words,
+            measured=tokens_per_s,
+            measured_on=on,
+        )
 
 
 def format_rate(value: float) -> str:
