@@ -54,7 +54,7 @@ def test_points_are_kept_private_atomic_and_bounded(tmp_path: Path) -> None:
     assert [p.decode_tokens_per_s for p in points][-1] == 10.0 + calibration.MAX_PER_KEY + 2
     assert stat.S_IMODE(store.stat().st_mode) == 0o600
     assert stat.S_IMODE(store.parent.stat().st_mode) == 0o700
-    assert [p.name for p in store.parent.iterdir()] == ["calibration.json"]  # no temp file left
+    assert sorted(p.name for p in store.parent.iterdir()) == ["calibration.json", "calibration.json.lock"]  # no temp
     for index in range(calibration.MAX_POINTS + 10):
         calibration.add_point(
             _point(inventory, 5.0, f"2026-12-08T{index // 60:02d}:{index % 60:02d}:00Z", quant=f"q{index}"), store

@@ -42,6 +42,10 @@ def test_a_stream_at_40_tokens_a_second_after_300_ms_is_measured_within_15_perce
         ("401", "asks for credentials (HTTP 401)"),
         ("stall-stream", "stalled"),
         ("garbage-stream", "not JSON events"),
+        ("trickle-models", "no whole answer within 2 s"),
+        ("trickle-stream", "no whole answer within 3 s"),
+        ("chunk-overflow", "not HTTP"),
+        ("deep-json", "not JSON"),
     ],
 )
 def test_a_hostile_server_ends_in_one_line_and_exit_2_within_its_deadline(cli, mode: str, words: str) -> None:  # type: ignore[no-untyped-def]
@@ -56,6 +60,27 @@ def test_a_hostile_server_ends_in_one_line_and_exit_2_within_its_deadline(cli, m
     assert words in lines[0]
     assert "Traceback" not in result.err
     assert elapsed < 3 + 2 * 1 + 2  # the deadline, the two waits before the stream, and slack for a slow machine
+
+
+def test_a_token_count_the_stream_does_not_bear_out_is_not_believed(cli) -> None:  # type: ignore[no-untyped-def]
+    with standin(Behaviour("lying-usage")) as url:
+        result = _verify(cli, url, "--json", "--tokens", "32")
+    assert result.code == 0, result.err
+    assert result.json()["measured"]["tokens"] == 8  # the chunks with text, not the 10**9 claimed
+
+
+def test_only_a_loopback_address_is_this_machine() -> None:
+    from vram_advisor.engine.http import parse_url
+
+    assert parse_url("http://127.0.0.1:8080").local and parse_url("http://[::1]:8080/v1").local
+    assert parse_url("http://localhost:8080").local
+    assert not parse_url("http://127.evil.example:8080").local
+    assert not parse_url("http://10.0.0.7:8080").local
+
+
+def test_a_key_that_is_not_printable_ascii_is_refused_unshown(cli) -> None:  # type: ignore[no-untyped-def]
+    result = cli(["verify", "--url", "http://127.0.0.1:9", "--api-key", "sk-abc\nInjected: 1"])
+    assert result.code == 2 and "sk-abc" not in result.err and "(not shown)" in result.err
 
 
 def test_an_endless_stream_is_cut_by_its_size_or_chunk_bound_well_before_the_deadline(cli) -> None:  # type: ignore[no-untyped-def]

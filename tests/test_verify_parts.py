@@ -140,9 +140,12 @@ def test_an_official_checkpoint_is_mapped_by_its_repository() -> None:
     mapping, _ = map_served(default_catalog(), "deepseek-ai/DeepSeek-V4-Flash-0731")
     assert mapping is not None
     assert (mapping.model, mapping.quant, mapping.release) == ("deepseek-v4-flash", "fp8", "0731")
-    # a local folder of the same name, as vLLM's root gives it
-    by_root, _ = map_served(default_catalog(), "flash", root="/models/DeepSeek-V4-Flash-0731/")
-    assert by_root is not None and by_root.model == "deepseek-v4-flash"
+    # the root first: a --served-model-name alias of another release does not decide it
+    by_root, _ = map_served(default_catalog(), "DeepSeek-V4-Flash", root="deepseek-ai/DeepSeek-V4-Flash-0731")
+    assert by_root is not None and by_root.release == "0731"
+    # a local folder, or another owner's repository, of the same last name may hold any quantization: not mapped
+    for root in ("/models/DeepSeek-V4-Flash-0731", "some-user/DeepSeek-V4-Flash-0731"):
+        assert map_served(default_catalog(), "flash", root=root)[0] is None
 
 
 def test_a_gguf_is_mapped_by_its_size_not_its_file_name() -> None:

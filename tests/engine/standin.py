@@ -23,7 +23,9 @@ MODELS = {"object": "list", "data": [{"id": "stand-in", "object": "model", "owne
 @dataclass
 class Behaviour:
     """What the stand-in does. ``mode``: ``paced``, ``stall``, ``garbage``, ``endless``, ``redirect``, ``401``,
-    ``stall-stream`` (answers the models, then stalls inside the stream), ``garbage-stream``."""
+    ``stall-stream`` (answers the models, then stalls inside the stream), ``garbage-stream``, ``trickle-models`` and
+    ``trickle-stream`` (a byte every 50 ms, never a whole line, on a connection it closes), ``chunk-overflow`` (a
+    chunk size past any integer), ``deep-json`` (100,000 nested arrays), ``lying-usage`` (a token count of 10**9)."""
 
     mode: str
     first_token_s: float = 0.3
@@ -85,6 +87,17 @@ class _Handler(socketserver.BaseRequestHandler):
             if mode == "redirect":
                 sock.sendall(_answer("302 Found", b"", extra=f"Location: {behaviour.location}\r\n"))
                 return
+            if mode == "trickle-models":
+                sock.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n")
+                while not behaviour.stop.wait(0.05):
+                    sock.sendall(b" ")
+                return
+            if mode == "chunk-overflow":
+                sock.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffffffff\r\n")
+                return
+            if mode == "deep-json":
+                sock.sendall(_answer("200 OK", b"[" * 100_000))
+                return
             if mode == "401":
                 sock.sendall(_answer("401 Unauthorized", b'{"error": "no key"}', extra="WWW-Authenticate: Bearer\r\n"))
                 return
@@ -103,6 +116,14 @@ class _Handler(socketserver.BaseRequestHandler):
             elif mode == "endless":
                 while not behaviour.stop.is_set():
                     sock.sendall(_event("x"))
+            elif mode == "trickle-stream":
+                while not behaviour.stop.wait(0.05):
+                    sock.sendall(b"d")
+            elif mode == "lying-usage":
+                for _ in range(8):
+                    sock.sendall(_event("x"))
+                lie = {"choices": [], "usage": {"completion_tokens": 10**9}}
+                sock.sendall(b"data: " + json.dumps(lie).encode() + b"\n\ndata: [DONE]\n\n")
             elif mode == "paced":
                 self._paced(sock, behaviour)
         except OSError:  # the client went away (as it must, in the fault cases)

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from vram_advisor.catalog.profiles import Catalog
     from vram_advisor.engine.session import Observation
     from vram_advisor.inventory.model import Inventory
+    from vram_advisor.plan.estimate.placement import Placement
     from vram_advisor.plan.served import Mapping
 
 #: The most tokens one verify asks for.
@@ -94,6 +95,8 @@ def verify(
     from vram_advisor.engine.http import Client, Limits, parse_url
 
     target = parse_url(url)
+    if api_key and not (api_key.isascii() and api_key.isprintable() and " " not in api_key):
+        raise UsageError("--api-key (or VRAM_ADVISOR_API_KEY): a key is printable ASCII without spaces (not shown)")
     try:
         asked = parse_int(tokens, 2, MAX_TOKENS)
     except NumberError:
@@ -158,8 +161,13 @@ def verify(
         )
     elif served.engine is None:
         notes.append("not kept: the server does not say which engine it is")
+    elif not _placement_known(kind, where, inventory, found, observation):
+        notes.append(
+            f"not kept: say where the engine runs it with --placement (the estimate would put it on {where}, which "
+            "the GPU memory in use does not confirm)"
+        )
     else:
-        stored = _store(inventory, mapping, where, served.engine, observation, judged_context)
+        stored = _store(inventory, mapping, where, served.engine, observation, judged_context, catalog)
     document = verify_document(
         target.url,
         observation,
@@ -207,12 +215,32 @@ def _forced(text: str | None, catalog: Catalog) -> Mapping | None:
     return Mapping(model.id, quant_id, None, "--as")
 
 
+def _placement_known(
+    given: str | None, where: str, inventory: Inventory, found: Placement | None, observation: Observation
+) -> bool:
+    """Whether the placement a point is kept under is known: given (``--placement``); a machine without GPUs, where
+    the estimate's CPU or NVMe placement is the only way it can run; or the GPUs' memory in use during the run
+    holding at least 90% of the estimate's GPU share of an all-on-GPU placement."""
+    if given is not None:
+        return True
+    if not inventory.visible_gpus:
+        return where in ("cpu", "nvme")
+    during = observation.gpu_memory_during
+    return where == "gpu" and found is not None and during is not None and sum(during) >= 0.9 * found.gpu_bytes
+
+
 def _default_kind(kind: str | None, inventory: Inventory) -> str:
     return kind or ("gpu" if inventory.visible_gpus else "cpu")
 
 
 def _store(
-    inventory: Inventory, mapping: Mapping, kind: str, engine: str, observation: Observation, context: int
+    inventory: Inventory,
+    mapping: Mapping,
+    kind: str,
+    engine: str,
+    observation: Observation,
+    context: int,
+    catalog: Catalog,
 ) -> dict[str, object] | None:
     """Keep the measurement in the calibration store: what it says about the store (or None, with a warning, where
     the store cannot be written: the measurement stands)."""
@@ -252,4 +280,11 @@ def _store(
         return None
     for note in notes:
         warn(f"warning: {note}")
-    return {"path": str(path), "points": count, "fingerprint": point.fingerprint, "placement": kind, "engine": engine}
+    return {
+        "path": str(path),
+        "points": count,
+        "fingerprint": point.fingerprint,
+        "placement": kind,
+        "engine": engine,
+        "shown_beside_estimate": engine in catalog.engines.engines,
+    }

@@ -56,7 +56,14 @@ class Target(Record):
     @property
     def local(self) -> bool:
         """Whether the server runs on this machine (a loopback name or address)."""
-        return self.host in ("localhost", "::1") or self.host.startswith("127.")
+        if self.host.lower() in ("localhost", "localhost."):
+            return True
+        import ipaddress
+
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:  # a name: another machine, as far as the store is concerned
+            return False
 
 
 def parse_url(text: str) -> Target:
@@ -106,7 +113,7 @@ class Answer(Record):
     def json(self, what: str) -> Any:
         try:
             return json.loads(self.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):
             raise EngineError(f"{what}: the answer is not JSON") from None
 
 
@@ -135,11 +142,11 @@ class Client:
         connection = kind(target.host, target.port, timeout=self.limits.wait_s)
         where = f"{method} {target.url}{path}"
         expired = threading.Event()
+        held: list[socket.socket] = []  # the connection's socket: http.client lets go of it on Connection: close
 
         def cut() -> None:  # the deadline: shut the socket under whatever read is waiting
             expired.set()
-            sock = connection.sock
-            if sock is not None:
+            for sock in held:
                 with suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
 
@@ -149,27 +156,29 @@ class Client:
         try:
             body = json.dumps(payload).encode() if payload is not None else None
             try:
+                connection.connect()
+                if connection.sock is not None:
+                    held.append(connection.sock)
+                if expired.is_set():
+                    cut()
                 connection.request(method, target.prefix + path, body=body, headers=self._headers(body is not None))
                 response = connection.getresponse()
-            except TimeoutError:
-                raise EngineError(f"{where}: no answer within {self.limits.wait_s:g} s") from None
-            except (http.client.HTTPException, ValueError) as exc:
-                raise EngineError(f"{where}: the answer is not HTTP ({exc.__class__.__name__})") from None
-            except OSError as exc:
-                if expired.is_set():
-                    raise EngineError(f"{where}: no whole answer within {deadline_s:g} s") from None
-                raise EngineError(f"{where}: {exc.strerror or exc.__class__.__name__}") from None
+            except (OSError, http.client.HTTPException, ValueError, ArithmeticError, RecursionError) as exc:
+                raise _failure(
+                    exc, where, "no answer within", "is not HTTP", self.limits.wait_s, expired, deadline_s
+                ) from None
             _check_status(response, where, self._api_key is not None)
             try:
                 yield response
-            except TimeoutError:
-                raise EngineError(f"{where}: the server stalled (nothing for {self.limits.wait_s:g} s)") from None
-            except (http.client.HTTPException, ValueError) as exc:
-                raise EngineError(f"{where}: the answer broke off or is not HTTP ({exc.__class__.__name__})") from None
-            except OSError as exc:
-                if expired.is_set():
+            except EngineError:
+                if expired.is_set():  # what the reader saw of a socket the deadline shut: the deadline is the cause
                     raise EngineError(f"{where}: no whole answer within {deadline_s:g} s") from None
-                raise EngineError(f"{where}: {exc.strerror or exc.__class__.__name__}") from None
+                raise
+            except (OSError, http.client.HTTPException, ValueError, ArithmeticError, RecursionError) as exc:
+                raise _failure(
+                    exc, where, "the server stalled: nothing for", "broke off or is not HTTP", self.limits.wait_s,
+                    expired, deadline_s,
+                ) from None  # fmt: skip
             if expired.is_set():
                 raise EngineError(f"{where}: no whole answer within {deadline_s:g} s")
         finally:
@@ -193,7 +202,10 @@ class Client:
 
             def lines() -> Iterator[tuple[float, bytes]]:
                 limit = self.limits.line_bytes
+                ends = time.monotonic() + self.limits.deadline_s
                 while True:
+                    if time.monotonic() > ends:
+                        raise EngineError(f"{where}: no whole answer within {self.limits.deadline_s:g} s")
                     line = response.readline(limit + 1)
                     if not line:
                         return
@@ -202,6 +214,31 @@ class Client:
                     yield time.perf_counter(), line
 
             yield response.status, lines()
+
+
+def _failure(
+    exc: BaseException,
+    where: str,
+    waiting: str,
+    not_http: str,
+    wait_s: float,
+    expired: threading.Event,
+    deadline_s: float,
+) -> EngineError:
+    """An exchange's failure as one line: a wait past ``wait_s`` (``waiting``), an answer that is not HTTP
+    (``not_http``), the deadline's watchdog, or the socket's own error."""
+    if expired.is_set():
+        return EngineError(f"{where}: no whole answer within {deadline_s:g} s")
+    if isinstance(exc, TimeoutError):
+        return EngineError(f"{where}: {waiting} {wait_s:g} s")
+    import ssl  # http.client has imported it already
+
+    if isinstance(exc, ssl.SSLError):
+        return EngineError(f"{where}: TLS failed ({exc.reason or exc.__class__.__name__})")
+    if isinstance(exc, (http.client.HTTPException, ValueError, ArithmeticError, RecursionError)):
+        return EngineError(f"{where}: the answer {not_http} ({exc.__class__.__name__})")
+    assert isinstance(exc, OSError)
+    return EngineError(f"{where}: {exc.strerror or exc.__class__.__name__}")
 
 
 def _check_status(response: http.client.HTTPResponse, where: str, key_given: bool) -> None:

@@ -30,6 +30,8 @@ OWNERS = {
 }
 #: The longest text kept of anything a server says.
 TEXT_CHARS = 200
+#: The longest served id sent back to the server as it wrote it.
+MAX_ID_CHARS = 4096
 
 
 @dataclass(frozen=True, repr=False)
@@ -46,6 +48,8 @@ class Served(Record):
     n_params: int | None = None
     models_served: int = 0
     evidence: tuple[str, ...] = ()
+    #: the served id as the server wrote it, sent back in requests (``model_id`` is cut and cleaned for display)
+    request_id: str | None = None
 
 
 def _text(value: Any) -> str | None:
@@ -82,6 +86,7 @@ def identify(models: Any, props: Any = None, version: Any = None, wanted: str | 
     entry = next((item for item in listed if wanted is not None and item.get("id") == wanted), None)
     if entry is None:
         entry = listed[0] if listed else {}
+    raw_id = entry.get("id")
     engine = None
     owner = _text(entry.get("owned_by"))
     if owner is not None and owner.lower() in OWNERS:
@@ -120,4 +125,5 @@ def identify(models: Any, props: Any = None, version: Any = None, wanted: str | 
         n_params=_count(meta.get("n_params")),
         models_served=len(listed),
         evidence=tuple(evidence),
+        request_id=raw_id if isinstance(raw_id, str) and 0 < len(raw_id) <= MAX_ID_CHARS else None,
     )

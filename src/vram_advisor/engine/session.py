@@ -9,6 +9,7 @@ decodes all of them (llama-server, vLLM and SGLang take it; others ignore what t
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -89,7 +90,7 @@ def run(
         served = identify(models, props, _json_or_none(client, "/api/version", notes), wanted_model)
     if served.models_served == 0:
         raise EngineError(f"GET {client.target.url}/v1/models: the server lists no model")
-    if wanted_model is not None and served.model_id != wanted_model:
+    if wanted_model is not None and served.request_id != wanted_model:
         raise EngineError(f"--served-model {wanted_model!r}: the server does not list it")
     asked = tokens
     if served.context_tokens is not None:
@@ -99,11 +100,11 @@ def run(
         if room < tokens:
             asked = room
             notes.append(f"--tokens cut to {room} to stay within the server's context ({served.context_tokens})")
-    before = _metrics(client, served.model_id) if served.engine in ("vllm", "sglang") else None
+    before = _metrics(client, served.request_id) if served.engine in ("vllm", "sglang") else None
     memory_before = gpu_memory() if gpu_memory is not None else None
     measurement, endpoint, memory_during = _stream(client, served, asked, gpu_memory)
     if before is not None:
-        after = _metrics(client, served.model_id)
+        after = _metrics(client, served.request_id)
         found = promtext.decode_speed(before, after) if after is not None else None
         if found is not None and measurement.engine_decode_tokens_per_s is None:
             speed, family = found
@@ -123,8 +124,8 @@ def run(
 
 def _payload(served: Served, tokens: int, chat: bool, extras: bool) -> dict[str, Any]:
     payload: dict[str, Any] = {"max_tokens": tokens, "stream": True, "temperature": 0}
-    if served.model_id is not None:
-        payload["model"] = served.model_id
+    if served.request_id is not None:
+        payload["model"] = served.request_id  # the id as the server wrote it (model_id is cleaned for display)
     if chat:
         payload["messages"] = [{"role": "user", "content": PROMPT}]
     else:
@@ -146,6 +147,7 @@ def _stream(
         for extras in (True, False):
             where = f"POST {client.target.url}{path}"
             sampled: list[tuple[int, ...] | None] = [None]
+            sampler: threading.Thread | None = None
             sent_at = time.perf_counter()
             with client.stream(path, _payload(served, tokens, chat, extras)) as (status, lines):
                 if status in (404, 405, 501):
@@ -155,22 +157,32 @@ def _stream(
                     continue  # a server that refuses ignore_eos or stream_options: once more without them
                 if status != 200:
                     raise EngineError(f"{where}: HTTP {status}")
+                if gpu_memory is not None:  # read off the reading thread, once the decode is under way
+                    sampler = threading.Thread(target=_sample, args=(gpu_memory, sampled), daemon=True)
                 found = measure(
-                    _sampling(lines, gpu_memory, sampled),
+                    _started(lines, sampler),
                     sent_at,
                     where,
                     max_chunks=tokens * 2 + 16,
                     max_bytes=tokens * STREAM_BYTES_PER_TOKEN + STREAM_SLACK_BYTES,
+                    max_tokens=tokens,
                 )
+                if sampler is not None and sampler.ident is not None:
+                    sampler.join(timeout=5)
                 return found, path, sampled[0]
     raise EngineError(f"{client.target.url}: no streaming completion endpoint ({'; '.join(tried)})")
 
 
-def _sampling(
-    lines: Iterator[tuple[float, bytes]], gpu_memory: GpuReader | None, sampled: list[tuple[int, ...] | None]
-) -> Iterator[tuple[float, bytes]]:
-    """The lines as they come, reading GPU memory once, a few lines into the decode."""
+def _sample(gpu_memory: GpuReader, sampled: list[tuple[int, ...] | None]) -> None:
+    import time
+
+    time.sleep(0.2)
+    sampled[0] = gpu_memory()
+
+
+def _started(lines: Iterator[tuple[float, bytes]], sampler: threading.Thread | None) -> Iterator[tuple[float, bytes]]:
+    """The lines as they come, starting ``sampler`` (the GPU memory reading) at the first of them."""
     for count, item in enumerate(lines):
-        if count == 8 and gpu_memory is not None:
-            sampled[0] = gpu_memory()
+        if count == 0 and sampler is not None:
+            sampler.start()
         yield item

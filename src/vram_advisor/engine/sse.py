@@ -75,9 +75,15 @@ def _positive(value: Any) -> float | None:
 
 
 def measure(
-    lines: Iterable[tuple[float, bytes]], sent_at: float, where: str, max_chunks: int, max_bytes: int
+    lines: Iterable[tuple[float, bytes]],
+    sent_at: float,
+    where: str,
+    max_chunks: int,
+    max_bytes: int,
+    max_tokens: int | None = None,
 ) -> Measurement:
-    """Read a streamed completion's ``lines`` (each with its arrival time) sent at ``sent_at``, and measure it."""
+    """Read a streamed completion's ``lines`` (each with its arrival time) sent at ``sent_at``, and measure it.
+    ``max_tokens``, the tokens asked for, bounds the count a server's ``usage`` may claim."""
     first_at: float | None = None
     last_at = 0.0
     chunks = 0
@@ -85,8 +91,14 @@ def measure(
     usage_tokens: int | None = None
     timings: dict[str, Any] | None = None
     finish: str | None = None
+    seen_lines = 0
     for arrived, raw in lines:
         seen_bytes += len(raw)
+        seen_lines += 1
+        if seen_lines > 4 * max_chunks + 64:
+            raise EngineError(
+                f"{where}: the stream went on past {seen_lines - 1:,} lines (a server that streams forever?)"
+            )
         if seen_bytes > max_bytes:
             raise EngineError(f"{where}: the stream went on past {max_bytes:,} bytes (a server that streams forever?)")
         line = raw.strip()
@@ -97,7 +109,7 @@ def measure(
             break
         try:
             chunk = json.loads(data)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):
             raise EngineError(
                 f"{where}: the stream is not JSON events (a line reads {shown(repr(data[:60]))})"
             ) from None
@@ -119,13 +131,19 @@ def measure(
             last_at = arrived
         finish = _finish(chunk) or finish
         usage = chunk.get("usage")
-        if isinstance(usage, dict) and isinstance(usage.get("completion_tokens"), int):
-            usage_tokens = usage["completion_tokens"]
+        if isinstance(usage, dict):
+            claimed = usage.get("completion_tokens")
+            if isinstance(claimed, int) and not isinstance(claimed, bool):
+                usage_tokens = claimed
         if isinstance(chunk.get("timings"), dict):
             timings = chunk["timings"]
     if first_at is None:
         raise EngineError(f"{where}: the stream ended without a token")
-    tokens = usage_tokens if usage_tokens is not None and usage_tokens >= chunks else chunks
+    # the server's own count where it is believable: no fewer than the chunks with text, no more than asked
+    believable = (
+        usage_tokens is not None and chunks <= usage_tokens and (max_tokens is None or usage_tokens <= max_tokens)
+    )
+    tokens = usage_tokens if believable and usage_tokens is not None else chunks
     decode_s = last_at - first_at
     speed = (tokens - 1) / decode_s if tokens > 1 and decode_s > 0 else None
     engine_speed, engine_tokens = None, None

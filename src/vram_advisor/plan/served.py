@@ -1,8 +1,9 @@
 """Which profile option a running engine serves, from what the engine says (``verify``): never from a file name
 alone.
 
-1. A repository name: a served id, ``root`` or model folder that is an official checkpoint's repository (or its last
-   part), e.g. vLLM serving ``deepseek-ai/DeepSeek-V4-Flash-0731``: that release's FP8 row.
+1. A repository name: a ``root`` or served id that is an official checkpoint's whole repository name, e.g. vLLM
+   serving ``deepseek-ai/DeepSeek-V4-Flash-0731`` (as ``check``'s run block names it with ``--served-model-name``):
+   that release's FP8 row. A local folder of the same last name is not enough: it may hold any quantization.
 2. A size: the model's bytes as the engine reports them (llama-server's ``/v1/models`` ``meta.size``) within
    ``SIZE_TOLERANCE`` of one published download; where several rows' downloads match, the names the server gives
    (``flash``/``pro``/``base`` in its id or path) and the parameter count (``meta.n_params`` within
@@ -98,14 +99,17 @@ def map_served(
 ) -> tuple[Mapping | None, str]:
     """The option the server runs, or None, and why, in words."""
     names = [n for n in (model_id, root, path) if n]
-    lowered = {n.strip().rstrip("/").lower() for n in names}
-    tails = {n.rsplit("/", 1)[-1] for n in lowered}
     candidates = list(_downloads(catalog))
-    for model, release, download in candidates:
-        if download.repo and not download.files and download.quant == "fp8":
-            repo = download.repo.lower()
-            if repo in lowered or repo.rsplit("/", 1)[-1] in tails:
-                return Mapping(model.id, download.quant, release, f"repository {download.repo}"), ""
+    checkpoints = {
+        download.repo.lower(): (model, release, download)
+        for model, release, download in candidates
+        if download.repo and not download.files and download.quant == "fp8"
+    }
+    for name in (root, model_id):  # the whole repository name (vLLM's root, or --served-model-name), root first
+        found = checkpoints.get(name.strip().lower()) if name else None
+        if found is not None:
+            model, release, download = found
+            return Mapping(model.id, download.quant, release, f"repository {download.repo}"), ""
     if size_bytes is None:
         return None, "the server gives neither a known repository nor the model's size"
     hints = _hints(*names)

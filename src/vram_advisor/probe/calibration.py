@@ -22,7 +22,8 @@ import json
 import os
 import stat
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,12 @@ def attach(inventory: Inventory, environ: Mapping[str, str] | None = None) -> tu
 def add_point(point: MeasuredSpeed, path: Path) -> tuple[int, tuple[str, ...]]:
     """Add ``point`` to the store at ``path`` (bounded, atomic, 0600); the number of points it then holds, and notes
     (a store that did not read was started afresh). Raises OSError where it cannot be written."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with _locked(path):
+        return _add(point, path)
+
+
+def _add(point: MeasuredSpeed, path: Path) -> tuple[int, tuple[str, ...]]:
     points, notes = read_points(path)
     kept = [p for p in points if key_of(p) != key_of(point)]
     same = [p for p in points if key_of(p) == key_of(point)][-(MAX_PER_KEY - 1) :] if MAX_PER_KEY > 1 else []
@@ -141,6 +148,23 @@ def add_point(point: MeasuredSpeed, path: Path) -> tuple[int, tuple[str, ...]]:
     return len(merged), started
 
 
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """The store's lock (a ``.lock`` file beside it, ``flock``): two verify runs add their points one after the
+    other, neither losing the other's. Where there is no ``fcntl`` (Windows), no lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(path.with_name(path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def forget(path: Path) -> bool:
     """Remove the store; whether there was one."""
     try:
@@ -150,13 +174,14 @@ def forget(path: Path) -> bool:
     if not stat.S_ISREG(info.st_mode):
         raise OSError(f"{path} is not a regular file")
     os.unlink(path)
+    with suppress(FileNotFoundError):
+        os.unlink(path.with_name(path.name + ".lock"))
     return True
 
 
 def _write(path: Path, points: Sequence[MeasuredSpeed]) -> None:
     import tempfile
 
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     body = json.dumps({"schema": SCHEMA, "points": [plain_point(p) for p in points]}, indent=1, ensure_ascii=True)
     fd, temp = tempfile.mkstemp(prefix=".calibration-", suffix=".tmp", dir=path.parent)  # mode 0600
     try:

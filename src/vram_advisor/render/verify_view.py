@@ -68,7 +68,12 @@ def verify_view(document: dict[str, Any]) -> Group:
     lines.append(Text(f"Verdict: {document['verdict']}", style=style))
     stored = document["stored"]
     if stored is not None:
-        lines.append(Text(f"Kept: {stored['path']} ({stored['points']} point(s)); later checks here show it"))
+        shown = (
+            "later checks here show it beside the estimate"
+            if stored["shown_beside_estimate"]
+            else f"later checks here list it (no plan here runs on {stored['engine']})"
+        )
+        lines.append(Text(f"Kept: {stored['path']} ({stored['points']} point(s)); {shown}"))
     for note in document["notes"]:
         lines.append(Text(f"note: {note}", style="dim"))
     return Group(*lines)
