@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from vram_advisor.inventory import calibration
 from vram_advisor.inventory import model as inv
 from vram_advisor.inventory.fingerprint import fingerprint
 from vram_advisor.inventory.model import MeasuredSpeed
-from vram_advisor.probe import calibration
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 NODE = EXAMPLES / "gpu-node-07.json"

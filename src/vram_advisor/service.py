@@ -177,7 +177,7 @@ def calibrated(inventory: inv.Inventory, environ: Mapping[str, str], use: bool =
     if not use:
         return inventory.replace(measured=()) if inventory.measured else inventory
     from vram_advisor.core.stderr import warn
-    from vram_advisor.probe.calibration import attach
+    from vram_advisor.inventory.calibration import attach
 
     inventory, notes = attach(inventory, environ)
     for note in notes:

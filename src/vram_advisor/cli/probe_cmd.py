@@ -59,7 +59,7 @@ def probe(
     inventory = visibility.apply(probing.collect_inventory(model_dir), os.environ, ignore=all_gpus)
     if not no_calibration:  # the speeds verify measured here travel with the inventory (cluster, serve)
         from vram_advisor.core.stderr import warn
-        from vram_advisor.probe.calibration import attach
+        from vram_advisor.inventory.calibration import attach
 
         inventory, notes = attach(inventory, os.environ)
         for note in notes:

@@ -75,7 +75,7 @@ def verify(
     import os
 
     from vram_advisor.core.errors import UsageError
-    from vram_advisor.probe import calibration
+    from vram_advisor.inventory import calibration
 
     if forget:
         if url is not None:
@@ -247,9 +247,9 @@ def _store(
     import os
     import time
 
+    from vram_advisor.inventory import calibration
     from vram_advisor.inventory.fingerprint import fingerprint
     from vram_advisor.inventory.model import MeasuredSpeed
-    from vram_advisor.probe import calibration
 
     found = observation.measurement
     assert found.decode_tokens_per_s is not None

@@ -218,6 +218,8 @@ def check_document(report: CheckReport) -> dict[str, Any]:
 def measured_list(report: CheckReport) -> list[dict[str, Any]]:
     """The speeds ``verify`` measured on this machine (the calibration store's points for its fingerprint, or those
     its inventory carries), newest first; each says whether it speaks for the recommendation's speed."""
+    if not report.inventory.measured:
+        return []
     from vram_advisor.inventory.fingerprint import own_points
     from vram_advisor.plan.measured import point_dict
 

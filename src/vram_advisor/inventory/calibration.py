@@ -13,6 +13,9 @@ the engine, the model option and the placement.
   over a store that did not read starts it afresh and says so.
 
 A point changes only the speed ``check``/``estimate`` show (``plan.measured``), never a verdict or an exit code.
+The store is the user's own state, as the catalogue cache is (``catalog.compiled``): it lives beside the inventory
+it travels with (``probe --json`` carries its points), so that ``check --inventory`` reads it without loading the
+probe.
 """
 
 from __future__ import annotations
