@@ -62,6 +62,20 @@ def test_a_hostile_server_ends_in_one_line_and_exit_2_within_its_deadline(cli, m
     assert elapsed < 3 + 2 * 1 + 2  # the deadline, the two waits before the stream, and slack for a slow machine
 
 
+def test_an_inventory_carrying_measured_speeds_is_estimated_without_them(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import full_inventory
+
+    data = full_inventory(1)
+    assert data["measured"]  # a probe --json of a machine verify measured before
+    path = tmp_path / "node.json"
+    path.write_text(json.dumps(data))
+    with standin(Behaviour("paced", first_token_s=0.0, tokens_per_s=1000.0)) as url:
+        result = cli(["verify", "--url", url, "--inventory", str(path), "--as", "deepseek-v4-flash:q2", "--json"])
+    assert result.code == 0, result.err
+    estimate = result.json()["estimate"]
+    assert estimate is not None and estimate["decode_tokens_per_s"]["measured_here"] is None
+
+
 def test_a_token_count_the_stream_does_not_bear_out_is_not_believed(cli) -> None:  # type: ignore[no-untyped-def]
     with standin(Behaviour("lying-usage")) as url:
         result = _verify(cli, url, "--json", "--tokens", "32")

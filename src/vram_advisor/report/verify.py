@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from vram_advisor.catalog.profiles import Catalog
@@ -35,7 +34,7 @@ def estimate_for(
             mapping.model,
             mapping.quant,
             min(context_tokens, limit),
-            replace(inventory, measured=()) if inventory.measured else inventory,
+            inventory.replace(measured=()) if inventory.measured else inventory,
             sizes="real",
             catalog=catalog,
             release=mapping.release,
