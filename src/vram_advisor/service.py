@@ -157,6 +157,8 @@ def run_check(
         check_context_in_play(request.context, options.context_tokens, in_play)
         check_release_in_play(options.release, in_play, catalog)
     inventory = visibility.apply(obtain_inventory(request), environ, ignore=request.all_gpus)
+    from vram_advisor.inventory.calibration import calibrated
+
     inventory = calibrated(inventory, environ, not request.no_calibration)
     if request.inventory is None and request.inventory_path is None:  # this machine: its disk may hold the files
         inventory = with_local_files(inventory, judged, options.model_dir, environ)
@@ -168,21 +170,6 @@ def run_check(
         return core.check(inventory, catalog, options)
     download = _ask_hub(request, inventory, environ, hub_status)
     return core.check(inventory, catalog, options, download=download)
-
-
-def calibrated(inventory: inv.Inventory, environ: Mapping[str, str], use: bool = True) -> inv.Inventory:
-    """``inventory`` with the speeds ``verify`` measured on that machine: the calibration store's points for its
-    fingerprint beside those it carries (they apply only where the fingerprint matches: ``plan.measured``); with
-    ``use`` False (``--no-calibration``), none at all. A store that does not read is a warning, never an error."""
-    if not use:
-        return inventory.replace(measured=()) if inventory.measured else inventory
-    from vram_advisor.core.stderr import warn
-    from vram_advisor.inventory.calibration import attach
-
-    inventory, notes = attach(inventory, environ)
-    for note in notes:
-        warn(f"warning: {note}")
-    return inventory
 
 
 def with_local_files(

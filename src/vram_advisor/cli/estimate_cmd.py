@@ -58,7 +58,7 @@ def estimate(
     from vram_advisor.options import check_served_tokens, parse_context, parse_users
     from vram_advisor.plan.check_estimates import EstimateOptions
     from vram_advisor.report.estimate import estimate_and_document
-    from vram_advisor.service import CheckRequest, calibrated, obtain_inventory
+    from vram_advisor.service import CheckRequest, obtain_inventory
 
     machine_options = {
         "--inventory": inventory_path is not None,
@@ -79,6 +79,8 @@ def estimate(
 
     def probe() -> Inventory:
         request = CheckRequest(inventory_path=inventory_path, model_dir=model_dir, gpus=gpus, ram=ram)
+        from vram_advisor.inventory.calibration import calibrated
+
         judged = visibility.apply(obtain_inventory(request), os.environ, ignore=all_gpus)
         return calibrated(judged, os.environ, not no_calibration)
 

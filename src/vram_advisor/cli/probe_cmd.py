@@ -57,13 +57,10 @@ def probe(
     import vram_advisor.probe as probing  # the probe alone: no planning code on every node
 
     inventory = visibility.apply(probing.collect_inventory(model_dir), os.environ, ignore=all_gpus)
-    if not no_calibration:  # the speeds verify measured here travel with the inventory (cluster, serve)
-        from vram_advisor.core.stderr import warn
-        from vram_advisor.inventory.calibration import attach
+    from vram_advisor.inventory.calibration import calibrated
 
-        inventory, notes = attach(inventory, os.environ)
-        for note in notes:
-            warn(f"warning: {note}")
+    # the speeds verify measured here travel with the inventory (cluster, serve)
+    inventory = calibrated(inventory, os.environ, not no_calibration)
     if measure:
         from vram_advisor.probe.measure import measure_inventory
 

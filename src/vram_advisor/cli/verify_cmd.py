@@ -138,11 +138,11 @@ def verify(
             catalog, served.model_id, served.root, served.path, served.size_bytes, served.n_params
         )
     from vram_advisor.plan.check import DEFAULT_CONTEXT_TOKENS
-    from vram_advisor.report.verify import estimate_for, verify_document
+    from vram_advisor.report.verify import default_placement, estimate_for, verify_document
 
     judged_context = context_tokens or served.context_tokens or DEFAULT_CONTEXT_TOKENS
     found, engine, estimate_reason = None, None, ""
-    where = _default_kind(kind, inventory)
+    where = default_placement(kind, inventory)
     if mapping is not None:
         found, where, engine, estimate_reason = estimate_for(mapping, inventory, judged_context, kind, catalog)
     else:
@@ -227,10 +227,6 @@ def _placement_known(
         return where in ("cpu", "nvme")
     during = observation.gpu_memory_during
     return where == "gpu" and found is not None and during is not None and sum(during) >= 0.9 * found.gpu_bytes
-
-
-def _default_kind(kind: str | None, inventory: Inventory) -> str:
-    return kind or ("gpu" if inventory.visible_gpus else "cpu")
 
 
 def _store(

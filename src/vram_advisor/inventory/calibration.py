@@ -30,6 +30,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from vram_advisor.core.stderr import warn
 from vram_advisor.inventory.fingerprint import fingerprint
 from vram_advisor.inventory.model import Inventory, MeasuredSpeed, plain_point, read_point
 
@@ -127,6 +128,18 @@ def attach(inventory: Inventory, environ: Mapping[str, str] | None = None) -> tu
     if not ours:
         return inventory, notes
     return inventory.replace(measured=(*inventory.measured, *ours)), notes
+
+
+def calibrated(inventory: Inventory, environ: Mapping[str, str] | None = None, use: bool = True) -> Inventory:
+    """``inventory`` with the speeds ``verify`` measured on that machine: the store's points for its fingerprint
+    beside those it carries (they apply only where the fingerprint matches: ``plan.measured``); with ``use`` False
+    (``--no-calibration``), none at all. A store that does not read is a warning on stderr, never an error."""
+    if not use:
+        return inventory.replace(measured=()) if inventory.measured else inventory
+    inventory, notes = attach(inventory, environ)
+    for note in notes:
+        warn(f"warning: {note}")
+    return inventory
 
 
 def add_point(point: MeasuredSpeed, path: Path) -> tuple[int, tuple[str, ...]]:

@@ -9,7 +9,7 @@ Pure.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -39,6 +39,11 @@ def measured_placement(
     """``placement`` with the point that speaks for it (unchanged where none does)."""
     point = point_for(points, model, quant, placement.kind, engine)
     return placement if point is None else replace(placement, measured=point)
+
+
+def newest_first(points: Iterable[MeasuredSpeed]) -> list[MeasuredSpeed]:
+    """Points as every view lists them: the newest first."""
+    return sorted(points, key=lambda p: p.measured_at, reverse=True)
 
 
 def point_dict(point: MeasuredSpeed) -> dict[str, Any]:

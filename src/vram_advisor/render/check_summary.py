@@ -138,10 +138,11 @@ def measured_text(report: CheckReport) -> Text | None:
     at most three): "V4-Flash q2, cpu, llama.cpp: 22 tok/s (2026-12-07)"."""
     from vram_advisor.inventory.fingerprint import own_points
     from vram_advisor.plan.estimate.speed import format_rate
+    from vram_advisor.plan.measured import newest_first
 
     run = report.estimates.run_placement
     shown = run.measured if run is not None else None
-    points = sorted((p for p in own_points(report.inventory) if p != shown), key=lambda p: p.measured_at, reverse=True)
+    points = [p for p in newest_first(own_points(report.inventory)) if p != shown]
     if not points:
         return None
     said = [

@@ -221,12 +221,14 @@ def measured_list(report: CheckReport) -> list[dict[str, Any]]:
     if not report.inventory.measured:
         return []
     from vram_advisor.inventory.fingerprint import own_points
-    from vram_advisor.plan.measured import point_dict
+    from vram_advisor.plan.measured import newest_first, point_dict
 
     placement = report.estimates.run_placement
     shown = placement.measured if placement is not None else None
-    points = sorted(own_points(report.inventory), key=lambda p: p.measured_at, reverse=True)
-    return [{**point_dict(point), "applies_to_recommendation": point == shown} for point in points]
+    return [
+        {**point_dict(point), "applies_to_recommendation": point == shown}
+        for point in newest_first(own_points(report.inventory))
+    ]
 
 
 def listing_dict(listing: RepoListing) -> dict[str, Any]:

@@ -274,7 +274,7 @@ def _add_measured(row: dict[str, Any], entry: MachinePlan, node: Node) -> None:
     and the whole list, newest first."""
     from dataclasses import replace
 
-    from vram_advisor.plan.measured import measured_placement, point_dict
+    from vram_advisor.plan.measured import measured_placement, newest_first, point_dict
 
     option, placement = entry.recommendation.option, entry.run_placement
     if option is not None and placement is not None:
@@ -282,7 +282,7 @@ def _add_measured(row: dict[str, Any], entry: MachinePlan, node: Node) -> None:
         measured = measured_placement(placement, node.measured, option.model.id, option.quant.id, engine)
         if measured.measured is not None:
             row["recommendation"]["decode_tokens_per_s"] = _speed(replace(entry, run_placement=measured))
-    row["measured"] = [point_dict(p) for p in sorted(node.measured, key=lambda p: p.measured_at, reverse=True)]
+    row["measured"] = [point_dict(p) for p in newest_first(node.measured)]
 
 
 def _speed(entry: MachinePlan) -> dict[str, Any] | None:

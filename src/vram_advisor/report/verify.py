@@ -18,6 +18,12 @@ from vram_advisor.report.estimate import estimate_and_document, speed_dict
 VERIFY_SCHEMA = "vram-advisor/verify/v1"
 
 
+def default_placement(given: str | None, inventory: Inventory) -> str:
+    """Where a run is taken to be when neither ``--placement`` nor the estimate says: the GPUs on a machine with
+    them, else the CPU."""
+    return given or (PLACEMENT_GPU if inventory.visible_gpus else PLACEMENT_CPU)
+
+
 def estimate_for(
     mapping: Mapping, inventory: Inventory, context_tokens: int, placement: str | None, catalog: Catalog
 ) -> tuple[Placement | None, str, str | None, str]:
@@ -40,12 +46,10 @@ def estimate_for(
             release=mapping.release,
         )
     except UsageError as exc:
-        return None, placement or (PLACEMENT_GPU if inventory.visible_gpus else PLACEMENT_CPU), None, exc.message
+        return None, default_placement(placement, inventory), None, exc.message
     run = document.get("run")
     engine = run["engine_id"] if isinstance(run, dict) and isinstance(run.get("engine_id"), str) else None
-    kind = placement or document["recommended_placement"]
-    if kind is None:
-        kind = PLACEMENT_GPU if inventory.visible_gpus else PLACEMENT_CPU
+    kind = default_placement(placement or document["recommended_placement"], inventory)
     found = next((p for p in estimate.placements if p.kind == kind), None)
     if found is None:
         kinds = ", ".join(p.kind for p in estimate.placements)
